@@ -1,0 +1,36 @@
+# facepair: two commands from a fresh machine — `make serve` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: install serve test lint bench-detect clean
+
+install: $(STAMP)
+
+# The stamp is written last, so an interrupted install is redone on the next run.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/facepair serve
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench-detect: $(STAMP)
+	$(BIN)/python -m bench.detect_align
+
+clean:
+	rm -rf $(VENV) .bench-venv

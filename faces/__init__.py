@@ -1,0 +1,1 @@
+"""The face pipeline: decode → detect → align (→ embed). The only code that touches pixels."""

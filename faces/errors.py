@@ -1,0 +1,45 @@
+"""One error family for everything a user can get wrong. Messages are meant to be shown as-is."""
+
+from __future__ import annotations
+
+
+class FacepairError(Exception):
+    """Base of facepair's user-facing errors; `code` is a stable machine-readable name."""
+
+    code = "facepair_error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PhotoError(FacepairError):
+    """A photo that cannot be used (unreadable, unsupported, too large)."""
+
+    code = "bad_photo"
+
+
+class EmptyPhoto(PhotoError):
+    code = "empty_photo"
+
+
+class UnsupportedPhoto(PhotoError):
+    code = "unsupported_photo"
+    status = 415
+
+
+class CorruptPhoto(PhotoError):
+    code = "corrupt_photo"
+
+
+class PhotoTooLarge(PhotoError):
+    code = "photo_too_large"
+    status = 413
+
+
+class ModelError(FacepairError):
+    """A model file that is missing or does not match what the code expects."""
+
+    code = "bad_model"
+    status = 500

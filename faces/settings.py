@@ -1,0 +1,49 @@
+"""facepair's one settings object. Every field can be set by a `FACEPAIR_<NAME>` variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEPAIR_", extra="ignore")
+
+    home: Path = Field(Path("var"), description="Where facepair keeps its data.")
+    data_dir: Path = Field(
+        REPO_ROOT.parent / "shared" / "data",
+        description="Face data sets (LFW, ORL) for evaluation, tests and benchmarks.",
+    )
+    models_dir: Path = Field(REPO_ROOT / "models", description="Where model files live.")
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default.")
+
+    # decode
+    max_pixels: int = Field(50_000_000, gt=0, description="Photos with more pixels are refused.")
+    # detect
+    min_face_size: int = Field(20, ge=8, description="Smallest face, in pixels, to look for.")
+    min_face_score: float = Field(0.90, ge=0.0, le=1.0, description="Detector score to keep.")
+    detect_max_side: int = Field(
+        1600, ge=160, description="Photos are shrunk to this longest side for detection."
+    )
+    detect_batch_size: int = Field(16, ge=1, description="Photos per detector batch.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def resolve_device(name: str | None = None) -> str:
+    """Turn the `device` setting into a torch device string ('auto' → cuda when present)."""
+    import torch
+
+    name = name or get_settings().device
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

@@ -1,0 +1,111 @@
+"""The `facepair` command line. Thin: it parses, calls faces/ (and later index/), and prints.
+
+Every command takes `--json`; with it, the last line printed is one JSON object. Progress goes
+to stderr, so stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from faces.errors import FacepairError
+
+app = typer.Typer(
+    name="facepair",
+    help="Recognise friends and family in your photos, on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def emit_json(payload: dict) -> None:
+    """Print one JSON object on one line (never wrapped, unlike Rich)."""
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def progress(quiet: bool = False) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+
+
+@app.command()
+def detect(
+    photos: list[Path] = typer.Argument(..., help="Photos to look at."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Find every face in each photo: box, detector score and five landmarks."""
+    from faces.decode import decode
+    from faces.detect import Detector
+
+    detector = Detector()
+    results: list[dict] = []
+    with progress(quiet=as_json and not err.is_terminal) as bar:
+        task = bar.add_task("detecting", total=len(photos), rate="")
+        for path in photos:
+            entry: dict = {"path": str(path)}
+            try:
+                entry["faces"] = [f.to_dict() for f in detector.detect(decode(path))]
+            except FacepairError as exc:
+                entry["faces"] = []
+                entry["error"] = {"code": exc.code, "message": exc.message}
+            results.append(entry)
+            bar.advance(task)
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        emit_json({"photos": results})
+    else:
+        table = Table("photo", "faces", "boxes (x1,y1,x2,y2) and scores")
+        for r in results:
+            if "error" in r:
+                table.add_row(r["path"], "-", f"[red]{r['error']['message']}[/]")
+                continue
+            boxes = "\n".join(f"{f['box']}  {f['score']:.3f}" for f in r["faces"]) or "no face"
+            table.add_row(r["path"], str(len(r["faces"])), boxes)
+        out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP service (not built yet)."""
+    raise fail(
+        "the HTTP service does not exist yet (issue #6: FastAPI API). "
+        "`facepair detect PHOTO…` works today.",
+        code=1,
+    )
+
+
+def main() -> None:  # pragma: no cover - console-script convenience
+    try:
+        app()
+    except FacepairError as exc:
+        raise SystemExit(fail(exc.message).exit_code) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,46 @@
+"""The `facepair` console script, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "facepair"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "detect" in result.stdout
+
+
+def test_detect_json(lfw_dir, orl_dir, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    photos = [lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg", orl_dir / "s2" / "1.pgm"]
+    result = run("detect", *map(str, photos), str(text), "--json")
+    assert result.returncode == 1, result.stderr  # one photo could not be read
+    assert "Traceback" not in result.stderr
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    entries = payload["photos"]
+    assert [e["path"] for e in entries] == [*map(str, photos), str(text)]
+    for entry in entries[:2]:
+        assert len(entry["faces"]) == 1
+        face = entry["faces"][0]
+        x1, y1, x2, y2 = face["box"]
+        assert x1 < x2 and y1 < y2 and face["score"] > 0.9
+        assert len(face["landmarks"]) == 5
+    assert entries[2]["faces"] == [] and entries[2]["error"]["code"] == "unsupported_photo"
+
+
+def test_detect_table_and_missing_file(face_photo):
+    result = run("detect", str(face_photo), "/no/such/photo.jpg")
+    assert result.returncode == 1
+    assert "no such file" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,182 @@
+"""faces.decode on every supported kind of photo and on bad input, with real LFW/ORL photos."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faces.decode import decode
+from faces.errors import CorruptPhoto, EmptyPhoto, PhotoError, PhotoTooLarge, UnsupportedPhoto
+from tests.conftest import upright
+
+
+def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def original(face_photo: Path) -> Image.Image:
+    return Image.open(face_photo).convert("RGB")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kw", "max_diff"),
+    [
+        ("JPEG", {"quality": 95}, 6.0),
+        ("PNG", {}, 0.0),
+        ("WEBP", {"lossless": True}, 0.0),
+        ("BMP", {}, 0.0),
+        ("TIFF", {}, 0.0),
+        ("GIF", {}, 25.0),  # 256-colour palette
+        ("HEIF", {"quality": 90}, 8.0),
+    ],
+)
+def test_each_format_decodes_and_shows_the_face(original, detector, fmt, kw, max_diff):
+    photo = decode(_encode(original, fmt, **kw))
+    assert photo.shape == (250, 250, 3) and photo.dtype == np.uint8
+    diff = np.abs(photo.astype(float) - np.asarray(original, dtype=float)).mean()
+    assert diff <= max_diff, f"{fmt}: mean pixel difference {diff:.2f}"
+    faces = detector.detect(photo)
+    assert faces and upright(faces[0])
+
+
+def test_animated_gif_gives_its_first_frame(original, detector):
+    blank = Image.new("RGB", original.size, (0, 0, 0))
+    data = _encode(original, "GIF", save_all=True, append_images=[blank, blank], duration=100)
+    photo = decode(data)
+    assert photo.mean() > 40  # not the black frames
+    assert detector.detect(photo)
+
+
+def test_exif_rotated_jpeg_comes_out_upright(original, detector):
+    wide = original.crop((0, 25, 250, 225))  # 250×200, so the rotation shows in the shape
+    stored = wide.transpose(Image.Transpose.ROTATE_90)  # pixels on their side, 200×250
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = _encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    photo = decode(data)
+    assert photo.shape == (200, 250, 3)
+    faces = detector.detect(photo)
+    assert faces and upright(faces[0])
+    # The stored pixels alone show the face on its side: the EXIF step is what made it upright.
+    sideways = detector.detect(np.asarray(stored))
+    assert not sideways or not upright(sideways[0])
+
+
+def test_grayscale_pgm_from_orl(orl_dir, detector):
+    photo = decode(orl_dir / "s1" / "1.pgm")
+    assert photo.shape == (112, 92, 3)
+    assert np.array_equal(photo[..., 0], photo[..., 1])
+    assert detector.detect(photo)
+
+
+def test_cmyk_jpeg(original, detector):
+    data = _encode(original.convert("CMYK"), "JPEG", quality=95)
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    photo = decode(data)
+    diff = np.abs(photo.astype(float) - np.asarray(original, dtype=float)).mean()
+    assert diff < 10, f"CMYK round trip differs by {diff:.1f}"
+    assert detector.detect(photo)
+
+
+def test_png_with_alpha_is_flattened_on_white(original, detector):
+    rgba = original.convert("RGBA")
+    alpha = np.full((250, 250), 255, dtype=np.uint8)
+    alpha[:, :30] = 0  # a transparent band on the left
+    rgba.putalpha(Image.fromarray(alpha))
+    photo = decode(_encode(rgba, "PNG"))
+    assert (photo[:, :30] == 255).all()
+    assert np.array_equal(photo[:, 30:], np.asarray(original)[:, 30:])
+    assert detector.detect(photo)
+
+
+def test_sixteen_bit_grayscale_png(original):
+    gray16 = (np.asarray(original.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    data = _encode(Image.fromarray(gray16), "PNG")
+    photo = decode(data)
+    assert np.abs(photo[..., 0].astype(int) - np.asarray(original.convert("L"))).max() <= 1
+
+
+def test_palette_png_with_transparency(original):
+    pal = original.convert("P")
+    data = _encode(pal, "PNG", transparency=0)
+    assert decode(data).shape == (250, 250, 3)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+def _refused_quickly_and_lightly(data: bytes, error: type[PhotoError]) -> str:
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(error) as info:
+        decode(data)
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert peak < 20 * 2**20, f"allocated {peak / 2**20:.0f} MiB"
+    return info.value.message
+
+
+def test_huge_png_header_is_refused_before_decoding():
+    message = _refused_quickly_and_lightly(_png_header(30_000, 30_000), PhotoTooLarge)
+    assert "pixels" in message and "limit" in message
+
+
+def test_pixel_limit_is_a_setting():
+    data = _png_header(8_000, 8_000)  # 64 MP: over the default 50 MP, under Pillow's own bomb check
+    with pytest.raises(PhotoTooLarge, match="64,000,000 pixels"):
+        decode(data)
+    with pytest.raises(PhotoTooLarge):
+        decode(_encode(Image.new("RGB", (100, 100)), "PNG"), max_pixels=5_000)
+
+
+def test_empty_input():
+    message = _refused_quickly_and_lightly(b"", EmptyPhoto)
+    assert "empty" in message
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(EmptyPhoto, match="empty"):
+        decode(path)
+
+
+def test_truncated_jpeg(face_photo):
+    data = face_photo.read_bytes()
+    message = _refused_quickly_and_lightly(data[: len(data) // 2], CorruptPhoto)
+    assert "truncated" in message
+
+
+def test_text_file(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("these are my holiday notes, not a photo\n" * 20)
+    with pytest.raises(UnsupportedPhoto, match="not a photo"):
+        decode(path)
+    _refused_quickly_and_lightly(path.read_bytes(), UnsupportedPhoto)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(PhotoError, match="no such file"):
+        decode(tmp_path / "nope.jpg")

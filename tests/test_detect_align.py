@@ -1,0 +1,119 @@
+"""MTCNN detection and 5-point alignment on real LFW photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faces.align import EYE_WEIGHTED, align, similarity_transform, template, transform_points
+from faces.decode import decode
+from faces.detect import pick_face
+from tests.conftest import paste, upright
+
+
+@pytest.fixture(scope="module")
+def lfw_faces(lfw_photos, detector):
+    photos = [decode(p) for p in lfw_photos]
+    return photos, detector.detect_batch(photos)
+
+
+def test_a_face_near_the_centre_of_500_lfw_photos(lfw_faces):
+    photos, found = lfw_faces
+    assert len(photos) == 500
+    near = 0
+    for photo, faces in zip(photos, found, strict=True):
+        face = pick_face(faces, photo.shape)
+        if face is None:
+            continue
+        cx, cy = face.center
+        near += abs(cx - 125) < 30 and abs(cy - 125) < 30
+    assert near / len(photos) >= 0.99, f"only {near}/500 photos had a face near the centre"
+
+
+def test_aligned_eyes_land_on_the_template(lfw_faces):
+    photos, found = lfw_faces
+    target = template(112)
+    errors = []
+    for photo, faces in zip(photos, found, strict=True):
+        face = pick_face(faces, photo.shape)
+        if face is None:
+            continue
+        matrix = similarity_transform(face.landmarks, target, EYE_WEIGHTED)
+        eyes = transform_points(matrix, face.landmarks[:2])
+        errors.append(np.linalg.norm(eyes - target[:2], axis=1).max())
+        crop = align(photo, face.landmarks)
+        assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+    errors = np.array(errors)
+    assert (errors <= 3.0).mean() >= 0.99, f"eye error over 3 px in {(errors > 3).sum()} crops"
+
+
+def test_the_aligned_crop_is_a_face_on_the_template(lfw_faces, detector):
+    """Detect again inside aligned crops (padded, as the detector wants context): the eyes are
+    where the template says."""
+    photos, found = lfw_faces
+    errors = []
+    for photo, faces in list(zip(photos, found, strict=True))[:60]:
+        face = pick_face(faces, photo.shape)
+        if face is None:
+            continue
+        crop = align(photo, face.landmarks, size=224, points=template(112) + 56)
+        again = pick_face(detector.detect(crop), crop.shape)
+        assert again is not None, "no face found again in an aligned crop"
+        eyes = again.landmarks[:2] - 56
+        errors.append(np.linalg.norm(eyes - template(112)[:2], axis=1).max())
+    errors = np.array(errors)
+    median, p90 = np.median(errors), np.quantile(errors, 0.9)
+    print(f"re-detected eye error: median {median:.2f} px, 90th percentile {p90:.2f} px")
+    assert np.median(errors) <= 3.0 and np.quantile(errors, 0.9) <= 6.0
+
+
+def test_similarity_transform_recovers_a_known_warp():
+    angle, scale, shift = np.deg2rad(17), 1.7, np.array([12.0, -5.0])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    src = template(112)
+    dst = src @ (scale * rot).T + shift
+    matrix = similarity_transform(src, dst)
+    assert np.allclose(matrix[:, :2], scale * rot, atol=1e-9)
+    assert np.allclose(matrix[:, 2], shift, atol=1e-9)
+
+
+def test_no_face_gives_an_empty_list(detector):
+    rng = np.random.default_rng(0)
+    sky = np.linspace(90, 220, 480)[:, None, None] * np.ones((480, 640, 3))
+    photo = np.clip(sky + rng.normal(0, 4, sky.shape), 0, 255).astype(np.uint8)
+    assert detector.detect(photo) == []
+
+
+def test_batch_matches_one_by_one_over_mixed_sizes(lfw_photos, detector):
+    photos = [decode(p) for p in lfw_photos[:4]]
+    photos.append(paste((768, 1024), photos[0], (600, 300)))
+    batched = detector.detect_batch(photos)
+    for photo, faces in zip(photos, batched, strict=True):
+        alone = detector.detect(photo)
+        assert len(alone) == len(faces)
+        for a, b in zip(alone, faces, strict=True):
+            assert np.allclose(a.box, b.box, atol=0.5) and abs(a.score - b.score) < 1e-4
+
+
+def test_large_photo_is_detected_in_its_own_coordinates(face_photo, detector):
+    import cv2
+
+    face = decode(face_photo)
+    big_face = cv2.resize(face, (750, 750))
+    photo = paste((2400, 3200), big_face, (2000, 1200))  # over detect_max_side: shrunk, mapped back
+    faces = detector.detect(photo)
+    assert faces, "no face found in the 3200×2400 photo"
+    cx, cy = faces[0].center
+    assert abs(cx - 2375) < 60 and abs(cy - 1575) < 60
+    assert upright(faces[0])
+
+
+def test_minimum_face_size_and_score_are_settings(face_photo):
+    from faces.detect import Detector
+    from faces.settings import Settings
+
+    photo = decode(face_photo)
+    strict = Detector(Settings(min_face_size=200))
+    assert strict.detect(photo) == []
+    picky = Detector(Settings(min_face_score=1.0))
+    assert all(f.score >= 1.0 for f in picky.detect(photo))
