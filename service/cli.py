@@ -91,6 +91,58 @@ def detect(
 
 
 @app.command()
+def embed(
+    photos: list[Path] = typer.Argument(..., help="Photos to embed."),
+    out_file: Path = typer.Option(..., "--out", help="Where to write the N×D .npy array."),
+    face: str = typer.Option("center", help="Which face of a photo: center or largest."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Sum with the mirror image."),
+    model: str | None = typer.Option(None, help="Model name or file (default: settings)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """One unit vector per photo (a NaN row where no face was found)."""
+    import numpy as np
+
+    from faces.decode import decode
+    from faces.detect import Detector, pick_face
+    from faces.embed import Embedder
+
+    if face not in ("center", "largest"):
+        raise fail("--face must be 'center' or 'largest'")
+    if out_file.suffix != ".npy":
+        raise fail(f"--out must name a .npy file, not {out_file}")
+    detector, embedder = Detector(), Embedder(model)
+    vectors = np.full((len(photos), embedder.dim), np.nan, dtype=np.float32)
+    results: list[dict] = []
+    with progress(quiet=as_json and not err.is_terminal) as bar:
+        task = bar.add_task("embedding", total=len(photos), rate="")
+        for i, path in enumerate(photos):
+            entry: dict = {"path": str(path), "row": i}
+            try:
+                photo = decode(path)
+                chosen = pick_face(detector.detect(photo), photo.shape, face)  # type: ignore[arg-type]
+                if chosen is None:
+                    entry["status"] = "no_face"
+                else:
+                    vectors[i] = embedder.embed_faces(photo, [chosen], flip=flip)[0]
+                    entry.update(status="ok", box=chosen.to_dict()["box"])
+            except FacepairError as exc:
+                entry.update(status="error", error={"code": exc.code, "message": exc.message})
+            results.append(entry)
+            bar.advance(task)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out_file, vectors)
+    if as_json:
+        emit_json({"model": embedder.name, "out": str(out_file), "dim": embedder.dim,
+                   "photos": results})
+    else:
+        for r in results:
+            out.print(f"{r['row']:4d}  {r['status']:8s} {r['path']}", highlight=False)
+        out.print(f"wrote {len(photos)}×{embedder.dim} to {out_file}")
+    if any(r["status"] == "error" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve() -> None:
     """Run the HTTP service (not built yet)."""
     raise fail(
@@ -98,6 +150,9 @@ def serve() -> None:
         "`facepair detect PHOTO…` works today.",
         code=1,
     )
+
+
+import service.cli_train  # noqa: E402,F401  (registers prepare, train, export, eval)
 
 
 def main() -> None:  # pragma: no cover - console-script convenience

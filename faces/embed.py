@@ -1,0 +1,107 @@
+"""Embedding: aligned crops → L2-normalised vectors, with a model file from `models/`.
+
+A model is two files: `<name>.safetensors` (the weights; no pickle, so a file from anywhere is
+safe to load) and `<name>.json` (its model card: architecture, input size, normalisation,
+embedding size, provenance, LFW figures and calibrated thresholds).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from faces.align import align
+from faces.backbones import build
+from faces.detect import Face
+from faces.errors import ModelError
+from faces.settings import get_settings, resolve_device
+
+
+def model_paths(model: str | Path | None = None) -> tuple[Path, Path]:
+    """The (weights, card) files of a model given by name (in `models/`) or by path."""
+    settings = get_settings()
+    name = str(model or settings.model)
+    path = Path(name)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    elif not path.is_absolute() and len(path.parts) == 1:
+        path = settings.models_dir / name
+    weights, card = path.with_suffix(".safetensors"), path.with_suffix(".json")
+    for f in (weights, card):
+        if not f.exists():
+            raise ModelError(f"model file {f} not found (set FACEPAIR_MODEL or pass --model)")
+    return weights, card
+
+
+def load_card(model: str | Path | None = None) -> dict[str, Any]:
+    return json.loads(model_paths(model)[1].read_text())
+
+
+def load_network(model: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The embedding network of a model file, in float32 and eval mode, and its card."""
+    weights, card_path = model_paths(model)
+    card = json.loads(card_path.read_text())
+    net = build(card["architecture"])
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(
+            f"{weights} does not match its card: missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}"
+        )
+    return net.eval(), card
+
+
+def to_input(crops: np.ndarray, card: dict[str, Any]) -> torch.Tensor:
+    """uint8 N×H×W×3 RGB crops → the normalised float N×3×H×W tensor the network expects."""
+    norm = card["normalisation"]
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(norm["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(norm["std"]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+class Embedder:
+    """Loads a model once; embeds aligned crops or detected faces to unit vectors."""
+
+    def __init__(self, model: str | Path | None = None, device: str | None = None) -> None:
+        self.device = resolve_device(device)
+        net, self.card = load_network(model)
+        self.net = net.to(self.device).to(memory_format=torch.channels_last)
+        self.input_size = int(self.card["input_size"])
+        self.dim = int(self.card["embedding_size"])
+        self.name = str(self.card["name"])
+
+    @torch.inference_mode()
+    def embed_crops(self, crops: np.ndarray, flip: bool = True, batch_size: int = 64) -> np.ndarray:
+        """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3). With `flip`, each crop
+        and its mirror image are embedded and summed before normalising."""
+        out = np.empty((len(crops), self.dim), dtype=np.float32)
+        for start in range(0, len(crops), batch_size):
+            x = to_input(crops[start : start + batch_size], self.card).to(self.device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            e = self.net(x)
+            if flip:
+                e = e + self.net(torch.flip(x, dims=[3]))
+            e = nn.functional.normalize(e.float(), dim=1)
+            out[start : start + len(x)] = e.cpu().numpy()
+        return out
+
+    def crops(self, photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        """Aligned crops at this model's input size for detected faces."""
+        s = self.input_size
+        if not faces:
+            return np.empty((0, s, s, 3), dtype=np.uint8)
+        return np.stack([align(photo, f.landmarks, size=s) for f in faces])
+
+    def embed_faces(
+        self, photo: np.ndarray, faces: Sequence[Face], flip: bool = True
+    ) -> np.ndarray:
+        return self.embed_crops(self.crops(photo, faces), flip=flip)

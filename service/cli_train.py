@@ -1,0 +1,195 @@
+"""`facepair prepare | train | export | eval lfw`: the training side of the CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from service.cli import app, emit_json, err, fail, out, progress
+
+eval_app = typer.Typer(help="Measure a model.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _command() -> str:
+    return "facepair " + shlex.join(sys.argv[1:])
+
+
+def _bar(as_json: bool, description: str):
+    bar = progress(quiet=as_json and not err.is_terminal)
+    task = bar.add_task(description, total=None, rate="")
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@app.command()
+def prepare(
+    src: Path = typer.Argument(..., help="Dataset: SRC/<person>/<photos>."),
+    dst: Path = typer.Argument(..., help="Where the aligned crops go (resumable)."),
+    people: Path | None = typer.Option(None, help="Only these people (list file)."),
+    exclude: Path | None = typer.Option(None, help="Never these people (list file)."),
+    face: str = typer.Option("center", help="Which face of a photo: center or largest."),
+    size: int = typer.Option(112, help="Crop size in pixels."),
+    workers: int = typer.Option(2, help="Processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Detect and align every photo of an identity-folder dataset into training crops."""
+    from training.people import read_people
+    from training.prepare import prepare as run_prepare
+
+    if not src.is_dir():
+        raise fail(f"{src}: not a folder")
+    if face not in ("center", "largest"):
+        raise fail("--face must be 'center' or 'largest'")
+    include = read_people(people) if people else None
+    skip = read_people(exclude) if exclude else None
+    bar, update = _bar(as_json, "preparing")
+    try:
+        with bar:
+            report = run_prepare(src, dst, include, skip, size, face, workers, update)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    (dst / "command.txt").write_text(_command() + "\n")
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        out.print(f"{report.ok} crops of {report.people} people from {report.photos} photos; "
+                  f"{report.no_face} without a usable face, {report.errors} unreadable "
+                  f"(see {dst / 'manifest.csv'})")
+
+
+@app.command()
+def train(
+    data: list[Path] = typer.Option(..., help="`facepair prepare` outputs (repeat for more)."),
+    out_dir: Path = typer.Option(Path("runs/facepair"), "--out", help="Checkpoints and logs."),
+    config: Path | None = typer.Option(None, help="JSON file of TrainConfig fields."),
+    epochs: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None, help="Per process."),
+    lr: float | None = typer.Option(None),
+    init: Path | None = typer.Option(None, help="Start from this model file's weights."),
+    freeze_lower: int | None = typer.Option(None, help="Lower layer groups frozen at first."),
+    freeze_epochs: float | None = typer.Option(None, help="For how many epochs."),
+    lower_lr_scale: float | None = typer.Option(None, help="Their LR factor once unfrozen."),
+    eval_minutes: float | None = typer.Option(None, help="LFW View 1 every N minutes."),
+    checkpoint_minutes: float | None = typer.Option(None),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps."),
+    threads: int | None = typer.Option(None, help="torch threads per process."),
+    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16/fp16 autocast."),
+    resume: bool = typer.Option(False, help="Continue OUT's checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Train the embedder on the auxiliary task (same person or not). Works under torchrun."""
+    import torch
+
+    from training.train import TrainConfig
+    from training.train import train as run_train
+
+    last = out_dir / "last.pt"
+    fields = json.loads(config.read_text()) if config else {}
+    flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "init": init,
+             "freeze_lower": freeze_lower, "freeze_epochs": freeze_epochs,
+             "lower_lr_scale": lower_lr_scale, "eval_minutes": eval_minutes,
+             "checkpoint_minutes": checkpoint_minutes, "max_steps": max_steps,
+             "threads": threads, "amp": amp}
+    if last.exists():
+        if not resume:
+            raise fail(f"{out_dir} already holds a checkpoint: pass --resume to continue it, "
+                       "or choose another --out")
+        fields = torch.load(last, map_location="cpu", weights_only=True)["config"]
+        flags = {"max_steps": max_steps, "epochs": epochs}
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    fields.update(data=data, out=out_dir)
+    fields.setdefault("command", _command())
+    try:
+        cfg = TrainConfig(**fields)
+    except Exception as exc:
+        raise fail(f"bad training configuration: {exc}") from exc
+    for d in cfg.data:
+        if not (d / "manifest.csv").exists():
+            raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv)")
+    rank0 = int(__import__("os").environ.get("RANK", 0)) == 0
+    bar = progress(quiet=(as_json and not err.is_terminal) or not rank0)
+    task = bar.add_task("training", total=None, rate="")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        bar.update(task, completed=step, total=total, rate=f"loss {loss:.3f}")
+
+    with bar:
+        result = run_train(cfg, on_step)
+    if not rank0:
+        return
+    summary = {k: v for k, v in result.items() if k != "losses"}
+    summary["loss_first"] = result["losses"][0] if result["losses"] else None
+    summary["loss_last"] = result["losses"][-1] if result["losses"] else None
+    if as_json:
+        emit_json(summary)
+    else:
+        out.print(f"trained {summary['steps']}/{summary['total_steps']} steps; "
+                  f"checkpoint {summary['checkpoint']}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="A training output folder (holds last.pt)."),
+    name: str = typer.Option(..., help="Model name: models/<name>.safetensors + .json."),
+    models_dir: Path = typer.Option(Path("models"), help="Where to write it."),
+    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2 or all."),
+    data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Export the backbone (the lower layers) as a model file with its card and LFW figures."""
+    from training.export import export as run_export
+
+    if not (run / "last.pt").exists():
+        raise fail(f"{run}: no last.pt checkpoint")
+    views = ("1", "2") if view == "all" else (view,)
+    bar, update = _bar(as_json, "aligning LFW")
+    with bar:
+        card = run_export(run, name, models_dir, views, data, update, _command())
+    if as_json:
+        emit_json({"model": name, "lfw": card["lfw"], "thresholds": card["thresholds"]})
+    else:
+        out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card['lfw']}")
+
+
+@eval_app.command("lfw")
+def eval_lfw(
+    data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
+    model: str | None = typer.Option(None, help="Model name or file (default: settings)."),
+    view: str = typer.Option("all", help="1, 2 or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """LFW verification: View 1 (threshold on DevTrain, accuracy on DevTest) and View 2."""
+    from faces.embed import Embedder
+    from training.evaluate import evaluate
+
+    if view not in ("1", "2", "all"):
+        raise fail("--view must be 1, 2 or all")
+    views: tuple[Literal["1", "2"], ...] = ("1", "2") if view == "all" else (view,)  # type: ignore[assignment]
+    embedder = Embedder(model)
+    bar, update = _bar(as_json, "aligning LFW")
+    try:
+        with bar:
+            result = evaluate(embedder.embed_crops, embedder.input_size, views,
+                              on_progress=update, data_dir=data)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    payload: dict = {"model": embedder.name, **{k: result[k] for k in ("view1", "view2")
+                                                  if k in result}}
+    if "view2" in payload:
+        used_lfw = any("lfw" in str(d.get("source", "")).lower()
+                       for d in embedder.card.get("training", {}).get("data", []))
+        payload["view2"]["contaminated"] = used_lfw
+    payload["fallback_crops"] = result["fallback_crops"]
+    if as_json:
+        emit_json(payload)
+    else:
+        out.print_json(json.dumps(payload))

@@ -1,0 +1,87 @@
+"""Training data: prepared crops held in memory, identity labels, and batch augmentation.
+
+Augmentation runs on whole batches as tensor operations (on the training device), so two CPU
+cores spend their time on the network, not on a per-image Python pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class CropSet:
+    """The `ok` crops of one or more `facepair prepare` outputs, with global identity labels
+    (`<folder>/<person>`, so LFW's and ORL's people never share a label)."""
+
+    def __init__(self, dirs: list[Path], min_photos: int = 2) -> None:
+        crops, names = [], []
+        for d in dirs:
+            rows = list(csv.DictReader((d / "manifest.csv").open()))
+            ok = [int(r["index"]) for r in rows if r["status"] == "ok"]
+            crops.append(np.load(d / "crops.npy", mmap_mode="r")[ok])
+            names += [f"{d.name}/{rows[i]['person']}" for i in ok]
+        people, labels = np.unique(names, return_inverse=True)
+        counts = np.bincount(labels)
+        keep = counts[labels] >= min_photos  # pairs need two photos of a person
+        self.crops = np.concatenate(crops)[keep]
+        self.people = people
+        _, self.labels = np.unique(labels[keep], return_inverse=True)
+        self.size = self.crops.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_people(self) -> int:
+        return int(self.labels.max()) + 1
+
+    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 N×3×S×S images and int64 labels for these rows."""
+        x = torch.from_numpy(self.crops[index])
+        return x.permute(0, 3, 1, 2).contiguous(), torch.from_numpy(self.labels[index]).long()
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random flip, small scale/shift/rotation, colour jitter, grayscale and blur on a float
+    batch in [0, 255] (N×3×S×S)."""
+    n, dev = x.shape[0], x.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator).to(dev)
+
+    flip = rand(n) < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    # geometry: scale 0.9–1.1, shift ±6 %, rotation ±8°
+    angle = (rand(n) - 0.5) * 2 * math.radians(8)
+    scale = 1 + (rand(n) - 0.5) * 0.2
+    shift = (rand(n, 2) - 0.5) * 0.12
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # colour: brightness, contrast, saturation
+    gray = x.mean(1, keepdim=True)
+    sat = 1 + (rand(n, 1, 1, 1) - 0.5) * 0.6
+    x = gray + (x - gray) * sat
+    contrast = 1 + (rand(n, 1, 1, 1) - 0.5) * 0.6
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * contrast
+    x = x * (1 + (rand(n, 1, 1, 1) - 0.5) * 0.5)
+    # grayscale for 10 %, blur for 10 %
+    to_gray = rand(n) < 0.1
+    x = torch.where(to_gray.view(n, 1, 1, 1), x.mean(1, keepdim=True).expand_as(x), x)
+    blur = rand(n) < 0.1
+    if blur.any():
+        kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=dev)
+        kernel = (kernel[:, None] * kernel[None, :]) / 256.0
+        weight = kernel.expand(3, 1, 5, 5)
+        x[blur] = F.conv2d(F.pad(x[blur], (2, 2, 2, 2), mode="replicate"), weight, groups=3)
+    return x.clamp(0, 255)

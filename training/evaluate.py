@@ -1,0 +1,219 @@
+"""LFW verification: View 1 (threshold on pairsDevTrain, accuracy on pairsDevTest) and View 2
+(10-fold), with flip-summed embeddings scored by cosine.
+
+Photos are detected and aligned by faces/ (the face nearest the centre); where no face is found
+the crop falls back to the mean landmarks of the photos where one was, and the count is reported.
+Aligned crops are cached in `FACEPAIR_HOME/cache/` (they depend on the photos and the detector
+settings, not on the model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from faces.settings import get_settings
+
+FARS = (1e-2, 1e-3, 1e-4)
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # "Name/Name_0001.jpg", relative to lfw-deepfunneled/
+    b: str
+    same: bool
+
+
+def _photo(name: str, number: str) -> str:
+    return f"{name}/{name}_{int(number):04d}.jpg"
+
+
+def read_pairs(path: Path) -> list[list[Pair]]:
+    """LFW pairs file → folds of pairs (View 1 files have one fold)."""
+    lines = path.read_text().splitlines()
+    head = lines[0].split()
+    folds, per = (1, int(head[0])) if len(head) == 1 else (int(head[0]), int(head[1]))
+    pairs = []
+    for line in lines[1:]:
+        f = line.split("\t")
+        if len(f) == 3:
+            pairs.append(Pair(_photo(f[0], f[1]), _photo(f[0], f[2]), True))
+        elif len(f) == 4:
+            pairs.append(Pair(_photo(f[0], f[1]), _photo(f[2], f[3]), False))
+    if len(pairs) != folds * 2 * per:
+        raise ValueError(f"{path}: expected {folds * 2 * per} pairs, read {len(pairs)}")
+    return [pairs[i * 2 * per : (i + 1) * 2 * per] for i in range(folds)]
+
+
+def lfw_root(data_dir: Path | None = None) -> Path:
+    root = (data_dir or get_settings().data_dir) / "lfw"
+    if not (root / "pairsDevTest.txt").exists():
+        raise FileNotFoundError(f"LFW protocol files not found in {root}")
+    return root
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """The threshold (score ≥ t means same) with the highest accuracy; midpoint between
+    neighbouring scores."""
+    order = np.sort(np.unique(scores))
+    candidates = np.concatenate([[order[0] - 1e-6], (order[:-1] + order[1:]) / 2,
+                                 [order[-1] + 1e-6]])
+    acc = [accuracy(scores, same, t) for t in candidates]
+    return float(candidates[int(np.argmax(acc))])
+
+
+def accuracy(scores: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    return float(((scores >= threshold) == same).mean())
+
+
+def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
+    """True-accept rate at the largest threshold-set false-accept rate not above `far`."""
+    fpr, tpr, _ = roc_curve(same, scores)
+    ok = fpr <= far
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
+    """The score above which a share `far` of impostor scores lie."""
+    return float(np.quantile(impostor_scores, 1.0 - far))
+
+
+def impostor_scores(embeddings: np.ndarray, labels: np.ndarray, limit: int = 4000) -> np.ndarray:
+    """Cosine scores of every pair of photos of different people (up to `limit` photos)."""
+    e, lab = embeddings[:limit], labels[:limit]
+    sims = e @ e.T
+    diff = lab[:, None] != lab[None, :]
+    return sims[np.triu(diff, k=1)]
+
+
+# --- crops and embeddings -----------------------------------------------------------------
+
+
+def pair_photos(folds: list[list[Pair]]) -> list[str]:
+    return sorted({p for fold in folds for pair in fold for p in (pair.a, pair.b)})
+
+
+def lfw_crops(
+    photos: list[str], root: Path, size: int = 112, workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Aligned crops of LFW photos (cached) and how many needed the fallback crop."""
+    from training.prepare import align_all
+
+    settings = get_settings()
+    root = root / "lfw-deepfunneled"
+    key = json.dumps([str(root), photos, size, settings.min_face_size, settings.min_face_score,
+                      settings.detect_max_side])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache = settings.home / "cache" / f"lfw_crops_{size}_{digest}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return data["crops"], int(data["fallback"])
+    crops, rows = align_all([str(root / p) for p in photos], size, "center", workers,
+                            on_progress)
+    missing = [i for i, (_, status) in enumerate(rows) if status != "ok"]
+    if missing:
+        crops[missing] = _fallback_crops([str(root / photos[i]) for i in missing], size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, crops=crops, fallback=len(missing))
+    return crops, len(missing)
+
+
+# Mean MTCNN landmarks of the centre face over 500 LFW photos (250×250): the fallback crop.
+LFW_MEAN_LANDMARKS = np.array(
+    [[105.5, 113.3], [147.6, 112.5], [127.5, 137.5], [108.7, 159.6], [145.7, 159.0]]
+)
+
+
+def _fallback_crops(paths: list[str], size: int) -> np.ndarray:
+    from faces.align import align
+    from faces.decode import decode
+
+    return np.stack([align(decode(p), LFW_MEAN_LANDMARKS, size=size) for p in paths])
+
+
+# --- the protocols ------------------------------------------------------------------------
+
+
+def _scores(pairs: list[Pair], emb: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.array([float(emb[p.a] @ emb[p.b]) for p in pairs])
+    same = np.array([p.same for p in pairs])
+    return scores, same
+
+
+def view1(emb: dict[str, np.ndarray], root: Path) -> dict:
+    train = read_pairs(root / "pairsDevTrain.txt")[0]
+    test = read_pairs(root / "pairsDevTest.txt")[0]
+    tr_scores, tr_same = _scores(train, emb)
+    threshold = best_threshold(tr_scores, tr_same)
+    scores, same = _scores(test, emb)
+    return {
+        "accuracy": round(accuracy(scores, same, threshold), 4),
+        "threshold": round(threshold, 4),
+        "auc": round(float(roc_auc_score(same, scores)), 4),
+        "tar_at_far": {"1e-3": round(tar_at_far(scores, same, 1e-3), 4),
+                       "1e-2": round(tar_at_far(scores, same, 1e-2), 4)},
+        "devtrain_accuracy": round(accuracy(tr_scores, tr_same, threshold), 4),
+    }
+
+
+def view2(emb: dict[str, np.ndarray], root: Path) -> dict:
+    folds = read_pairs(root / "pairs.txt")
+    scored = [_scores(fold, emb) for fold in folds]
+    accs = []
+    for k, (scores, same) in enumerate(scored):
+        rest_s = np.concatenate([s for i, (s, _) in enumerate(scored) if i != k])
+        rest_y = np.concatenate([y for i, (_, y) in enumerate(scored) if i != k])
+        accs.append(accuracy(scores, same, best_threshold(rest_s, rest_y)))
+    all_s = np.concatenate([s for s, _ in scored])
+    all_y = np.concatenate([y for _, y in scored])
+    return {
+        "accuracy_mean": round(float(np.mean(accs)), 4),
+        "accuracy_std": round(float(np.std(accs)), 4),
+        "auc": round(float(roc_auc_score(all_y, all_s)), 4),
+        "tar_at_far": {"1e-3": round(tar_at_far(all_s, all_y, 1e-3), 4),
+                       "1e-2": round(tar_at_far(all_s, all_y, 1e-2), 4)},
+    }
+
+
+def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, float]:
+    """Cosine thresholds at FAR 1e-2, 1e-3, 1e-4 from impostor scores among the photos of
+    pairsDevTrain (every pair of photos of different people: millions of pairs)."""
+    photos = pair_photos(read_pairs(root / "pairsDevTrain.txt"))
+    e = np.stack([emb[p] for p in photos])
+    labels = np.unique([p.split("/")[0] for p in photos], return_inverse=True)[1]
+    imp = impostor_scores(e, labels, limit=len(photos))
+    return {f"{far:.0e}".replace("e-0", "e-"): round(threshold_at_far(imp, far), 4)
+            for far in FARS}
+
+
+def evaluate(
+    embed: Callable[[np.ndarray], np.ndarray], size: int, views: tuple[str, ...] = ("1",),
+    workers: int = 2, on_progress: Callable[[int, int], None] | None = None,
+    thresholds: bool = False, data_dir: Path | None = None,
+) -> dict:
+    """Run the LFW protocols with `embed` (uint8 crops → unit vectors, flip-summed)."""
+    root = lfw_root(data_dir)
+    files = {"1": ["pairsDevTrain.txt", "pairsDevTest.txt"], "2": ["pairs.txt"]}
+    folds = [f for v in views for name in files[v] for f in read_pairs(root / name)]
+    photos = pair_photos(folds)
+    crops, fallback = lfw_crops(photos, root, size, workers, on_progress)
+    vectors = embed(crops)
+    emb = dict(zip(photos, vectors, strict=True))
+    result: dict = {"photos": len(photos), "fallback_crops": fallback}
+    if "1" in views:
+        result["view1"] = view1(emb, root)
+        if thresholds:
+            result["thresholds"] = calibrated_thresholds(emb, root)
+    if "2" in views:
+        result["view2"] = view2(emb, root)
+    return result

@@ -1,0 +1,37 @@
+"""Identity-folder datasets (`DATASET/<person>/<photos>`) and people list files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faces.decode import is_photo_path
+
+
+def read_people(path: Path) -> set[str]:
+    """Names from a list file: one per line, or LFW's `peopleDev*.txt` (a count on the first
+    line, then `Name<TAB>photos`). Blank lines and `#` comments are ignored."""
+    names: set[str] = set()
+    for i, line in enumerate(path.read_text().splitlines()):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("\t")[0].strip()
+        if i == 0 and name.isdigit():
+            continue
+        names.add(name)
+    return names
+
+
+def scan(
+    root: Path, include: set[str] | None = None, exclude: set[str] | None = None
+) -> list[tuple[Path, str]]:
+    """(photo, person) for every photo in `root/<person>/`, sorted, filtered by the lists."""
+    items = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        person = folder.name
+        if include is not None and person not in include:
+            continue
+        if exclude and person in exclude:
+            continue
+        items += [(p, person) for p in sorted(folder.iterdir()) if is_photo_path(p)]
+    return items

@@ -1,0 +1,181 @@
+"""`facepair prepare SRC DST`: an identity-folder dataset → aligned crops, memory-mappable.
+
+DST holds:
+- `crops.npy`: uint8 N×S×S×3 aligned crops, one row per source photo (`np.load(mmap_mode="r")`);
+- `manifest.csv`: per row the source path, person, label, detector score and status
+  (`ok`, `no_face`, or `error: …`); only `ok` rows are used for training;
+- `done.npy`: which rows are finished, so an interrupted run resumes where it stopped.
+Workers each load the detector once and take chunks of photos.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from training.people import scan
+
+CHUNK = 32
+
+
+@dataclass
+class PrepareReport:
+    photos: int
+    ok: int
+    no_face: int
+    errors: int
+    people: int
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+_detector = None
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    from faces.detect import Detector
+
+    global _detector
+    torch.set_num_threads(threads)
+    _detector = Detector(device="cpu") if threads else Detector()
+
+
+def _process(task: tuple[int, list[str], int, str]) -> tuple[int, np.ndarray, list[tuple]]:
+    """Detect and align one chunk; returns (start, crops, [(score, status)])."""
+    from faces.align import align
+    from faces.decode import decode
+    from faces.detect import pick_face
+    from faces.errors import FacepairError
+
+    start, paths, size, how = task
+    crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    rows: list[tuple] = []
+    photos: list[np.ndarray | None] = []
+    for path in paths:
+        try:
+            photos.append(decode(path))
+            rows.append((0.0, "ok"))
+        except FacepairError as exc:
+            photos.append(None)
+            rows.append((0.0, f"error: {exc.message}"))
+    good = [i for i, p in enumerate(photos) if p is not None]
+    found = _detector.detect_batch([photos[i] for i in good]) if good else []
+    for i, faces in zip(good, found, strict=True):
+        face = pick_face(faces, photos[i].shape, how)  # type: ignore[arg-type]
+        if face is None:
+            rows[i] = (0.0, "no_face")
+            continue
+        crops[i] = align(photos[i], face.landmarks, size=size)  # type: ignore[arg-type]
+        rows[i] = (face.score, "ok")
+    return start, crops, rows
+
+
+def align_chunks(
+    paths: list[str], starts: list[int], size: int, face: str, workers: int
+) -> Iterator[tuple[int, np.ndarray, list[tuple]]]:
+    """Detect and align `paths[s : s + CHUNK]` for each start `s`, in `workers` processes
+    (each loads the detector once); yields (start, crops, [(score, status)]) as they finish."""
+    tasks = ((s, paths[s : s + CHUNK], size, face) for s in starts)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(1,)) as pool:
+        yield from pool.imap_unordered(_process, tasks)
+
+
+def align_all(
+    paths: list[str], size: int = 112, face: str = "center", workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, list[tuple]]:
+    """Aligned crops and (score, status) rows for every path, in order (in memory)."""
+    crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    rows: list[tuple] = [(0.0, "")] * len(paths)
+    finished = 0
+    for start, chunk, chunk_rows in align_chunks(
+        paths, list(range(0, len(paths), CHUNK)), size, face, workers
+    ):
+        crops[start : start + len(chunk)] = chunk
+        rows[start : start + len(chunk)] = chunk_rows
+        finished += len(chunk)
+        if on_progress:
+            on_progress(finished, len(paths))
+    return crops, rows
+
+
+def prepare(
+    src: Path,
+    dst: Path,
+    include: set[str] | None = None,
+    exclude: set[str] | None = None,
+    size: int = 112,
+    face: Literal["center", "largest"] = "center",
+    workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PrepareReport:
+    """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out."""
+    items = scan(src, include, exclude)
+    if not items:
+        raise ValueError(f"{src}: no photos in person folders (expected SRC/<person>/<photo>)")
+    dst.mkdir(parents=True, exist_ok=True)
+    people = sorted({person for _, person in items})
+    label_of = {p: i for i, p in enumerate(people)}
+    meta = {"source": str(src), "size": size, "face": face, "photos": len(items),
+            "people": len(people)}
+    meta_path = dst / "prepare.json"
+    if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
+        raise ValueError(f"{dst} holds a different preparation; choose another DST or delete it")
+    meta_path.write_text(json.dumps(meta, indent=2))
+
+    n = len(items)
+    crops_path, done_path, rows_path = dst / "crops.npy", dst / "done.npy", dst / "rows.npy"
+    mode = "r+" if crops_path.exists() else "w+"
+    crops = np.lib.format.open_memmap(crops_path, mode=mode, dtype=np.uint8,
+                                      shape=(n, size, size, 3))
+    done = np.load(done_path) if done_path.exists() else np.zeros(n, dtype=bool)
+    rows = (np.load(rows_path, allow_pickle=False) if rows_path.exists()
+            else np.array([(0.0, "")] * n, dtype=[("score", "f4"), ("status", "U200")]))
+
+    todo = [s for s in range(0, n, CHUNK) if not done[s : s + CHUNK].all()]
+    finished = n - sum(min(CHUNK, n - s) for s in todo)
+    if on_progress:
+        on_progress(finished, n)
+    paths = [str(p) for p, _ in items]
+    for k, (start, chunk, chunk_rows) in enumerate(
+        align_chunks(paths, todo, size, face, workers)
+    ):
+        end = start + len(chunk)
+        crops[start:end] = chunk
+        rows[start:end] = np.array(chunk_rows, dtype=rows.dtype)
+        done[start:end] = True
+        finished += len(chunk)
+        if k % 8 == 7:  # checkpoint: crops first, then the done mask
+            crops.flush()
+            np.save(rows_path, rows)
+            np.save(done_path, done)
+        if on_progress:
+            on_progress(finished, n)
+    crops.flush()
+    np.save(rows_path, rows)
+    np.save(done_path, done)
+
+    with (dst / "manifest.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "path", "person", "label", "score", "status"])
+        for i, ((path, person), (score, status)) in enumerate(zip(items, rows, strict=True)):
+            writer.writerow([i, path, person, label_of[person], f"{score:.5f}", status])
+    statuses = rows["status"]
+    return PrepareReport(
+        photos=n,
+        ok=int((statuses == "ok").sum()),
+        no_face=int((statuses == "no_face").sum()),
+        errors=int(np.char.startswith(statuses, "error").sum()),
+        people=len(people),
+    )

@@ -1,0 +1,291 @@
+"""`facepair train`: the auxiliary task. A siamese/contrastive network learns whether two faces
+show the same person: every pair inside an identity-balanced batch is a training pair, scored
+by cosine; pytorch-metric-learning's multi-similarity miner picks the informative pairs and
+its multi-similarity loss pulls same-person pairs together and pushes the others apart.
+
+One script for one CPU, one GPU or many: run it plainly, or under
+`torchrun --nproc_per_node N` (DDP; NCCL on GPUs, gloo on CPU; the loss gathers the
+embeddings of all processes, so pairs cross process boundaries).
+Checkpoints go to OUT/last.pt every few minutes and at the end; `--resume` continues from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from pydantic import BaseModel, Field
+from pytorch_metric_learning import losses, miners, samplers
+from pytorch_metric_learning.utils import common_functions as pml_common
+from pytorch_metric_learning.utils import distributed as pml_dist
+from torch import nn
+
+from faces.backbones import build
+from faces.embed import load_network
+from training.data import CropSet, augment
+
+NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0]}
+
+
+class TrainConfig(BaseModel):
+    data: list[Path] = Field(description="`facepair prepare` outputs to train on")
+    out: Path = Path("runs/facepair")
+    architecture: dict[str, Any] = {"name": "resnet_face", "embedding_size": 128}
+    epochs: int = 40
+    batch_size: int = 128  # per process
+    m_per_class: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    ms_alpha: float = 2.0
+    ms_beta: float = 50.0
+    ms_base: float = 0.5
+    miner_epsilon: float = 0.1
+    amp: bool = True
+    seed: int = 0
+    threads: int = 0
+    checkpoint_minutes: float = 10.0
+    eval_minutes: float = 0.0  # LFW View 1 every N minutes (0: only at the end)
+    init: Path | None = None  # start from this model file's weights (where the names match)
+    freeze_lower: int = 0  # layer groups (stem, stages…) frozen at the start
+    freeze_epochs: float = 0.0
+    lower_lr_scale: float = 1.0  # learning-rate factor of those groups once unfrozen
+    max_steps: int = 0  # stop early (tests, smoke runs); 0 = the full schedule
+    command: str = ""
+
+
+def _distributed() -> tuple[int, int, int]:
+    if "RANK" not in os.environ:
+        return 0, 1, 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return torch.autocast(device.type, enabled=False)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _set_frozen(groups: list[nn.Module], frozen: bool) -> None:
+    for group in groups:
+        for p in group.parameters():
+            p.requires_grad_(not frozen)
+        for m in group.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train(not frozen)
+
+
+def load_init(model: nn.Module, path: Path) -> dict[str, int]:
+    """Copy weights from a facepair model file into `model` where names and shapes match."""
+    source, _ = load_network(path)
+    theirs, ours = source.state_dict(), model.state_dict()
+    matched = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
+    ours.update(matched)
+    model.load_state_dict(ours)
+    return {"matched": len(matched), "total": len(ours)}
+
+
+def hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world}× {torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or platform.machine()
+    return f"{world} process(es) × {torch.get_num_threads()} CPU thread(s), {cpu}"
+
+
+def embed_fn(model: nn.Module, device: torch.device, amp: bool, batch: int = 128):
+    """uint8 crops → flip-summed unit vectors, with the model in eval mode."""
+    from faces.embed import to_input
+
+    card = {"normalisation": NORMALISATION}
+
+    @torch.inference_mode()
+    def embed(crops: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        out = []
+        for s in range(0, len(crops), batch):
+            x = to_input(crops[s : s + batch], card).to(device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, amp):
+                e = model(x).float() + model(x.flip(3)).float()
+            out.append(nn.functional.normalize(e, dim=1).cpu().numpy())
+        model.train(was_training)
+        return np.concatenate(out)
+
+    return embed
+
+
+class Log:
+    FIELDS = ("time", "step", "epoch", "lr", "loss", "img_per_s", "view1_accuracy",
+              "view1_devtrain_accuracy", "view1_auc")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.FIELDS)
+
+    def write(self, **row: Any) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+
+
+def train(cfg: TrainConfig, on_step=None) -> dict:
+    rank, world, local_rank = _distributed()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed + rank)
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = CropSet(cfg.data)
+    arch = {**cfg.architecture, "input_size": data.size}
+    model = build(arch)
+    init_report = load_init(model, cfg.init) if cfg.init else None
+    model = model.to(device, memory_format=torch.channels_last)
+    groups = model.layer_groups()
+    lower = [p for g in groups[: cfg.freeze_lower] for p in g.parameters()]
+    lower_ids = {id(p) for p in lower}
+    upper = [p for p in model.parameters() if id(p) not in lower_ids]
+    param_groups = [{"params": upper, "lr_scale": 1.0}]
+    if lower:
+        param_groups.append({"params": lower, "lr_scale": cfg.lower_lr_scale})
+    optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    steps_per_epoch = max(1, len(data) // (cfg.batch_size * world))
+    total = cfg.epochs * steps_per_epoch
+    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return cfg.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    state = {"step": 0, "train_seconds": 0.0, "evals": []}
+    last = out / "last.pt"
+    if last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        if rank == 0:
+            print(f"resumed from {last} at step {state['step']}", file=sys.stderr)
+
+    net: nn.Module = model
+    loss_fn: nn.Module = losses.MultiSimilarityLoss(cfg.ms_alpha, cfg.ms_beta, cfg.ms_base)
+    miner: nn.Module = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)
+        loss_fn = pml_dist.DistributedLossWrapper(loss_fn)
+        miner = pml_dist.DistributedMinerWrapper(miner)
+
+    log = Log(out / "log.csv") if rank == 0 else None
+    embed = embed_fn(model, device, cfg.amp)
+
+    def save() -> None:
+        if rank != 0:
+            return
+        payload = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "state": state, "config": cfg.model_dump(mode="json"), "architecture": arch,
+            "normalisation": NORMALISATION, "hardware": hardware(device, world),
+            "init": {"path": str(cfg.init), **init_report} if cfg.init else None,
+        }
+        tmp = out / "last.pt.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, last)  # a checkpoint is either the old one or the new one, whole
+
+    def evaluate_now() -> dict | None:
+        if rank != 0:
+            return None
+        from training.evaluate import evaluate
+
+        try:
+            result = evaluate(embed, data.size, views=("1",))["view1"]
+        except FileNotFoundError:
+            return None
+        state["evals"].append({"step": state["step"], **result})
+        assert log is not None
+        log.write(time=round(time.time()), step=state["step"],
+                  epoch=round(state["step"] / steps_per_epoch, 3),
+                  view1_accuracy=result["accuracy"],
+                  view1_devtrain_accuracy=result["devtrain_accuracy"], view1_auc=result["auc"])
+        print(f"step {state['step']}: LFW View 1 {result}", file=sys.stderr)
+        return result
+
+    stop = min(total, cfg.max_steps) if cfg.max_steps else total
+    last_ckpt = last_eval = time.monotonic()
+    frozen = None
+    model.train()
+    losses_seen: list[float] = []
+    while state["step"] < stop:
+        epoch = state["step"] // steps_per_epoch
+        pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + rank)
+        sampler = samplers.MPerClassSampler(
+            data.labels, cfg.m_per_class, batch_size=cfg.batch_size,
+            length_before_new_iter=steps_per_epoch * cfg.batch_size,
+        )
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        batches = order.reshape(steps_per_epoch, cfg.batch_size)
+        for index in batches[state["step"] - epoch * steps_per_epoch :]:
+            if state["step"] >= stop:
+                break
+            step = state["step"]
+            want_frozen = bool(cfg.freeze_lower) and step < cfg.freeze_epochs * steps_per_epoch
+            if want_frozen != frozen:
+                _set_frozen(groups[: cfg.freeze_lower], want_frozen)
+                frozen = want_frozen
+            for g in optimizer.param_groups:
+                g["lr"] = lr_at(step) * g["lr_scale"]
+            tick = time.perf_counter()
+            images, labels = data.batch(index)
+            x = augment(images.to(device).float())
+            x = ((x - 127.5) / 128.0).contiguous(memory_format=torch.channels_last)
+            labels = labels.to(device)
+            with _autocast(device, cfg.amp):
+                emb = net(x)
+            emb = emb.float()
+            pairs = miner(emb, labels)
+            loss = loss_fn(emb, labels, pairs)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seconds = time.perf_counter() - tick
+            state["train_seconds"] += seconds
+            state["step"] += 1
+            losses_seen.append(float(loss))
+            if on_step:
+                on_step(state["step"], stop, float(loss))
+            if log is not None and (state["step"] % 20 == 0 or state["step"] == stop):
+                log.write(time=round(time.time()), step=state["step"],
+                          epoch=round(state["step"] / steps_per_epoch, 3),
+                          lr=f"{lr_at(step):.3g}", loss=f"{np.mean(losses_seen[-20:]):.4f}",
+                          img_per_s=round(len(index) * world / seconds, 1))
+            now = time.monotonic()
+            if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                save()
+                last_ckpt = now
+            if cfg.eval_minutes and now - last_eval > cfg.eval_minutes * 60:
+                evaluate_now()
+                last_eval = time.monotonic()
+    save()
+    result = {"steps": state["step"], "total_steps": total, "losses": losses_seen,
+              "checkpoint": str(last), "train_seconds": round(state["train_seconds"], 1)}
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
