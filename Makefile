@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install serve test lint bench-detect clean
+.PHONY: install serve test lint bench-detect bench-train clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 bench-detect: $(STAMP)
 	$(BIN)/python -m bench.detect_align
+
+bench-train: $(STAMP)
+	$(BIN)/python -m bench.train_speed --data $(or $(DATA),var/prepared/lfw-devtrain)
 
 clean:
 	rm -rf $(VENV) .bench-venv

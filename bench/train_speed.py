@@ -31,7 +31,7 @@ def training_rates(data: Path, steps: int, batch: int, threads: int) -> dict:
 
     from faces.backbones import build
     from training.data import CropSet, augment
-    from training.train import _autocast
+    from training.train import _autocast, amp_default
 
     torch.set_num_threads(threads)
     crops = CropSet([data])
@@ -40,9 +40,10 @@ def training_rates(data: Path, steps: int, batch: int, threads: int) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     loss_fn, miner = losses.MultiSimilarityLoss(), miners.MultiSimilarityMiner()
     device = torch.device("cpu")
+    amp = amp_default(device)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with _autocast(device, True):
+        with _autocast(device, amp):
             e = net(x)
         e = e.float()
         loss = loss_fn(e, y, miner(e, y))
@@ -70,7 +71,7 @@ def training_rates(data: Path, steps: int, batch: int, threads: int) -> dict:
         x = ((x - 127.5) / 128.0).contiguous(memory_format=torch.channels_last)
         step(x, labels)
     real = steps * batch / (time.perf_counter() - t)
-    return {"raw_img_per_s": round(raw, 1), "pipeline_img_per_s": round(real, 1),
+    return {"amp": amp, "raw_img_per_s": round(raw, 1), "pipeline_img_per_s": round(real, 1),
             "share": round(real / raw, 3)}
 
 
@@ -124,7 +125,7 @@ def main() -> None:
     figures: dict = {"threads": args.threads,
                      "training": training_rates(args.data, args.steps, args.batch, args.threads)}
     tr = figures["training"]
-    print(f"training, batch {args.batch}, bf16 autocast, {args.threads} thread(s): "
+    print(f"training, batch {args.batch}, autocast {tr['amp']}, {args.threads} thread(s): "
           f"random tensors {tr['raw_img_per_s']} img/s, real data path "
           f"{tr['pipeline_img_per_s']} img/s = {100 * tr['share']:.0f} %")
     if not args.skip_embedding:

@@ -59,7 +59,9 @@ class ResNetFace(nn.Module):
             stages.append(nn.Sequential(*blocks))
             cin = width
         self.stages = nn.Sequential(*stages)
-        side = input_size // 4 // 2 ** (len(widths) - 1)
+        side = -(-input_size // 4)  # stem and max-pool: ceil(n / 4)
+        for _ in widths[1:]:
+            side = -(-side // 2)  # each stride-2 stage: ceil(n / 2)
         self.head = nn.Sequential(
             nn.BatchNorm2d(cin),
             nn.Conv2d(cin, cin, side, groups=cin, bias=False),  # global depthwise conv
@@ -84,7 +86,86 @@ class ResNetFace(nn.Module):
         return [self.stem, *self.stages, self.head]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"resnet_face": ResNetFace}
+class Affine(nn.Module):
+    """Per-channel scale and shift (dlib's `affine` layer: batch norm folded for inference)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """dlib's `add_prev`: the sum over the larger shape, each input zero-padded at the end of
+    every dimension (channels, rows, columns) it lacks."""
+    if a.shape == b.shape:
+        return a + b
+    shape = [max(x, y) for x, y in zip(a.shape, b.shape, strict=True)]
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(t, (0, shape[3] - t.shape[3], 0, shape[2] - t.shape[2],
+                                     0, shape[1] - t.shape[1]))
+
+    return pad(a) + pad(b)
+
+
+class DlibBlock(nn.Module):
+    """dlib's `ares` / `ares_down`: conv-affine-relu-conv-affine, plus the input (average-pooled
+    2×2 when down-sampling; dlib's stride-2 convolutions have no padding), then relu."""
+
+    def __init__(self, cin: int, cout: int, down: bool) -> None:
+        super().__init__()
+        self.down = down
+        self.conv1 = nn.Conv2d(cin, cout, 3, 2 if down else 1, 0 if down else 1)
+        self.bn1 = Affine(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.bn2 = Affine(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        skip = nn.functional.avg_pool2d(x, 2, 2) if self.down else x
+        return torch.relu(add_prev(y, skip))
+
+
+# dlib_face_recognition_resnet_model_v1: (channels, down-sampling first block, blocks) per level.
+DLIB_LEVELS = ((32, False, 3), (64, True, 4), (128, True, 3), (256, True, 3), (256, True, 1))
+
+
+class DlibResNet(nn.Module):
+    """The network of dlib's face recognition model (150×150 RGB in, 128-d out), layer for
+    layer, so its weights can be imported exactly (`facepair import-dlib`)."""
+
+    def __init__(self, embedding_size: int = 128, input_size: int = 150) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 7, 2, 0), Affine(32), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2))
+        blocks, cin = [], 32
+        for width, down, count in DLIB_LEVELS:
+            for i in range(count):
+                blocks.append(DlibBlock(cin, width, down and i == 0))
+                cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, embedding_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+    def layer_groups(self) -> list[nn.Module]:
+        """Lower to upper: the stem, each level's blocks, the final linear layer."""
+        groups: list[nn.Module] = [self.stem]
+        start = 0
+        for _, _, count in DLIB_LEVELS:
+            groups.append(self.blocks[start : start + count])
+            start += count
+        return [*groups, self.fc]
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"resnet_face": ResNetFace, "dlib_resnet": DlibResNet}
 
 
 def build(architecture: dict[str, Any]) -> nn.Module:

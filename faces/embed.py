@@ -78,6 +78,9 @@ class Embedder:
         self.input_size = int(self.card["input_size"])
         self.dim = int(self.card["embedding_size"])
         self.name = str(self.card["name"])
+        # The crop's 5 points, where the card names them (e.g. dlib's chip geometry).
+        template = self.card.get("template")
+        self.template = None if template is None else np.asarray(template, dtype=np.float64)
 
     @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray, flip: bool = True, batch_size: int = 64) -> np.ndarray:
@@ -99,7 +102,7 @@ class Embedder:
         s = self.input_size
         if not faces:
             return np.empty((0, s, s, 3), dtype=np.uint8)
-        return np.stack([align(photo, f.landmarks, size=s) for f in faces])
+        return np.stack([align(photo, f.landmarks, s, self.template) for f in faces])
 
     def embed_faces(
         self, photo: np.ndarray, faces: Sequence[Face], flip: bool = True

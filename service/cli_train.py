@@ -38,13 +38,21 @@ def prepare(
     exclude: Path | None = typer.Option(None, help="Never these people (list file)."),
     face: str = typer.Option("center", help="Which face of a photo: center or largest."),
     size: int = typer.Option(112, help="Crop size in pixels."),
+    model: str | None = typer.Option(
+        None, help="Crop for this model (its input size and template), e.g. to fine-tune it."
+    ),
     workers: int = typer.Option(2, help="Processes."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Detect and align every photo of an identity-folder dataset into training crops."""
+    from faces.embed import load_card
     from training.people import read_people
     from training.prepare import prepare as run_prepare
 
+    template = None
+    if model:
+        card = load_card(model)
+        size, template = int(card["input_size"]), card.get("template")
     if not src.is_dir():
         raise fail(f"{src}: not a folder")
     if face not in ("center", "largest"):
@@ -54,7 +62,8 @@ def prepare(
     bar, update = _bar(as_json, "preparing")
     try:
         with bar:
-            report = run_prepare(src, dst, include, skip, size, face, workers, update)  # type: ignore[arg-type]
+            report = run_prepare(src, dst, include, skip, size, face,  # type: ignore[arg-type]
+                                 workers, update, template)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     (dst / "command.txt").write_text(_command() + "\n")
@@ -160,6 +169,42 @@ def export(
         out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card['lfw']}")
 
 
+@app.command("import-dlib")
+def import_dlib(
+    dat_file: Path | None = typer.Argument(
+        None, help="dlib_face_recognition_resnet_model_v1.dat (default: the one inside an "
+                   "installed face-recognition-models)."
+    ),
+    out_path: Path = typer.Option(Path("models/dlib-resnet-v1"), "--out",
+                                  help="models/NAME: where the model files go."),
+    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2 or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Import dlib's public-domain face network (no dlib needed) as a facepair model."""
+    from training.dlib_import import DlibFormatError, default_dat_file
+    from training.export import import_dlib as run_import
+
+    dat = dat_file or default_dat_file()
+    if dat is None:
+        raise fail("no .dat file given and face-recognition-models is not installed "
+                   "(pip install face-recognition-models, or pass the file)")
+    if not dat.is_file():
+        raise fail(f"{dat}: no such file")
+    views = ("1", "2") if view == "all" else (view,)
+    bar, update = _bar(as_json, "aligning LFW")
+    try:
+        with bar:
+            card = run_import(dat, out_path.name, out_path.parent, views, None, update,
+                              _command())
+    except DlibFormatError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        emit_json({"model": card["name"], "lfw": card.get("lfw"),
+                   "thresholds": card.get("thresholds")})
+    else:
+        out.print(f"wrote {out_path}.safetensors and .json; LFW {card.get('lfw')}")
+
+
 @eval_app.command("lfw")
 def eval_lfw(
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
@@ -179,7 +224,8 @@ def eval_lfw(
     try:
         with bar:
             result = evaluate(embedder.embed_crops, embedder.input_size, views,
-                              on_progress=update, data_dir=data)
+                              on_progress=update, data_dir=data,
+                              template=embedder.card.get("template"))
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     payload: dict = {"model": embedder.name, **{k: result[k] for k in ("view1", "view2")

@@ -103,29 +103,34 @@ def pair_photos(folds: list[list[Pair]]) -> list[str]:
 
 
 def lfw_crops(
-    photos: list[str], root: Path, size: int = 112, workers: int = 2,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, int]:
-    """Aligned crops of LFW photos (cached) and how many needed the fallback crop."""
+    root: Path, pairs_file: str, size: int = 112, workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None, template: list | None = None,
+) -> tuple[list[str], np.ndarray, int]:
+    """The photos of one pairs file, their aligned crops (cached per file) and how many needed
+    the fallback crop."""
     from training.prepare import align_all
 
     settings = get_settings()
-    root = root / "lfw-deepfunneled"
-    key = json.dumps([str(root), photos, size, settings.min_face_size, settings.min_face_score,
-                      settings.detect_max_side])
+    photos = pair_photos(read_pairs(root / pairs_file))
+    folder = root / "lfw-deepfunneled"
+    key = json.dumps([str(folder), photos, size, template, settings.min_face_size,
+                      settings.min_face_score, settings.detect_max_side])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cache = settings.home / "cache" / f"lfw_crops_{size}_{digest}.npz"
+    cache = settings.home / "cache" / f"lfw_{Path(pairs_file).stem}_{size}_{digest}.npz"
     if cache.exists():
         data = np.load(cache)
-        return data["crops"], int(data["fallback"])
-    crops, rows = align_all([str(root / p) for p in photos], size, "center", workers,
-                            on_progress)
+        return photos, data["crops"], int(data["fallback"])
+    crops, rows = align_all([str(folder / p) for p in photos], size, "center", workers,
+                            on_progress, template)
     missing = [i for i, (_, status) in enumerate(rows) if status != "ok"]
     if missing:
-        crops[missing] = _fallback_crops([str(root / photos[i]) for i in missing], size)
+        crops[missing] = _fallback_crops([str(folder / photos[i]) for i in missing], size,
+                                         template)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, crops=crops, fallback=len(missing))
-    return crops, len(missing)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, crops=crops, fallback=len(missing))
+    tmp.replace(cache)
+    return photos, crops, len(missing)
 
 
 # Mean MTCNN landmarks of the centre face over 500 LFW photos (250×250): the fallback crop.
@@ -134,11 +139,12 @@ LFW_MEAN_LANDMARKS = np.array(
 )
 
 
-def _fallback_crops(paths: list[str], size: int) -> np.ndarray:
+def _fallback_crops(paths: list[str], size: int, template: list | None) -> np.ndarray:
     from faces.align import align
     from faces.decode import decode
 
-    return np.stack([align(decode(p), LFW_MEAN_LANDMARKS, size=size) for p in paths])
+    points = None if template is None else np.asarray(template, dtype=np.float64)
+    return np.stack([align(decode(p), LFW_MEAN_LANDMARKS, size, points) for p in paths])
 
 
 # --- the protocols ------------------------------------------------------------------------
@@ -199,17 +205,18 @@ def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, f
 def evaluate(
     embed: Callable[[np.ndarray], np.ndarray], size: int, views: tuple[str, ...] = ("1",),
     workers: int = 2, on_progress: Callable[[int, int], None] | None = None,
-    thresholds: bool = False, data_dir: Path | None = None,
+    thresholds: bool = False, data_dir: Path | None = None, template: list | None = None,
 ) -> dict:
     """Run the LFW protocols with `embed` (uint8 crops → unit vectors, flip-summed)."""
     root = lfw_root(data_dir)
     files = {"1": ["pairsDevTrain.txt", "pairsDevTest.txt"], "2": ["pairs.txt"]}
-    folds = [f for v in views for name in files[v] for f in read_pairs(root / name)]
-    photos = pair_photos(folds)
-    crops, fallback = lfw_crops(photos, root, size, workers, on_progress)
-    vectors = embed(crops)
-    emb = dict(zip(photos, vectors, strict=True))
-    result: dict = {"photos": len(photos), "fallback_crops": fallback}
+    emb: dict[str, np.ndarray] = {}
+    fallback = 0
+    for name in (name for v in views for name in files[v]):
+        photos, crops, missing = lfw_crops(root, name, size, workers, on_progress, template)
+        emb.update(zip(photos, embed(crops), strict=True))
+        fallback += missing
+    result: dict = {"photos": len(emb), "fallback_crops": fallback}
     if "1" in views:
         result["view1"] = view1(emb, root)
         if thresholds:

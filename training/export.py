@@ -1,8 +1,9 @@
-"""Export: the trained network's lower layers — the backbone up to the embedding — become
-facepair's embedder: `models/<name>.safetensors` + `models/<name>.json` (the model card).
+"""Model files: `models/<name>.safetensors` (weights) + `models/<name>.json` (model card).
 
-Weights are stored as float16 (half the size; computed in float32 when loaded); the card's LFW
-figures and thresholds are measured on the exported file itself, through `faces.embed`.
+`export` turns a training run's network — the lower layers, up to the embedding — into
+facepair's embedder; `import_dlib` does the same for dlib's public-domain network. Both go
+through `write_model`, which measures the written file itself (through `faces.embed`) on LFW
+and puts the figures and the calibrated thresholds in the card.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from faces.backbones import build
 from faces.embed import Embedder
@@ -29,6 +31,39 @@ def _data_provenance(dirs: list[str]) -> list[dict]:
     return out
 
 
+def write_model(
+    net: nn.Module, card: dict, models_dir: Path, dtype: torch.dtype = torch.float32,
+    views: tuple[str, ...] = ("1", "2"), data_dir: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None, contaminated: bool = True,
+) -> dict:
+    """Write the weights (as `dtype`) and the card, then measure the written model on LFW."""
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+             for k, v in net.state_dict().items()}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    name = card["name"]
+    weights = models_dir / f"{name}.safetensors"
+    save_file(state, str(weights))
+    card = {**card, "weights_dtype": str(dtype).removeprefix("torch."),
+            "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
+            "created": dt.date.today().isoformat()}
+    card_path = models_dir / f"{name}.json"
+    card_path.write_text(json.dumps(card, indent=2))
+    if not views:
+        return card
+    embedder = Embedder(weights)
+    figures = evaluate(embedder.embed_crops, embedder.input_size, views,
+                       on_progress=on_progress, thresholds=True, data_dir=data_dir,
+                       template=card.get("template"))
+    card["lfw"] = {k: figures[k] for k in ("view1", "view2") if k in figures}
+    if "view2" in card["lfw"]:
+        # 2,985 of View 2's people are DevTrain people: clean only for a model that never saw LFW
+        card["lfw"]["view2"]["contaminated"] = contaminated
+    card["lfw"]["fallback_crops"] = figures["fallback_crops"]
+    card["thresholds"] = figures["thresholds"]
+    card_path.write_text(json.dumps(card, indent=2))
+    return card
+
+
 def export(
     run: Path, name: str, models_dir: Path, views: tuple[str, ...] = ("1", "2"),
     data_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None,
@@ -38,53 +73,82 @@ def export(
     ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     net = build(ckpt["architecture"])
     net.load_state_dict(ckpt["model"])
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous()
-             for k, v in net.state_dict().items()}
-    models_dir.mkdir(parents=True, exist_ok=True)
-    weights = models_dir / f"{name}.safetensors"
-    save_file(state, str(weights))
-    cfg = ckpt["config"]
-    arch = ckpt["architecture"]
+    cfg, arch = ckpt["config"], ckpt["architecture"]
+    init_card = None
+    if cfg.get("init"):
+        init_path = Path(cfg["init"]).with_suffix(".json")
+        init_card = json.loads(init_path.read_text()) if init_path.exists() else None
+    provenance = _data_provenance(cfg["data"])
     card: dict = {
         "name": name,
         "format": 1,
         "architecture": arch,
         "input_size": arch["input_size"],
-        "alignment": "faces.align: 5-point similarity (eyes weighted 10×) to the 112×112 "
-                     "ArcFace template, scaled to input_size",
+        "template": ckpt.get("template"),
+        "alignment": "faces.align: 5-point similarity (eyes weighted 10×) onto `template` "
+                     "(null: the 112×112 ArcFace template scaled to input_size)",
         "normalisation": ckpt["normalisation"],
         "embedding_size": arch["embedding_size"],
         "similarity": "cosine of L2-normalised embeddings (flip-summed)",
-        "weights_dtype": "float16",
-        "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
-        "init": ckpt.get("init"),
+        "init": None if not cfg.get("init") else {
+            "model": cfg["init"], **(ckpt.get("init") or {}),
+            "source": (init_card or {}).get("source"),
+            "licence": (init_card or {}).get("licence"),
+        },
         "training": {
             "task": "auxiliary: same person or not, over all pairs of identity-balanced batches "
                     "(pytorch-metric-learning MultiSimilarityMiner + MultiSimilarityLoss)",
-            "data": _data_provenance(cfg["data"]),
+            "data": provenance,
             "people_excluded": "LFW DevTest people (peopleDevTest.txt): never prepared or "
                                "trained on",
-            "commands": [d["command"] for d in _data_provenance(cfg["data"])]
-                        + [cfg.get("command", ""), command],
+            "commands": [d["command"] for d in provenance] + [cfg.get("command", ""), command],
             "steps": ckpt["state"]["step"],
             "train_seconds": round(ckpt["state"]["train_seconds"]),
             "hardware": ckpt["hardware"],
             "config": cfg,
             "evals": ckpt["state"].get("evals", []),
         },
-        "created": dt.date.today().isoformat(),
     }
-    card_path = models_dir / f"{name}.json"
-    card_path.write_text(json.dumps(card, indent=2))
-    if not views:
-        return card
-    embedder = Embedder(weights)
-    figures = evaluate(lambda c: embedder.embed_crops(c), embedder.input_size, views,
-                       on_progress=on_progress, thresholds=True, data_dir=data_dir)
-    card["lfw"] = {k: figures[k] for k in ("view1", "view2") if k in figures}
-    if "view2" in card["lfw"]:
-        card["lfw"]["view2"]["contaminated"] = True  # 2,985 of View 2's people are DevTrain's
-    card["lfw"]["fallback_crops"] = figures["fallback_crops"]
-    card["thresholds"] = figures["thresholds"]
-    card_path.write_text(json.dumps(card, indent=2))
-    return card
+    dtype = torch.float32 if _fp32_fits(net) else torch.float16
+    return write_model(net, card, models_dir, dtype, views, data_dir, on_progress)
+
+
+def _fp32_fits(net: nn.Module, limit: int = 30 * 2**20) -> bool:
+    """Whether float32 weights stay under the 30 MB a model file may take."""
+    return sum(p.numel() for p in net.state_dict().values()) * 4 < limit
+
+
+def import_dlib(
+    dat: Path, name: str, models_dir: Path, views: tuple[str, ...] = ("1", "2"),
+    data_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None,
+    command: str = "",
+) -> dict:
+    """dlib's face recognition network as a facepair model, measured on LFW."""
+    from faces.align import DLIB_CHIP_TEMPLATE
+    from training.dlib_import import load_dlib
+
+    net, means = load_dlib(dat)
+    card = {
+        "name": name,
+        "format": 1,
+        "architecture": {"name": "dlib_resnet", "embedding_size": 128, "input_size": 150},
+        "input_size": 150,
+        "template": DLIB_CHIP_TEMPLATE.tolist(),
+        "alignment": "faces.align: MTCNN's 5 points onto where they lie, on average, in "
+                     "dlib's own 150×150 chips (fitted on 299 LFW photos)",
+        "normalisation": {"mean": [round(m, 6) for m in means], "std": [256.0, 256.0, 256.0]},
+        "embedding_size": 128,
+        "similarity": "cosine of L2-normalised embeddings (flip-summed)",
+        "init": None,
+        "source": {
+            "file": dat.name,
+            "from": "PyPI package face-recognition-models (dlib-models by Davis King)",
+            "trained_on": "about 3 million scraped faces of 7,485 people, none of them LFW "
+                          "people, with a pair-wise hinge (metric) loss",
+        },
+        "licence": "public domain (Davis King released the model file into the public domain; "
+                   "davisking/dlib-models README)",
+        "training": {"task": "none here: imported as is", "commands": [command]},
+    }
+    return write_model(net, card, models_dir, torch.float32, views, data_dir, on_progress,
+                       contaminated=False)

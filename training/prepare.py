@@ -50,14 +50,17 @@ def _init_worker(threads: int) -> None:
     _detector = Detector(device="cpu") if threads else Detector()
 
 
-def _process(task: tuple[int, list[str], int, str]) -> tuple[int, np.ndarray, list[tuple]]:
+def _process(
+    task: tuple[int, list[str], int, str, list | None],
+) -> tuple[int, np.ndarray, list[tuple]]:
     """Detect and align one chunk; returns (start, crops, [(score, status)])."""
     from faces.align import align
     from faces.decode import decode
     from faces.detect import pick_face
     from faces.errors import FacepairError
 
-    start, paths, size, how = task
+    start, paths, size, how, template = task
+    points = None if template is None else np.asarray(template, dtype=np.float64)
     crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     rows: list[tuple] = []
     photos: list[np.ndarray | None] = []
@@ -75,17 +78,19 @@ def _process(task: tuple[int, list[str], int, str]) -> tuple[int, np.ndarray, li
         if face is None:
             rows[i] = (0.0, "no_face")
             continue
-        crops[i] = align(photos[i], face.landmarks, size=size)  # type: ignore[arg-type]
+        crops[i] = align(photos[i], face.landmarks, size, points)  # type: ignore[arg-type]
         rows[i] = (face.score, "ok")
     return start, crops, rows
 
 
 def align_chunks(
-    paths: list[str], starts: list[int], size: int, face: str, workers: int
+    paths: list[str], starts: list[int], size: int, face: str, workers: int,
+    template: list | None = None,
 ) -> Iterator[tuple[int, np.ndarray, list[tuple]]]:
     """Detect and align `paths[s : s + CHUNK]` for each start `s`, in `workers` processes
-    (each loads the detector once); yields (start, crops, [(score, status)]) as they finish."""
-    tasks = ((s, paths[s : s + CHUNK], size, face) for s in starts)
+    (each loads the detector once); yields (start, crops, [(score, status)]) as they finish.
+    `template`: the 5 points of the crop (default: faces.align's template at `size`)."""
+    tasks = ((s, paths[s : s + CHUNK], size, face, template) for s in starts)
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(1,)) as pool:
         yield from pool.imap_unordered(_process, tasks)
@@ -93,14 +98,14 @@ def align_chunks(
 
 def align_all(
     paths: list[str], size: int = 112, face: str = "center", workers: int = 2,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, template: list | None = None,
 ) -> tuple[np.ndarray, list[tuple]]:
     """Aligned crops and (score, status) rows for every path, in order (in memory)."""
     crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     rows: list[tuple] = [(0.0, "")] * len(paths)
     finished = 0
     for start, chunk, chunk_rows in align_chunks(
-        paths, list(range(0, len(paths), CHUNK)), size, face, workers
+        paths, list(range(0, len(paths), CHUNK)), size, face, workers, template
     ):
         crops[start : start + len(chunk)] = chunk
         rows[start : start + len(chunk)] = chunk_rows
@@ -119,6 +124,7 @@ def prepare(
     face: Literal["center", "largest"] = "center",
     workers: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
+    template: list | None = None,
 ) -> PrepareReport:
     """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out."""
     items = scan(src, include, exclude)
@@ -128,7 +134,7 @@ def prepare(
     people = sorted({person for _, person in items})
     label_of = {p: i for i, p in enumerate(people)}
     meta = {"source": str(src), "size": size, "face": face, "photos": len(items),
-            "people": len(people)}
+            "people": len(people), "template": template}
     meta_path = dst / "prepare.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise ValueError(f"{dst} holds a different preparation; choose another DST or delete it")
@@ -149,7 +155,7 @@ def prepare(
         on_progress(finished, n)
     paths = [str(p) for p, _ in items]
     for k, (start, chunk, chunk_rows) in enumerate(
-        align_chunks(paths, todo, size, face, workers)
+        align_chunks(paths, todo, size, face, workers, template)
     ):
         end = start + len(chunk)
         crops[start:end] = chunk

@@ -12,6 +12,7 @@ Checkpoints go to OUT/last.pt every few minutes and at the end; `--resume` conti
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import platform
@@ -30,7 +31,7 @@ from pytorch_metric_learning.utils import distributed as pml_dist
 from torch import nn
 
 from faces.backbones import build
-from faces.embed import load_network
+from faces.embed import load_card, load_network
 from training.data import CropSet, augment
 
 NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0]}
@@ -50,7 +51,7 @@ class TrainConfig(BaseModel):
     ms_beta: float = 50.0
     ms_base: float = 0.5
     miner_epsilon: float = 0.1
-    amp: bool = True
+    amp: bool | None = None  # None: on CUDA, and on CPUs with native bf16 (else it is slower)
     seed: int = 0
     threads: int = 0
     checkpoint_minutes: float = 10.0
@@ -69,6 +70,14 @@ def _distributed() -> tuple[int, int, int]:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def amp_default(device: torch.device) -> bool:
+    """Autocast pays on CUDA and on CPUs with native bf16; on others (AVX2 only) bf16 is
+    emulated and ran 10× slower here."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -105,11 +114,14 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{world} process(es) × {torch.get_num_threads()} CPU thread(s), {cpu}"
 
 
-def embed_fn(model: nn.Module, device: torch.device, amp: bool, batch: int = 128):
+def embed_fn(
+    model: nn.Module, device: torch.device, amp: bool, batch: int = 128,
+    normalisation: dict | None = None,
+):
     """uint8 crops → flip-summed unit vectors, with the model in eval mode."""
     from faces.embed import to_input
 
-    card = {"normalisation": NORMALISATION}
+    card = {"normalisation": normalisation or NORMALISATION}
 
     @torch.inference_mode()
     def embed(crops: np.ndarray) -> np.ndarray:
@@ -149,12 +161,17 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         torch.set_num_threads(cfg.threads)
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed + rank)
+    amp = amp_default(device) if cfg.amp is None else cfg.amp
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     data = CropSet(cfg.data)
     arch = {**cfg.architecture, "input_size": data.size}
     model = build(arch)
     init_report = load_init(model, cfg.init) if cfg.init else None
+    norm = load_card(cfg.init)["normalisation"] if cfg.init else NORMALISATION
+    template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
+    mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1)
     model = model.to(device, memory_format=torch.channels_last)
     groups = model.layer_groups()
     lower = [p for g in groups[: cfg.freeze_lower] for p in g.parameters()]
@@ -194,7 +211,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         miner = pml_dist.DistributedMinerWrapper(miner)
 
     log = Log(out / "log.csv") if rank == 0 else None
-    embed = embed_fn(model, device, cfg.amp)
+    embed = embed_fn(model, device, amp, normalisation=norm)
 
     def save() -> None:
         if rank != 0:
@@ -202,7 +219,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         payload = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "state": state, "config": cfg.model_dump(mode="json"), "architecture": arch,
-            "normalisation": NORMALISATION, "hardware": hardware(device, world),
+            "normalisation": norm, "template": template, "hardware": hardware(device, world),
             "init": {"path": str(cfg.init), **init_report} if cfg.init else None,
         }
         tmp = out / "last.pt.tmp"
@@ -215,7 +232,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         from training.evaluate import evaluate
 
         try:
-            result = evaluate(embed, data.size, views=("1",))["view1"]
+            result = evaluate(embed, data.size, views=("1",), template=template)["view1"]
         except FileNotFoundError:
             return None
         state["evals"].append({"step": state["step"], **result})
@@ -254,9 +271,9 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             tick = time.perf_counter()
             images, labels = data.batch(index)
             x = augment(images.to(device).float())
-            x = ((x - 127.5) / 128.0).contiguous(memory_format=torch.channels_last)
+            x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             labels = labels.to(device)
-            with _autocast(device, cfg.amp):
+            with _autocast(device, amp):
                 emb = net(x)
             emb = emb.float()
             pairs = miner(emb, labels)
@@ -267,9 +284,9 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             seconds = time.perf_counter() - tick
             state["train_seconds"] += seconds
             state["step"] += 1
-            losses_seen.append(float(loss))
+            losses_seen.append(float(loss.detach()))
             if on_step:
-                on_step(state["step"], stop, float(loss))
+                on_step(state["step"], stop, losses_seen[-1])
             if log is not None and (state["step"] % 20 == 0 or state["step"] == stop):
                 log.write(time=round(time.time()), step=state["step"],
                           epoch=round(state["step"] / steps_per_epoch, 3),
