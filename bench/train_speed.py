@@ -25,7 +25,7 @@ import numpy as np
 from bench import anchor
 
 
-def training_rates(data: Path, steps: int, batch: int, threads: int) -> dict:
+def training_rates(data: Path, steps: int, batch: int, threads: int, arch: dict) -> dict:
     import torch
     from pytorch_metric_learning import losses, miners, samplers
 
@@ -35,7 +35,7 @@ def training_rates(data: Path, steps: int, batch: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     crops = CropSet([data])
-    net = build({"name": "resnet_face", "embedding_size": 128, "input_size": crops.size})
+    net = build({**arch, "input_size": crops.size})
     net = net.to(memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     loss_fn, miner = losses.MultiSimilarityLoss(), miners.MultiSimilarityMiner()
@@ -120,12 +120,17 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=512)
     parser.add_argument("--model", default=None)
     parser.add_argument("--skip-embedding", action="store_true")
+    parser.add_argument("--architecture", type=json.loads,
+                        default={"name": "resnet_face", "widths": [32, 64, 128, 256]},
+                        help="the network to train, as JSON (faces.backbones.build)")
     args = parser.parse_args()
     os.environ.update(anchor.thread_env(args.threads))
     figures: dict = {"threads": args.threads,
-                     "training": training_rates(args.data, args.steps, args.batch, args.threads)}
+                     "training": training_rates(args.data, args.steps, args.batch, args.threads,
+                                                args.architecture)}
     tr = figures["training"]
-    print(f"training, batch {args.batch}, autocast {tr['amp']}, {args.threads} thread(s): "
+    print(f"training {args.architecture['name']}, batch {args.batch}, autocast {tr['amp']}, "
+          f"{args.threads} thread(s): "
           f"random tensors {tr['raw_img_per_s']} img/s, real data path "
           f"{tr['pipeline_img_per_s']} img/s = {100 * tr['share']:.0f} %")
     if not args.skip_embedding:
