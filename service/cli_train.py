@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -124,7 +125,7 @@ def train(
     for d in cfg.data:
         if not (d / "manifest.csv").exists():
             raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv)")
-    rank0 = int(__import__("os").environ.get("RANK", 0)) == 0
+    rank0 = int(os.environ.get("RANK", 0)) == 0
     bar = progress(quiet=(as_json and not err.is_terminal) or not rank0)
     task = bar.add_task("training", total=None, rate="")
 

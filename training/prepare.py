@@ -47,7 +47,7 @@ def _init_worker(threads: int) -> None:
 
     global _detector
     torch.set_num_threads(threads)
-    _detector = Detector(device="cpu") if threads else Detector()
+    _detector = Detector()
 
 
 def _process(
