@@ -234,3 +234,22 @@ def test_shipped_model_reproduces_its_card(lfw_dir: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert abs(figures["view1"]["accuracy"] - card["lfw"]["view1"]["accuracy"]) <= 0.005
+
+
+def test_init_from_a_model_file_and_frozen_lower_layers(prepared: Path, tmp_path: Path):
+    from faces.embed import load_network
+    from training.export import export
+    from training.train import train
+
+    train(_config(prepared, tmp_path / "base", max_steps=3))
+    export(tmp_path / "base", "base", tmp_path / "models", views=())
+    start, _ = load_network(tmp_path / "models" / "base")
+    train(_config(prepared, tmp_path / "tuned", max_steps=4, init=tmp_path / "models" / "base",
+                  freeze_lower=2, freeze_epochs=100))
+    ckpt = torch.load(tmp_path / "tuned" / "last.pt", weights_only=True)
+    assert ckpt["init"]["matched"] == ckpt["init"]["total"]
+    before, after = start.state_dict(), ckpt["model"]
+    stem = "stem.0.weight"  # lowest group: frozen, so still the init's (float16-rounded) weights
+    assert torch.equal(after[stem], before[stem])
+    head = "head.5.weight"  # the embedding layer: trained
+    assert not torch.allclose(after[head], before[head])
