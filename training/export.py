@@ -74,10 +74,6 @@ def export(
     net = build(ckpt["architecture"])
     net.load_state_dict(ckpt["model"])
     cfg, arch = ckpt["config"], ckpt["architecture"]
-    init_card = None
-    if cfg.get("init"):
-        init_path = Path(cfg["init"]).with_suffix(".json")
-        init_card = json.loads(init_path.read_text()) if init_path.exists() else None
     provenance = _data_provenance(cfg["data"])
     card: dict = {
         "name": name,
@@ -90,11 +86,7 @@ def export(
         "normalisation": ckpt["normalisation"],
         "embedding_size": arch["embedding_size"],
         "similarity": "cosine of L2-normalised embeddings (flip-summed)",
-        "init": None if not cfg.get("init") else {
-            "model": cfg["init"], **(ckpt.get("init") or {}),
-            "source": (init_card or {}).get("source"),
-            "licence": (init_card or {}).get("licence"),
-        },
+        "init": ckpt.get("init"),  # the starting model and its provenance (null: scratch)
         "training": {
             "task": "auxiliary: same person or not, over all pairs of identity-balanced batches "
                     "(pytorch-metric-learning MultiSimilarityMiner + MultiSimilarityLoss)",

@@ -31,7 +31,7 @@ from pytorch_metric_learning.utils import distributed as pml_dist
 from torch import nn
 
 from faces.backbones import build
-from faces.embed import load_card, load_network
+from faces.embed import embed_with, load_network
 from training.data import CropSet, augment
 
 NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0]}
@@ -97,14 +97,17 @@ def _set_frozen(groups: list[nn.Module], frozen: bool) -> None:
                 m.train(not frozen)
 
 
-def load_init(model: nn.Module, path: Path) -> dict[str, int]:
-    """Copy weights from a facepair model file into `model` where names and shapes match."""
-    source, _ = load_network(path)
+def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copy weights from a facepair model file into `model` where names and shapes match.
+    Returns what was copied (with the source model's provenance) and the source's card."""
+    source, card = load_network(path)
     theirs, ours = source.state_dict(), model.state_dict()
     matched = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
     ours.update(matched)
     model.load_state_dict(ours)
-    return {"matched": len(matched), "total": len(ours)}
+    report = {"path": str(path), "name": card["name"], "matched": len(matched),
+              "total": len(ours), "source": card.get("source"), "licence": card.get("licence")}
+    return report, card
 
 
 def hardware(device: torch.device, world: int) -> str:
@@ -118,24 +121,16 @@ def embed_fn(
     model: nn.Module, device: torch.device, amp: bool, batch: int = 128,
     normalisation: dict | None = None,
 ):
-    """uint8 crops → flip-summed unit vectors, with the model in eval mode."""
-    from faces.embed import to_input
+    """uint8 crops → flip-summed unit vectors, with the model in eval mode meanwhile."""
 
-    card = {"normalisation": normalisation or NORMALISATION}
-
-    @torch.inference_mode()
     def embed(crops: np.ndarray) -> np.ndarray:
         was_training = model.training
         model.eval()
-        out = []
-        for s in range(0, len(crops), batch):
-            x = to_input(crops[s : s + batch], card).to(device)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, amp):
-                e = model(x).float() + model(x.flip(3)).float()
-            out.append(nn.functional.normalize(e, dim=1).cpu().numpy())
-        model.train(was_training)
-        return np.concatenate(out)
+        try:
+            return embed_with(model, crops, normalisation or NORMALISATION, device,
+                              batch_size=batch, autocast=_autocast(device, amp))
+        finally:
+            model.train(was_training)
 
     return embed
 
@@ -167,8 +162,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     data = CropSet(cfg.data)
     arch = {**cfg.architecture, "input_size": data.size}
     model = build(arch)
-    init_report = load_init(model, cfg.init) if cfg.init else None
-    norm = load_card(cfg.init)["normalisation"] if cfg.init else NORMALISATION
+    init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
+    norm = init_card["normalisation"] if init_card else NORMALISATION
     template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
     mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1)
@@ -220,7 +215,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "state": state, "config": cfg.model_dump(mode="json"), "architecture": arch,
             "normalisation": norm, "template": template, "hardware": hardware(device, world),
-            "init": {"path": str(cfg.init), **init_report} if cfg.init else None,
+            "init": init_report,
         }
         tmp = out / "last.pt.tmp"
         torch.save(payload, tmp)
