@@ -75,3 +75,26 @@ def align(
     return cv2.warpAffine(
         photo, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+
+
+# The face chip the gallery stores for each enrolled face: 288×288, the 112 template at twice
+# the scale with a 32 px margin, wide enough to hold any model's crop (dlib's 150 chips reach
+# lower and wider than the 112 template). Any later model's crop is aligned from it.
+CHIP_SIZE = 288
+CHIP_TEMPLATE = TEMPLATE_112 * 2.0 + 32.0
+
+
+def face_chip(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stored chip of a face and its 5 landmarks in the chip's coordinates."""
+    matrix = similarity_transform(landmarks, CHIP_TEMPLATE, EYE_WEIGHTED)
+    chip = cv2.warpAffine(photo, matrix, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
+    return chip, transform_points(matrix, landmarks)
+
+
+def sharpness(chip: np.ndarray) -> float:
+    """Variance of the Laplacian over the face's middle (eyes to mouth) of a chip: low = blurred."""
+    gray = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
+    h, w = gray.shape
+    middle = gray[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    return float(cv2.Laplacian(middle, cv2.CV_64F).var())

@@ -32,12 +32,12 @@ PHOTO_SUFFIXES = frozenset(
 Source = bytes | str | PathLike[str] | BinaryIO
 
 
-def _open(source: Source) -> tuple[BinaryIO, str]:
+def _open(source: Source, name: str | None = None) -> tuple[BinaryIO, str]:
     """A binary stream over the photo and a name for messages; refuses empty input."""
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
-            raise EmptyPhoto("the photo is empty (0 bytes)")
-        return io.BytesIO(source), "photo"
+            raise EmptyPhoto(f"{name or 'the photo'}: empty (0 bytes)")
+        return io.BytesIO(source), name or "photo"
     if isinstance(source, str | PathLike):
         path = Path(source)
         try:
@@ -68,14 +68,14 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def decode(source: Source, max_pixels: int | None = None) -> np.ndarray:
+def decode(source: Source, max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
     """Decode a photo (bytes, a path or a binary stream) to an upright H×W×3 uint8 RGB array.
 
     Raises a `PhotoError` naming the problem: empty, not a photo of a supported kind,
     over `max_pixels` (checked from the header, before decoding), or corrupt/truncated.
     """
     limit = max_pixels or get_settings().max_pixels
-    stream, name = _open(source)
+    stream, name = _open(source, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -106,7 +106,7 @@ def decode(source: Source, max_pixels: int | None = None) -> np.ndarray:
                 raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
                                    f"({exc})") from exc
     finally:
-        if not isinstance(source, bytes | bytearray | memoryview) and name != "photo":
+        if isinstance(source, str | PathLike):
             stream.close()
 
 

@@ -115,10 +115,14 @@ class Embedder:
 
     def crops(self, photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Aligned crops at this model's input size for detected faces."""
+        return self.crops_at(photo, [f.landmarks for f in faces])
+
+    def crops_at(self, photo: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """Aligned crops at this model's input size for faces with these 5-point landmarks."""
         s = self.input_size
-        if not faces:
+        if not landmarks:
             return np.empty((0, s, s, 3), dtype=np.uint8)
-        return np.stack([align(photo, f.landmarks, s, self.template) for f in faces])
+        return np.stack([align(photo, np.asarray(p), s, self.template) for p in landmarks])
 
     def embed_faces(
         self, photo: np.ndarray, faces: Sequence[Face], flip: bool = True

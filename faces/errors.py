@@ -43,3 +43,28 @@ class ModelError(FacepairError):
 
     code = "bad_model"
     status = 500
+
+
+class NotFound(FacepairError):
+    """A person, photo or face id that does not exist (any more)."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(FacepairError):
+    """A request that clashes with what is stored (a name already taken, …)."""
+
+    code = "conflict"
+    status = 409
+
+
+class Refused(FacepairError):
+    """A photo without the face a request needs (none, several, too small, already enrolled);
+    `code` names why."""
+
+    status = 422
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     )
     detect_batch_size: int = Field(16, ge=1, description="Photos per detector batch.")
 
+    # gallery
+    far: float = Field(
+        1e-3, gt=0.0, lt=1.0,
+        description="Target false-accept rate: the identify/verify threshold is the model "
+        "card's calibrated threshold at this rate (or the gallery's, after `calibrate --apply`).",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
+    enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
+    ann_min_faces: int = Field(
+        100_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
+    )
+    ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
@@ -47,7 +47,7 @@ def progress(quiet: bool = False) -> Progress:
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         console=err,
-        disable=quiet,
+        disable=quiet or not err.is_terminal,
         transient=True,
     )
 
@@ -152,6 +152,7 @@ def serve() -> None:
     )
 
 
+import service.cli_gallery  # noqa: E402  (registers enroll, identify, verify, people…)
 import service.cli_train  # noqa: E402,F401  (registers prepare, train, export, eval)
 
 
@@ -159,6 +160,8 @@ def main() -> None:  # pragma: no cover - console-script convenience
     try:
         app()
     except FacepairError as exc:
+        if "--json" in sys.argv:
+            emit_json({"error": {"code": exc.code, "message": exc.message}})
         raise SystemExit(fail(exc.message).exit_code) from exc
 
 

@@ -1,0 +1,491 @@
+"""The gallery: enroll people from photos, identify every face in a photo, verify two photos.
+
+A person's score for a face is the best cosine between the face and that person's enrolled
+faces. The open-set threshold is the model card's calibrated threshold at the target
+false-accept rate (`FACEPAIR_FAR`, default 1e-3), or the gallery's own after
+`facepair calibrate --apply`. Within one photo the faces are assigned to people jointly (no
+person twice), maximising the summed margin over the threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+from scipy.optimize import linear_sum_assignment
+
+from faces.align import face_chip, sharpness
+from faces.decode import decode
+from faces.detect import Detector, Face, pick_face
+from faces.embed import Embedder
+from faces.errors import NotFound, Refused
+from faces.settings import Settings, get_settings
+from index.search import FaceIndex
+from index.store import Person, Store
+
+PhotoInput = bytes | Path
+Progress = Callable[[int, int], None]
+
+
+def read_photo(photo: PhotoInput, source: str | None = None) -> tuple[bytes, str]:
+    """The bytes of a photo and its source name."""
+    if isinstance(photo, bytes | bytearray):
+        return bytes(photo), source or "upload"
+    path = Path(photo)
+    try:
+        return path.read_bytes(), source or str(path)
+    except FileNotFoundError as exc:
+        raise NotFound(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise Refused("not_a_file", f"{path} is a folder, not a photo") from exc
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def threshold_at(thresholds: dict[str, float], far: float) -> float:
+    """A card's calibrated cosine threshold at `far`, log-interpolated between the rates it
+    lists (and held at the nearest one outside them)."""
+    points = sorted((float(k), float(v)) for k, v in thresholds.items())
+    if not points:
+        raise ValueError("the model card has no calibrated thresholds")
+    logs = [math.log10(f) for f, _ in points]
+    values = [v for _, v in points]
+    return float(np.interp(math.log10(far), logs, values))
+
+
+@dataclass
+class Candidate:
+    person: Person
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"id": self.person.id, "name": self.person.name, "score": round(self.score, 4)}
+
+
+@dataclass
+class FaceMatch:
+    face: Face
+    person: Person | None
+    score: float
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "box": [round(float(v), 1) for v in self.face.box],
+            "detector_score": round(float(self.face.score), 4),
+            "person": None if self.person is None else {"id": self.person.id,
+                                                        "name": self.person.name},
+            "score": None if not math.isfinite(self.score) else round(self.score, 4),
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+class Gallery:
+    """Store + FAISS index + detector + embedder. Thread-safe; open one per process."""
+
+    def __init__(self, settings: Settings | None = None, model: str | None = None,
+                 home: Path | None = None, detector: Detector | None = None,
+                 embedder: Embedder | None = None, progress: Progress | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.home = Path(home or self.settings.home)
+        self.embedder = embedder or Embedder(model or self.settings.model)
+        self._detector = detector
+        self.model = self.embedder.name
+        self.store = Store(self.home / "gallery.sqlite3")
+        self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
+                               self.settings.ann_nprobe,
+                               use_gpu=self.embedder.device.startswith("cuda"))
+        self.index_path = self.home / "index" / f"{self.model}.faiss"
+        self._lock = threading.RLock()
+        self._face_person: dict[int, int] = {}
+        self._people: dict[int, Person] = {}
+        missing = self.store.faces_without(self.model)
+        if missing:  # enrolled under another model: their chips make this model's embeddings
+            self._embed_stored(missing, progress)
+        self._load_index()
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = Detector(self.settings)
+        return self._detector
+
+    def _load_index(self) -> None:
+        with self._lock:
+            generation = self.store.generation()
+            if not self.index.load(self.index_path, generation, self.model):
+                ids, _, vectors = self.store.embeddings(self.model)
+                self.index.rebuild(ids, vectors)
+                self.index.save(self.index_path, generation, self.model)
+            self._refresh_people()
+
+    def _refresh_people(self) -> None:
+        """Re-read who owns which face (the index knows face ids only)."""
+        rows = self.store.read().execute("SELECT id, person_id FROM faces").fetchall()
+        self._face_person = {int(r[0]): int(r[1]) for r in rows}
+        self._people = {p.id: p for p in self.store.people()}
+
+    def save(self) -> None:
+        """Write the index file (it is rebuilt from the store when this was not done)."""
+        with self._lock:
+            self.index.save(self.index_path, self.store.generation(), self.model)
+
+    def close(self) -> None:
+        self.save()
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- thresholds ---------------------------------------------------------------------------
+
+    def threshold(self, far: float | None = None) -> float:
+        """The cosine threshold in force: the gallery's calibrated one (when applied and no
+        explicit rate is asked for), else the model card's at `far`."""
+        if far is None:
+            own = self.store.get_meta(f"threshold:{self.model}")
+            if own is not None:
+                return float(own)
+        return threshold_at(self.embedder.card["thresholds"], far or self.settings.far)
+
+    # -- analysis -----------------------------------------------------------------------------
+
+    def faces_in(self, photo: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        """Every face of a decoded photo and their embeddings."""
+        faces = self.detector.detect(photo)
+        return faces, self.embedder.embed_faces(photo, faces)
+
+    def _choose(self, faces: list[Face], photo: np.ndarray, source: str,
+                face: Literal["center", "largest"] | None,
+                box: Sequence[float] | None) -> Face:
+        if not faces:
+            raise Refused("no_face", f"{source}: no face found")
+        if box is not None:  # the face whose centre lies in the box (best overlap first)
+            inside = [f for f in faces
+                      if box[0] <= f.center[0] <= box[2] and box[1] <= f.center[1] <= box[3]]
+            if not inside:
+                raise Refused("no_face_at_box", f"{source}: no face found at box {list(box)}")
+            return max(inside, key=lambda f: iou(f.box, box))
+        if face is not None:
+            chosen = pick_face(faces, photo.shape, face)
+            assert chosen is not None
+            return chosen
+        if len(faces) > 1:
+            boxes = ", ".join(str([round(v) for v in f.box]) for f in faces)
+            raise Refused("several_faces",
+                          f"{source}: {len(faces)} faces ({boxes}); say which one (face=largest, "
+                          f"face=center or a box)")
+        return faces[0]
+
+    # -- enroll -------------------------------------------------------------------------------
+
+    def create_person(self, name: str, note: str = "") -> Person:
+        with self._lock, self.store.write() as conn:
+            pid = self.store.add_person(conn, name, note)
+        with self._lock:
+            self._refresh_people()
+        return self.store.person(pid)
+
+    def enroll(self, person: str | int, photo: PhotoInput, source: str | None = None,
+               face: Literal["center", "largest"] | None = None,
+               box: Sequence[float] | None = None, note: str = "") -> dict:
+        """Enroll one face of a photo for a person (an id, or a name: created when new).
+        Returns the stored face; raises `Refused` naming why a photo cannot be used."""
+        data, source = read_photo(photo, source)
+        sha = hashlib.sha256(data).hexdigest()
+        image = decode(data, name=source)
+        faces = self.detector.detect(image)
+        chosen = self._choose(faces, image, source, face, box)
+        if chosen.size < self.settings.enroll_min_face:
+            raise Refused("face_too_small",
+                          f"{source}: the face is {chosen.size:.0f} px, under the "
+                          f"{self.settings.enroll_min_face} px needed to enroll")
+        chip, chip_points = face_chip(image, chosen.landmarks)
+        buffer = io.BytesIO()
+        Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
+        # embedded from the stored chip, as `reembed` will: the same model gives the same vector
+        stored_chip = decode(buffer.getvalue(), name="chip")
+        vector = self.embedder.embed_crops(self.embedder.crops_at(stored_chip, [chip_points]))
+        with self._lock:
+            with self.store.write() as conn:
+                if isinstance(person, int):
+                    target = self.store.person(person)
+                    pid = target.id
+                else:
+                    found = self.store.person_by_name(person.strip())
+                    pid = found.id if found else self.store.add_person(conn, person, note)
+                existing = self.store.photo_id(sha)
+                if existing is not None:
+                    for other in self.store.faces_in_photo(existing):
+                        if iou(other.box, chosen.box) > 0.5:
+                            who = self.store.person(other.person_id).name
+                            raise Refused("duplicate_photo",
+                                          f"{source}: this face is already enrolled (as {who}, "
+                                          f"face {other.id})")
+                photo_id = self.store.add_photo(conn, sha, source, image.shape[1], image.shape[0])
+                face_id = self.store.add_face(
+                    conn, photo_id, pid, [round(float(v), 2) for v in chosen.box],
+                    [[round(float(x), 2), round(float(y), 2)] for x, y in chosen.landmarks],
+                    float(chosen.score), sharpness(chip), buffer.getvalue(),
+                    chip_points.round(3).tolist())
+                self.store.put_embeddings(conn, self.model, [face_id], vector)
+            self.index.add(np.array([face_id]), vector)
+            if self.index.kind == "exact" and len(self.index) >= self.settings.ann_min_faces:
+                self._load_index()
+            self._refresh_people()
+        stored = self.store.face(face_id)
+        return {**stored.to_dict(), "person": self.store.person(pid).to_dict()}
+
+    # -- identify -----------------------------------------------------------------------------
+
+    def _max_faces_per_person(self) -> int:
+        if not self._face_person:
+            return 1
+        return int(np.bincount(np.fromiter(self._face_person.values(), dtype=np.int64)).max())
+
+    def person_scores(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
+        """For each query vector, its `top_k` people by best face cosine, best first."""
+        if len(vectors) == 0:
+            return []
+        with self._lock:
+            k = min(len(self.index), top_k * self._max_faces_per_person())
+            scores, ids = self.index.search(vectors, k)
+            face_person, people = self._face_person, self._people
+        result: list[list[Candidate]] = []
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            best: dict[int, float] = {}
+            for s, fid in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
+                pid = face_person.get(fid)
+                if pid is None or pid in best:
+                    continue  # removed meanwhile, or a lower-scoring face of someone seen
+                best[pid] = s
+                if len(best) == top_k:
+                    break
+            result.append([Candidate(people[p], s) for p, s in best.items() if p in people])
+        return result
+
+    def match(self, faces: list[Face], vectors: np.ndarray, threshold: float | None = None,
+              top_k: int | None = None) -> list[FaceMatch]:
+        """Name the faces of one photo: a joint assignment, each person at most once."""
+        thr = self.threshold() if threshold is None else threshold
+        k = top_k or self.settings.top_k
+        candidates = self.person_scores(vectors, k)
+        matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c)
+                   for f, c in zip(faces, candidates, strict=True)]
+        people = sorted({c.person.id for cs in candidates for c in cs if c.score >= thr})
+        if not people:
+            return matches
+        column = {p: j for j, p in enumerate(people)}
+        margin = np.full((len(faces), len(people)), -1.0)
+        for i, cs in enumerate(candidates):
+            for c in cs:
+                if c.score >= thr:
+                    margin[i, column[c.person.id]] = c.score - thr + 1e-6
+        # maximise the summed margin; a pair under the threshold is never chosen
+        rows, cols = linear_sum_assignment(-np.where(margin > 0, margin, 0.0))
+        for i, j in zip(rows, cols, strict=True):
+            if margin[i, j] > 0:
+                chosen = next(c for c in candidates[i] if c.person.id == people[j])
+                matches[i].person, matches[i].score = chosen.person, chosen.score
+        return matches
+
+    def identify(self, photo: PhotoInput, threshold: float | None = None,
+                 top_k: int | None = None, source: str | None = None) -> list[FaceMatch]:
+        data, source = read_photo(photo, source)
+        faces, vectors = self.faces_in(decode(data, name=source))
+        return self.match(faces, vectors, threshold, top_k)
+
+    # -- verify -------------------------------------------------------------------------------
+
+    def _one_face(self, photo: PhotoInput, face: Literal["center", "largest"]) -> tuple[
+            Face, np.ndarray]:
+        data, source = read_photo(photo)
+        image = decode(data, name=source)
+        chosen = pick_face(self.detector.detect(image), image.shape, face)
+        if chosen is None:
+            raise Refused("no_face", f"{source}: no face found")
+        return chosen, self.embedder.embed_faces(image, [chosen])[0]
+
+    def verify(self, a: PhotoInput, b: PhotoInput | int, threshold: float | None = None,
+               face: Literal["center", "largest"] = "largest") -> dict:
+        """Same person or not: two photos (their largest faces), or a photo and a person id."""
+        thr = self.threshold() if threshold is None else threshold
+        face_a, va = self._one_face(a, face)
+        result: dict = {"threshold": round(thr, 4), "a": {"box": list(face_a.box)}}
+        if isinstance(b, int):
+            person = self.store.person(b)
+            vectors = self._vectors_of(person.id)
+            if len(vectors) == 0:
+                raise Refused("no_faces_enrolled", f"{person.name} has no enrolled faces")
+            score = float((vectors @ va).max())
+            result["b"] = {"person": {"id": person.id, "name": person.name}}
+        else:
+            face_b, vb = self._one_face(b, face)
+            score = float(va @ vb)
+            result["b"] = {"box": list(face_b.box)}
+        return {**result, "score": round(score, 4), "same": score >= thr}
+
+    def _vectors_of(self, person_id: int) -> np.ndarray:
+        _, people, vectors = self.store.embeddings(self.model)
+        return vectors[people == person_id] if len(vectors) else vectors
+
+    # -- manage -------------------------------------------------------------------------------
+
+    def people(self) -> list[Person]:
+        return self.store.people()
+
+    def find_person(self, key: str | int) -> Person:
+        """A person by id, or by exact name."""
+        if isinstance(key, int) or str(key).isdigit():
+            return self.store.person(int(key))
+        found = self.store.person_by_name(str(key))
+        if found is None:
+            raise NotFound(f"no person named {key!r}")
+        return found
+
+    def update_person(self, person_id: int, name: str | None = None,
+                      note: str | None = None) -> Person:
+        with self._lock:
+            person = self.store.update_person(person_id, name, note)
+            self._refresh_people()
+        return person
+
+    def merge(self, keep: int, other: int) -> Person:
+        with self._lock:
+            person = self.store.merge_people(keep, other)
+            self._refresh_people()
+            self.save()
+        return person
+
+    def delete_person(self, person_id: int) -> dict:
+        """Hard delete: rows, chips, embeddings and index entries; the index file is rewritten
+        at once, so nothing of the person is left in any file facepair writes."""
+        with self._lock:
+            face_ids = self.store.delete_person(person_id)
+            self.index.remove(face_ids)
+            self._refresh_people()
+            self.save()
+        return {"deleted_person": person_id, "deleted_faces": len(face_ids)}
+
+    def remove_face(self, face_id: int) -> dict:
+        with self._lock:
+            self.store.delete_face(face_id)
+            self.index.remove([face_id])
+            self._refresh_people()
+            self.save()
+        return {"deleted_face": face_id}
+
+    # -- calibrate ----------------------------------------------------------------------------
+
+    def calibrate(self, target_fpir: float = 0.01, apply: bool = False) -> dict:
+        """Estimate the false-identification rate from the enrolled people themselves: each
+        enrolled face is a probe against everyone else (never its own person), and its best
+        impostor person score is what a stranger like it would score. Leave-one-out genuine
+        scores (a person's other faces) estimate the miss rate."""
+        ids, people, vectors = self.store.embeddings(self.model)
+        if len(np.unique(people)) < 2:
+            raise Refused("too_few_people", "calibration needs at least two enrolled people")
+        impostor = np.full(len(ids), -np.inf, dtype=np.float32)
+        genuine = np.full(len(ids), -np.inf, dtype=np.float32)
+        for start in range(0, len(ids), 1024):
+            sims = vectors[start : start + 1024] @ vectors.T
+            rows = np.arange(sims.shape[0])
+            sims[rows, start + rows] = -np.inf  # not against itself
+            same = people[start : start + 1024, None] == people[None, :]
+            impostor[start : start + 1024] = np.where(same, -np.inf, sims).max(1)
+            genuine[start : start + 1024] = np.where(same, sims, -np.inf).max(1)
+        has_genuine = np.isfinite(genuine)
+        current = self.threshold()
+        card = threshold_at(self.embedder.card["thresholds"], self.settings.far)
+        # the smallest threshold at which at most target_fpir of the probes are false accepts
+        ordered = np.sort(impostor)[::-1]
+        n_allowed = math.floor(target_fpir * len(ordered))
+        suggested = float(np.nextafter(ordered[n_allowed], np.float32(1))) if n_allowed < len(
+            ordered) else float(ordered[-1])
+        suggested = max(suggested, -1.0)
+
+        def rates(t: float) -> dict:
+            fpir = float((impostor >= t).mean())
+            hit = has_genuine & (genuine >= t) & (genuine > impostor)
+            fnir = float(1 - hit[has_genuine].mean()) if has_genuine.any() else None
+            return {"threshold": round(t, 4), "fpir": round(fpir, 4),
+                    "fnir": None if fnir is None else round(fnir, 4)}
+
+        result = {
+            "model": self.model, "people": len(np.unique(people)), "faces": len(ids),
+            "probes_with_genuine": int(has_genuine.sum()),
+            "current": rates(current), "card": rates(card),
+            "target_fpir": target_fpir, "suggested": rates(suggested),
+            "applied": False,
+        }
+        if len(ids) * target_fpir < 10:
+            result["warning"] = (f"only {len(ids)} enrolled faces: fewer than 10 false "
+                                 f"identifications expected at {target_fpir:g}, so the suggested "
+                                 "threshold is a rough estimate")
+        if apply:
+            with self.store.write() as conn:
+                self.store.set_meta(conn, f"threshold:{self.model}", repr(suggested))
+            result["applied"] = True
+        return result
+
+    def reset_threshold(self) -> None:
+        """Back to the model card's threshold at the target false-accept rate."""
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM meta WHERE key=?", (f"threshold:{self.model}",))
+
+    # -- re-embed -----------------------------------------------------------------------------
+
+    def _embed_stored(self, face_ids: list[int], progress: Progress | None = None,
+                      batch: int = 64) -> int:
+        done = 0
+        for start in range(0, len(face_ids), batch):
+            chunk = list(self.store.chips(face_ids[start : start + batch]))
+            crops = np.stack([
+                self.embedder.crops_at(decode(chip), [np.asarray(points)])[0]
+                for _, chip, points in chunk
+            ])
+            vectors = self.embedder.embed_crops(crops)
+            with self._lock, self.store.write() as conn:
+                self.store.put_embeddings(conn, self.model, [fid for fid, _, _ in chunk],
+                                          vectors)
+            done += len(chunk)
+            if progress:
+                progress(done, len(face_ids))
+        return done
+
+    def reembed(self, progress: Progress | None = None) -> dict:
+        """Re-embed every stored face chip with the current model; labels stay as they are.
+        Embeddings of other models are dropped, and the index is rebuilt."""
+        ids = [fid for fid, _, _ in self.store.chips()]
+        done = self._embed_stored(ids, progress)
+        dropped = self.store.drop_other_models(self.model)
+        with self._lock:
+            ids_, _, vectors = self.store.embeddings(self.model)
+            self.index.rebuild(ids_, vectors)
+            self.save()
+            self._refresh_people()
+        return {"model": self.model, "faces": done, "dropped_other_models": dropped}
+
+    def stats(self) -> dict:
+        return {**self.store.counts(), "model": self.model, "index": self.index.kind,
+                "indexed": len(self.index), "threshold": round(self.threshold(), 4),
+                "gpu": self.index.use_gpu}

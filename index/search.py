@@ -1,0 +1,136 @@
+"""FAISS over the gallery's face embeddings: ids are the store's face ids.
+
+Exact inner product (`IndexFlatIP`; on unit vectors, the cosine) by default. From
+`ann_min_faces` faces on, an inverted-file index (`IndexIVFFlat`, inner product, `nprobe` lists
+searched): it supports removals, which a hard delete needs (HNSW does not). On a machine with a
+GPU and the faiss-gpu package, searches run on a GPU copy of the same index.
+
+The index is a cache of the store, never the only copy: it is saved with the store generation it
+reflects and rebuilt from the store when missing or stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+def gpu_available() -> bool:
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+class FaceIndex:
+    def __init__(self, dim: int, ann_min_faces: int = 100_000, nprobe: int = 16,
+                 use_gpu: bool = False) -> None:
+        self.dim = dim
+        self.ann_min_faces = ann_min_faces
+        self.nprobe = nprobe
+        self.use_gpu = use_gpu and gpu_available()
+        self._lock = threading.RLock()
+        self._index: faiss.Index = self._flat()
+        self._gpu: faiss.Index | None = None
+        self._gpu_resources = None
+
+    def _flat(self) -> faiss.Index:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    @property
+    def kind(self) -> str:
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "exact"
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """A fresh index of these vectors: exact below `ann_min_faces`, IVF from there on."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) >= self.ann_min_faces:
+            nlist = int(min(65536, max(16, 4 * np.sqrt(len(ids)))))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            sample = vectors[rng.choice(len(vectors), min(len(vectors), 256 * nlist), False)]
+            index.train(sample)
+            index.nprobe = self.nprobe
+        else:
+            index = self._flat()
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        with self._lock:
+            self._index, self._gpu = index, None
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+            self._gpu = None
+
+    def remove(self, ids: list[int] | np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+            self._gpu = None
+
+    def _searcher(self) -> faiss.Index:
+        if not self.use_gpu:
+            return self._index
+        if self._gpu is None:
+            if self._gpu_resources is None:
+                self._gpu_resources = faiss.StandardGpuResources()
+            self._gpu = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._index)
+        return self._gpu
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, face ids), each Q×k, best first; id -1 where fewer than k faces exist."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            if len(self) == 0 or k <= 0:
+                return (np.full((len(queries), max(k, 0)), -np.inf, dtype=np.float32),
+                        np.full((len(queries), max(k, 0)), -1, dtype=np.int64))
+            scores, ids = self._searcher().search(queries, min(k, len(self)))
+        if ids.shape[1] < k:
+            pad = k - ids.shape[1]
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+        scores = np.where(ids < 0, -np.inf, scores)
+        return scores, ids
+
+    def save(self, path: Path, generation: int, model: str) -> None:
+        """Write the index and what it reflects; atomically (old file or new, never half)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with self._lock:
+            faiss.write_index(self._index, str(tmp))
+        os.replace(tmp, path)
+        meta = {"generation": generation, "model": model, "faces": len(self), "kind": self.kind}
+        stamp = path.with_suffix(".json")
+        stamp.with_suffix(".tmp").write_text(json.dumps(meta))
+        os.replace(stamp.with_suffix(".tmp"), stamp)
+
+    def load(self, path: Path, generation: int, model: str) -> bool:
+        """Load a saved index if it reflects this store generation and model; else False."""
+        stamp = path.with_suffix(".json")
+        try:
+            meta = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            return False
+        if meta.get("generation") != generation or meta.get("model") != model:
+            return False
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError:
+            return False
+        if index.d != self.dim:
+            return False
+        if isinstance(index, faiss.IndexIVF):
+            index.nprobe = self.nprobe
+        with self._lock:
+            self._index, self._gpu = index, None
+        return True

@@ -1,0 +1,380 @@
+"""The gallery's persistent store: one SQLite file in `FACEPAIR_HOME`.
+
+It holds people, the photos they were enrolled from (content hash and source name), their faces
+(box, landmarks, detector score, sharpness), a face chip of each (so every face can be
+re-embedded by any later model) and the embeddings, tagged with the model that made them.
+
+- WAL journal with `synchronous=FULL`: a call that returned has reached the disk, so an
+  acknowledged enrollment survives kill -9 and power loss.
+- `secure_delete=ON` and a WAL checkpoint after deletes: a deleted person's rows are overwritten
+  with zeros in the file, not left in free pages.
+- Migrations: `PRAGMA user_version` counts the schema steps applied; `MIGRATIONS` holds them.
+- One connection per thread (SQLite connections are not shared between threads); writes take
+  `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from faces.errors import Conflict, NotFound
+
+MIGRATIONS: list[str] = [
+    # 1: the gallery
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        note TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL
+    );
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        added TEXT NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        box TEXT NOT NULL,
+        landmarks TEXT NOT NULL,
+        score REAL NOT NULL,
+        sharpness REAL NOT NULL,
+        chip BLOB NOT NULL,
+        chip_landmarks TEXT NOT NULL,
+        added TEXT NOT NULL
+    );
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE TABLE embeddings (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (face_id, model)
+    );
+    """,
+]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    note: str
+    created: str
+    faces: int = 0
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "note": self.note, "created": self.created,
+                "faces": self.faces}
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    id: int
+    photo_id: int
+    person_id: int
+    box: list[float]
+    landmarks: list[list[float]]
+    score: float
+    sharpness: float
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "photo_id": self.photo_id, "person_id": self.person_id,
+                "box": self.box, "score": self.score, "sharpness": self.sharpness,
+                "source": self.source}
+
+
+class Store:
+    """The SQLite gallery file. Thread-safe: each thread gets its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed (and on disk) when the block ends, else rolled back."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def read(self) -> sqlite3.Connection:
+        return self._connect()
+
+    def _migrate(self) -> None:
+        with self.write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={step}")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.ProgrammingError):  # thread has ended
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def compact(self) -> None:
+        """Fold the WAL into the main file and truncate it (after deletes: no old copies left)."""
+        self.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.read().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
+                     "SET value=excluded.value", (key, value))
+
+    def generation(self) -> int:
+        """Bumped by every change to faces or embeddings: tells a saved index it is stale."""
+        return int(self.get_meta("generation", "0") or 0)
+
+    def bump(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
+                     "DO UPDATE SET value=CAST(value AS INTEGER) + 1")
+
+    # -- people -----------------------------------------------------------------------------
+
+    def _person(self, row: sqlite3.Row) -> Person:
+        return Person(row["id"], row["name"], row["note"], row["created"], row["faces"])
+
+    _PEOPLE = ("SELECT p.id, p.name, p.note, p.created, "
+               "(SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS faces FROM people p")
+
+    def people(self) -> list[Person]:
+        rows = self.read().execute(self._PEOPLE + " ORDER BY p.name COLLATE NOCASE").fetchall()
+        return [self._person(r) for r in rows]
+
+    def person(self, person_id: int) -> Person:
+        row = self.read().execute(self._PEOPLE + " WHERE p.id=?", (person_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no person with id {person_id}")
+        return self._person(row)
+
+    def person_by_name(self, name: str) -> Person | None:
+        row = self.read().execute(self._PEOPLE + " WHERE p.name=?", (name,)).fetchone()
+        return None if row is None else self._person(row)
+
+    def add_person(self, conn: sqlite3.Connection, name: str, note: str = "") -> int:
+        name = name.strip()
+        if not name:
+            raise Conflict("a person needs a non-empty name")
+        try:
+            cur = conn.execute("INSERT INTO people(name, note, created) VALUES(?, ?, ?)",
+                               (name, note, now()))
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"a person named {name!r} already exists") from exc
+        return int(cur.lastrowid or 0)
+
+    def update_person(self, person_id: int, name: str | None = None,
+                      note: str | None = None) -> Person:
+        with self.write() as conn:
+            self.person(person_id)
+            if name is not None:
+                name = name.strip()
+                if not name:
+                    raise Conflict("a person needs a non-empty name")
+                try:
+                    conn.execute("UPDATE people SET name=? WHERE id=?", (name, person_id))
+                except sqlite3.IntegrityError as exc:
+                    raise Conflict(f"a person named {name!r} already exists (merge them "
+                                   f"instead?)") from exc
+            if note is not None:
+                conn.execute("UPDATE people SET note=? WHERE id=?", (note, person_id))
+        return self.person(person_id)
+
+    def merge_people(self, keep: int, other: int) -> Person:
+        """Move `other`'s faces to `keep` and delete `other`."""
+        if keep == other:
+            raise Conflict("cannot merge a person with themselves")
+        with self.write() as conn:
+            self.person(keep)
+            self.person(other)
+            conn.execute("UPDATE faces SET person_id=? WHERE person_id=?", (keep, other))
+            conn.execute("DELETE FROM people WHERE id=?", (other,))
+            self.bump(conn)
+        return self.person(keep)
+
+    def delete_person(self, person_id: int) -> list[int]:
+        """Hard delete: the person, their faces, chips, embeddings, and photos left with no
+        face. Returns the deleted face ids (for the index)."""
+        with self.write() as conn:
+            self.person(person_id)
+            face_ids = [r[0] for r in conn.execute(
+                "SELECT id FROM faces WHERE person_id=?", (person_id,))]
+            photo_ids = [r[0] for r in conn.execute(
+                "SELECT DISTINCT photo_id FROM faces WHERE person_id=?", (person_id,))]
+            conn.execute("DELETE FROM people WHERE id=?", (person_id,))  # cascades to faces
+            self._drop_orphan_photos(conn, photo_ids)
+            self.bump(conn)
+        self.compact()
+        return face_ids
+
+    # -- photos and faces ---------------------------------------------------------------------
+
+    def photo_id(self, sha256: str) -> int | None:
+        row = self.read().execute("SELECT id FROM photos WHERE sha256=?", (sha256,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_photo(self, conn: sqlite3.Connection, sha256: str, source: str, width: int,
+                  height: int) -> int:
+        row = conn.execute("SELECT id FROM photos WHERE sha256=?", (sha256,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = conn.execute(
+            "INSERT INTO photos(sha256, source, width, height, added) VALUES(?, ?, ?, ?, ?)",
+            (sha256, source, width, height, now()))
+        return int(cur.lastrowid or 0)
+
+    def faces_in_photo(self, photo_id: int) -> list[StoredFace]:
+        return self._faces("WHERE f.photo_id=?", (photo_id,))
+
+    def faces_of(self, person_id: int) -> list[StoredFace]:
+        return self._faces("WHERE f.person_id=?", (person_id,))
+
+    def face(self, face_id: int) -> StoredFace:
+        found = self._faces("WHERE f.id=?", (face_id,))
+        if not found:
+            raise NotFound(f"no face with id {face_id}")
+        return found[0]
+
+    def _faces(self, where: str, args: tuple) -> list[StoredFace]:
+        rows = self.read().execute(
+            "SELECT f.id, f.photo_id, f.person_id, f.box, f.landmarks, f.score, f.sharpness, "
+            f"p.source FROM faces f JOIN photos p ON p.id = f.photo_id {where} ORDER BY f.id",
+            args).fetchall()
+        return [StoredFace(r["id"], r["photo_id"], r["person_id"], json.loads(r["box"]),
+                           json.loads(r["landmarks"]), r["score"], r["sharpness"], r["source"])
+                for r in rows]
+
+    def add_face(self, conn: sqlite3.Connection, photo_id: int, person_id: int,
+                 box: list[float], landmarks: list[list[float]], score: float, sharpness: float,
+                 chip: bytes, chip_landmarks: list[list[float]]) -> int:
+        cur = conn.execute(
+            "INSERT INTO faces(photo_id, person_id, box, landmarks, score, sharpness, chip, "
+            "chip_landmarks, added) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (photo_id, person_id, json.dumps(box), json.dumps(landmarks), score, sharpness,
+             chip, json.dumps(chip_landmarks), now()))
+        self.bump(conn)
+        return int(cur.lastrowid or 0)
+
+    def delete_face(self, face_id: int) -> None:
+        with self.write() as conn:
+            row = conn.execute("SELECT photo_id FROM faces WHERE id=?", (face_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no face with id {face_id}")
+            conn.execute("DELETE FROM faces WHERE id=?", (face_id,))
+            self._drop_orphan_photos(conn, [row[0]])
+            self.bump(conn)
+        self.compact()
+
+    def _drop_orphan_photos(self, conn: sqlite3.Connection, photo_ids: list[int]) -> None:
+        for pid in photo_ids:
+            conn.execute("DELETE FROM photos WHERE id=? AND NOT EXISTS "
+                         "(SELECT 1 FROM faces WHERE photo_id=?)", (pid, pid))
+
+    def chips(self, face_ids: list[int] | None = None) -> Iterator[tuple[int, bytes, list]]:
+        """(face id, chip JPEG, chip landmarks) for these faces, or for all."""
+        sql = "SELECT id, chip, chip_landmarks FROM faces"
+        if face_ids is None:
+            rows = self.read().execute(sql + " ORDER BY id")
+        else:
+            marks = ",".join("?" * len(face_ids))
+            rows = self.read().execute(sql + f" WHERE id IN ({marks}) ORDER BY id", face_ids)
+        for r in rows:
+            yield int(r[0]), bytes(r[1]), json.loads(r[2])
+
+    # -- embeddings ---------------------------------------------------------------------------
+
+    def put_embeddings(self, conn: sqlite3.Connection, model: str, face_ids: list[int],
+                       vectors: np.ndarray) -> None:
+        conn.executemany(
+            "INSERT INTO embeddings(face_id, model, vector) VALUES(?, ?, ?) "
+            "ON CONFLICT(face_id, model) DO UPDATE SET vector=excluded.vector",
+            [(fid, model, np.asarray(v, dtype="<f4").tobytes())
+             for fid, v in zip(face_ids, vectors, strict=True)])
+        self.bump(conn)
+
+    def embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, person ids, N×D float32 vectors) of every face embedded by `model`."""
+        rows = self.read().execute(
+            "SELECT f.id, f.person_id, e.vector FROM embeddings e JOIN faces f "
+            "ON f.id = e.face_id WHERE e.model=? ORDER BY f.id", (model,)).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        people = np.array([r[1] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, people, np.empty((0, 0), dtype=np.float32)
+        vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
+        return ids, people, vectors
+
+    def faces_without(self, model: str) -> list[int]:
+        rows = self.read().execute(
+            "SELECT id FROM faces WHERE id NOT IN (SELECT face_id FROM embeddings WHERE model=?) "
+            "ORDER BY id", (model,))
+        return [int(r[0]) for r in rows]
+
+    def drop_other_models(self, model: str) -> int:
+        """Delete embeddings made by other models (after a re-embed)."""
+        with self.write() as conn:
+            n = conn.execute("DELETE FROM embeddings WHERE model<>?", (model,)).rowcount
+            if n:
+                self.bump(conn)
+        return n
+
+    def counts(self) -> dict[str, int]:
+        conn = self.read()
+        return {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+                for t in ("people", "photos", "faces", "embeddings")}

@@ -1,0 +1,301 @@
+"""`facepair enroll | identify | verify | people … | calibrate | reembed`: the gallery's CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from faces.errors import FacepairError
+from service.cli import app, emit_json, err, fail, out, progress
+
+people_app = typer.Typer(help="List, rename, merge and delete people.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def _gallery(model: str | None = None, quiet: bool = False):
+    from index.gallery import Gallery
+
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task("embedding stored faces with the current model", total=None, rate="")
+        return Gallery(model=model,
+                       progress=lambda d, t: bar.update(task, completed=d, total=t))
+
+
+def _quiet(as_json: bool) -> bool:
+    return as_json and not err.is_terminal
+
+
+def _face_choice(face: str | None) -> str | None:
+    if face not in (None, "center", "largest"):
+        raise fail("--face must be 'center' or 'largest'")
+    return face
+
+
+def _box(box: str | None) -> list[float] | None:
+    if box is None:
+        return None
+    try:
+        values = [float(v) for v in box.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
+        raise fail(f"--box must be x1,y1,x2,y2 with x2>x1 and y2>y1, not {box!r}")
+    return values
+
+
+def _say(as_json: bool, payload: dict, text: str) -> None:
+    if as_json:
+        emit_json(payload)
+    else:
+        out.print(text, highlight=False)
+
+
+def _error(exc: FacepairError) -> dict:
+    return {"code": exc.code, "message": exc.message}
+
+
+@app.command()
+def enroll(
+    name: str = typer.Argument(..., help="The person (created when new)."),
+    photos: list[Path] = typer.Argument(..., help="Photos showing them."),
+    face: str | None = typer.Option(None, help="In photos of several faces: center or largest."),
+    box: str | None = typer.Option(None, help="The face at x1,y1,x2,y2 (one photo)."),
+    note: str = typer.Option("", help="A note kept with a new person."),
+    as_json: bool = JSON,
+) -> None:
+    """Enroll a person from photos that each show them (one face, or the one you name)."""
+    choice, where = _face_choice(face), _box(box)
+    gallery = _gallery(quiet=_quiet(as_json))
+    results: list[dict] = []
+    try:
+        with progress(quiet=_quiet(as_json)) as bar:
+            task = bar.add_task("enrolling", total=len(photos), rate="")
+            for path in photos:
+                try:
+                    face_row = gallery.enroll(name, path, face=choice, box=where,  # type: ignore[arg-type]
+                                              note=note)
+                    results.append({"path": str(path), "status": "enrolled",
+                                    "face": face_row})
+                except FacepairError as exc:
+                    results.append({"path": str(path), "status": "refused",
+                                    "error": _error(exc)})
+                bar.advance(task)
+        person = gallery.store.person_by_name(name.strip())
+    finally:
+        gallery.close()
+    enrolled = sum(r["status"] == "enrolled" for r in results)
+    if as_json:
+        emit_json({"person": person.to_dict() if person else None, "enrolled": enrolled,
+                   "refused": len(results) - enrolled, "photos": results})
+    else:
+        for r in results:
+            why = "" if r["status"] == "enrolled" else f": {r['error']['message']}"
+            colour = "green" if r["status"] == "enrolled" else "red"
+            out.print(f"[{colour}]{r['status']}[/] {r['path']}{why}", highlight=False)
+        if person:
+            out.print(f"{person.name} (id {person.id}) has {person.faces} enrolled face(s)")
+    if enrolled < len(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def identify(
+    photos: list[Path] = typer.Argument(..., help="Photos to name the faces of."),
+    threshold: float | None = typer.Option(None, help="Cosine threshold (default: calibrated)."),
+    far: float | None = typer.Option(None, help="Use the model card's threshold at this FAR."),
+    top_k: int | None = typer.Option(None, help="Candidates per face."),
+    as_json: bool = JSON,
+) -> None:
+    """Name every face in each photo, or say it is unknown."""
+    if threshold is not None and far is not None:
+        raise fail("give --threshold or --far, not both")
+    if top_k is not None and not 1 <= top_k <= 100:
+        raise fail("--top-k must be between 1 and 100")
+    gallery = _gallery(quiet=_quiet(as_json))
+    thr = threshold if threshold is not None else gallery.threshold(far)
+    results: list[dict] = []
+    try:
+        with progress(quiet=_quiet(as_json)) as bar:
+            task = bar.add_task("identifying", total=len(photos), rate="")
+            for path in photos:
+                try:
+                    matches = gallery.identify(path, threshold=thr, top_k=top_k)
+                    results.append({"path": str(path), "faces": [m.to_dict() for m in matches]})
+                except FacepairError as exc:
+                    results.append({"path": str(path), "faces": [], "error": _error(exc)})
+                bar.advance(task)
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json({"threshold": round(thr, 4), "photos": results})
+    else:
+        for r in results:
+            if "error" in r:
+                out.print(f"[red]{r['path']}: {r['error']['message']}[/]", highlight=False)
+                continue
+            names = [f"{f['person']['name']} ({f['score']:.3f})" if f["person"]
+                     else "unknown" for f in r["faces"]]
+            out.print(f"{r['path']}: {', '.join(names) or 'no face'}", highlight=False)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    a: Path = typer.Argument(..., help="A photo."),
+    b: str = typer.Argument(..., help="Another photo, or person:NAME_OR_ID."),
+    threshold: float | None = typer.Option(None, help="Cosine threshold (default: calibrated)."),
+    face: str = typer.Option("largest", help="Which face of each photo: largest or center."),
+    as_json: bool = JSON,
+) -> None:
+    """Same person or not: two photos, or a photo and an enrolled person."""
+    choice = _face_choice(face)
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        other: Path | int = Path(b)
+        if b.startswith("person:"):
+            other = gallery.find_person(b.removeprefix("person:")).id
+        result = gallery.verify(a, other, threshold, face=choice)  # type: ignore[arg-type]
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json(result)
+    else:
+        verdict = "same person" if result["same"] else "different people"
+        out.print(f"{verdict}: score {result['score']:.4f}, threshold {result['threshold']:.4f}")
+
+
+@people_app.command("list")
+def people_list(as_json: bool = JSON) -> None:
+    """Everyone enrolled, with their face counts."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        people = gallery.people()
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json({"people": [p.to_dict() for p in people]})
+        return
+    table = Table("id", "name", "faces", "note")
+    for p in people:
+        table.add_row(str(p.id), p.name, str(p.faces), p.note)
+    out.print(table)
+
+
+@people_app.command("show")
+def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: bool = JSON):
+    """A person and their enrolled faces."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        p = gallery.find_person(person)
+        faces = [f.to_dict() for f in gallery.store.faces_of(p.id)]
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json({"person": p.to_dict(), "faces": faces})
+        return
+    out.print(f"{p.name} (id {p.id}) {p.note}")
+    for f in faces:
+        out.print(f"  face {f['id']}: {f['source']} box {[round(v) for v in f['box']]}",
+                  highlight=False)
+
+
+@people_app.command("rename")
+def people_rename(person: str = typer.Argument(..., help="Name or id."),
+                  new_name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Give a person another name."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        p = gallery.update_person(gallery.find_person(person).id, name=new_name)
+    finally:
+        gallery.close()
+    _say(as_json, {"person": p.to_dict()}, f"renamed: {p.name}")
+
+
+@people_app.command("merge")
+def people_merge(keep: str = typer.Argument(..., help="Name or id that stays."),
+                 other: str = typer.Argument(..., help="Name or id merged into it."),
+                 as_json: bool = JSON) -> None:
+    """Move one person's faces to another and remove the first."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        p = gallery.merge(gallery.find_person(keep).id, gallery.find_person(other).id)
+    finally:
+        gallery.close()
+    _say(as_json, {"person": p.to_dict()}, f"{p.name} now has {p.faces} face(s)")
+
+
+@people_app.command("delete")
+def people_delete(person: str = typer.Argument(..., help="Name or id."),
+                  yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+                  as_json: bool = JSON) -> None:
+    """Delete a person for good: their faces, chips, embeddings and index entries."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        p = gallery.find_person(person)
+        if not yes and not as_json and not typer.confirm(
+                f"Delete {p.name} and their {p.faces} face(s) for good?"):
+            raise typer.Exit(1)
+        result = gallery.delete_person(p.id)
+    finally:
+        gallery.close()
+    _say(as_json, result, f"deleted {p.name} and {result['deleted_faces']} face(s)")
+
+
+@people_app.command("remove-face")
+def people_remove_face(face_id: int = typer.Argument(..., help="A face id (people show)."),
+                       as_json: bool = JSON) -> None:
+    """Remove one enrolled face (its chip, embeddings and index entry)."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        result = gallery.remove_face(face_id)
+    finally:
+        gallery.close()
+    _say(as_json, result, f"removed face {face_id}")
+
+
+@app.command()
+def calibrate(
+    target_fpir: float = typer.Option(0.01, help="False-identification rate to aim for."),
+    apply: bool = typer.Option(False, help="Use the suggested threshold from now on."),
+    reset: bool = typer.Option(False, help="Go back to the model card's threshold."),
+    as_json: bool = JSON,
+) -> None:
+    """Estimate how often a stranger would be named, from the enrolled people themselves."""
+    if not 0 < target_fpir < 1:
+        raise fail("--target-fpir must be between 0 and 1")
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        if reset:
+            gallery.reset_threshold()
+        result = gallery.calibrate(target_fpir, apply=apply)
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json(result)
+        return
+    out.print(f"{result['people']} people, {result['faces']} faces ({result['model']})")
+    for key in ("current", "card", "suggested"):
+        r = result[key]
+        misses = "n/a" if r["fnir"] is None else f"{r['fnir']:.2%}"
+        out.print(f"{key:9s} threshold {r['threshold']:.4f}: false identifications "
+                  f"{r['fpir']:.2%}, misses {misses}")
+    if result.get("warning"):
+        out.print(f"[yellow]{result['warning']}[/]")
+
+
+@app.command()
+def reembed(as_json: bool = JSON) -> None:
+    """Re-embed every enrolled face with the current model, keeping every label."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        with progress(quiet=_quiet(as_json)) as bar:
+            task = bar.add_task("re-embedding", total=None, rate="")
+            result = gallery.reembed(lambda d, t: bar.update(task, completed=d, total=t))
+    finally:
+        gallery.close()
+    _say(as_json, result, f"re-embedded {result['faces']} face(s) with {result['model']}")

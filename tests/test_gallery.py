@@ -1,0 +1,375 @@
+"""The gallery with the real detector and the shipped model on LFW DevTest people (evaluation
+only: nothing here trains or tunes on them)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faces.decode import decode
+from faces.errors import Conflict, NotFound, Refused
+from index.gallery import Gallery, threshold_at
+from index.search import FaceIndex
+from tests.conftest import paste
+
+# DevTest people with many photos (LFW View 1 evaluation people)
+ALVARO, AMELIE, CARLOS, ABDULLAH = "Alvaro_Uribe", "Amelie_Mauresmo", "Carlos_Moya", "Abdullah_Gul"
+STRANGERS = ["Adrien_Brody", "Ann_Veneman", "Bill_Frist", "Celine_Dion", "Ana_Palacio"]
+
+
+@pytest.fixture(scope="module")
+def models(detector):
+    from faces.embed import Embedder
+
+    return detector, Embedder()
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, models):
+    detector, embedder = models
+    g = Gallery(home=tmp_path, detector=detector, embedder=embedder)
+    yield g
+    g.close()
+
+
+def photo(lfw: Path, name: str, i: int) -> Path:
+    return lfw / name / f"{name}_{i:04d}.jpg"
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def side_by_side(*photos: Path) -> bytes:
+    """One 250-high photo of several LFW photos next to each other (their central faces)."""
+    return png_bytes(np.concatenate([decode(p)[:, 40:210] for p in photos], axis=1))
+
+
+def names(g: Gallery, path: Path | bytes) -> list[str]:
+    """The people named in a photo (LFW photos may show others, unknown, behind)."""
+    return [m.person.name for m in g.identify(path) if m.person is not None]
+
+
+def enroll_three(g: Gallery, lfw: Path, *names: str) -> None:
+    for name in names:
+        for i in (1, 2, 3):
+            g.enroll(name, photo(lfw, name, i), face="center")
+
+
+def test_enroll_identify_verify(gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(gallery, lfw_dir, ALVARO, AMELIE, CARLOS)
+    assert [p.faces for p in gallery.people()] == [3, 3, 3]
+    for name in (ALVARO, AMELIE, CARLOS):
+        for i in (5, 6):
+            (match,) = [m for m in gallery.identify(photo(lfw_dir, name, i))
+                        if m.person is not None] or [None]
+            assert match is not None and match.person.name == name, (name, i)
+            assert match.score >= gallery.threshold()
+            assert match.candidates[0].person.name == name
+    same = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, AMELIE, 8))
+    other = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, CARLOS, 8))
+    assert same["same"] and not other["same"]
+    assert same["threshold"] == pytest.approx(threshold_at(gallery.embedder.card["thresholds"],
+                                                           1e-3), abs=1e-4)
+    carlos = gallery.find_person(CARLOS).id
+    assert gallery.verify(photo(lfw_dir, CARLOS, 9), carlos)["same"]
+    assert not gallery.verify(photo(lfw_dir, ALVARO, 9), carlos)["same"]
+
+
+def test_strangers_are_unknown(gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(gallery, lfw_dir, ALVARO, AMELIE, CARLOS, ABDULLAH)
+    named = []
+    for name in STRANGERS:
+        for i in (1, 2):
+            for m in gallery.identify(photo(lfw_dir, name, i)):
+                named.append(m.person)
+    assert len(named) >= 10 and named == [None] * len(named)
+
+
+def test_refusals_name_the_reason(gallery: Gallery, lfw_dir: Path) -> None:
+    with pytest.raises(Refused) as no_face:
+        gallery.enroll("Nobody", png_bytes(np.full((200, 200, 3), 90, np.uint8)))
+    assert no_face.value.code == "no_face"
+    pair = side_by_side(photo(lfw_dir, ALVARO, 1), photo(lfw_dir, AMELIE, 1))
+    with pytest.raises(Refused) as several:
+        gallery.enroll(ALVARO, pair)
+    assert several.value.code == "several_faces"
+    small = np.asarray(Image.fromarray(decode(photo(lfw_dir, ALVARO, 2))).resize((90, 90)))
+    canvas = paste((300, 300), small, (100, 100))
+    with pytest.raises(Refused) as tiny:
+        gallery.enroll(ALVARO, png_bytes(canvas))
+    assert tiny.value.code == "face_too_small"
+    gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
+    with pytest.raises(Refused) as again:
+        gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
+    assert again.value.code == "duplicate_photo"
+    # the caller names the face: the right one of the pair is Amelie's
+    face = gallery.enroll(AMELIE, pair, box=[170, 0, 340, 250])
+    assert face["box"][0] > 170
+    assert [p.faces for p in gallery.people()] == [1, 1]
+    with pytest.raises(Conflict):
+        gallery.update_person(gallery.find_person(ALVARO).id, name=AMELIE)
+    with pytest.raises(NotFound):
+        gallery.delete_person(12345)
+
+
+def test_joint_assignment_never_names_one_person_twice(gallery: Gallery, lfw_dir: Path) -> None:
+    """A photo of Carlos was enrolled under Amelie's name by mistake, so Carlos's face scores
+    Amelie a little higher than himself; in a photo of the two of them, per-face argmax names
+    Amelie twice, the joint assignment names both right."""
+    probe = photo(lfw_dir, CARLOS, 10)
+    vectors = {}
+    for i in range(1, 8):
+        face = gallery.detector.detect(decode(photo(lfw_dir, CARLOS, i)))
+        vectors[i] = gallery.embedder.embed_faces(decode(photo(lfw_dir, CARLOS, i)), face[:1])[0]
+    query = gallery.faces_in(decode(probe))[1][0]
+    closest = max(vectors, key=lambda i: float(vectors[i] @ query))
+    for i in (1, 2, 3):
+        gallery.enroll(AMELIE, photo(lfw_dir, AMELIE, i), face="center")
+    gallery.enroll(AMELIE, photo(lfw_dir, CARLOS, closest), face="center")  # the mistake
+    for i in [i for i in vectors if i != closest][:3]:
+        gallery.enroll(CARLOS, photo(lfw_dir, CARLOS, i), face="center")
+
+    both = side_by_side(photo(lfw_dir, AMELIE, 10), probe)
+    faces, embedded = gallery.faces_in(decode(both))
+    assert len(faces) == 2
+    argmax = [c[0].person.name for c in gallery.person_scores(embedded, 5)]
+    assert argmax == [AMELIE, AMELIE]
+    order = np.argsort([f.box[0] for f in faces])
+    matches = gallery.match(faces, embedded)
+    names = [matches[i].person.name if matches[i].person else None for i in order]
+    assert names == [AMELIE, CARLOS]
+
+
+def test_persists_across_restart_and_rebuilds_a_lost_index(tmp_path: Path, models,
+                                                           lfw_dir: Path) -> None:
+    detector, embedder = models
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        enroll_three(g, lfw_dir, ALVARO, AMELIE)
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        assert g.index.load(g.index_path, g.store.generation(), g.model)
+        assert names(g, photo(lfw_dir, AMELIE, 12)) == [AMELIE]
+    (tmp_path / "index" / f"{embedder.name}.faiss").unlink()
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        assert len(g.index) == 6
+        assert names(g, photo(lfw_dir, ALVARO, 12)) == [ALVARO]
+
+
+KILL_CHILD = """
+import sys
+from pathlib import Path
+from index.gallery import Gallery
+g = Gallery(home=Path(sys.argv[1]))
+print("ready", flush=True)
+for path in sys.argv[2:]:
+    face = g.enroll(Path(path).parent.name, Path(path), face="center")
+    print("ack", face["id"], path, flush=True)
+"""
+
+
+def test_kill_9_during_enrollments_loses_nothing_acknowledged(tmp_path: Path, models,
+                                                              lfw_dir: Path) -> None:
+    photos = [photo(lfw_dir, n, i) for n in (ALVARO, AMELIE, CARLOS) for i in range(1, 9)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILL_CHILD, str(tmp_path), *map(str, photos)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert child.stdout is not None
+    acked: dict[int, str] = {}
+    for line in child.stdout:
+        if line.startswith("ack"):
+            _, face_id, path = line.split(maxsplit=2)
+            acked[int(face_id)] = path.strip()
+            if len(acked) == 7:
+                child.send_signal(signal.SIGKILL)
+                break
+    child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL and len(acked) == 7
+    detector, embedder = models
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        for face_id, path in acked.items():
+            face = g.store.face(face_id)
+            assert face.source == path
+            assert g.store.person(face.person_id).name == Path(path).parent.name
+        assert len(g.index) >= 7  # rebuilt from the store: the saved index was stale
+        assert names(g, photo(lfw_dir, ALVARO, 20)) == [ALVARO]
+
+
+def test_hard_delete_leaves_no_trace(gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(gallery, lfw_dir, ALVARO)
+    secret = "Zelda Quux-Secret"
+    for i in (1, 2, 3):
+        gallery.enroll(secret, photo(lfw_dir, AMELIE, i), note="note-SECRETNOTE")
+    person = gallery.find_person(secret)
+    faces = gallery.store.faces_of(person.id)
+    chips = [c for _, c, _ in gallery.store.chips([f.id for f in faces])]
+    _, people, vectors = gallery.store.embeddings(gallery.model)
+    theirs = vectors[people == person.id]
+    gallery.save()
+    traces = [secret.encode(), b"SECRETNOTE", AMELIE.encode()]
+    traces += [c[len(c) // 2 : len(c) // 2 + 64] for c in chips]
+    traces += [v.astype("<f4").tobytes()[:64] for v in theirs]
+    files = lambda: [p for p in gallery.home.rglob("*") if p.is_file()]  # noqa: E731
+    blob = b"".join(p.read_bytes() for p in files())
+    assert all(t in blob for t in traces)  # they were there
+
+    gallery.delete_person(person.id)
+    blob = b"".join(p.read_bytes() for p in files())
+    left = [t[:20] for t in traces if t in blob]
+    assert left == [], f"traces left in {[p.name for p in files()]}: {left}"
+    assert len(gallery.index) == 3
+    ids = gallery.index.search(theirs, 3)[1]
+    assert set(ids.ravel().tolist()) <= {f.id for f in gallery.store.faces_of(
+        gallery.find_person(ALVARO).id)}
+    assert names(gallery, photo(lfw_dir, AMELIE, 4)) == []
+
+
+def test_rename_merge_remove_face(gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(gallery, lfw_dir, ALVARO)
+    gallery.enroll("Alvaro again", photo(lfw_dir, ALVARO, 4))
+    keep, other = gallery.find_person(ALVARO).id, gallery.find_person("Alvaro again").id
+    merged = gallery.merge(keep, other)
+    assert merged.faces == 4 and len(gallery.people()) == 1
+    assert gallery.update_person(keep, name="Álvaro Uribe").name == "Álvaro Uribe"
+    face = gallery.store.faces_of(keep)[-1]
+    gallery.remove_face(face.id)
+    assert gallery.store.person(keep).faces == 3 and len(gallery.index) == 3
+    assert names(gallery, photo(lfw_dir, ALVARO, 5)) == ["Álvaro Uribe"]
+
+
+def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: Path) -> None:
+    import torch
+
+    from faces.backbones import build
+    from faces.embed import Embedder
+    from training.export import write_model
+
+    detector, embedder = models
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        enroll_three(g, lfw_dir, ALVARO, AMELIE)
+        before = g.store.embeddings(g.model)
+        result = g.reembed()
+        after = g.store.embeddings(g.model)
+        assert result["faces"] == 6
+        np.testing.assert_array_equal(before[0], after[0])
+        np.testing.assert_array_equal(before[1], after[1])
+        assert (before[2] * after[2]).sum(1).min() > 0.9999  # the stored chips: same vectors
+    # another model (a small untrained network): labels stay, embeddings are remade
+    torch.manual_seed(0)
+    other = build({"name": "resnet_face", "widths": [8, 16, 16, 32], "embedding_size": 64,
+                   "input_size": 112})
+    card = {"name": "tiny-test", "architecture": {"name": "resnet_face",
+            "widths": [8, 16, 16, 32], "embedding_size": 64, "input_size": 112},
+            "input_size": 112, "embedding_size": 64,
+            "normalisation": {"mean": [127.5] * 3, "std": [128.0] * 3},
+            "thresholds": {"1e-3": 0.99}}
+    write_model(other, card, tmp_path / "models", views=())
+    tiny = Embedder(tmp_path / "models" / "tiny-test")
+    with Gallery(home=tmp_path, detector=detector, embedder=tiny) as g:
+        assert g.store.counts()["embeddings"] == 12  # both models' vectors
+        assert g.reembed()["dropped_other_models"] == 6
+        assert sorted((p.name, p.faces) for p in g.people()) == [(ALVARO, 3), (AMELIE, 3)]
+    with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
+        assert len(g.index) == 6
+        assert names(g, photo(lfw_dir, AMELIE, 15)) == [AMELIE]
+
+
+def test_enroll_and_identify_from_several_threads(gallery: Gallery, lfw_dir: Path) -> None:
+    gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(job: tuple[str, int]) -> str:
+        kind, i = job
+        try:
+            if kind == "enroll":
+                gallery.enroll(CARLOS if i % 2 else AMELIE, photo(lfw_dir, CARLOS if i % 2
+                                                                  else AMELIE, i))
+                return ""
+            return ",".join(names(gallery, photo(lfw_dir, ALVARO, i)))
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+            raise
+
+    jobs = [("enroll", i) for i in range(1, 9)] + [("identify", i) for i in range(2, 10)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, jobs))
+    assert not errors
+    assert sorted((p.name, p.faces) for p in gallery.people()) == [
+        (ALVARO, 1), (AMELIE, 4), (CARLOS, 4)]
+    assert len(gallery.index) == 9
+    assert results[8:].count(ALVARO) >= 6
+
+
+def test_calibrate_reports_false_identifications(gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(gallery, lfw_dir, ALVARO, AMELIE, CARLOS, ABDULLAH)
+    result = gallery.calibrate(0.05)
+    assert result["people"] == 4 and result["faces"] == 12
+    assert 0 <= result["current"]["fpir"] <= 0.05 and result["current"]["fnir"] <= 0.2
+    assert result["suggested"]["fpir"] <= 0.05 and "warning" in result
+    applied = gallery.calibrate(0.05, apply=True)
+    assert gallery.threshold() == pytest.approx(applied["suggested"]["threshold"], abs=1e-4)
+    gallery.reset_threshold()
+    assert gallery.threshold() == pytest.approx(result["current"]["threshold"], abs=1e-4)
+
+
+def test_index_exact_and_ivf_agree_and_forget(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(500, 64)).astype(np.float32)
+    vectors = centres[rng.integers(0, 500, 20_000)] + 0.3 * rng.normal(size=(20_000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = np.arange(20_000, dtype=np.int64) + 7
+    exact, ivf = FaceIndex(64, ann_min_faces=10**9), FaceIndex(64, ann_min_faces=1000, nprobe=16)
+    exact.rebuild(ids, vectors)
+    ivf.rebuild(ids, vectors)
+    assert (exact.kind, ivf.kind) == ("exact", "ivf")
+    queries = vectors[:200] + 0.05 * rng.normal(size=(200, 64)).astype(np.float32)
+    top_exact, top_ivf = exact.search(queries, 1)[1], ivf.search(queries, 1)[1]
+    assert (top_exact == top_ivf).mean() >= 0.95
+    for index in (exact, ivf):
+        index.remove(ids[:100])
+        assert len(index) == 19_900 and not set(index.search(vectors[:100], 5)[1].ravel()) & set(
+            ids[:100].tolist())
+        index.save(tmp_path / f"{index.kind}.faiss", 3, "m")
+        fresh = FaceIndex(64)
+        assert not fresh.load(tmp_path / f"{index.kind}.faiss", 4, "m")  # stale
+        assert fresh.load(tmp_path / f"{index.kind}.faiss", 3, "m") and len(fresh) == 19_900
+
+
+def test_cli_enroll_identify_json(tmp_path: Path, lfw_dir: Path) -> None:
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path)}
+
+    def run(*args: str) -> tuple[int, dict]:
+        p = subprocess.run(["facepair", *args, "--json"], capture_output=True, text=True,
+                           env=env, timeout=300)
+        return p.returncode, json.loads(p.stdout.strip().splitlines()[-1])
+
+    code, enrolled = run("enroll", "Amélie", *(str(photo(lfw_dir, AMELIE, i)) for i in (1, 2)))
+    assert code == 0 and enrolled["enrolled"] == 2 and enrolled["person"]["faces"] == 2
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    code, found = run("identify", str(photo(lfw_dir, AMELIE, 3)), str(photo(lfw_dir, CARLOS, 1)),
+                      str(text))
+    assert code == 1
+    first, second, bad = found["photos"]
+    assert first["faces"][0]["person"]["name"] == "Amélie"
+    assert {"box", "person", "score", "candidates"} <= set(first["faces"][0])
+    assert second["faces"][0]["person"] is None
+    assert bad["error"]["code"] == "unsupported_photo"
+    code, missing = run("people", "delete", "Nobody")
+    assert code == 2 and missing["error"]["code"] == "not_found"
