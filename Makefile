@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install serve test lint bench-detect bench-train clean
+.PHONY: install serve test lint bench-detect bench-gallery bench-train clean
 
 install: $(STAMP)
 
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
+	if [ "$(GPU)" = "1" ]; then $(BIN)/pip uninstall --quiet -y faiss-cpu && \
+		$(BIN)/pip install --quiet 'faiss-gpu-cu12>=1.8'; fi
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -31,6 +33,11 @@ lint: $(STAMP)
 
 bench-detect: $(STAMP)
 	$(BIN)/python -m bench.detect_align
+
+bench-gallery: $(STAMP)
+	$(BIN)/python -m bench.open_set
+	$(BIN)/python -m bench.identify_latency
+	$(BIN)/python -m bench.search
 
 bench-train: $(STAMP)
 	$(BIN)/python -m bench.train_speed --data $(or $(DATA),var/prepared/lfw-devtrain)

@@ -51,11 +51,12 @@ class FaceIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) >= self.ann_min_faces:
-            nlist = int(min(65536, max(16, 4 * np.sqrt(len(ids)))))
+            nlist = int(min(65536, 4 * np.sqrt(len(ids)), max(1, len(ids) // 40)))
             quantizer = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
-            sample = vectors[rng.choice(len(vectors), min(len(vectors), 256 * nlist), False)]
+            # k-means on 40 points per list (FAISS asks for at least 39)
+            sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), False)]
             index.train(sample)
             index.nprobe = self.nprobe
         else:

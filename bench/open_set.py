@@ -1,0 +1,187 @@
+"""Open-set identification on LFW DevTest people: facepair's gallery against face_recognition.
+
+    .venv/bin/python -m bench.open_set [--threads N] [--json]
+
+Every DevTest person with ≥ 4 photos is enrolled with their first 3 photos (facepair: through
+`Gallery.enroll`; face_recognition: its encodings). Probes: their other photos (mated) and every
+photo of the DevTest people with fewer than 4 photos (never enrolled, non-mated). A probe photo's
+face is the one nearest the centre, found by each system's own detector.
+
+- rank-1: mated probes whose best person is right (no threshold).
+- FNIR at FPIR 1 %: the threshold that names 1 % of non-mated probes; the share of mated probes
+  not named correctly at it.
+- At the default threshold (facepair: the model card's at FAR 1e-3; face_recognition: distance
+  0.6, its default tolerance): FPIR (non-mated probes named) and FNIR (mated probes not named
+  right).
+A person's score is the best over their enrolled faces for both (face_recognition: the smallest
+distance). A mated probe where no face was found counts as a miss; a non-mated one as a rejection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import anchor
+from bench.photos import lfw_dir
+
+
+def devtest_split() -> tuple[dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
+    """(enroll photos per person, mated probes per person, non-mated probes)."""
+    root = lfw_dir()
+    lines = (root.parent / "peopleDevTest.txt").read_text().splitlines()[1:]
+    enroll, mated, strangers = {}, {}, []
+    for line in lines:
+        name, count = line.split("\t")
+        photos = [root / name / f"{name}_{i:04d}.jpg" for i in range(1, int(count) + 1)]
+        if len(photos) >= 4:
+            enroll[name], mated[name] = photos[:3], photos[3:]
+        else:
+            strangers += photos
+    return enroll, mated, strangers
+
+
+def rates(mated_best: np.ndarray, mated_right: np.ndarray, stranger_best: np.ndarray,
+          threshold: float, higher_is_closer: bool = True) -> dict:
+    """FPIR/FNIR at a threshold on best-person scores (NaN = no face found)."""
+    def named(scores: np.ndarray) -> np.ndarray:
+        ok = ~np.isnan(scores)
+        out = np.zeros(len(scores), dtype=bool)
+        out[ok] = scores[ok] >= threshold if higher_is_closer else scores[ok] <= threshold
+        return out
+
+    return {"threshold": round(float(threshold), 4),
+            "fpir": round(float(named(stranger_best).mean()), 4),
+            "fnir": round(float(1 - (named(mated_best) & mated_right).mean()), 4)}
+
+
+def summarise(mated_best, mated_right, stranger_best, default, higher_is_closer) -> dict:
+    found = stranger_best[~np.isnan(stranger_best)]
+    ordered = np.sort(found)[::-1] if higher_is_closer else np.sort(found)
+    k = int(0.01 * len(stranger_best))  # 1 % of all non-mated probes may be named
+    at_1pct = float(np.nextafter(ordered[k], np.inf if higher_is_closer else -np.inf))
+    return {
+        "rank1": round(float(mated_right.mean()), 4),
+        "at_fpir_1pct": rates(mated_best, mated_right, stranger_best, at_1pct, higher_is_closer),
+        "at_default": rates(mated_best, mated_right, stranger_best, default, higher_is_closer),
+        "mated_no_face": int(np.isnan(mated_best).sum()),
+        "non_mated_no_face": int(np.isnan(stranger_best).sum()),
+    }
+
+
+def facepair(enroll, mated, strangers, threads: int) -> dict:
+    import torch
+
+    from faces.decode import decode
+    from faces.detect import pick_face
+    from faces.errors import FacepairError
+    from index.gallery import Gallery
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as home:
+        g = Gallery(home=Path(home))
+        refused = 0
+        for name, photos in enroll.items():
+            for p in photos:
+                try:
+                    g.enroll(name, p, face="center")
+                except FacepairError:
+                    refused += 1
+
+        def best(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
+            scores, names = np.full(len(paths), np.nan), []
+            for i, p in enumerate(paths):
+                photo = decode(p)
+                face = pick_face(g.detector.detect(photo), photo.shape, "center")
+                if face is None:
+                    names.append(None)
+                    continue
+                (cands,) = g.person_scores(g.embedder.embed_faces(photo, [face]), 1)
+                scores[i], top = (cands[0].score, cands[0].person.name) if cands else (-1, None)
+                names.append(top)
+            return scores, names
+
+        probes = [(n, p) for n, ps in mated.items() for p in ps]
+        mated_best, top = best([p for _, p in probes])
+        mated_right = np.array([t == n for (n, _), t in zip(probes, top, strict=True)])
+        stranger_best, _ = best(strangers)
+        default = g.threshold()
+        enrolled = g.store.counts()["faces"]
+        g.close()
+    result = summarise(mated_best, mated_right, stranger_best, default, True)
+    return {**result, "enrolled_faces": enrolled, "enroll_refused": refused,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def face_recognition(enroll, mated, strangers, threads: int) -> dict:
+    probes = [(n, p) for n, ps in mated.items() for p in ps]
+    gallery = [(n, p) for n, ps in enroll.items() for p in ps]
+    paths = [p for _, p in gallery] + [p for _, p in probes] + strangers
+    with tempfile.TemporaryDirectory() as tmp:
+        listing, out = Path(tmp) / "paths.txt", Path(tmp) / "enc.npy"
+        listing.write_text("\n".join(map(str, paths)))
+        meta = anchor.run("encode_center.py", [str(listing), str(out)], threads)
+        enc = np.load(out)
+    g_enc, rest = enc[: len(gallery)], enc[len(gallery) :]
+    p_enc, s_enc = rest[: len(probes)], rest[len(probes) :]
+    keep = ~np.isnan(g_enc[:, 0])
+    g_enc, g_names = g_enc[keep], np.array([n for n, _ in gallery])[keep]
+    people = sorted(set(g_names))
+
+    def best(encs: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+        scores, names = np.full(len(encs), np.nan), []
+        for i, e in enumerate(encs):
+            if np.isnan(e[0]):
+                names.append(None)
+                continue
+            d = np.linalg.norm(g_enc - e, axis=1)  # face_recognition.face_distance
+            per_person = {n: d[g_names == n].min() for n in people}
+            top = min(per_person, key=per_person.get)
+            scores[i] = per_person[top]
+            names.append(top)
+        return scores, names
+
+    mated_best, top = best(p_enc)
+    mated_right = np.array([t == n for (n, _), t in zip(probes, top, strict=True)])
+    stranger_best, _ = best(s_enc)
+    result = summarise(mated_best, mated_right, stranger_best, 0.6, False)
+    return {**result, "enrolled_faces": int(keep.sum()), "enroll_refused": int((~keep).sum()),
+            "seconds": round(meta["seconds"], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    args = parser.parse_args()
+    os.environ.update(anchor.thread_env(args.threads))
+    enroll, mated, strangers = devtest_split()
+    figures = {
+        "people_enrolled": len(enroll),
+        "mated_probes": sum(map(len, mated.values())),
+        "non_mated_probes": len(strangers),
+        "facepair": facepair(enroll, mated, strangers, args.threads),
+        "face_recognition": face_recognition(enroll, mated, strangers, args.threads),
+    }
+    print(f"open-set identification, LFW DevTest: {figures['people_enrolled']} people enrolled "
+          f"(3 photos each), {figures['mated_probes']} mated and {figures['non_mated_probes']} "
+          "non-mated probes")
+    for system in ("facepair", "face_recognition"):
+        f = figures[system]
+        print(f"{system:17s} rank-1 {f['rank1']:.4f}  FNIR@FPIR1% {f['at_fpir_1pct']['fnir']:.4f} "
+              f"(threshold {f['at_fpir_1pct']['threshold']})  default threshold "
+              f"{f['at_default']['threshold']}: FPIR {f['at_default']['fpir']:.4f} "
+              f"FNIR {f['at_default']['fnir']:.4f}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
