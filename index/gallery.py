@@ -113,6 +113,7 @@ class Gallery:
         self._lock = threading.RLock()
         self._face_person: dict[int, int] = {}
         self._people: dict[int, Person] = {}
+        self._generation = -1  # the store generation the index and caches reflect
         missing = self.store.faces_without(self.model)
         if missing:  # enrolled under another model: their chips make this model's embeddings
             self._embed_stored(missing, progress)
@@ -126,14 +127,28 @@ class Gallery:
             self._detector = Detector(self.settings)
         return self._detector
 
-    def _load_index(self) -> None:
+    def _load_index(self, from_file: bool = True) -> None:
         with self._lock:
             generation = self.store.generation()
-            if not self.index.load(self.index_path, generation, self.model):
+            if not (from_file and self.index.load(self.index_path, generation, self.model)):
                 ids, _, vectors = self.store.embeddings(self.model)
                 self.index.rebuild(ids, vectors)
                 self.index.save(self.index_path, generation, self.model)
             self._refresh_people()
+            self._generation = generation
+
+    def _committed(self) -> None:
+        """After one of our writes: still in step with the store, unless another process
+        (another service worker, the CLI) wrote since we last looked."""
+        before, after = self.store.last_write()
+        self._generation = after if before == self._generation else -1
+
+    def _sync(self) -> None:
+        """Catch up with writes made by other processes (the store is the truth)."""
+        if self.store.generation() != self._generation:
+            with self._lock:
+                if self.store.generation() != self._generation:
+                    self._load_index(from_file=False)
 
     def _refresh_people(self) -> None:
         """Re-read who owns which face (the index knows face ids only)."""
@@ -143,8 +158,9 @@ class Gallery:
 
     def save(self) -> None:
         """Write the index file (it is rebuilt from the store when this was not done)."""
+        self._sync()
         with self._lock:
-            self.index.save(self.index_path, self.store.generation(), self.model)
+            self.index.save(self.index_path, self._generation, self.model)
 
     def close(self) -> None:
         self.save()
@@ -199,9 +215,10 @@ class Gallery:
     # -- enroll -------------------------------------------------------------------------------
 
     def create_person(self, name: str, note: str = "") -> Person:
-        with self._lock, self.store.write() as conn:
-            pid = self.store.add_person(conn, name, note)
         with self._lock:
+            with self.store.write() as conn:
+                pid = self.store.add_person(conn, name, note)
+            self._committed()
             self._refresh_people()
         return self.store.person(pid)
 
@@ -248,6 +265,7 @@ class Gallery:
                     float(chosen.score), sharpness(chip), buffer.getvalue(),
                     chip_points.round(3).tolist())
                 self.store.put_embeddings(conn, self.model, [face_id], vector)
+            self._committed()
             self.index.add(np.array([face_id]), vector)
             if self.index.kind == "exact" and len(self.index) >= self.settings.ann_min_faces:
                 self._load_index()
@@ -266,6 +284,7 @@ class Gallery:
         """For each query vector, its `top_k` people by best face cosine, best first."""
         if len(vectors) == 0:
             return []
+        self._sync()
         with self._lock:
             k = min(len(self.index), top_k * self._max_faces_per_person())
             scores, ids = self.index.search(vectors, k)
@@ -366,12 +385,14 @@ class Gallery:
                       note: str | None = None) -> Person:
         with self._lock:
             person = self.store.update_person(person_id, name, note)
+            self._committed()
             self._refresh_people()
         return person
 
     def merge(self, keep: int, other: int) -> Person:
         with self._lock:
             person = self.store.merge_people(keep, other)
+            self._committed()
             self._refresh_people()
             self.save()
         return person
@@ -381,6 +402,7 @@ class Gallery:
         at once, so nothing of the person is left in any file facepair writes."""
         with self._lock:
             face_ids = self.store.delete_person(person_id)
+            self._committed()
             self.index.remove(face_ids)
             self._refresh_people()
             self.save()
@@ -389,6 +411,7 @@ class Gallery:
     def remove_face(self, face_id: int) -> dict:
         with self._lock:
             self.store.delete_face(face_id)
+            self._committed()
             self.index.remove([face_id])
             self._refresh_people()
             self.save()
@@ -442,15 +465,19 @@ class Gallery:
                                  f"identifications expected at {target_fpir:g}, so the suggested "
                                  "threshold is a rough estimate")
         if apply:
-            with self.store.write() as conn:
-                self.store.set_meta(conn, f"threshold:{self.model}", repr(suggested))
+            with self._lock:
+                with self.store.write() as conn:
+                    self.store.set_meta(conn, f"threshold:{self.model}", repr(suggested))
+                self._committed()
             result["applied"] = True
         return result
 
     def reset_threshold(self) -> None:
         """Back to the model card's threshold at the target false-accept rate."""
-        with self.store.write() as conn:
-            conn.execute("DELETE FROM meta WHERE key=?", (f"threshold:{self.model}",))
+        with self._lock:
+            with self.store.write() as conn:
+                conn.execute("DELETE FROM meta WHERE key=?", (f"threshold:{self.model}",))
+            self._committed()
 
     # -- re-embed -----------------------------------------------------------------------------
 
@@ -478,11 +505,7 @@ class Gallery:
         ids = [fid for fid, _, _ in self.store.chips()]
         done = self._embed_stored(ids, progress)
         dropped = self.store.drop_other_models(self.model)
-        with self._lock:
-            ids_, _, vectors = self.store.embeddings(self.model)
-            self.index.rebuild(ids_, vectors)
-            self.save()
-            self._refresh_people()
+        self._load_index(from_file=False)
         return {"model": self.model, "faces": done, "dropped_other_models": dropped}
 
     def stats(self) -> dict:

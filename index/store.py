@@ -135,20 +135,40 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed (and on disk) when the block ends, else rolled back."""
+        """A write transaction: committed (and on disk) when the block ends, else rolled back.
+        Each one bumps the store's generation; `last_write()` tells this thread the
+        generation before and after its last commit (so a process can tell whether another
+        one wrote in between)."""
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            before = self._generation(conn)
             yield conn
+            conn.execute("INSERT INTO meta(key, value) VALUES('generation', ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value=excluded.value", (str(before + 1),))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._local.last_write = (before, before + 1)
+
+    def last_write(self) -> tuple[int, int]:
+        return getattr(self._local, "last_write", (-1, -1))
+
+    @staticmethod
+    def _generation(conn: sqlite3.Connection) -> int:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        except sqlite3.OperationalError:  # before the first migration
+            return 0
+        return 0 if row is None else int(row[0])
 
     def read(self) -> sqlite3.Connection:
         return self._connect()
 
     def _migrate(self) -> None:
+        if self.read().execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
         with self.write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -179,12 +199,8 @@ class Store:
                      "SET value=excluded.value", (key, value))
 
     def generation(self) -> int:
-        """Bumped by every change to faces or embeddings: tells a saved index it is stale."""
-        return int(self.get_meta("generation", "0") or 0)
-
-    def bump(self, conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
-                     "DO UPDATE SET value=CAST(value AS INTEGER) + 1")
+        """Bumped by every write: tells a saved index, or another process, it is stale."""
+        return self._generation(self.read())
 
     # -- people -----------------------------------------------------------------------------
 
@@ -245,7 +261,6 @@ class Store:
             self.person(other)
             conn.execute("UPDATE faces SET person_id=? WHERE person_id=?", (keep, other))
             conn.execute("DELETE FROM people WHERE id=?", (other,))
-            self.bump(conn)
         return self.person(keep)
 
     def delete_person(self, person_id: int) -> list[int]:
@@ -259,7 +274,6 @@ class Store:
                 "SELECT DISTINCT photo_id FROM faces WHERE person_id=?", (person_id,))]
             conn.execute("DELETE FROM people WHERE id=?", (person_id,))  # cascades to faces
             self._drop_orphan_photos(conn, photo_ids)
-            self.bump(conn)
         self.compact()
         return face_ids
 
@@ -308,7 +322,6 @@ class Store:
             "chip_landmarks, added) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (photo_id, person_id, json.dumps(box), json.dumps(landmarks), score, sharpness,
              chip, json.dumps(chip_landmarks), now()))
-        self.bump(conn)
         return int(cur.lastrowid or 0)
 
     def delete_face(self, face_id: int) -> None:
@@ -318,7 +331,6 @@ class Store:
                 raise NotFound(f"no face with id {face_id}")
             conn.execute("DELETE FROM faces WHERE id=?", (face_id,))
             self._drop_orphan_photos(conn, [row[0]])
-            self.bump(conn)
         self.compact()
 
     def _drop_orphan_photos(self, conn: sqlite3.Connection, photo_ids: list[int]) -> None:
@@ -346,7 +358,6 @@ class Store:
             "ON CONFLICT(face_id, model) DO UPDATE SET vector=excluded.vector",
             [(fid, model, np.asarray(v, dtype="<f4").tobytes())
              for fid, v in zip(face_ids, vectors, strict=True)])
-        self.bump(conn)
 
     def embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, person ids, N×D float32 vectors) of every face embedded by `model`."""
@@ -370,8 +381,6 @@ class Store:
         """Delete embeddings made by other models (after a re-embed)."""
         with self.write() as conn:
             n = conn.execute("DELETE FROM embeddings WHERE model<>?", (model,)).rowcount
-            if n:
-                self.bump(conn)
         return n
 
     def counts(self) -> dict[str, int]:

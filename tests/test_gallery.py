@@ -373,3 +373,20 @@ def test_cli_enroll_identify_json(tmp_path: Path, lfw_dir: Path) -> None:
     assert bad["error"]["code"] == "unsupported_photo"
     code, missing = run("people", "delete", "Nobody")
     assert code == 2 and missing["error"]["code"] == "not_found"
+
+
+def test_two_processes_on_one_store_stay_in_step(tmp_path: Path, models, lfw_dir: Path) -> None:
+    """Two galleries on one home (as two service workers, or the service and the CLI): what one
+    writes, the other sees at its next search."""
+    detector, embedder = models
+    with (Gallery(home=tmp_path, detector=detector, embedder=embedder) as one,
+          Gallery(home=tmp_path, detector=detector, embedder=embedder) as two):
+        enroll_three(one, lfw_dir, CARLOS)
+        assert names(two, photo(lfw_dir, CARLOS, 11)) == [CARLOS]
+        two.enroll(AMELIE, photo(lfw_dir, AMELIE, 1))
+        two.update_person(two.find_person(CARLOS).id, name="Carlos")
+        assert names(one, photo(lfw_dir, CARLOS, 11)) == ["Carlos"]
+        assert names(one, photo(lfw_dir, AMELIE, 2)) == [AMELIE]
+        one.delete_person(one.find_person(AMELIE).id)
+        assert names(two, photo(lfw_dir, AMELIE, 2)) == []
+        assert len(two.index) == 3
