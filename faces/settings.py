@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     )
     ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
 
+    # HTTP service
+    host: str = Field("127.0.0.1", description="Where `facepair serve` listens.")
+    port: int = Field(8000, ge=1, le=65535)
+    auth: bool = Field(True, description="Require API keys (`facepair keys create`).")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest request body.")
+    request_timeout: float = Field(60.0, gt=0, description="Seconds before a request gives up.")
+    inference_threads: int = Field(
+        2, ge=1, description="Requests detecting/embedding at once (the rest wait their turn)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

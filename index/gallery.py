@@ -408,6 +408,17 @@ class Gallery:
             self.save()
         return {"deleted_person": person_id, "deleted_faces": len(face_ids)}
 
+    def remove_photo(self, person_id: int, photo_id: int) -> dict:
+        """Remove a person's face(s) in one enrolled photo (and the photo, when no one else
+        was enrolled from it)."""
+        with self._lock:
+            face_ids = self.store.delete_faces_in_photo(person_id, photo_id)
+            self._committed()
+            self.index.remove(face_ids)
+            self._refresh_people()
+            self.save()
+        return {"deleted_photo": photo_id, "deleted_faces": face_ids}
+
     def remove_face(self, face_id: int) -> dict:
         with self._lock:
             self.store.delete_face(face_id)

@@ -68,6 +68,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (face_id, model)
     );
     """,
+    # 2: API keys of the HTTP service (only their hashes)
+    """
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        scope TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL,
+        last_used TEXT
+    );
+    """,
 ]
 
 
@@ -333,6 +344,20 @@ class Store:
             self._drop_orphan_photos(conn, [row[0]])
         self.compact()
 
+    def delete_faces_in_photo(self, person_id: int, photo_id: int) -> list[int]:
+        """Remove a person's faces in one photo; returns their ids."""
+        with self.write() as conn:
+            self.person(person_id)
+            face_ids = [r[0] for r in conn.execute(
+                "SELECT id FROM faces WHERE person_id=? AND photo_id=?", (person_id, photo_id))]
+            if not face_ids:
+                raise NotFound(f"person {person_id} has no face in photo {photo_id}")
+            conn.execute("DELETE FROM faces WHERE person_id=? AND photo_id=?",
+                         (person_id, photo_id))
+            self._drop_orphan_photos(conn, [photo_id])
+        self.compact()
+        return face_ids
+
     def _drop_orphan_photos(self, conn: sqlite3.Connection, photo_ids: list[int]) -> None:
         for pid in photo_ids:
             conn.execute("DELETE FROM photos WHERE id=? AND NOT EXISTS "
@@ -387,3 +412,26 @@ class Store:
         conn = self.read()
         return {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                 for t in ("people", "photos", "faces", "embeddings")}
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    def add_key(self, name: str, scope: str, digest: str) -> int:
+        with self.write() as conn:
+            cur = conn.execute("INSERT INTO api_keys(name, scope, hash, created) "
+                               "VALUES(?, ?, ?, ?)", (name, scope, digest, now()))
+        return int(cur.lastrowid or 0)
+
+    def key_scope(self, digest: str) -> tuple[int, str] | None:
+        row = self.read().execute("SELECT id, scope FROM api_keys WHERE hash=?",
+                                  (digest,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def keys(self) -> list[dict]:
+        rows = self.read().execute(
+            "SELECT id, name, scope, created, last_used FROM api_keys ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+
+    def revoke_key(self, key_id: int) -> None:
+        with self.write() as conn:
+            if conn.execute("DELETE FROM api_keys WHERE id=?", (key_id,)).rowcount == 0:
+                raise NotFound(f"no API key with id {key_id}")

@@ -142,17 +142,8 @@ def embed(
         raise typer.Exit(1)
 
 
-@app.command()
-def serve() -> None:
-    """Run the HTTP service (not built yet)."""
-    raise fail(
-        "the HTTP service does not exist yet (issue #6: FastAPI API). "
-        "`facepair detect PHOTO…` works today.",
-        code=1,
-    )
-
-
 import service.cli_gallery  # noqa: E402  (registers enroll, identify, verify, people…)
+import service.cli_service  # noqa: E402  (registers serve, keys)
 import service.cli_train  # noqa: E402,F401  (registers prepare, train, export, eval)
 
 

@@ -1,0 +1,352 @@
+"""The HTTP API: a thin layer over `index.Gallery`. Routes under /v1, OpenAPI docs at /docs,
+a small web page at /.
+
+- API keys (`facepair keys create`), on by default: `Authorization: Bearer <key>`; no or an
+  unknown key → 401, a key of too small a scope → 403.
+- Every error is `application/problem+json` (service/problems.py), never a bare 500.
+- Detection and embedding run in worker threads (at most `FACEPAIR_INFERENCE_THREADS` at once),
+  never on the event loop; a request that outlasts `FACEPAIR_REQUEST_TIMEOUT` answers 504.
+- Request bodies over `FACEPAIR_MAX_UPLOAD_BYTES` are refused (413) before they are read whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from importlib import resources
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from fastapi import Depends, FastAPI, File, Form, Path, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field
+
+from faces.decode import decode
+from faces.settings import Settings, get_settings
+from index.gallery import Gallery
+from service import keys
+from service.problems import MEDIA, ApiError, Problem, install, problem
+
+T = TypeVar("T")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {MEDIA: {}}, "description": d}
+    for code, d in ((400, "Bad input"), (401, "No or unknown API key"),
+                    (403, "The key's scope is too small"), (404, "Not found"),
+                    (413, "Upload or photo too large"), (415, "Not a photo"),
+                    (422, "Invalid request, or no usable face"))
+}
+
+Id = Annotated[int, Path(ge=1, le=2**62, description="An id from this API.")]
+
+
+class PersonIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+class PersonPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+class MergeIn(BaseModel):
+    other: int = Field(ge=1, le=2**62, description="The person merged into this one.")
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    note: str
+    created: str
+    faces: int
+
+
+class Named(BaseModel):
+    id: int
+    name: str
+
+
+class CandidateOut(Named):
+    score: float
+
+
+class FaceMatchOut(BaseModel):
+    box: list[float]
+    detector_score: float
+    person: Named | None
+    score: float | None
+    candidates: list[CandidateOut]
+
+
+class IdentifyOut(BaseModel):
+    threshold: float
+    faces: list[FaceMatchOut]
+
+
+class Bearer(HTTPBearer):
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+
+
+bearer = Bearer(auto_error=False, description="An API key from `facepair keys create`.")
+
+
+def need(scope: str) -> Callable:
+    async def check(request: Request,
+                    cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        settings: Settings = request.app.state.settings
+        if not settings.auth:
+            return
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if cred is None:
+            raise ApiError(401, "no_key", "send an API key: 'Authorization: Bearer <key>' "
+                           "(create one with `facepair keys create`)", challenge)
+        gallery: Gallery = request.app.state.gallery
+        have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store, cred.credentials)
+        if have is None:
+            raise ApiError(401, "bad_key", "this API key is not known (revoked?)", challenge)
+        if not keys.allows(have, scope):
+            raise ApiError(403, "scope", f"this key's scope is '{have}'; this needs '{scope}'")
+
+    return Depends(check)
+
+
+class BodyLimit:
+    """Refuse bodies over the limit: early by Content-Length, else while they stream in."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        too_big = problem(413, "upload_too_large",
+                          f"the request body is over the limit of {self.limit:,} bytes")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await too_big(scope, receive, send)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await too_big(scope, receive, send)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def the_gallery(request: Request) -> Gallery:
+    if not getattr(request.app.state, "ready", False):
+        raise ApiError(503, "not_ready", "the service is starting")
+    return request.app.state.gallery
+
+
+G = Annotated[Gallery, Depends(the_gallery)]
+
+
+def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = gallery is None
+        app.state.gallery = gallery or await anyio.to_thread.run_sync(
+            partial(Gallery, settings=settings))
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            if own:
+                app.state.gallery.close()
+
+    app = FastAPI(
+        title="facepair", version="0.1.0", lifespan=lifespan,
+        description="Recognise friends and family in your photos, on your own machine. "
+        "Send `Authorization: Bearer <key>` (keys: `facepair keys create`).",
+        responses=ERRORS,
+    )
+    app.state.settings, app.state.ready = settings, False
+    install(app)
+    limiter = anyio.CapacityLimiter(settings.inference_threads)
+    registry = CollectorRegistry()
+    requests = Counter("facepair_requests", "HTTP requests", ["method", "route", "status"],
+                       registry=registry)
+    latency = Histogram("facepair_request_seconds", "Request latency", ["route"],
+                        registry=registry)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+
+    async def work(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (decoding, the networks, SQLite) off the event loop."""
+        try:
+            with anyio.fail_after(settings.request_timeout):
+                return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs),
+                                                      limiter=limiter, abandon_on_cancel=True)
+        except TimeoutError as exc:
+            raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
+                           " s") from exc
+
+    async def read(upload: UploadFile) -> bytes:
+        data = await upload.read()
+        if not data:
+            raise ApiError(400, "empty_photo", f"{upload.filename or 'the photo'} is empty")
+        return data
+
+    def source(upload: UploadFile) -> str:
+        name = (upload.filename or "photo").replace("\n", " ")[:200]
+        return f"upload:{name}"
+
+    # -- health -------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"],
+             responses={503: {"model": Problem, "content": {MEDIA: {}}}})
+    async def readyz(request: Request) -> Response:
+        if not getattr(request.app.state, "ready", False):
+            return problem(503, "not_ready", "the service is starting")
+        g: Gallery = request.app.state.gallery
+        return Response(content=f'{{"status": "ready", "model": "{g.model}"}}',
+                        media_type="application/json")
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        html = resources.files("service").joinpath("static/index.html").read_text()
+        return HTMLResponse(html)
+
+    # -- people -------------------------------------------------------------------------------
+
+    @app.post("/v1/people", status_code=201, tags=["people"], dependencies=[need("write")])
+    async def create_person(body: PersonIn, g: G) -> PersonOut:
+        person = await work(g.create_person, body.name, body.note)
+        return PersonOut(**person.to_dict())
+
+    @app.get("/v1/people", tags=["people"], dependencies=[need("read")])
+    async def list_people(g: G) -> dict[str, list[PersonOut]]:
+        people = await work(g.people)
+        return {"people": [PersonOut(**p.to_dict()) for p in people]}
+
+    @app.get("/v1/people/{person_id}", tags=["people"], dependencies=[need("read")])
+    async def get_person(person_id: Id, g: G) -> dict:
+        def get() -> dict:
+            person = g.store.person(person_id)
+            return {**person.to_dict(), "photos": [
+                {"photo_id": f.photo_id, "face_id": f.id, "box": f.box, "source": f.source}
+                for f in g.store.faces_of(person_id)]}
+        return await work(get)
+
+    @app.patch("/v1/people/{person_id}", tags=["people"], dependencies=[need("write")])
+    async def update_person(person_id: Id, body: PersonPatch, g: G) -> PersonOut:
+        person = await work(g.update_person, person_id, body.name, body.note)
+        return PersonOut(**person.to_dict())
+
+    @app.delete("/v1/people/{person_id}", tags=["people"], dependencies=[need("write")])
+    async def delete_person(person_id: Id, g: G) -> dict:
+        """Delete a person for good: rows, face chips, embeddings and index entries."""
+        return await work(g.delete_person, person_id)
+
+    @app.post("/v1/people/{person_id}/merge", tags=["people"], dependencies=[need("write")])
+    async def merge_people(person_id: Id, body: MergeIn, g: G) -> PersonOut:
+        person = await work(g.merge, person_id, body.other)
+        return PersonOut(**person.to_dict())
+
+    @app.post("/v1/people/{person_id}/photos", status_code=201, tags=["people"],
+              dependencies=[need("write")])
+    async def enroll(
+        person_id: Id, g: G, photo: Annotated[UploadFile, File(description="A photo of them")],
+        face: Annotated[Literal["center", "largest"] | None, Form()] = None,
+        box: Annotated[str | None, Form(pattern=r"^\s*-?[\d.]+(\s*,\s*-?[\d.]+){3}\s*$",
+                                        description="x1,y1,x2,y2 of the face")] = None,
+    ) -> dict:
+        """Enroll one face of a photo; 422 names why a photo cannot be used (`no_face`,
+        `several_faces`, `face_too_small`, `duplicate_photo`)."""
+        where = [float(v) for v in box.split(",")] if box else None
+        data = await read(photo)
+        await work(g.store.person, person_id)  # 404 before any decoding
+        return await work(g.enroll, person_id, data, source=source(photo), face=face, box=where)
+
+    @app.delete("/v1/people/{person_id}/photos/{photo_id}", tags=["people"],
+                dependencies=[need("write")])
+    async def remove_photo(person_id: Id, photo_id: Id, g: G) -> dict:
+        return await work(g.remove_photo, person_id, photo_id)
+
+    # -- recognition --------------------------------------------------------------------------
+
+    @app.post("/v1/identify", tags=["recognition"], dependencies=[need("read")])
+    async def identify(
+        g: G, photo: Annotated[UploadFile, File(description="The photo to name faces in")],
+        threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+        top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
+    ) -> IdentifyOut:
+        """Name every face in a photo, or say unknown (`person: null`)."""
+        data = await read(photo)
+        thr = g.threshold() if threshold is None else threshold
+        matches = await work(g.identify, data, thr, top_k, source(photo))
+        return IdentifyOut(threshold=round(thr, 4), faces=[m.to_dict() for m in matches])
+
+    @app.post("/v1/verify", tags=["recognition"], dependencies=[need("read")])
+    async def verify(
+        g: G, a: Annotated[UploadFile, File(description="A photo")],
+        b: Annotated[UploadFile | None, File(description="Another photo")] = None,
+        person_id: Annotated[int | None, Form(ge=1, le=2**62)] = None,
+        threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    ) -> dict:
+        """Same person or not: two photos (their largest faces), or a photo and a person."""
+        if (b is None) == (person_id is None):
+            raise ApiError(422, "invalid_request", "send either a second photo 'b' or a "
+                           "'person_id', not both or neither")
+        first = await read(a)
+        other: bytes | int = person_id if b is None else await read(b)  # type: ignore[assignment]
+        return await work(g.verify, first, other, threshold)
+
+    @app.post("/v1/detect", tags=["recognition"], dependencies=[need("read")])
+    async def detect(g: G, photo: Annotated[UploadFile, File()]) -> dict:
+        """Every face in a photo: box, detector score and five landmarks."""
+        data = await read(photo)
+        name = source(photo)
+        faces = await work(lambda: g.detector.detect(decode(data, name=name)))
+        return {"faces": [f.to_dict() for f in faces]}
+
+    return app

@@ -1,0 +1,100 @@
+"""`facepair serve` and `facepair keys create | list | revoke`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from service.cli import app, emit_json, err, fail, out
+
+keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def _store():
+    from faces.settings import get_settings
+    from index.store import Store
+
+    return Store(get_settings().home / "gallery.sqlite3")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (FACEPAIR_HOST)."),
+    port: int | None = typer.Option(None, help="Port (FACEPAIR_PORT)."),
+    workers: int = typer.Option(1, min=1, help="Processes; each loads the model once."),
+) -> None:
+    """Run the HTTP API (docs at /docs, a web page at /)."""
+    import uvicorn
+
+    from faces.settings import get_settings
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    if settings.auth:
+        store = _store()
+        if not store.keys():
+            err.print("[yellow]No API keys yet.[/] Make one for yourself with\n"
+                      "  facepair keys create --scope admin\n"
+                      "and send it as 'Authorization: Bearer <key>' (or paste it into the page "
+                      f"at http://{host}:{port}/).", highlight=False)
+        store.close()
+    err.print(f"facepair on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: str = typer.Option(..., help="read, write or admin."),
+    name: str = typer.Option("", help="What the key is for."),
+    as_json: bool = JSON,
+) -> None:
+    """Make an API key; it is printed once and only its hash is kept."""
+    from service.keys import SCOPES, create_key
+
+    if scope not in SCOPES:
+        raise fail(f"--scope must be one of {', '.join(SCOPES)}")
+    store = _store()
+    try:
+        key_id, key = create_key(store, scope, name)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"id": key_id, "scope": scope, "name": name, "key": key})
+    else:
+        out.print(key)
+        err.print(f"key {key_id} ({scope}): shown this once; keep it somewhere safe")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = JSON) -> None:
+    """The keys there are (ids, names and scopes; never the keys)."""
+    store = _store()
+    try:
+        rows = store.keys()
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"keys": rows})
+        return
+    table = Table("id", "scope", "name", "created")
+    for r in rows:
+        table.add_row(str(r["id"]), r["scope"], r["name"], r["created"])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Revoke a key at once."""
+    store = _store()
+    try:
+        store.revoke_key(key_id)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"revoked": key_id})
+    else:
+        out.print(f"revoked key {key_id}")

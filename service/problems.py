@@ -1,0 +1,79 @@
+"""Every error the API returns is an `application/problem+json` body (RFC 9457) naming the
+problem: `type`, `title`, `status`, `detail` and facepair's stable `code`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faces.errors import FacepairError
+
+log = logging.getLogger("facepair.service")
+MEDIA = "application/problem+json"
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Too large",
+          415: "Unsupported media type", 422: "Unprocessable request",
+          500: "Internal error", 503: "Unavailable", 504: "Timed out"}
+
+
+def problem(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    body = Problem(type=f"https://facepair.dev/problems/{code}",
+                   title=TITLES.get(status, "Error"), status=status, detail=detail, code=code)
+    return JSONResponse(body.model_dump(), status_code=status, media_type=MEDIA,
+                        headers=headers)
+
+
+class ApiError(Exception):
+    """An error raised by the service layer itself (auth, limits)."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FacepairError)
+    async def facepair_error(_: Request, exc: FacepairError) -> JSONResponse:
+        status = 503 if exc.status >= 500 else exc.status
+        return problem(status, exc.code, exc.message)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(422, "invalid_request", _validation_detail(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "internal_error", f"an internal error: {type(exc).__name__}")
