@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install serve test lint bench-detect bench-gallery bench-train clean
+.PHONY: install system-deps serve test lint bench-detect bench-gallery bench-train clean
 
 install: $(STAMP)
 
@@ -19,6 +19,18 @@ $(STAMP): pyproject.toml
 	if [ "$(GPU)" = "1" ]; then $(BIN)/pip uninstall --quiet -y faiss-cpu && \
 		$(BIN)/pip install --quiet 'faiss-gpu-cu12>=1.8'; fi
 	touch $(STAMP)
+
+# Debian packages the tests drive: headless Chromium for the web page, exiftool for XMP sidecars.
+system-deps:
+	@need=""; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
+	command -v exiftool >/dev/null || need="$$need libimage-exiftool-perl"; \
+	if [ -n "$$need" ]; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+		($$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends $$need) \
+		|| echo "warning: could not install$$need; the tests that need them are skipped"; \
+	fi
 
 serve: $(STAMP)
 	$(BIN)/facepair serve

@@ -1,0 +1,232 @@
+"""The HTTP service end to end: a real `facepair serve` on 127.0.0.1 with the real model, talked
+to over HTTP; and the web page driven in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FACEPAIR = str(Path(sys.executable).parent / "facepair")
+AMELIE, CARLOS = "Amelie_Mauresmo", "Carlos_Moya"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, home: Path) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "FACEPAIR_HOME": str(home), "OMP_NUM_THREADS": "2"}
+        self.proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> dict:
+        out = subprocess.run([FACEPAIR, *args, "--json"], env=self.env,
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [FACEPAIR, "serve", "--port", str(self.port)],
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError("the service did not become ready")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, lfw_dir):
+    s = Server(tmp_path_factory.mktemp("service"))
+    s.keys = {scope: s.cli("keys", "create", "--scope", scope)["key"]
+              for scope in ("read", "write", "admin")}
+    s.start()
+    yield s
+    s.stop()
+
+
+def client(server: Server, scope: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {server.keys[scope]}"} if scope else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=120)
+
+
+def photo(lfw: Path, name: str, i: int) -> Path:
+    return lfw / name / f"{name}_{i:04d}.jpg"
+
+
+def upload(path: Path, field: str = "photo") -> dict:
+    return {field: (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def is_problem(r: httpx.Response, status: int, code: str | None = None) -> bool:
+    body = r.json()
+    ok = (r.status_code == status and r.headers["content-type"] == "application/problem+json"
+          and body["status"] == status and body["detail"])
+    return bool(ok and (code is None or body["code"] == code))
+
+
+def test_keys_and_scopes(server: Server) -> None:
+    anonymous = httpx.get(server.url + "/v1/people")
+    assert is_problem(anonymous, 401, "no_key")
+    wrong = httpx.get(server.url + "/v1/people", headers={"Authorization": "Bearer fp_nope"})
+    assert is_problem(wrong, 401, "bad_key")
+    with client(server, "read") as reader:
+        assert reader.get("/v1/people").status_code == 200
+        assert is_problem(reader.post("/v1/people", json={"name": "X"}), 403, "scope")
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    assert "facepair_requests_total" in httpx.get(server.url + "/metrics").text
+    assert httpx.get(server.url + "/openapi.json").json()["info"]["title"] == "facepair"
+
+
+def test_enroll_identify_verify_delete_and_restart(server: Server, lfw_dir: Path) -> None:
+    with client(server, "write") as api:
+        amelie = api.post("/v1/people", json={"name": "Amélie"}).json()
+        carlos = api.post("/v1/people", json={"name": "Carlos", "note": "tennis"}).json()
+        for person, name in ((amelie, AMELIE), (carlos, CARLOS)):
+            for i in (1, 2, 3):
+                r = api.post(f"/v1/people/{person['id']}/photos",
+                             files=upload(photo(lfw_dir, name, i)))
+                assert r.status_code == 201, r.text
+        again = api.post(f"/v1/people/{amelie['id']}/photos",
+                         files=upload(photo(lfw_dir, AMELIE, 1)))
+        assert is_problem(again, 422, "duplicate_photo")
+        found = api.post("/v1/identify", files=upload(photo(lfw_dir, AMELIE, 9))).json()
+        named = [f["person"]["name"] for f in found["faces"] if f["person"]]
+        assert named == ["Amélie"]
+        assert set(found["faces"][0]) >= {"box", "person", "score", "candidates"}
+        stranger = api.post("/v1/identify", files=upload(photo(lfw_dir, "Celine_Dion", 1)))
+        assert [f["person"] for f in stranger.json()["faces"]] == [None]
+        same = api.post("/v1/verify", files={**upload(photo(lfw_dir, CARLOS, 7), "a"),
+                                             **upload(photo(lfw_dir, CARLOS, 8), "b")}).json()
+        assert same["same"] is True and same["score"] >= same["threshold"]
+        vs_person = api.post("/v1/verify", files=upload(photo(lfw_dir, AMELIE, 7), "a"),
+                             data={"person_id": str(carlos["id"])}).json()
+        assert vs_person["same"] is False
+        faces = api.post("/v1/detect", files=upload(photo(lfw_dir, CARLOS, 7))).json()["faces"]
+        assert len(faces) >= 1 and len(faces[0]["landmarks"]) == 5
+        renamed = api.patch(f"/v1/people/{carlos['id']}", json={"name": "Carlos Moya"}).json()
+        assert renamed["name"] == "Carlos Moya" and renamed["note"] == "tennis"
+        shown = api.get(f"/v1/people/{amelie['id']}").json()
+        first = shown["photos"][0]["photo_id"]
+        assert api.delete(f"/v1/people/{amelie['id']}/photos/{first}").status_code == 200
+        assert api.get(f"/v1/people/{amelie['id']}").json()["faces"] == 2
+
+    server.stop()
+    server.start()
+    with client(server, "write") as api:
+        people = {p["name"]: p for p in api.get("/v1/people").json()["people"]}
+        assert {n: p["faces"] for n, p in people.items()} == {"Amélie": 2, "Carlos Moya": 3}
+        found = api.post("/v1/identify", files=upload(photo(lfw_dir, CARLOS, 12))).json()
+        assert [f["person"]["name"] for f in found["faces"] if f["person"]] == ["Carlos Moya"]
+        assert api.delete(f"/v1/people/{people['Carlos Moya']['id']}").status_code == 200
+        found = api.post("/v1/identify", files=upload(photo(lfw_dir, CARLOS, 12))).json()
+        assert [f["person"] for f in found["faces"] if f["person"]] == []
+
+
+def huge_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A PNG whose header says 30,000×30,000 (a decompression bomb's first bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (1 + 3 * width) * 4)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows)
+            + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_are_4xx_problems(server: Server) -> None:
+    with client(server, "admin") as api:
+        text = {"photo": ("notes.txt", b"just some text, not a photo", "text/plain")}
+        assert is_problem(api.post("/v1/identify", files=text), 415, "unsupported_photo")
+        empty = {"photo": ("empty.jpg", b"", "image/jpeg")}
+        assert is_problem(api.post("/v1/identify", files=empty), 400)
+        assert is_problem(api.post("/v1/identify"), 422, "invalid_request")
+        assert is_problem(api.post("/v1/identify", content=b"", headers={
+            "content-type": "multipart/form-data; boundary=x"}), 422)
+        bomb = {"photo": ("bomb.png", huge_png(), "image/png")}
+        assert is_problem(api.post("/v1/identify", files=bomb), 413, "photo_too_large")
+        big = {"photo": ("big.jpg", b"\xff" * (21 * 1024 * 1024), "image/jpeg")}
+        assert is_problem(api.post("/v1/identify", files=big), 413, "upload_too_large")
+        assert is_problem(api.get("/v1/people/987654"), 404, "not_found")
+        assert is_problem(api.delete("/v1/people/987654"), 404, "not_found")
+        assert is_problem(api.get("/v1/people/abc"), 422, "invalid_request")
+        assert is_problem(api.post("/v1/people", json={"name": ""}), 422)
+        assert is_problem(api.post("/v1/people", content=b"{not json", headers={
+            "content-type": "application/json"}), 422)
+        assert is_problem(api.post("/v1/verify", files={"a": ("a.jpg", b"x", "image/jpeg")}),
+                          422, "invalid_request")
+        assert is_problem(api.get("/v1/nothing-here"), 404)
+
+
+def chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs chromium and chromedriver (apt: chromium "
+                    "chromium-driver; .ci/run installs them)")
+def test_web_page_in_headless_chromium(server: Server, lfw_dir: Path, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, driver_path = chromium()  # type: ignore[misc]
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    wait = WebDriverWait(driver, 60)
+    try:
+        driver.get(server.url + "/")
+        driver.find_element(By.ID, "key").send_keys(server.keys["write"])
+        driver.find_element(By.ID, "save-key").click()
+        driver.find_element(By.ID, "name").send_keys("Ana")
+        driver.find_element(By.CSS_SELECTOR, "#new-person button").click()
+        row = '#people tr[data-name="Ana"]'
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
+        for count, i in enumerate((1, 3), start=1):  # photos that show her alone
+            driver.find_element(By.CSS_SELECTOR, f"{row} input.enroll").send_keys(
+                str(photo(lfw_dir, "Ana_Palacio", i)))
+            wait.until(lambda d, n=count: d.find_element(
+                By.CSS_SELECTOR, f"{row} td:nth-child(2)").text == str(n))
+        driver.find_element(By.ID, "identify-file").send_keys(
+            str(photo(lfw_dir, "Ana_Palacio", 5)))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#names li"))
+        labels = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#names li")]
+        assert any(label.startswith("Ana (") for label in labels), labels
+        canvas = driver.find_element(By.ID, "canvas")
+        assert int(canvas.get_attribute("width")) == 250
+    finally:
+        driver.quit()
