@@ -11,6 +11,7 @@ a small web page at /.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -161,6 +162,17 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+def parse_box(text: str) -> list[float]:
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not all(map(math.isfinite, box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise ApiError(422, "invalid_request", f"box must be x1,y1,x2,y2 with x2>x1 and y2>y1, "
+                       f"not {text[:50]!r}")
+    return box
+
+
 def the_gallery(request: Request) -> Gallery:
     if not getattr(request.app.state, "ready", False):
         raise ApiError(503, "not_ready", "the service is starting")
@@ -297,12 +309,12 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def enroll(
         person_id: Id, g: G, photo: Annotated[UploadFile, File(description="A photo of them")],
         face: Annotated[Literal["center", "largest"] | None, Form()] = None,
-        box: Annotated[str | None, Form(pattern=r"^\s*-?[\d.]+(\s*,\s*-?[\d.]+){3}\s*$",
+        box: Annotated[str | None, Form(max_length=200,
                                         description="x1,y1,x2,y2 of the face")] = None,
     ) -> dict:
         """Enroll one face of a photo; 422 names why a photo cannot be used (`no_face`,
         `several_faces`, `face_too_small`, `duplicate_photo`)."""
-        where = [float(v) for v in box.split(",")] if box else None
+        where = parse_box(box) if box else None
         data = await read(photo)
         await work(g.store.person, person_id)  # 404 before any decoding
         return await work(g.enroll, person_id, data, source=source(photo), face=face, box=where)
