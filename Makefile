@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
+# TORCH_INDEX: a wheel index for torch (the Dockerfile's CPU image uses PyTorch's CPU-only one)
+# GPU=1: search with faiss-gpu instead of faiss-cpu
 
 .PHONY: install system-deps serve test lint bench-detect bench-gallery bench-train clean
 
@@ -13,7 +15,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) \
+		torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
 	if [ "$(GPU)" = "1" ]; then $(BIN)/pip uninstall --quiet -y faiss-cpu && \

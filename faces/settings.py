@@ -39,8 +39,14 @@ class Settings(BaseSettings):
     # gallery
     far: float = Field(
         1e-3, gt=0.0, lt=1.0,
-        description="Target false-accept rate: the identify/verify threshold is the model "
-        "card's calibrated threshold at this rate (or the gallery's, after `calibrate --apply`).",
+        description="verify (one to one): the model card's calibrated threshold at this "
+        "false-accept rate.",
+    )
+    fpir: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description="identify (one to many): the share of strangers that may be named as "
+        "someone; the threshold is the card's at a pair rate of fpir / enrolled faces (or the "
+        "gallery's own, after `calibrate --apply`).",
     )
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")

@@ -175,13 +175,23 @@ class Gallery:
     # -- thresholds ---------------------------------------------------------------------------
 
     def threshold(self, far: float | None = None) -> float:
-        """The cosine threshold in force: the gallery's calibrated one (when applied and no
-        explicit rate is asked for), else the model card's at `far`."""
-        if far is None:
-            own = self.store.get_meta(f"threshold:{self.model}")
-            if own is not None:
-                return float(own)
-        return threshold_at(self.embedder.card["thresholds"], far or self.settings.far)
+        """The open-set (identify) threshold in force. A stranger is compared with every
+        enrolled face, so the chance that one is named grows with the gallery: at most about
+        (faces × pair false-accept rate). The default holds that chance at `FACEPAIR_FPIR`
+        (1 %): the model card's calibrated threshold at a pair rate of FPIR / faces. A gallery
+        threshold from `calibrate --apply` replaces it; `far` asks for the card's at that pair
+        rate instead."""
+        if far is not None:
+            return threshold_at(self.embedder.card["thresholds"], far)
+        own = self.store.get_meta(f"threshold:{self.model}")
+        if own is not None:
+            return float(own)
+        faces = max(1, len(self.index))
+        return threshold_at(self.embedder.card["thresholds"], self.settings.fpir / faces)
+
+    def verify_threshold(self) -> float:
+        """The one-to-one threshold: the card's at `FACEPAIR_FAR` (1e-3)."""
+        return threshold_at(self.embedder.card["thresholds"], self.settings.far)
 
     # -- analysis -----------------------------------------------------------------------------
 
@@ -347,7 +357,7 @@ class Gallery:
     def verify(self, a: PhotoInput, b: PhotoInput | int, threshold: float | None = None,
                face: Literal["center", "largest"] = "largest") -> dict:
         """Same person or not: two photos (their largest faces), or a photo and a person id."""
-        thr = self.threshold() if threshold is None else threshold
+        thr = self.verify_threshold() if threshold is None else threshold
         face_a, va = self._one_face(a, face)
         result: dict = {"threshold": round(thr, 4), "a": {"box": list(face_a.box)}}
         if isinstance(b, int):
@@ -449,7 +459,8 @@ class Gallery:
             genuine[start : start + 1024] = np.where(same, sims, -np.inf).max(1)
         has_genuine = np.isfinite(genuine)
         current = self.threshold()
-        card = threshold_at(self.embedder.card["thresholds"], self.settings.far)
+        card = threshold_at(self.embedder.card["thresholds"],
+                            self.settings.fpir / max(1, len(ids)))
         # the smallest threshold at which at most target_fpir of the probes are false accepts
         ordered = np.sort(impostor)[::-1]
         n_allowed = math.floor(target_fpir * len(ordered))
