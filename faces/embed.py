@@ -97,6 +97,7 @@ class Embedder:
 
     def __init__(self, model: str | Path | None = None, device: str | None = None) -> None:
         self.device = resolve_device(device)
+        self.path = model_paths(model)[0]  # the weights file (worker processes reload it)
         net, self.card = load_network(model)
         self.net = net.to(self.device).to(memory_format=torch.channels_last)
         self.input_size = int(self.card["input_size"])

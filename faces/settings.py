@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         2, ge=1, description="Requests detecting/embedding at once (the rest wait their turn)."
     )
+    album_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders the service may tag (POST /v1/albums/jobs), as a JSON list.",
+    )
+    album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
 
 
 @lru_cache(maxsize=1)

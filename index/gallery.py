@@ -48,6 +48,13 @@ def read_photo(photo: PhotoInput, source: str | None = None) -> tuple[bytes, str
         raise Refused("not_a_file", f"{path} is a folder, not a photo") from exc
 
 
+def encode_chip(chip: np.ndarray) -> bytes:
+    """A face chip as stored: JPEG, quality 95."""
+    buffer = io.BytesIO()
+    Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -247,33 +254,37 @@ class Gallery:
                           f"{source}: the face is {chosen.size:.0f} px, under the "
                           f"{self.settings.enroll_min_face} px needed to enroll")
         chip, chip_points = face_chip(image, chosen.landmarks)
-        buffer = io.BytesIO()
-        Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
+        return self.enroll_chip(person, encode_chip(chip), chip_points, chosen, sha, source,
+                                image.shape[1], image.shape[0], note)
+
+    def enroll_chip(self, person: str | int, chip: bytes, chip_points: np.ndarray, face: Face,
+                    sha: str, source: str, width: int, height: int, note: str = "") -> dict:
+        """Store one face from its chip (JPEG) for a person; `enroll` and naming a cluster of
+        album faces both end here."""
+        stored_chip = decode(chip, name="chip")
         # embedded from the stored chip, as `reembed` will: the same model gives the same vector
-        stored_chip = decode(buffer.getvalue(), name="chip")
         vector = self.embedder.embed_crops(self.embedder.crops_at(stored_chip, [chip_points]))
         with self._lock:
             with self.store.write() as conn:
                 if isinstance(person, int):
-                    target = self.store.person(person)
-                    pid = target.id
+                    pid = self.store.person(person).id
                 else:
                     found = self.store.person_by_name(person.strip())
                     pid = found.id if found else self.store.add_person(conn, person, note)
                 existing = self.store.photo_id(sha)
                 if existing is not None:
                     for other in self.store.faces_in_photo(existing):
-                        if iou(other.box, chosen.box) > 0.5:
+                        if iou(other.box, face.box) > 0.5:
                             who = self.store.person(other.person_id).name
                             raise Refused("duplicate_photo",
                                           f"{source}: this face is already enrolled (as {who}, "
                                           f"face {other.id})")
-                photo_id = self.store.add_photo(conn, sha, source, image.shape[1], image.shape[0])
+                photo_id = self.store.add_photo(conn, sha, source, width, height)
                 face_id = self.store.add_face(
-                    conn, photo_id, pid, [round(float(v), 2) for v in chosen.box],
-                    [[round(float(x), 2), round(float(y), 2)] for x, y in chosen.landmarks],
-                    float(chosen.score), sharpness(chip), buffer.getvalue(),
-                    chip_points.round(3).tolist())
+                    conn, photo_id, pid, [round(float(v), 2) for v in face.box],
+                    [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
+                    float(face.score), sharpness(stored_chip), chip,
+                    np.asarray(chip_points).round(3).tolist())
                 self.store.put_embeddings(conn, self.model, [face_id], vector)
             self._committed()
             self.index.add(np.array([face_id]), vector)

@@ -66,6 +66,14 @@ class FaceIndex:
         with self._lock:
             self._index, self._gpu = index, None
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """IVF lists searched per query (more: slower, closer to exact)."""
+        with self._lock:
+            self.nprobe = nprobe
+            if isinstance(self._index, faiss.IndexIVF):
+                self._index.nprobe = nprobe
+                self._gpu = None
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:

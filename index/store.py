@@ -79,6 +79,55 @@ MIGRATIONS: list[str] = [
         last_used TEXT
     );
     """,
+    # 3: album tagging: jobs, the photos seen, and every face found in them
+    """
+    CREATE TABLE album_jobs (
+        id INTEGER PRIMARY KEY,
+        root TEXT NOT NULL,
+        status TEXT NOT NULL,
+        xmp INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        faces INTEGER NOT NULL DEFAULT 0,
+        named INTEGER NOT NULL DEFAULT 0,
+        unknown INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    );
+    CREATE TABLE album_photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha256 TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        job_id INTEGER,
+        tagged TEXT NOT NULL
+    );
+    CREATE TABLE album_faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES album_photos(id) ON DELETE CASCADE,
+        box TEXT NOT NULL,
+        landmarks TEXT NOT NULL,
+        score REAL NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        similarity REAL,
+        cluster INTEGER,
+        chip BLOB NOT NULL,
+        chip_landmarks TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE INDEX album_faces_photo ON album_faces(photo_id);
+    CREATE INDEX album_faces_person ON album_faces(person_id);
+    CREATE INDEX album_faces_cluster ON album_faces(cluster);
+    """,
 ]
 
 

@@ -11,16 +11,21 @@ a small web page at /.
 
 from __future__ import annotations
 
+import logging
 import math
+import queue
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from fastapi import Depends, FastAPI, File, Form, Path, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
@@ -34,11 +39,13 @@ from pydantic import BaseModel, Field
 
 from faces.decode import decode
 from faces.settings import Settings, get_settings
+from index import albums
 from index.gallery import Gallery
 from service import keys
 from service.problems import MEDIA, ApiError, Problem, install, problem
 
 T = TypeVar("T")
+log = logging.getLogger("facepair.service")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {MEDIA: {}}, "description": d}
@@ -48,7 +55,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                     (422, "Invalid request, or no usable face"))
 }
 
-Id = Annotated[int, Path(ge=1, le=2**62, description="An id from this API.")]
+Id = Annotated[int, PathParam(ge=1, le=2**62, description="An id from this API.")]
 
 
 class PersonIn(BaseModel):
@@ -93,6 +100,60 @@ class FaceMatchOut(BaseModel):
 class IdentifyOut(BaseModel):
     threshold: float
     faces: list[FaceMatchOut]
+
+
+class AlbumJobIn(BaseModel):
+    path: str = Field(min_length=1, max_length=4096,
+                      description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.")
+    xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
+
+
+class AlbumJobs:
+    """Album jobs run one at a time on a background thread; state lives in the store."""
+
+    def __init__(self, gallery: Gallery, workers: int) -> None:
+        self.gallery, self.workers = gallery, workers
+        self.queue: queue.Queue[tuple[int, Path, bool] | None] = queue.Queue()
+        self.cancels: dict[int, threading.Event] = {}
+        self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
+        self.thread.start()
+
+    def submit(self, root: Path, xmp: bool) -> int:
+        from index.albums import AlbumTagger
+
+        job_id = AlbumTagger(self.gallery, xmp=xmp).start_job(root)
+        self.cancels[job_id] = threading.Event()
+        self.queue.put((job_id, root, xmp))
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        event = self.cancels.get(job_id)
+        if event is None:
+            raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
+        event.set()
+
+    def _loop(self) -> None:
+        from index.albums import AlbumTagger
+
+        while (item := self.queue.get()) is not None:
+            job_id, root, xmp = item
+            cancel = self.cancels[job_id]
+            try:
+                if cancel.is_set():
+                    AlbumTagger(self.gallery)._update(job_id, status="cancelled")
+                    continue
+                AlbumTagger(self.gallery, workers=self.workers, xmp=xmp,
+                            cancel=cancel).run(root, job_id)
+            except Exception:  # recorded in the job row by the tagger
+                log.exception("album job %s failed", job_id)
+            finally:
+                self.cancels.pop(job_id, None)
+
+    def close(self) -> None:
+        for event in self.cancels.values():
+            event.set()
+        self.queue.put(None)
+        self.thread.join(timeout=30)
 
 
 class Bearer(HTTPBearer):
@@ -190,11 +251,13 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         own = gallery is None
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings))
+        app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            await anyio.to_thread.run_sync(app.state.jobs.close)
             if own:
                 app.state.gallery.close()
 
@@ -360,5 +423,38 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         name = source(photo)
         faces = await work(lambda: g.detector.detect(decode(data, name=name)))
         return {"faces": [f.to_dict() for f in faces]}
+
+    # -- albums -------------------------------------------------------------------------------
+
+    def allowed(path: str) -> Path:
+        root = Path(path).expanduser().resolve()
+        for allowed_root in settings.album_roots:
+            base = allowed_root.expanduser().resolve()
+            if root == base or base in root.parents:
+                if not root.is_dir():
+                    raise ApiError(404, "not_found", f"{path}: no such folder")
+                return root
+        raise ApiError(403, "path_not_allowed", f"{path} is not inside a folder the service may "
+                       "read (FACEPAIR_ALBUM_ROOTS)")
+
+    @app.post("/v1/albums/jobs", status_code=202, tags=["albums"], dependencies=[need("write")])
+    async def start_album_job(body: AlbumJobIn, request: Request, g: G) -> dict:
+        """Tag every photo in a server-side folder, in the background."""
+        root = allowed(body.path)
+        job_id = await work(request.app.state.jobs.submit, root, body.xmp)
+        return await work(albums.job, g, job_id)
+
+    @app.get("/v1/albums/jobs/{job_id}", tags=["albums"], dependencies=[need("read")])
+    async def album_job(job_id: Id, g: G) -> dict:
+        """A job's state and counts: total, done, faces, named, unknown, …"""
+        return await work(albums.job, g, job_id)
+
+    @app.delete("/v1/albums/jobs/{job_id}", status_code=202, tags=["albums"],
+                dependencies=[need("write")])
+    async def cancel_album_job(job_id: Id, request: Request, g: G) -> dict:
+        """Stop a queued or running job after the photos in hand."""
+        await work(albums.job, g, job_id)  # 404 first
+        request.app.state.jobs.cancel(job_id)
+        return {"id": job_id, "status": "cancelling"}
 
     return app

@@ -142,6 +142,7 @@ def embed(
         raise typer.Exit(1)
 
 
+import service.cli_album  # noqa: E402  (registers tag, clusters)
 import service.cli_gallery  # noqa: E402  (registers enroll, identify, verify, people…)
 import service.cli_service  # noqa: E402  (registers serve, keys)
 import service.cli_train  # noqa: E402,F401  (registers prepare, train, export, eval)

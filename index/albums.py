@@ -1,0 +1,343 @@
+"""Album tagging: every face in a folder tree of photos, named or clustered, resumable.
+
+`AlbumTagger.run(root)` walks the folders, skips photos already tagged and unchanged (path,
+size, mtime; the content hash when only the mtime moved), and sends the rest in chunks to
+worker processes that each load the detector and the model once and detect and embed in
+batches. The main process names the faces (`Gallery.match`), commits each photo (so an
+interrupted run loses nothing it finished), writes XMP sidecars when asked, and at the end
+clusters the unknown faces (DBSCAN on cosine distance, at the model's one-to-one threshold).
+Originals are only ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faces.decode import decode, is_photo_path
+from faces.detect import Face
+from faces.errors import FacepairError, NotFound
+from index.gallery import Gallery, encode_chip
+from index.store import now
+from index.xmp import Region, sidecar_path, write_sidecar
+
+CHUNK = 8  # photos per worker task: detection and embedding are batched over them
+
+
+@dataclass
+class Analysed:
+    """What a worker found in one photo."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+    width: int = 0
+    height: int = 0
+    faces: list[Face] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    chips: list[tuple[bytes, list]] = field(default_factory=list)
+    error: str | None = None
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(model: str, threads: int) -> None:
+    import torch
+
+    from faces.detect import Detector
+    from faces.embed import Embedder
+
+    if threads:
+        torch.set_num_threads(threads)
+    _WORKER["detector"], _WORKER["embedder"] = Detector(), Embedder(model)
+
+
+def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
+    """Decode, detect (batched) and embed (batched) a chunk of photos, in a worker."""
+    from faces.align import face_chip
+
+    detector, embedder = _WORKER["detector"], _WORKER["embedder"]
+    results = [Analysed(path, size, mtime, sha) for path, size, mtime, sha in items]
+    photos: list[np.ndarray] = []
+    ok: list[Analysed] = []
+    for item in results:
+        try:
+            photo = decode(Path(item.path))
+        except FacepairError as exc:
+            item.error = exc.message
+            continue
+        item.height, item.width = photo.shape[:2]
+        photos.append(photo)
+        ok.append(item)
+    found = detector.detect_batch(photos) if photos else []
+    crops, owners = [], []
+    for item, photo, faces in zip(ok, photos, found, strict=True):
+        item.faces = faces
+        for f in faces:
+            chip, points = face_chip(photo, f.landmarks)
+            item.chips.append((encode_chip(chip), points.round(3).tolist()))
+        crops.append(embedder.crops(photo, faces))
+        owners += [item] * len(faces)
+    if owners:
+        vectors = embedder.embed_crops(np.concatenate(crops))
+        start = 0
+        for item in ok:
+            item.vectors = vectors[start : start + len(item.faces)]
+            start += len(item.faces)
+    return results
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class AlbumTagger:
+    def __init__(self, gallery: Gallery, workers: int = 2, xmp: bool = False,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.gallery, self.store = gallery, gallery.store
+        self.workers, self.xmp = workers, xmp
+        self.progress, self.cancel = progress, cancel or threading.Event()
+
+    # -- walking ------------------------------------------------------------------------------
+
+    @staticmethod
+    def scan(root: Path) -> tuple[list[Path], int]:
+        """Photos under `root` (sorted) and the number of other files (our sidecars aside)."""
+        photos, skipped = [], 0
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(folder) / name
+                if is_photo_path(path):
+                    photos.append(path)
+                elif not name.endswith(".xmp") and not name.startswith("."):
+                    skipped += 1
+        return photos, skipped
+
+    def _todo(self, photos: list[Path]) -> tuple[list[tuple[str, int, float, str]], int]:
+        """The photos to analyse (path, size, mtime, sha256) and how many are unchanged."""
+        todo, unchanged = [], 0
+        conn = self.store.read()
+        for path in photos:
+            st = path.stat()
+            row = conn.execute("SELECT size, mtime, sha256, model FROM album_photos WHERE path=?",
+                               (str(path),)).fetchone()
+            if row is not None and row["model"] == self.gallery.model and row["size"] == st.st_size:
+                if row["mtime"] == st.st_mtime:
+                    unchanged += 1
+                    continue
+                sha = sha256_of(path)
+                if sha == row["sha256"]:  # touched, not changed
+                    with self.store.write() as w:
+                        w.execute("UPDATE album_photos SET mtime=? WHERE path=?",
+                                  (st.st_mtime, str(path)))
+                    unchanged += 1
+                    continue
+            else:
+                sha = sha256_of(path)
+            todo.append((str(path), st.st_size, st.st_mtime, sha))
+        return todo, unchanged
+
+    def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
+        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        if self.workers <= 1:
+            if "detector" not in _WORKER:
+                _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
+                                                            self.gallery.embedder)
+            for chunk in chunks:
+                yield analyse(chunk)
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        ctx = mp.get_context("spawn")
+        setup = (str(self.gallery.embedder.path), threads)
+        with ctx.Pool(self.workers, _init_worker, setup) as pool:
+            yield from pool.imap(analyse, chunks)
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def start_job(self, root: Path) -> int:
+        with self.store.write() as conn:
+            cur = conn.execute("INSERT INTO album_jobs(root, status, xmp, created, updated) "
+                               "VALUES(?, 'queued', ?, ?, ?)", (str(root), int(self.xmp), now(),
+                                                                 now()))
+        return int(cur.lastrowid or 0)
+
+    def run(self, root: Path, job_id: int | None = None) -> dict:
+        root = Path(root).resolve()
+        if not root.is_dir():
+            raise NotFound(f"{root}: no such folder")
+        job_id = job_id or self.start_job(root)
+        start = time.perf_counter()
+        photos, skipped = self.scan(root)
+        todo, unchanged = self._todo(photos)
+        self._update(job_id, status="running", total=len(todo), unchanged=unchanged,
+                     skipped=skipped)
+        counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": 0}
+        status = "done"
+        try:
+            for chunk in self._analysed(todo):
+                for item in chunk:
+                    self._record(item, job_id, counts)
+                self._update(job_id, done=counts["photos"] + counts["failed"], **{
+                    k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                if self.progress:
+                    self.progress(counts["photos"] + counts["failed"], len(todo))
+                if self.cancel.is_set():
+                    status = "cancelled"
+                    break
+        except BaseException as exc:
+            self._update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        clusters = self.cluster()
+        self._update(job_id, status=status)
+        return {"job": job_id, "status": status, **counts, "unchanged": unchanged,
+                "skipped": skipped, "clusters": clusters,
+                "seconds": round(time.perf_counter() - start, 2)}
+
+    def _update(self, job_id: int, **fields: object) -> None:
+        fields["updated"] = now()
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self.store.write() as conn:
+            conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+
+    def _record(self, item: Analysed, job_id: int, counts: dict) -> None:
+        if item.error is not None:
+            counts["failed"] += 1
+            return
+        vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
+        matches = self.gallery.match(item.faces, vectors) if item.faces else []
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
+            cur = conn.execute(
+                "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "
+                "job_id, tagged) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (item.path, item.size, item.mtime, item.sha256, item.width, item.height,
+                 self.gallery.model, job_id, now()))
+            photo_id = cur.lastrowid
+            for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True):
+                conn.execute(
+                    "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, "
+                    "similarity, chip, chip_landmarks, model, vector) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (photo_id, json.dumps([round(float(x), 1) for x in m.face.box]),
+                     json.dumps(np.round(m.face.landmarks, 1).tolist()), float(m.face.score),
+                     m.person.id if m.person else None,
+                     float(m.score) if np.isfinite(m.score) else None, chip, json.dumps(points),
+                     self.gallery.model, np.asarray(v, dtype="<f4").tobytes()))
+        named = [m for m in matches if m.person is not None]
+        counts["photos"] += 1
+        counts["faces"] += len(matches)
+        counts["named"] += len(named)
+        counts["unknown"] += len(matches) - len(named)
+        if self.xmp:
+            self.write_xmp(Path(item.path))
+
+    def write_xmp(self, path: Path) -> Path | None:
+        """(Re)write the sidecar of one tagged photo from what the store says."""
+        conn = self.store.read()
+        photo = conn.execute("SELECT id, width, height FROM album_photos WHERE path=?",
+                             (str(path),)).fetchone()
+        if photo is None:
+            return None
+        rows = conn.execute(
+            "SELECT f.box, p.name FROM album_faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.photo_id=? ORDER BY f.id", (photo["id"],)).fetchall()
+        if not rows and not sidecar_path(path).exists():
+            return None
+        regions = [Region.from_box(r["name"], json.loads(r["box"]), photo["width"],
+                                   photo["height"]) for r in rows]
+        return write_sidecar(path, regions, photo["width"], photo["height"])
+
+    # -- clusters of unknown faces ------------------------------------------------------------
+
+    def cluster(self) -> int:
+        """Group the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
+        threshold, at least 2 faces. Returns the number of groups."""
+        from sklearn.cluster import DBSCAN
+
+        rows = self.store.read().execute(
+            "SELECT id, vector FROM album_faces WHERE person_id IS NULL AND model=? ORDER BY id",
+            (self.gallery.model,)).fetchall()
+        labels = np.full(len(rows), -1)
+        if len(rows) >= 2:
+            vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
+            eps = 1.0 - self.gallery.verify_threshold()
+            labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit_predict(vectors)
+        with self.store.write() as conn:
+            conn.execute("UPDATE album_faces SET cluster=NULL WHERE cluster IS NOT NULL")
+            conn.executemany("UPDATE album_faces SET cluster=? WHERE id=?",
+                             [(int(c) + 1, r["id"]) for r, c in zip(rows, labels, strict=True)
+                              if c >= 0])
+        return int(labels.max() + 1) if len(labels) else 0
+
+
+def clusters(gallery: Gallery) -> list[dict]:
+    rows = gallery.store.read().execute(
+        "SELECT f.cluster, COUNT(*) AS faces, COUNT(DISTINCT f.photo_id) AS photos, "
+        "GROUP_CONCAT(p.path, '\n') AS paths FROM album_faces f JOIN album_photos p "
+        "ON p.id = f.photo_id WHERE f.cluster IS NOT NULL GROUP BY f.cluster "
+        "ORDER BY faces DESC, f.cluster").fetchall()
+    return [{"id": r["cluster"], "faces": r["faces"], "photos": r["photos"],
+             "examples": sorted(set(r["paths"].split("\n")))[:5]} for r in rows]
+
+
+def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = None) -> dict:
+    """Turn a group of unknown faces into an enrolled person (new, or one of that name), and
+    re-tag the photos they came from."""
+    rows = gallery.store.read().execute(
+        "SELECT f.id, f.box, f.landmarks, f.score, f.chip, f.chip_landmarks, p.path, p.sha256, "
+        "p.width, p.height, p.id AS photo_id, j.xmp FROM album_faces f "
+        "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN album_jobs j ON j.id = p.job_id "
+        "WHERE f.cluster=? ORDER BY f.id", (cluster,)).fetchall()
+    if not rows:
+        raise NotFound(f"no group of unknown faces with id {cluster} (facepair clusters list)")
+    enrolled = 0
+    person_id: int | None = None
+    for r in rows:
+        face = Face(box=tuple(json.loads(r["box"])), score=float(r["score"]),
+                    landmarks=np.asarray(json.loads(r["landmarks"])))
+        try:
+            stored = gallery.enroll_chip(person_id or name, bytes(r["chip"]),
+                                         np.asarray(json.loads(r["chip_landmarks"])), face,
+                                         r["sha256"], r["path"], r["width"], r["height"])
+            person_id = stored["person"]["id"]
+            enrolled += 1
+        except FacepairError:
+            continue  # this face was enrolled already
+    if person_id is None:
+        person_id = gallery.find_person(name).id
+    with gallery.store.write() as conn:
+        conn.execute("UPDATE album_faces SET person_id=?, cluster=NULL, similarity=NULL "
+                     "WHERE cluster=?", (person_id, cluster))
+    tagger = AlbumTagger(gallery)
+    rewritten = 0
+    for path in sorted({(r["path"], r["xmp"]) for r in rows}):
+        if (xmp if xmp is not None else bool(path[1])) and tagger.write_xmp(Path(path[0])):
+            rewritten += 1
+    person = gallery.store.person(person_id)
+    return {"person": person.to_dict(), "enrolled_faces": enrolled,
+            "photos": len({r["photo_id"] for r in rows}), "sidecars_written": rewritten}
+
+
+def job(gallery: Gallery, job_id: int) -> dict:
+    row = gallery.store.read().execute("SELECT * FROM album_jobs WHERE id=?",
+                                       (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no album job with id {job_id}")
+    return dict(row)

@@ -1,0 +1,95 @@
+"""`facepair tag ALBUM` and `facepair clusters list | name`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from service.cli import app, emit_json, err, fail, out, progress
+from service.cli_gallery import _gallery, _quiet
+
+clusters_app = typer.Typer(help="Groups of unknown faces found by `facepair tag`.",
+                           no_args_is_help=True)
+app.add_typer(clusters_app, name="clusters")
+
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+@app.command()
+def tag(
+    album: Path = typer.Argument(..., help="A folder of photos (searched recursively)."),
+    xmp: bool = typer.Option(False, "--xmp", help="Write photo.jpg.xmp sidecars (merged)."),
+    report: Path | None = typer.Option(None, help="Write an HTML page of the faces found."),
+    workers: int = typer.Option(2, min=1, help="Worker processes (each loads the model)."),
+    as_json: bool = JSON,
+) -> None:
+    """Tag every face in a photo library; resumable, and a re-run skips unchanged photos."""
+    from index.albums import AlbumTagger
+    from index.report import write_report
+
+    if not album.is_dir():
+        raise fail(f"{album}: not a folder")
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        with progress(quiet=_quiet(as_json)) as bar:
+            task = bar.add_task("tagging", total=None, rate="")
+            tagger = AlbumTagger(gallery, workers=workers, xmp=xmp,
+                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
+            result = tagger.run(album)
+        if report is not None:
+            result["report"] = write_report(gallery, report)["report"]
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json(result)
+        return
+    out.print(f"{result['photos']} photos tagged ({result['unchanged']} unchanged, "
+              f"{result['skipped']} other files skipped, {result['failed']} unreadable): "
+              f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
+              f"{result['clusters']} groups; {result['seconds']:.1f} s", highlight=False)
+    if report is not None:
+        out.print(f"report: {report}")
+
+
+@clusters_app.command("list")
+def clusters_list(as_json: bool = JSON) -> None:
+    """The groups of unknown faces, biggest first."""
+    from index.albums import clusters
+
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        groups = clusters(gallery)
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json({"clusters": groups})
+        return
+    if not groups:
+        out.print("no groups of unknown faces (run `facepair tag ALBUM` first)")
+    for g in groups:
+        out.print(f"group {g['id']}: {g['faces']} faces in {g['photos']} photos, e.g. "
+                  f"{', '.join(g['examples'][:3])}", highlight=False)
+
+
+@clusters_app.command("name")
+def clusters_name(cluster: int = typer.Argument(..., help="A group id (clusters list)."),
+                  name: str = typer.Argument(..., help="Who they are."),
+                  as_json: bool = JSON) -> None:
+    """Enroll a group of unknown faces as a person and re-tag their photos."""
+    from index.albums import name_cluster
+
+    if not name.strip():
+        raise fail("the name must not be empty")
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        result = name_cluster(gallery, cluster, name)
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(f"{result['person']['name']}: {result['enrolled_faces']} faces enrolled from "
+                  f"{result['photos']} photos", highlight=False)
+        if result["sidecars_written"]:
+            err.print(f"{result['sidecars_written']} sidecars rewritten")

@@ -1,0 +1,166 @@
+"""Album tagging on an album built from LFW DevTest photos with ground truth (bench/album.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.album import ENROLL, KNOWN, STRANGERS, build_album, lfw, precision_recall
+from index.albums import AlbumTagger, clusters, name_cluster
+from index.gallery import Gallery
+from index.report import write_report
+
+FACEPAIR = str(Path(sys.executable).parent / "facepair")
+
+
+@pytest.fixture(scope="module")
+def album(tmp_path_factory, lfw_dir) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("album") / "photos"
+    return root, build_album(root)
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, detector):
+    from faces.embed import Embedder
+
+    g = Gallery(home=tmp_path / "home", detector=detector, embedder=Embedder())
+    for name in KNOWN:
+        for i in ENROLL:
+            g.enroll(name, lfw(name, i), face="center")
+    yield g
+    g.close()
+
+
+def hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".xmp"}
+
+
+def tags(g: Gallery, root: Path) -> dict[str, list[str]]:
+    rows = g.store.read().execute(
+        "SELECT p.path, pe.name FROM album_photos p LEFT JOIN album_faces f ON f.photo_id = p.id "
+        "LEFT JOIN people pe ON pe.id = f.person_id").fetchall()
+    found: dict[str, list[str]] = {}
+    for r in rows:
+        names = found.setdefault(str(Path(r["path"]).relative_to(root.resolve())), [])
+        if r["name"]:
+            names.append(r["name"])
+    return found
+
+
+def exiftool(path: Path) -> dict:
+    out = subprocess.run(["exiftool", "-j", "-RegionName", "-RegionAreaX", "-RegionAreaY",
+                          "-RegionAreaW", "-RegionAreaH", "-PersonInImage", "-Rating", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Path) -> None:
+    root, truth = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    # a sidecar another program wrote before: it must be merged, not overwritten
+    first = next(rel for rel, names in truth.items() if names and rel.endswith(".jpg"))
+    (work / (first + ".xmp")).write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-'
+        'rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        'xmp:Rating="4"/></rdf:RDF></x:xmpmeta>')
+    before = hashes(work)
+    result = AlbumTagger(gallery, workers=1, xmp=True).run(work)
+    assert result["photos"] == len(truth) and result["skipped"] == 1 and result["failed"] == 0
+    assert hashes(work) == before  # originals untouched
+
+    figures = precision_recall(truth, tags(gallery, work))
+    assert figures["precision"] >= 0.9 and figures["recall"] >= 0.8, figures
+
+    merged = exiftool(work / (first + ".xmp"))
+    assert merged["Rating"] == 4 and truth[first][0] in as_list(merged["RegionName"])
+    group = next(rel for rel in truth if rel.startswith("parties/") and len(truth[rel]) == 3)
+    meta = exiftool(work / (group + ".xmp"))
+    assert set(as_list(meta["PersonInImage"])) == set(truth[group])
+    xs = [float(x) for x in as_list(meta["RegionAreaX"])]
+    names = as_list(meta["RegionName"])
+    from PIL import Image
+    width = Image.open(work / group).width
+    for name, x in zip(names, xs, strict=True):  # each name over its own third of the photo
+        part = int(x * width) // 170
+        assert truth[group].count(name) == 1 and 0 <= part < 3
+    assert sorted(as_list(meta["RegionName"])) == sorted(truth[group])
+    assert not (work / "others" / f"{STRANGERS[0]}_1.jpg.xmp").exists()  # no names, no sidecar
+
+    groups = clusters(gallery)
+    by_stranger = {}
+    for g in groups:
+        people = {Path(p).name.rsplit("_", 1)[0] for p in g["examples"]}
+        if len(people) == 1:
+            by_stranger[people.pop()] = g
+    assert {STRANGERS[0], STRANGERS[1]} <= set(by_stranger), groups
+    celine = by_stranger[STRANGERS[0]]
+    named = name_cluster(gallery, celine["id"], "Céline")
+    assert named["person"]["faces"] == celine["faces"] >= 2
+    assert named["sidecars_written"] == celine["photos"]
+    again = exiftool(work / "others" / f"{STRANGERS[0]}_1.jpg.xmp")
+    assert as_list(again["PersonInImage"]) == ["Céline"]
+    (m,) = [m for m in gallery.identify(lfw(STRANGERS[0], 5)) if m.person]
+    assert m.person.name == "Céline"
+
+    page = write_report(gallery, tmp_path / "report.html")
+    text = Path(page["report"]).read_text()
+    assert text.count("data:image/jpeg;base64,") >= result["faces"] - 5
+    assert "Céline" in text and "Unknown group" in text and "<script" not in text
+
+
+def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_path) -> None:
+    root, truth = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    first = AlbumTagger(gallery, workers=1).run(work)
+    again = AlbumTagger(gallery, workers=1).run(work)
+    assert again["photos"] == 0 and again["unchanged"] == first["photos"]
+    touched, changed = work / sorted(truth)[0], work / sorted(truth)[1]
+    os.utime(touched, (time.time() + 5, time.time() + 5))  # touched, same bytes
+    shutil.copy(lfw(STRANGERS[2], 1), changed)  # new content
+    third = AlbumTagger(gallery, workers=1).run(work)
+    assert third["photos"] == 1 and third["unchanged"] == len(truth) - 1
+
+
+def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_path) -> None:
+    root, truth = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    home = gallery.home
+    gallery.close()
+    env = {**os.environ, "FACEPAIR_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen([FACEPAIR, "tag", str(work), "--workers", "2", "--json"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = home / "gallery.sqlite3"
+    done, deadline = 0, time.monotonic() + 300
+    while time.monotonic() < deadline and child.poll() is None:
+        with sqlite3.connect(store) as conn:
+            done = conn.execute("SELECT COUNT(*) FROM album_photos").fetchone()[0]
+        if done >= 8:
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL and 8 <= done < len(truth)
+    with sqlite3.connect(store) as conn:
+        done = conn.execute("SELECT COUNT(*) FROM album_photos").fetchone()[0]
+    resumed = subprocess.run([FACEPAIR, "tag", str(work), "--workers", "1", "--json"], env=env,
+                             capture_output=True, text=True, check=True)
+    result = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert result["unchanged"] == done and result["photos"] == len(truth) - done
