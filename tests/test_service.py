@@ -66,6 +66,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, lfw_dir):
     s = Server(tmp_path_factory.mktemp("service"))
+    s.albums = tmp_path_factory.mktemp("albums")
+    s.env["FACEPAIR_ALBUM_ROOTS"] = json.dumps([str(s.albums)])
+    s.env["FACEPAIR_ALBUM_WORKERS"] = "1"
     s.keys = {scope: s.cli("keys", "create", "--scope", scope)["key"]
               for scope in ("read", "write", "admin")}
     s.start()
@@ -184,6 +187,37 @@ def test_bad_inputs_are_4xx_problems(server: Server) -> None:
         assert is_problem(api.post("/v1/verify", files={"a": ("a.jpg", b"x", "image/jpeg")}),
                           422, "invalid_request")
         assert is_problem(api.get("/v1/nothing-here"), 404)
+
+
+def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
+    album = server.albums / "summer"
+    album.mkdir()
+    for i in (4, 5, 6):
+        shutil.copy(photo(lfw_dir, "Ana_Palacio", i), album / f"ana_{i}.jpg")
+    shutil.copy(photo(lfw_dir, "Bill_Frist", 1), album / "bill.jpg")
+    with client(server, "write") as api:
+        ana = api.post("/v1/people", json={"name": "Ana P"}).json()
+        for i in (1, 3):
+            api.post(f"/v1/people/{ana['id']}/photos", files=upload(photo(lfw_dir, "Ana_Palacio",
+                                                                          i)))
+        outside = api.post("/v1/albums/jobs", json={"path": str(lfw_dir)})
+        assert is_problem(outside, 403, "path_not_allowed")
+        assert is_problem(api.post("/v1/albums/jobs", json={"path": str(server.albums / "no")}),
+                          404)
+        job = api.post("/v1/albums/jobs", json={"path": str(album), "xmp": True})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        deadline = time.monotonic() + 180
+        state = {}
+        while time.monotonic() < deadline:
+            state = api.get(f"/v1/albums/jobs/{job_id}").json()
+            if state["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+        assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
+        assert state["named"] >= 2 and (album / "ana_5.jpg.xmp").exists()
+        assert is_problem(api.delete(f"/v1/albums/jobs/{job_id}"), 409, "not_running")
+        assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 
 
 def chromium() -> tuple[str, str] | None:
