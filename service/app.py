@@ -35,7 +35,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from faces.decode import decode
 from faces.settings import Settings, get_settings
@@ -58,14 +58,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Id = Annotated[int, PathParam(ge=1, le=2**62, description="An id from this API.")]
 
 
+def _utf8(value: str | None) -> str | None:
+    if value is not None:
+        value.encode("utf-8")  # lone surrogates (valid JSON escapes) are no text to store
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+
+
 class PersonIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    note: str = Field("", max_length=2000)
+    name: Text = Field(min_length=1, max_length=200)
+    note: Text = Field("", max_length=2000)
 
 
 class PersonPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    note: str | None = Field(None, max_length=2000)
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class MergeIn(BaseModel):
@@ -279,11 +288,15 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @app.middleware("http")
     async def measure(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - start)
-        return response
+        status = "500"  # unless a response comes back (an unhandled error is answered outside)
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            requests.labels(request.method, route, status).inc()
+            latency.labels(route).observe(time.perf_counter() - start)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
@@ -305,6 +318,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     def source(upload: UploadFile) -> str:
         name = (upload.filename or "photo").replace("\n", " ")[:200]
+        name = name.encode("utf-8", "replace").decode("utf-8")
         return f"upload:{name}"
 
     # -- health -------------------------------------------------------------------------------
@@ -427,11 +441,14 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     # -- albums -------------------------------------------------------------------------------
 
     def allowed(path: str) -> Path:
-        root = Path(path).expanduser().resolve()
+        try:
+            root = Path(path).expanduser().resolve()
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ApiError(422, "invalid_request", f"not a usable folder path: {exc}") from exc
         for allowed_root in settings.album_roots:
             base = allowed_root.expanduser().resolve()
             if root == base or base in root.parents:
-                if not root.is_dir():
+                if not root.is_dir():  # (is_dir is False for names the OS refuses)
                     raise ApiError(404, "not_found", f"{path}: no such folder")
                 return root
         raise ApiError(403, "path_not_allowed", f"{path} is not inside a folder the service may "

@@ -187,6 +187,12 @@ def test_bad_inputs_are_4xx_problems(server: Server) -> None:
         assert is_problem(api.post("/v1/verify", files={"a": ("a.jpg", b"x", "image/jpeg")}),
                           422, "invalid_request")
         assert is_problem(api.get("/v1/nothing-here"), 404)
+        lone = b'{"name": "\\ud960x"}'  # a valid JSON escape that is no text
+        assert is_problem(api.post("/v1/people", content=lone, headers={
+            "content-type": "application/json"}), 422)
+        nul = b'{"path": "\\ud960\\u0000x"}'  # found by schemathesis: was a 500
+        assert is_problem(api.post("/v1/albums/jobs", content=nul, headers={
+            "content-type": "application/json"}), 422)
 
 
 def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
