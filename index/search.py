@@ -3,7 +3,8 @@
 Exact inner product (`IndexFlatIP`; on unit vectors, the cosine) by default. From
 `ann_min_faces` faces on, an inverted-file index (`IndexIVFFlat`, inner product, `nprobe` lists
 searched): it supports removals, which a hard delete needs (HNSW does not). On a machine with a
-GPU and the faiss-gpu package, searches run on a GPU copy of the same index.
+CUDA GPU, searches run on a GPU copy of the same index: with faiss-gpu where it is installed,
+else (exact index) as one torch matrix product, so no extra package is needed.
 
 The index is a cache of the store, never the only copy: it is saved with the store generation it
 reflects and rebuilt from the store when missing or stale.
@@ -20,8 +21,36 @@ import faiss
 import numpy as np
 
 
-def gpu_available() -> bool:
+def faiss_gpu() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class TorchExact:
+    """Exact inner-product search on a CUDA device with torch (no faiss-gpu needed): the
+    vectors and ids of the CPU index, copied once, searched with one matrix product."""
+
+    def __init__(self, index: faiss.Index) -> None:
+        import torch
+
+        n = index.ntotal
+        vectors = index.index.reconstruct_n(0, n) if n else np.zeros((0, index.d), np.float32)
+        self.ids = torch.from_numpy(faiss.vector_to_array(index.id_map).astype(np.int64))
+        self.vectors = torch.from_numpy(vectors).to("cuda", torch.float32)
+        self.ids = self.ids.to("cuda")
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            q = torch.from_numpy(queries).to(self.vectors.device)
+            scores, rows = torch.topk(q @ self.vectors.T, k, dim=1)
+            return scores.float().cpu().numpy(), self.ids[rows].cpu().numpy()
 
 
 class FaceIndex:
@@ -30,10 +59,12 @@ class FaceIndex:
         self.dim = dim
         self.ann_min_faces = ann_min_faces
         self.nprobe = nprobe
-        self.use_gpu = use_gpu and gpu_available()
+        # searches on the GPU: faiss-gpu where installed (exact and IVF), else torch (exact)
+        self.gpu = ("faiss" if use_gpu and faiss_gpu() else
+                    "torch" if use_gpu and torch_cuda() else None)
         self._lock = threading.RLock()
         self._index: faiss.Index = self._flat()
-        self._gpu: faiss.Index | None = None
+        self._gpu: faiss.Index | TorchExact | None = None
         self._gpu_resources = None
 
     def _flat(self) -> faiss.Index:
@@ -87,13 +118,21 @@ class FaceIndex:
             self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
             self._gpu = None
 
-    def _searcher(self) -> faiss.Index:
+    @property
+    def use_gpu(self) -> bool:
+        return self.gpu == "faiss" or (self.gpu == "torch" and self.kind == "exact")
+
+    def _searcher(self) -> faiss.Index | TorchExact:
+        """The index to search: the CPU one, or its GPU copy (made again after a change)."""
         if not self.use_gpu:
             return self._index
         if self._gpu is None:
-            if self._gpu_resources is None:
-                self._gpu_resources = faiss.StandardGpuResources()
-            self._gpu = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._index)
+            if self.gpu == "torch":
+                self._gpu = TorchExact(self._index)
+            else:
+                if self._gpu_resources is None:
+                    self._gpu_resources = faiss.StandardGpuResources()
+                self._gpu = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._index)
         return self._gpu
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -390,3 +390,20 @@ def test_two_processes_on_one_store_stay_in_step(tmp_path: Path, models, lfw_dir
         one.delete_person(one.find_person(AMELIE).id)
         assert names(two, photo(lfw_dir, AMELIE, 2)) == []
         assert len(two.index) == 3
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_search_gives_the_cpu_results() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((5000, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(5000, dtype=np.int64) * 3 + 1
+    cpu, gpu = FaceIndex(128), FaceIndex(128, use_gpu=True)
+    for index in (cpu, gpu):
+        index.rebuild(ids, vectors)
+        index.remove(ids[:10])
+    assert gpu.use_gpu and not cpu.use_gpu
+    queries = vectors[:50] + 0.1 * rng.standard_normal((50, 128)).astype(np.float32)
+    (s_cpu, i_cpu), (s_gpu, i_gpu) = cpu.search(queries, 5), gpu.search(queries, 5)
+    np.testing.assert_array_equal(i_cpu, i_gpu)
+    np.testing.assert_allclose(s_cpu, s_gpu, atol=1e-4)
