@@ -421,13 +421,22 @@ class Gallery:
     def delete_person(self, person_id: int) -> dict:
         """Hard delete: rows, chips, embeddings and index entries; the index file is rewritten
         at once, so nothing of the person is left in any file facepair writes."""
+        from index.xmp import remove_person, sidecar_path
+
+        name = self.store.person(person_id).name
+        tagged = [Path(r[0]) for r in self.store.read().execute(
+            "SELECT DISTINCT p.path FROM album_photos p JOIN album_faces f ON f.photo_id = p.id "
+            "WHERE f.person_id=?", (person_id,))]
         with self._lock:
             face_ids = self.store.delete_person(person_id)
             self._committed()
             self.index.remove(face_ids)
             self._refresh_people()
             self.save()
-        return {"deleted_person": person_id, "deleted_faces": len(face_ids)}
+        # sidecars facepair wrote for tagged photos: the name goes from them too
+        scrubbed = sum(remove_person(p, name) for p in tagged if sidecar_path(p).exists())
+        return {"deleted_person": person_id, "deleted_faces": len(face_ids),
+                "sidecars_scrubbed": scrubbed}
 
     def remove_photo(self, person_id: int, photo_id: int) -> dict:
         """Remove a person's face(s) in one enrolled photo (and the photo, when no one else

@@ -158,3 +158,35 @@ def write_sidecar(photo: Path, regions: Sequence[Region], width: int, height: in
         f.write(b'\n<?xpacket end="w"?>\n')
     os.replace(tmp, path)
     return path
+
+
+def remove_person(photo: Path, name: str) -> bool:
+    """Drop a person's regions and PersonInImage entry from a photo's sidecar (after they were
+    deleted from facepair). Returns whether the sidecar changed."""
+    path = sidecar_path(photo)
+    try:
+        tree = ET.parse(path)
+    except (OSError, ET.ParseError):
+        return False
+    changed = False
+    for description in tree.getroot().iter(q("rdf:Description")):
+        for bag in description.findall("mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag", NS):
+            for li in list(bag):
+                desc = li.find("rdf:Description", NS)
+                holder = desc if desc is not None else li
+                if _value(holder, "mwg-rs:Name") == name:
+                    bag.remove(li)
+                    changed = True
+        for bag in description.findall("Iptc4xmpExt:PersonInImage/rdf:Bag", NS):
+            for li in list(bag):
+                if (li.text or "").strip() == name:
+                    bag.remove(li)
+                    changed = True
+    if changed:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n')
+            tree.write(f, encoding="utf-8", xml_declaration=False)
+            f.write(b'\n<?xpacket end="w"?>\n')
+        os.replace(tmp, path)
+    return changed

@@ -411,8 +411,12 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     ) -> IdentifyOut:
         """Name every face in a photo, or say unknown (`person: null`)."""
         data = await read(photo)
-        thr = g.threshold() if threshold is None else threshold
-        matches = await work(g.identify, data, thr, top_k, source(photo))
+
+        def run() -> tuple[float, list]:
+            thr = g.threshold() if threshold is None else threshold
+            return thr, g.identify(data, thr, top_k, source(photo))
+
+        thr, matches = await work(run)
         return IdentifyOut(threshold=round(thr, 4), faces=[m.to_dict() for m in matches])
 
     @app.post("/v1/verify", tags=["recognition"], dependencies=[need("read")])

@@ -118,9 +118,19 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
     (m,) = [m for m in gallery.identify(lfw(STRANGERS[0], 5)) if m.person]
     assert m.person.name == "Céline"
 
+    # deleting someone for good takes their name out of the sidecars facepair wrote
+    person = gallery.find_person(truth[group][0])
+    assert gallery.delete_person(person.id)["sidecars_scrubbed"] >= 1
+    scrubbed = exiftool(work / (group + ".xmp"))
+    assert person.name not in as_list(scrubbed.get("PersonInImage", []))
+    assert person.name not in as_list(scrubbed.get("RegionName", []))
+    assert exiftool(work / (first + ".xmp"))["Rating"] == 4
+
     page = write_report(gallery, tmp_path / "report.html")
     text = Path(page["report"]).read_text()
-    assert text.count("data:image/jpeg;base64,") >= result["faces"] - 5
+    shown = gallery.store.read().execute("SELECT COUNT(*) FROM album_faces WHERE person_id IS "
+                                         "NOT NULL OR cluster IS NOT NULL").fetchone()[0]
+    assert text.count("data:image/jpeg;base64,") == shown >= result["named"] - 10
     assert "Céline" in text and "Unknown group" in text and "<script" not in text
 
 
