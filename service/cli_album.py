@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -34,8 +35,13 @@ def tag(
     try:
         with progress(quiet=_quiet(as_json)) as bar:
             task = bar.add_task("tagging", total=None, rate="")
-            tagger = AlbumTagger(gallery, workers=workers, xmp=xmp,
-                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
+            started = time.monotonic()
+
+            def update(done: int, total: int) -> None:
+                rate = done / max(1e-9, time.monotonic() - started)
+                bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
+
+            tagger = AlbumTagger(gallery, workers=workers, xmp=xmp, progress=update)
             result = tagger.run(album)
         if report is not None:
             result["report"] = write_report(gallery, report)["report"]
