@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,14 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.photos import lfw_dir
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.service_process import BIN, running_service
 
 
 def counts(url: str) -> dict[str, int]:
@@ -47,39 +37,21 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "FACEPAIR_HOME": home}
-        made = subprocess.run([str(BIN / "facepair"), "keys", "create", "--scope", "admin",
-                               "--json"], env=env, capture_output=True, text=True, check=True)
-        key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(url + "/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            auth = {"Authorization": f"Bearer {key}"}
-            person = httpx.post(url + "/v1/people", json={"name": "Amelie"}, headers=auth).json()
-            face = lfw_dir() / "Amelie_Mauresmo" / "Amelie_Mauresmo_0001.jpg"
-            httpx.post(f"{url}/v1/people/{person['id']}/photos", headers=auth, timeout=60,
-                       files={"photo": (face.name, face.read_bytes(), "image/jpeg")})
-            before = counts(url)
-            start = time.perf_counter()
-            run = subprocess.run(
-                [str(BIN / "schemathesis"), "run", url + "/openapi.json", "-H",
-                 f"Authorization: Bearer {key}", "--checks", "not_a_server_error",
-                 "--max-examples", str(args.max_examples)],
-                capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-            after = counts(url)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as home, running_service(Path(home)) as (url, key):
+        auth = {"Authorization": f"Bearer {key}"}
+        person = httpx.post(url + "/v1/people", json={"name": "Amelie"}, headers=auth).json()
+        face = lfw_dir() / "Amelie_Mauresmo" / "Amelie_Mauresmo_0001.jpg"
+        httpx.post(f"{url}/v1/people/{person['id']}/photos", headers=auth, timeout=60,
+                   files={"photo": (face.name, face.read_bytes(), "image/jpeg")})
+        before = counts(url)
+        start = time.perf_counter()
+        run = subprocess.run(
+            [str(BIN / "schemathesis"), "run", url + "/openapi.json", "-H",
+             f"Authorization: Bearer {key}", "--checks", "not_a_server_error",
+             "--max-examples", str(args.max_examples)],
+            capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        after = counts(url)
     sent = {s: after.get(s, 0) - before.get(s, 0) for s in after}
     sent = {s: n for s, n in sorted(sent.items()) if n}
     total = sum(sent.values())

@@ -13,10 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,14 +22,7 @@ import httpx
 import numpy as np
 
 from bench.open_set import devtest_split
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.service_process import running_service
 
 
 def summary(latencies: list[float], seconds: float) -> dict:
@@ -89,21 +78,7 @@ def main() -> None:
     levels = [int(c) for c in args.levels.split(",")]
     figures: dict = {"requests": len(photos), "people": len(people), "levels": {}}
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "FACEPAIR_HOME": home}
-        made = subprocess.run([str(BIN / "facepair"), "keys", "create", "--scope", "admin",
-                               "--json"], env=env, capture_output=True, text=True, check=True)
-        key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(url + "/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with running_service(Path(home)) as (url, key):
             auth = {"Authorization": f"Bearer {key}"}
             for name in people:
                 pid = httpx.post(url + "/v1/people", json={"name": name}, headers=auth).json()["id"]
@@ -113,9 +88,6 @@ def main() -> None:
             asyncio.run(over_http(url, key, photos[:4], 1))  # warm-up
             for c in levels:
                 figures["levels"][c] = {"http": asyncio.run(over_http(url, key, photos, c))}
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         from index.gallery import Gallery
 
         gallery = Gallery(home=Path(home))  # the same store, in this process

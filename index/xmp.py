@@ -151,13 +151,18 @@ def write_sidecar(photo: Path, regions: Sequence[Region], width: int, height: in
         for name in people:
             ET.SubElement(person_bag, q("rdf:li")).text = name
     ET.indent(tree, space=" ")
+    _save(tree, path)
+    return path
+
+
+def _save(tree: ET.ElementTree, path: Path) -> None:
+    """Write a sidecar whole or not at all (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
         f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n')
         tree.write(f, encoding="utf-8", xml_declaration=False)
         f.write(b'\n<?xpacket end="w"?>\n')
     os.replace(tmp, path)
-    return path
 
 
 def remove_person(photo: Path, name: str) -> bool:
@@ -183,10 +188,5 @@ def remove_person(photo: Path, name: str) -> bool:
                     bag.remove(li)
                     changed = True
     if changed:
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as f:
-            f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n')
-            tree.write(f, encoding="utf-8", xml_declaration=False)
-            f.write(b'\n<?xpacket end="w"?>\n')
-        os.replace(tmp, path)
+        _save(tree, path)
     return changed

@@ -1,0 +1,51 @@
+"""A real `facepair serve` for the HTTP benchmarks: a fresh home, an admin key, a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_service(home: Path) -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a service on 127.0.0.1 over `home`, stopped afterwards."""
+    env = {**os.environ, "FACEPAIR_HOME": str(home)}
+    made = subprocess.run([str(BIN / "facepair"), "keys", "create", "--scope", "admin", "--json"],
+                          env=env, capture_output=True, text=True, check=True)
+    key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise TimeoutError("facepair serve did not become ready")
+        yield url, key
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
