@@ -120,6 +120,7 @@ class Gallery:
         self._lock = threading.RLock()
         self._face_person: dict[int, int] = {}
         self._people: dict[int, Person] = {}
+        self._most_faces = 1  # the most faces one person has (how deep to search)
         self._generation = -1  # the store generation the index and caches reflect
         missing = self.store.faces_without(self.model)
         if missing:  # enrolled under another model: their chips make this model's embeddings
@@ -162,6 +163,14 @@ class Gallery:
         rows = self.store.read().execute("SELECT id, person_id FROM faces").fetchall()
         self._face_person = {int(r[0]): int(r[1]) for r in rows}
         self._people = {p.id: p for p in self.store.people()}
+        self._most_faces = max((p.faces for p in self._people.values()), default=1)
+
+    def _added(self, face_id: int, person_id: int) -> None:
+        """After our own enrollment: the caches, without re-reading the whole store."""
+        person = self.store.person(person_id)
+        self._face_person[face_id] = person_id
+        self._people[person_id] = person
+        self._most_faces = max(self._most_faces, person.faces)
 
     def save(self) -> None:
         """Write the index file (it is rebuilt from the store when this was not done)."""
@@ -290,16 +299,11 @@ class Gallery:
             self.index.add(np.array([face_id]), vector)
             if self.index.kind == "exact" and len(self.index) >= self.settings.ann_min_faces:
                 self._load_index()
-            self._refresh_people()
+            self._added(face_id, pid)
         stored = self.store.face(face_id)
         return {**stored.to_dict(), "person": self.store.person(pid).to_dict()}
 
     # -- identify -----------------------------------------------------------------------------
-
-    def _max_faces_per_person(self) -> int:
-        if not self._face_person:
-            return 1
-        return int(np.bincount(np.fromiter(self._face_person.values(), dtype=np.int64)).max())
 
     def person_scores(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
         """For each query vector, its `top_k` people by best face cosine, best first."""
@@ -307,7 +311,7 @@ class Gallery:
             return []
         self._sync()
         with self._lock:
-            k = min(len(self.index), top_k * self._max_faces_per_person())
+            k = min(len(self.index), top_k * max(1, self._most_faces))
             scores, ids = self.index.search(vectors, k)
             face_person, people = self._face_person, self._people
         result: list[list[Candidate]] = []
