@@ -199,13 +199,13 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
     album = server.albums / "summer"
     album.mkdir()
     for i in (4, 5, 6):
-        shutil.copy(photo(lfw_dir, "Ana_Palacio", i), album / f"ana_{i}.jpg")
+        shutil.copy(photo(lfw_dir, "Celine_Dion", i), album / f"celine_{i}.jpg")
     shutil.copy(photo(lfw_dir, "Bill_Frist", 1), album / "bill.jpg")
     with client(server, "write") as api:
-        ana = api.post("/v1/people", json={"name": "Ana P"}).json()
-        for i in (1, 3):
-            api.post(f"/v1/people/{ana['id']}/photos", files=upload(photo(lfw_dir, "Ana_Palacio",
-                                                                          i)))
+        celine = api.post("/v1/people", json={"name": "Céline"}).json()
+        for i in (2, 3):
+            api.post(f"/v1/people/{celine['id']}/photos",
+                     files=upload(photo(lfw_dir, "Celine_Dion", i)))
         outside = api.post("/v1/albums/jobs", json={"path": str(lfw_dir)})
         assert is_problem(outside, 403, "path_not_allowed")
         assert is_problem(api.post("/v1/albums/jobs", json={"path": str(server.albums / "no")}),
@@ -221,7 +221,7 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
                 break
             time.sleep(0.5)
         assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
-        assert state["named"] >= 2 and (album / "ana_5.jpg.xmp").exists()
+        assert state["named"] >= 2 and len(list(album.glob("celine_*.jpg.xmp"))) >= 2
         assert is_problem(api.delete(f"/v1/albums/jobs/{job_id}"), 409, "not_running")
         assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 
