@@ -16,7 +16,7 @@ from PIL import Image
 
 from bench.photos import lfw_dir
 
-KNOWN = ["Alvaro_Uribe", "Amelie_Mauresmo", "Carlos_Moya", "Abdullah_Gul"]
+KNOWN = ["Alvaro_Uribe", "Jacques_Chirac", "Jennifer_Capriati", "Gerhard_Schroeder"]
 STRANGERS = ["Celine_Dion", "Bill_Frist", "Ann_Veneman"]
 ENROLL = (1, 2, 3)
 

@@ -51,9 +51,11 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
     ann_min_faces: int = Field(
-        100_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
+        200_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
     )
-    ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
+    ann_nprobe: int = Field(
+        0, ge=0, description="IVF lists searched per query; 0 = an eighth of the lists."
+    )
 
     # HTTP service
     host: str = Field("127.0.0.1", description="Where `facepair serve` listens.")

@@ -54,7 +54,7 @@ class TorchExact:
 
 
 class FaceIndex:
-    def __init__(self, dim: int, ann_min_faces: int = 100_000, nprobe: int = 16,
+    def __init__(self, dim: int, ann_min_faces: int = 200_000, nprobe: int = 0,
                  use_gpu: bool = False) -> None:
         self.dim = dim
         self.ann_min_faces = ann_min_faces
@@ -89,7 +89,7 @@ class FaceIndex:
             # k-means on 40 points per list (FAISS asks for at least 39)
             sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), False)]
             index.train(sample)
-            index.nprobe = self.nprobe
+            index.nprobe = self._probes(nlist)
         else:
             index = self._flat()
         if len(ids):
@@ -97,12 +97,17 @@ class FaceIndex:
         with self._lock:
             self._index, self._gpu = index, None
 
+    def _probes(self, nlist: int) -> int:
+        """IVF lists searched per query: the setting, or (0) an eighth of the lists, which kept
+        recall@1 against exact at 0.96–0.998 on 100k and 1M synthetic faces (bench.search)."""
+        return min(nlist, self.nprobe or max(32, nlist // 8))
+
     def set_nprobe(self, nprobe: int) -> None:
-        """IVF lists searched per query (more: slower, closer to exact)."""
+        """IVF lists searched per query (more: slower, closer to exact; 0: automatic)."""
         with self._lock:
             self.nprobe = nprobe
             if isinstance(self._index, faiss.IndexIVF):
-                self._index.nprobe = nprobe
+                self._index.nprobe = self._probes(self._index.nlist)
                 self._gpu = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -178,7 +183,7 @@ class FaceIndex:
         if index.d != self.dim:
             return False
         if isinstance(index, faiss.IndexIVF):
-            index.nprobe = self.nprobe
+            index.nprobe = self._probes(index.nlist)
         with self._lock:
             self._index, self._gpu = index, None
         return True
