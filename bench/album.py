@@ -3,7 +3,8 @@ and benchmark. Nothing here trains on these people; they are enrolled and looked
 
 The album: for each known person, photos not used to enroll them (in year folders); group
 photos of two or three people side by side; some 1024×768 photos with one person small in a
-textured scene; strangers (never enrolled) photographed several times; a text file.
+textured scene; strangers (never enrolled) photographed several times; optionally many photos
+of other people (never enrolled); a text file.
 """
 
 from __future__ import annotations
@@ -43,8 +44,17 @@ def _scene(path: Path, rng: np.random.Generator) -> Image.Image:
     return canvas
 
 
+def passers_by(n: int) -> list[Path]:
+    """Photos of DevTest people with fewer than 4 photos (never enrolled): n of them."""
+    root = lfw_dir()
+    lines = (root.parent / "peopleDevTest.txt").read_text().splitlines()[1:]
+    photos = [lfw(name, i) for name, c in (line.split("\t") for line in lines) if int(c) < 4
+              for i in range(1, int(c) + 1) if name not in STRANGERS]
+    return photos[:: max(1, len(photos) // max(1, n))][:n]
+
+
 def build_album(dst: Path, per_person: int = 6, groups: int = 4, scenes: int = 4,
-                per_stranger: int = 3, seed: int = 0) -> dict[str, list[str]]:
+                per_stranger: int = 3, others: int = 0, seed: int = 0) -> dict[str, list[str]]:
     """Write the album under `dst`; return {relative path: known people in it} (also saved as
     dst/../<name>-truth.json)."""
     rng = np.random.default_rng(seed)
@@ -74,6 +84,8 @@ def build_album(dst: Path, per_person: int = 6, groups: int = 4, scenes: int = 4
     for name in STRANGERS:
         for i in range(1, min(per_stranger, count(name)) + 1):
             save(Image.open(lfw(name, i)), f"others/{name}_{i}.jpg", [])
+    for source in passers_by(others):
+        save(Image.open(source), f"misc/{source.name}", [])
     (dst / "notes.txt").write_text("not a photo\n")
     (dst.parent / f"{dst.name}-truth.json").write_text(json.dumps(truth, indent=1))
     return truth

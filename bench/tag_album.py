@@ -6,8 +6,8 @@ the precision/recall of each one's name tags against the album's ground truth.
 
 The album (bench/album.py): LFW DevTest photos of 4 enrolled people (3 other photos each are
 their enrollment / known images), group photos of 2–3 of them, 1024×768 scenes, strangers
-photographed several times. face_recognition's CLI reads one flat folder, so it gets the same
-files as links in one folder; facepair walks the folder tree.
+photographed several times, and 400 photos of other people. face_recognition's CLI reads one
+flat folder, so it gets the same files as links in one folder; facepair walks the folder tree.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ BIN = Path(sys.executable).parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--others", type=int, default=400, help="photos of never-enrolled "
+                        "people added (a bigger album: steady-state speed, false names)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         album = tmp / "album"
-        truth = build_album(album, per_person=12, groups=12, scenes=12, per_stranger=4)
+        truth = build_album(album, per_person=12, groups=12, scenes=12, per_stranger=4,
+                            others=args.others)
         photos = len(truth)
 
         # facepair: enroll, then time `facepair tag`
