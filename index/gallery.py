@@ -389,8 +389,7 @@ class Gallery:
         return {**result, "score": round(score, 4), "same": score >= thr}
 
     def _vectors_of(self, person_id: int) -> np.ndarray:
-        _, people, vectors = self.store.embeddings(self.model)
-        return vectors[people == person_id] if len(vectors) else vectors
+        return self.store.embeddings(self.model, person_id)[2]
 
     # -- manage -------------------------------------------------------------------------------
 
@@ -548,13 +547,8 @@ class Gallery:
     def reembed(self, progress: Progress | None = None) -> dict:
         """Re-embed every stored face chip with the current model; labels stay as they are.
         Embeddings of other models are dropped, and the index is rebuilt."""
-        ids = [fid for fid, _, _ in self.store.chips()]
+        ids = [int(r[0]) for r in self.store.read().execute("SELECT id FROM faces ORDER BY id")]
         done = self._embed_stored(ids, progress)
         dropped = self.store.drop_other_models(self.model)
         self._load_index(from_file=False)
         return {"model": self.model, "faces": done, "dropped_other_models": dropped}
-
-    def stats(self) -> dict:
-        return {**self.store.counts(), "model": self.model, "index": self.index.kind,
-                "indexed": len(self.index), "threshold": round(self.threshold(), 4),
-                "gpu": self.index.use_gpu}

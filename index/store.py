@@ -433,11 +433,16 @@ class Store:
             [(fid, model, np.asarray(v, dtype="<f4").tobytes())
              for fid, v in zip(face_ids, vectors, strict=True)])
 
-    def embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(face ids, person ids, N×D float32 vectors) of every face embedded by `model`."""
-        rows = self.read().execute(
-            "SELECT f.id, f.person_id, e.vector FROM embeddings e JOIN faces f "
-            "ON f.id = e.face_id WHERE e.model=? ORDER BY f.id", (model,)).fetchall()
+    def embeddings(self, model: str, person_id: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, person ids, N×D float32 vectors) of every face embedded by `model` (of
+        one person, when given)."""
+        sql = ("SELECT f.id, f.person_id, e.vector FROM embeddings e JOIN faces f "
+               "ON f.id = e.face_id WHERE e.model=?")
+        args: tuple = (model,)
+        if person_id is not None:
+            sql, args = sql + " AND f.person_id=?", (model, person_id)
+        rows = self.read().execute(sql + " ORDER BY f.id", args).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         people = np.array([r[1] for r in rows], dtype=np.int64)
         if not rows:
