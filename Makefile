@@ -31,7 +31,7 @@ system-deps:
 	command -v exiftool >/dev/null || need="$$need libimage-exiftool-perl"; \
 	if [ -n "$$need" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
-		($$sudo apt-get update -q && $$sudo apt-get install -y -q $$need) \
+		($$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need) \
 		|| echo "warning: could not install$$need; the tests that need them are skipped"; \
 	fi
 
