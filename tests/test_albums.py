@@ -69,6 +69,8 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs exiftool (apt: "
+                    "libimage-exiftool-perl; `make system-deps` installs it)")
 def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Path) -> None:
     root, truth = album
     work = tmp_path / "album"
