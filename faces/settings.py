@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         2, ge=1, description="Requests detecting/embedding at once (the rest wait their turn)."
     )
+    batch_max: int = Field(
+        8, ge=1, description="identify requests detected and embedded together, at most."
+    )
+    batch_wait_ms: float = Field(
+        5.0, ge=0.0, description="How long the first request of a batch waits for others."
+    )
     album_roots: list[Path] = Field(
         default_factory=list,
         description="Folders the service may tag (POST /v1/albums/jobs), as a JSON list.",

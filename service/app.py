@@ -11,6 +11,7 @@ a small web page at /.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import queue
@@ -42,6 +43,7 @@ from faces.settings import Settings, get_settings
 from index import albums
 from index.gallery import Gallery
 from service import keys
+from service.batching import IdentifyBatcher
 from service.problems import MEDIA, ApiError, Problem, install, problem
 
 T = TypeVar("T")
@@ -261,12 +263,15 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings))
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
+        app.state.batcher = IdentifyBatcher(app.state.gallery, settings.batch_max,
+                                            settings.batch_wait_ms)
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
             await anyio.to_thread.run_sync(app.state.jobs.close)
+            await anyio.to_thread.run_sync(app.state.batcher.close)
             if own:
                 app.state.gallery.close()
 
@@ -405,18 +410,28 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     @app.post("/v1/identify", tags=["recognition"], dependencies=[need("read")])
     async def identify(
-        g: G, photo: Annotated[UploadFile, File(description="The photo to name faces in")],
+        request: Request, g: G,
+        photo: Annotated[UploadFile, File(description="The photo to name faces in")],
         threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
         top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
     ) -> IdentifyOut:
         """Name every face in a photo, or say unknown (`person: null`)."""
         data = await read(photo)
+        name = source(photo)
 
-        def run() -> tuple[float, list]:
+        def prepare() -> tuple[float, Any]:
             thr = g.threshold() if threshold is None else threshold
-            return thr, g.identify(data, thr, top_k, source(photo))
+            return thr, decode(data, name=name)
 
-        thr, matches = await work(run)
+        thr, image = await work(prepare)
+        # detection and embedding: batched with the requests arriving at the same time
+        future = request.app.state.batcher.submit(image, thr, top_k)
+        try:
+            matches = await asyncio.wait_for(asyncio.wrap_future(future),
+                                             settings.request_timeout)
+        except TimeoutError as exc:
+            raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
+                           " s") from exc
         return IdentifyOut(threshold=round(thr, 4), faces=[m.to_dict() for m in matches])
 
     @app.post("/v1/verify", tags=["recognition"], dependencies=[need("read")])

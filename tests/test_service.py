@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -125,6 +126,14 @@ def test_enroll_identify_verify_delete_and_restart(server: Server, lfw_dir: Path
         named = [f["person"]["name"] for f in found["faces"] if f["person"]]
         assert named == ["Amélie"]
         assert set(found["faces"][0]) >= {"box", "person", "score", "candidates"}
+        # concurrent requests are detected and embedded in batches: same answers
+        probes = [photo(lfw_dir, AMELIE, i) for i in (9, 10, 11)] + [
+            photo(lfw_dir, CARLOS, i) for i in (9, 10, 11)]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda p: api.post("/v1/identify", files=upload(p)).json(),
+                                    probes))
+        named = [[f["person"]["name"] for f in a["faces"] if f["person"]] for a in answers]
+        assert named == [["Amélie"]] * 3 + [["Carlos"]] * 3, named
         stranger = api.post("/v1/identify", files=upload(photo(lfw_dir, "Celine_Dion", 1)))
         assert [f["person"] for f in stranger.json()["faces"]] == [None]
         same = api.post("/v1/verify", files={**upload(photo(lfw_dir, CARLOS, 7), "a"),

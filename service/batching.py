@@ -1,0 +1,92 @@
+"""Concurrent identify requests, batched: photos that arrive within a few milliseconds of each
+other are detected together (`Detector.detect_batch`: photos of one size in one pass) and all
+their faces embedded in one call, then each photo's faces are named on their own.
+
+One thread does the batched work, so waiting requests hold no worker thread; a request gets its
+answer (or the error its photo caused) through a future.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.gallery import FaceMatch, Gallery
+
+
+@dataclass
+class Job:
+    image: np.ndarray
+    threshold: float | None
+    top_k: int | None
+    future: Future = field(default_factory=Future)
+
+
+class IdentifyBatcher:
+    def __init__(self, gallery: Gallery, max_batch: int = 8, wait_ms: float = 5.0) -> None:
+        self.gallery, self.max_batch, self.wait = gallery, max_batch, wait_ms / 1000
+        self.queue: queue.Queue[Job | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="identify-batcher", daemon=True)
+        self.thread.start()
+
+    def submit(self, image: np.ndarray, threshold: float | None = None,
+               top_k: int | None = None) -> Future:
+        """A future of the photo's `FaceMatch` list."""
+        job = Job(image, threshold, top_k)
+        self.queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def _take(self) -> list[Job] | None:
+        first = self.queue.get()
+        if first is None:
+            return None
+        batch, deadline = [first], time.monotonic() + self.wait
+        while len(batch) < self.max_batch:
+            try:
+                job = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is None:
+                self.queue.put(None)  # stop after this batch
+                break
+            batch.append(job)
+        return batch
+
+    def _loop(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                results = self._run(batch)
+            except Exception as exc:  # e.g. a photo the detector cannot take: each on its own
+                if len(batch) == 1:
+                    batch[0].future.set_exception(exc)
+                    continue
+                for job in batch:
+                    try:
+                        job.future.set_result(self._run([job])[0])
+                    except Exception as single:
+                        job.future.set_exception(single)
+                continue
+            for job, matches in zip(batch, results, strict=True):
+                job.future.set_result(matches)
+
+    def _run(self, batch: list[Job]) -> list[list[FaceMatch]]:
+        g = self.gallery
+        found = g.detector.detect_batch([job.image for job in batch])
+        crops = [g.embedder.crops(job.image, faces) for job, faces in zip(batch, found,
+                                                                          strict=True)]
+        vectors = g.embedder.embed_crops(np.concatenate(crops))
+        results, start = [], 0
+        for job, faces in zip(batch, found, strict=True):
+            mine = vectors[start : start + len(faces)]
+            start += len(faces)
+            results.append(g.match(faces, mine, job.threshold, job.top_k))
+        return results
