@@ -23,6 +23,7 @@ from index.gallery import Gallery, threshold_at
 from index.search import FaceIndex
 from tests.conftest import paste
 
+FACEPAIR = str(Path(sys.executable).parent / "facepair")  # the venv's, whatever PATH says
 # DevTest people with many photos (LFW View 1 evaluation people)
 ALVARO, AMELIE, CARLOS, ABDULLAH = "Alvaro_Uribe", "Amelie_Mauresmo", "Carlos_Moya", "Abdullah_Gul"
 STRANGERS = ["Adrien_Brody", "Ann_Veneman", "Bill_Frist", "Celine_Dion", "Ana_Palacio"]
@@ -355,7 +356,7 @@ def test_cli_enroll_identify_json(tmp_path: Path, lfw_dir: Path) -> None:
     env = {**os.environ, "FACEPAIR_HOME": str(tmp_path)}
 
     def run(*args: str) -> tuple[int, dict]:
-        p = subprocess.run(["facepair", *args, "--json"], capture_output=True, text=True,
+        p = subprocess.run([FACEPAIR, *args, "--json"], capture_output=True, text=True,
                            env=env, timeout=300)
         return p.returncode, json.loads(p.stdout.strip().splitlines()[-1])
 
