@@ -52,8 +52,7 @@ def build(index: FaceIndex, vectors: np.ndarray, folder: Path) -> dict:
     start = time.perf_counter()
     index.rebuild(np.arange(len(vectors), dtype=np.int64), vectors)
     seconds = time.perf_counter() - start
-    path = folder / f"{index.kind}.faiss"
-    index.save(path, 0, "bench")
+    path = index.save(folder / f"{index.kind}.faiss", 0)
     return {"build_s": round(seconds, 2),
             "bytes_per_face": round(path.stat().st_size / len(vectors), 1)}
 

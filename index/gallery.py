@@ -138,10 +138,10 @@ class Gallery:
     def _load_index(self, from_file: bool = True) -> None:
         with self._lock:
             generation = self.store.generation()
-            if not (from_file and self.index.load(self.index_path, generation, self.model)):
+            if not (from_file and self.index.load(self.index_path, generation)):
                 ids, _, vectors = self.store.embeddings(self.model)
                 self.index.rebuild(ids, vectors)
-                self.index.save(self.index_path, generation, self.model)
+                self.index.save(self.index_path, generation)
             self._refresh_people()
             self._generation = generation
 
@@ -176,7 +176,7 @@ class Gallery:
         """Write the index file (it is rebuilt from the store when this was not done)."""
         self._sync()
         with self._lock:
-            self.index.save(self.index_path, self._generation, self.model)
+            self.index.save(self.index_path, self._generation)
 
     def close(self) -> None:
         self.save()

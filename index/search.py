@@ -6,13 +6,12 @@ searched): it supports removals, which a hard delete needs (HNSW does not). On a
 CUDA GPU, searches run on a GPU copy of the same index: with faiss-gpu where it is installed,
 else (exact index) as one torch matrix product, so no extra package is needed.
 
-The index is a cache of the store, never the only copy: it is saved with the store generation it
-reflects and rebuilt from the store when missing or stale.
+The index is a cache of the store, never the only copy: it is saved under the store generation
+it reflects (`<model>.g<generation>.faiss`) and rebuilt from the store when missing or stale.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -155,30 +154,30 @@ class FaceIndex:
         scores = np.where(ids < 0, -np.inf, scores)
         return scores, ids
 
-    def save(self, path: Path, generation: int, model: str) -> None:
-        """Write the index and what it reflects; atomically (old file or new, never half)."""
+    @staticmethod
+    def file_for(path: Path, generation: int) -> Path:
+        """Where the index of one store generation lives: `<stem>.g<generation>.faiss`."""
+        return path.with_name(f"{path.stem}.g{generation}{path.suffix}")
+
+    def save(self, path: Path, generation: int) -> Path:
+        """Write the index of this store generation (atomically: a temporary file, then a
+        rename) and remove the files of other generations, which may hold deleted faces."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        final = self.file_for(path, generation)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # writers apart
         with self._lock:
             faiss.write_index(self._index, str(tmp))
-        os.replace(tmp, path)
-        meta = {"generation": generation, "model": model, "faces": len(self), "kind": self.kind}
-        stamp = path.with_suffix(".json")
-        stamp.with_suffix(".tmp").write_text(json.dumps(meta))
-        os.replace(stamp.with_suffix(".tmp"), stamp)
+        os.replace(tmp, final)
+        for old in path.parent.glob(f"{path.stem}.g*{path.suffix}"):
+            if old != final:
+                old.unlink(missing_ok=True)
+        return final
 
-    def load(self, path: Path, generation: int, model: str) -> bool:
-        """Load a saved index if it reflects this store generation and model; else False."""
-        stamp = path.with_suffix(".json")
+    def load(self, path: Path, generation: int) -> bool:
+        """Load the saved index of this store generation, if there is one; else False."""
         try:
-            meta = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            return False
-        if meta.get("generation") != generation or meta.get("model") != model:
-            return False
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError:
+            index = faiss.read_index(str(self.file_for(path, generation)))
+        except RuntimeError:  # missing or unreadable
             return False
         if index.d != self.dim:
             return False
