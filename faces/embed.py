@@ -20,7 +20,7 @@ from torch import nn
 
 from faces.align import align
 from faces.backbones import build
-from faces.detect import Face
+from faces.detect import Detector, Face
 from faces.errors import ModelError
 from faces.settings import get_settings, resolve_device
 
@@ -129,3 +129,20 @@ class Embedder:
         self, photo: np.ndarray, faces: Sequence[Face], flip: bool = True
     ) -> np.ndarray:
         return self.embed_crops(self.crops(photo, faces), flip=flip)
+
+
+def detect_and_embed(
+    detector: Detector, embedder: Embedder, photos: Sequence[np.ndarray]
+) -> list[tuple[list[Face], np.ndarray]]:
+    """Every face of each photo and their embeddings: the photos detected together
+    (`Detector.detect_batch`) and all their faces embedded in one call."""
+    if not photos:
+        return []
+    found = detector.detect_batch(photos)
+    crops = [embedder.crops(photo, faces) for photo, faces in zip(photos, found, strict=True)]
+    vectors = embedder.embed_crops(np.concatenate(crops))
+    results, start = [], 0
+    for faces in found:
+        results.append((faces, vectors[start : start + len(faces)]))
+        start += len(faces)
+    return results

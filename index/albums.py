@@ -25,6 +25,7 @@ import numpy as np
 
 from faces.decode import decode, is_photo_path
 from faces.detect import Face
+from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound
 from index.gallery import Gallery, encode_chip
 from index.store import now
@@ -80,21 +81,12 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
         item.height, item.width = photo.shape[:2]
         photos.append(photo)
         ok.append(item)
-    found = detector.detect_batch(photos) if photos else []
-    crops, owners = [], []
-    for item, photo, faces in zip(ok, photos, found, strict=True):
-        item.faces = faces
+    for item, photo, (faces, vectors) in zip(ok, photos, detect_and_embed(detector, embedder,
+                                                                          photos), strict=True):
+        item.faces, item.vectors = faces, vectors
         for f in faces:
             chip, points = face_chip(photo, f.landmarks)
             item.chips.append((encode_chip(chip), points.round(3).tolist()))
-        crops.append(embedder.crops(photo, faces))
-        owners += [item] * len(faces)
-    if owners:
-        vectors = embedder.embed_crops(np.concatenate(crops))
-        start = 0
-        for item in ok:
-            item.vectors = vectors[start : start + len(item.faces)]
-            start += len(item.faces)
     return results
 
 
@@ -186,7 +178,7 @@ class AlbumTagger:
         start = time.perf_counter()
         photos, skipped = self.scan(root)
         todo, unchanged = self._todo(photos)
-        self._update(job_id, status="running", total=len(todo), unchanged=unchanged,
+        self.update_job(job_id, status="running", total=len(todo), unchanged=unchanged,
                      skipped=skipped)
         counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": 0}
         status = "done"
@@ -194,7 +186,7 @@ class AlbumTagger:
             for chunk in self._analysed(todo):
                 for item in chunk:
                     self._record(item, job_id, counts)
-                self._update(job_id, done=counts["photos"] + counts["failed"], **{
+                self.update_job(job_id, done=counts["photos"] + counts["failed"], **{
                     k: counts[k] for k in ("faces", "named", "unknown", "failed")})
                 if self.progress:
                     self.progress(counts["photos"] + counts["failed"], len(todo))
@@ -202,15 +194,16 @@ class AlbumTagger:
                     status = "cancelled"
                     break
         except BaseException as exc:
-            self._update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         clusters = self.cluster()
-        self._update(job_id, status=status)
+        self.update_job(job_id, status=status)
         return {"job": job_id, "status": status, **counts, "unchanged": unchanged,
                 "skipped": skipped, "clusters": clusters,
                 "seconds": round(time.perf_counter() - start, 2)}
 
-    def _update(self, job_id: int, **fields: object) -> None:
+    def update_job(self, job_id: int, **fields: object) -> None:
+        """Set fields of a job's row (status, counts, error)."""
         fields["updated"] = now()
         sets = ", ".join(f"{k}=?" for k in fields)
         with self.store.write() as conn:

@@ -25,7 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from faces.align import face_chip, sharpness
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
-from faces.embed import Embedder
+from faces.embed import Embedder, detect_and_embed
 from faces.errors import NotFound, Refused
 from faces.settings import Settings, get_settings
 from index.search import FaceIndex
@@ -213,8 +213,7 @@ class Gallery:
 
     def faces_in(self, photo: np.ndarray) -> tuple[list[Face], np.ndarray]:
         """Every face of a decoded photo and their embeddings."""
-        faces = self.detector.detect(photo)
-        return faces, self.embedder.embed_faces(photo, faces)
+        return detect_and_embed(self.detector, self.embedder, [photo])[0]
 
     def _choose(self, faces: list[Face], photo: np.ndarray, source: str,
                 face: Literal["center", "largest"] | None,

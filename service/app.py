@@ -151,7 +151,7 @@ class AlbumJobs:
             cancel = self.cancels[job_id]
             try:
                 if cancel.is_set():
-                    AlbumTagger(self.gallery)._update(job_id, status="cancelled")
+                    AlbumTagger(self.gallery).update_job(job_id, status="cancelled")
                     continue
                 AlbumTagger(self.gallery, workers=self.workers, xmp=xmp,
                             cancel=cancel).run(root, job_id)

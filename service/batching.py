@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faces.embed import detect_and_embed
 from index.gallery import FaceMatch, Gallery
 
 
@@ -80,13 +81,6 @@ class IdentifyBatcher:
 
     def _run(self, batch: list[Job]) -> list[list[FaceMatch]]:
         g = self.gallery
-        found = g.detector.detect_batch([job.image for job in batch])
-        crops = [g.embedder.crops(job.image, faces) for job, faces in zip(batch, found,
-                                                                          strict=True)]
-        vectors = g.embedder.embed_crops(np.concatenate(crops))
-        results, start = [], 0
-        for job, faces in zip(batch, found, strict=True):
-            mine = vectors[start : start + len(faces)]
-            start += len(faces)
-            results.append(g.match(faces, mine, job.threshold, job.top_k))
-        return results
+        found = detect_and_embed(g.detector, g.embedder, [job.image for job in batch])
+        return [g.match(faces, vectors, job.threshold, job.top_k)
+                for job, (faces, vectors) in zip(batch, found, strict=True)]
