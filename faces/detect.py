@@ -1,5 +1,6 @@
-"""Face detection: MTCNN (facenet-pytorch) over one photo or a batch, with boxes, scores and the
-five landmarks (left eye, right eye, nose tip, left and right mouth corners, as seen in the photo).
+"""Face detection: MTCNN (faces.mtcnn: facenet-pytorch's networks, our batched cascade) over one
+photo or a batch, with boxes, scores and the five landmarks (left eye, right eye, nose tip, left
+and right mouth corners, as seen in the photo).
 """
 
 from __future__ import annotations
@@ -58,24 +59,23 @@ class Detector:
     """MTCNN with facepair's settings. Photos of equal size are detected in one batch."""
 
     def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
-        from facenet_pytorch import MTCNN
+        from faces.mtcnn import Cascade
 
         self.settings = settings or get_settings()
         self.device = resolve_device(device or self.settings.device)
-        self._mtcnn = MTCNN(
-            min_face_size=self.settings.min_face_size,
-            keep_all=True,
-            post_process=False,
-            device=self.device,
-        )
+        self._cascade = Cascade(self.device)
 
-    def detect(self, photo: np.ndarray) -> list[Face]:
+    def detect(self, photo: np.ndarray, min_face_size: int | None = None) -> list[Face]:
         """Every face in one RGB uint8 photo (H×W×3), best score first."""
-        return self.detect_batch([photo])[0]
+        return self.detect_batch([photo], min_face_size)[0]
 
-    def detect_batch(self, photos: Sequence[np.ndarray]) -> list[list[Face]]:
+    def detect_batch(
+        self, photos: Sequence[np.ndarray], min_face_size: int | None = None
+    ) -> list[list[Face]]:
         """Faces for each photo, in order. Photos are shrunk to `detect_max_side` for detection
-        and grouped by size into batches of `detect_batch_size`."""
+        and grouped by size into batches of `detect_batch_size`. Faces under `min_face_size`
+        pixels (default: the setting) are not looked for."""
+        smallest = min_face_size or self.settings.min_face_size
         results: list[list[Face]] = [[] for _ in photos]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         scaled: list[np.ndarray] = []
@@ -90,9 +90,10 @@ class Detector:
             for start in range(0, len(indices), batch):
                 chunk = indices[start : start + batch]
                 stacked = np.stack([scaled[i] for i in chunk])
-                boxes, probs, points = self._mtcnn.detect(stacked, landmarks=True)
-                for i, b, p, pts in zip(chunk, boxes, probs, points, strict=True):
-                    results[i] = self._faces(b, p, pts, scales[i])
+                shrunk = min(scales[i] for i in chunk)
+                found = self._cascade(stacked, max(8, round(smallest * shrunk)))
+                for i, (b, p, pts) in zip(chunk, found, strict=True):
+                    results[i] = self._faces(b, p, pts, scales[i], smallest)
         return results
 
     def _shrink(self, photo: np.ndarray) -> tuple[np.ndarray, float]:
@@ -105,18 +106,17 @@ class Detector:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return cv2.resize(photo, size, interpolation=cv2.INTER_AREA), scale
 
-    def _faces(self, boxes, probs, points, scale: float) -> list[Face]:
-        if boxes is None:
-            return []
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
-        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2) / scale
+    def _faces(
+        self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, scale: float,
+        smallest: int,
+    ) -> list[Face]:
+        boxes, points = boxes / scale, points / scale
         faces = [
             Face(box=tuple(float(v) for v in b), score=float(p), landmarks=pts)
             for b, p, pts in zip(boxes, probs, points, strict=True)
         ]
         keep = [
             f for f in faces
-            if f.score >= self.settings.min_face_score and f.size >= self.settings.min_face_size
+            if f.score >= self.settings.min_face_score and f.size >= smallest
         ]
         return sorted(keep, key=lambda f: -f.score)

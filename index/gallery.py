@@ -255,7 +255,9 @@ class Gallery:
         data, source = read_photo(photo, source)
         sha = hashlib.sha256(data).hexdigest()
         image = decode(data, name=source)
-        faces = self.detector.detect(image)
+        # look for faces down to half the enrollable size, so that a too small one is named so
+        smallest = min(self.settings.min_face_size, self.settings.enroll_min_face // 2)
+        faces = self.detector.detect(image, smallest)
         chosen = self._choose(faces, image, source, face, box)
         if chosen.size < self.settings.enroll_min_face:
             raise Refused("face_too_small",

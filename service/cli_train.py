@@ -98,6 +98,9 @@ def train(
     eval_minutes: float | None = typer.Option(None, help="LFW View 1 every N minutes."),
     checkpoint_minutes: float | None = typer.Option(None),
     max_steps: int | None = typer.Option(None, help="Stop after this many steps."),
+    holdout: float | None = typer.Option(
+        None, help="Share of the people kept out of training to judge the run and pick best.pt."),
+    holdout_every: int | None = typer.Option(None, help="Judge on them every N steps."),
     threads: int | None = typer.Option(None, help="torch threads per process."),
     amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16/fp16 autocast."),
     resume: bool = typer.Option(False, help="Continue OUT's checkpoint."),
@@ -115,7 +118,8 @@ def train(
              "freeze_lower": freeze_lower, "freeze_epochs": freeze_epochs,
              "lower_lr_scale": lower_lr_scale, "eval_minutes": eval_minutes,
              "checkpoint_minutes": checkpoint_minutes, "max_steps": max_steps,
-             "threads": threads, "amp": amp}
+             "threads": threads, "amp": amp, "holdout": holdout,
+             "holdout_every": holdout_every}
     if last.exists():
         if not resume:
             raise fail(f"{out_dir} already holds a checkpoint: pass --resume to continue it, "

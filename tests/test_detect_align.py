@@ -117,3 +117,31 @@ def test_minimum_face_size_and_score_are_settings(face_photo):
     assert strict.detect(photo) == []
     picky = Detector(Settings(min_face_score=1.0))
     assert all(f.score >= 1.0 for f in picky.detect(photo))
+
+
+def test_our_cascade_finds_what_facenet_pytorch_finds(lfw_faces):
+    """faces.mtcnn runs facenet-pytorch's networks with batched cuts; on LFW photos it must find
+    the same central faces, with landmarks close to the reference driver's."""
+    import torch
+    from facenet_pytorch import MTCNN
+
+    photos, found = lfw_faces
+    photos, found = photos[::5], found[::5]  # 100 photos
+    reference = MTCNN(min_face_size=40, keep_all=True, post_process=False,
+                      device=torch.device("cpu"))
+    _, _, points = reference.detect(np.stack(photos), landmarks=True)
+    errors, missed = [], 0
+    for photo, faces, theirs in zip(photos, found, points, strict=True):
+        if theirs is None:
+            continue
+        ref_points = np.asarray(theirs, dtype=np.float64).reshape(-1, 5, 2)
+        centre = ref_points[np.argmin(np.abs(ref_points[:, 2] - 125).sum(1))]
+        ours = pick_face(faces, photo.shape)
+        if ours is None:
+            missed += 1
+            continue
+        errors.append(np.linalg.norm(ours.landmarks - centre, axis=1).max())
+    assert missed <= 1 and len(errors) >= 95
+    print(f"largest landmark distance to facenet-pytorch: median {np.median(errors):.2f} px, "
+          f"95th percentile {np.percentile(errors, 95):.2f} px")
+    assert np.median(errors) < 2.5 and np.percentile(errors, 90) < 5.0  # faces of ~110 px

@@ -137,6 +137,33 @@ def test_export_then_load_gives_the_same_embeddings(prepared: Path, tmp_path: Pa
     assert np.allclose(np.linalg.norm(after, axis=1), 1, atol=1e-5)
 
 
+def test_held_out_people_judge_the_run_and_pick_the_exported_step(prepared: Path, tmp_path: Path):
+    from faces.embed import Embedder
+    from training.data import CropSet
+    from training.export import export
+    from training.train import train
+
+    data = CropSet([prepared], holdout=0.25, seed=0)
+    assert data.holdout is not None and len(data.holdout.names) == 2
+    assert not set(data.holdout.names) & set(data.people)  # nobody held out is trained on
+    assert len(np.unique(data.holdout.labels)) == 2
+    assert len(data) + len(data.holdout.labels) == len(CropSet([prepared]))
+
+    result = train(_config(prepared, tmp_path / "run", holdout=0.25, holdout_every=4,
+                           max_steps=8))
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    judged = ckpt["state"]["holdout"]
+    assert [row["step"] for row in judged] == [0, 4, 8]
+    assert all(0.0 <= row["auc"] <= 1.0 and row["genuine_pairs"] > 0 for row in judged)
+    best = max(judged, key=lambda row: row["tar_at_far_1e-4"])  # the first of equals wins
+    assert result["best"]["step"] == best["step"]
+    card = export(tmp_path / "run", "picked", tmp_path / "models", views=())
+    assert card["training"]["holdout"]["selected_step"] == best["step"]
+    kept = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"]
+    exported = Embedder(tmp_path / "models" / "picked").net.state_dict()
+    assert all(torch.allclose(exported[k].float(), v.float(), atol=1e-3) for k, v in kept.items())
+
+
 def test_two_process_ddp_with_gloo(prepared: Path, tmp_path: Path):
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     cfg = _config(prepared, tmp_path / "ddp", max_steps=3, threads=1, batch_size=16)

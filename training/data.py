@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +16,56 @@ import torch
 import torch.nn.functional as F
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """Validation faces kept out of training: every photo (up to a cap) of a random share of
+    the people with two or more photos, plus people with a single photo, whom pair training
+    cannot use anyway (they serve as strangers)."""
+
+    crops: np.ndarray  # N×S×S×3 uint8
+    labels: np.ndarray  # N int64; a label per person
+    names: list[str]  # the held-out people with pairs
+    strangers: int  # single-photo people
+
+
 class CropSet:
     """The `ok` crops of one or more `facepair prepare` outputs, with global identity labels
-    (`<folder>/<person>`, so LFW's and ORL's people never share a label)."""
+    (`<folder>/<person>`, so LFW's and ORL's people never share a label).
 
-    def __init__(self, dirs: list[Path], min_photos: int = 2) -> None:
+    `holdout` > 0 keeps that share of the people with pairs out of training (seeded), together
+    with up to `max_strangers` single-photo people, as `self.holdout`: the set on which a
+    run is judged and its best step chosen, so that no LFW test person is ever needed for it.
+    """
+
+    def __init__(
+        self, dirs: list[Path], min_photos: int = 2, holdout: float = 0.0, seed: int = 0,
+        max_per_person: int = 10, max_strangers: int = 2000,
+    ) -> None:
         crops, names = [], []
         for d in dirs:
             rows = list(csv.DictReader((d / "manifest.csv").open()))
             ok = [int(r["index"]) for r in rows if r["status"] == "ok"]
             crops.append(np.load(d / "crops.npy", mmap_mode="r")[ok])
             names += [f"{d.name}/{rows[i]['person']}" for i in ok]
+        all_crops = np.concatenate(crops)
         people, labels = np.unique(names, return_inverse=True)
         counts = np.bincount(labels)
-        keep = counts[labels] >= min_photos  # pairs need two photos of a person
-        self.crops = np.concatenate(crops)[keep]
-        self.people = people
+        paired = np.flatnonzero(counts >= min_photos)  # pairs need two photos of a person
+        rng = np.random.default_rng(seed)
+        held = set(rng.permutation(paired)[: round(holdout * len(paired))].tolist())
+        keep = (counts[labels] >= min_photos) & ~np.isin(labels, list(held))
+        self.crops = all_crops[keep]
+        self.people = people[np.unique(labels[keep])]
         _, self.labels = np.unique(labels[keep], return_inverse=True)
         self.size = self.crops.shape[1]
+        self.holdout: Holdout | None = None
+        if held:
+            rows = [np.flatnonzero(labels == p)[:max_per_person] for p in sorted(held)]
+            singles = np.flatnonzero(counts[labels] == 1)
+            singles = np.sort(rng.permutation(singles)[:max_strangers])
+            index = np.concatenate([*rows, singles])
+            self.holdout = Holdout(all_crops[index], labels[index].astype(np.int64),
+                                   [str(people[p]) for p in sorted(held)], len(singles))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -69,8 +69,11 @@ def export(
     data_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None,
     command: str = "",
 ) -> dict:
-    """Write the model files from RUN/last.pt, measure them on LFW, and return the card."""
-    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    """Write the model files from RUN/best.pt (the step that scored best on the held-out
+    people) or, for a run without a hold-out, RUN/last.pt; measure them on LFW; return the card."""
+    last = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    best = run / "best.pt"
+    ckpt = torch.load(best, map_location="cpu", weights_only=True) if best.exists() else last
     net = build(ckpt["architecture"])
     net.load_state_dict(ckpt["model"])
     cfg, arch = ckpt["config"], ckpt["architecture"]
@@ -99,6 +102,10 @@ def export(
             "hardware": ckpt["hardware"],
             "config": cfg,
             "evals": ckpt["state"].get("evals", []),
+            "holdout": {"share_of_people": cfg.get("holdout", 0.0),
+                        "select_by": cfg.get("select_by"),
+                        "judged": last["state"].get("holdout", []),
+                        "selected_step": ckpt["state"]["step"]},
         },
     }
     dtype = torch.float32 if _fp32_fits(net) else torch.float16

@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
     freeze_epochs: float = 0.0
     lower_lr_scale: float = 1.0  # learning-rate factor of those groups once unfrozen
     max_steps: int = 0  # stop early (tests, smoke runs); 0 = the full schedule
+    holdout: float = 0.0  # share of the people kept out of training to judge the run
+    holdout_every: int = 0  # judge it every N steps (and before the first, and at the end)
+    select_by: str = "tar_at_far_1e-4"  # the held-out figure that picks best.pt
     command: str = ""
 
 
@@ -137,7 +140,8 @@ def embed_fn(
 
 class Log:
     FIELDS = ("time", "step", "epoch", "lr", "loss", "img_per_s", "view1_accuracy",
-              "view1_devtrain_accuracy", "view1_auc")
+              "view1_devtrain_accuracy", "view1_auc", "holdout_auc", "holdout_tar_at_far_1e-3",
+              "holdout_tar_at_far_1e-4")
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -159,7 +163,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     amp = amp_default(device) if cfg.amp is None else cfg.amp
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
-    data = CropSet(cfg.data)
+    data = CropSet(cfg.data, holdout=cfg.holdout, seed=cfg.seed)
     arch = {**cfg.architecture, "input_size": data.size}
     model = build(arch)
     init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
@@ -187,13 +191,13 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         progress = (step - warmup) / max(1, total - warmup)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    state = {"step": 0, "train_seconds": 0.0, "evals": []}
+    state = {"step": 0, "train_seconds": 0.0, "evals": [], "holdout": [], "best": None}
     last = out / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        state = ckpt["state"]
+        state = {"holdout": [], "best": None, **ckpt["state"]}
         if rank == 0:
             print(f"resumed from {last} at step {state['step']}", file=sys.stderr)
 
@@ -208,7 +212,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     log = Log(out / "log.csv") if rank == 0 else None
     embed = embed_fn(model, device, amp, normalisation=norm)
 
-    def save() -> None:
+    def save(path: Path = last) -> None:
         if rank != 0:
             return
         payload = {
@@ -217,9 +221,28 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             "normalisation": norm, "template": template, "hardware": hardware(device, world),
             "init": init_report,
         }
-        tmp = out / "last.pt.tmp"
+        tmp = path.with_suffix(".pt.tmp")
         torch.save(payload, tmp)
-        os.replace(tmp, last)  # a checkpoint is either the old one or the new one, whole
+        os.replace(tmp, path)  # a checkpoint is either the old one or the new one, whole
+
+    def judge() -> None:
+        """Score the held-out people; keep the best step so far as best.pt."""
+        if rank != 0 or data.holdout is None:
+            return
+        from training.evaluate import pair_figures
+
+        figures = pair_figures(embed(data.holdout.crops), data.holdout.labels)
+        row = {"step": state["step"], **figures}
+        best = state["best"]
+        if best is None or figures[cfg.select_by] > best[cfg.select_by]:
+            state["best"] = row
+            save(out / "best.pt")
+        state["holdout"].append(row)
+        assert log is not None
+        log.write(time=round(time.time()), step=state["step"],
+                  epoch=round(state["step"] / steps_per_epoch, 3), holdout_auc=figures["auc"],
+                  **{f"holdout_{k}": figures[k] for k in ("tar_at_far_1e-3", "tar_at_far_1e-4")})
+        print(f"step {state['step']}: held-out people {figures}", file=sys.stderr)
 
     def evaluate_now() -> dict | None:
         if rank != 0:
@@ -244,6 +267,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     frozen = None
     model.train()
     losses_seen: list[float] = []
+    if state["step"] == 0 and not state["holdout"]:
+        judge()  # the starting point (for --init, the model it starts from)
     while state["step"] < stop:
         epoch = state["step"] // steps_per_epoch
         pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + rank)
@@ -294,9 +319,14 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             if cfg.eval_minutes and now - last_eval > cfg.eval_minutes * 60:
                 evaluate_now()
                 last_eval = time.monotonic()
+            if cfg.holdout_every and state["step"] % cfg.holdout_every == 0:
+                judge()
+    if state["holdout"] and state["holdout"][-1]["step"] != state["step"]:
+        judge()
     save()
     result = {"steps": state["step"], "total_steps": total, "losses": losses_seen,
-              "checkpoint": str(last), "train_seconds": round(state["train_seconds"], 1)}
+              "checkpoint": str(last), "train_seconds": round(state["train_seconds"], 1),
+              "best": state["best"]}
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
