@@ -7,6 +7,7 @@ cores spend their time on the network, not on a per-image Python pipeline.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,9 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Holdout:
-    """Validation faces kept out of training: every photo (up to a cap) of a random share of
-    the people with two or more photos, plus people with a single photo, whom pair training
-    cannot use anyway (they serve as strangers)."""
+    """Validation faces kept out of training: every photo of a share of the people with a few
+    photos, plus people with a single photo, whom pair training cannot use anyway (they serve
+    as strangers)."""
 
     crops: np.ndarray  # N×S×S×3 uint8
     labels: np.ndarray  # N int64; a label per person
@@ -32,7 +33,8 @@ class CropSet:
     """The `ok` crops of one or more `facepair prepare` outputs, with global identity labels
     (`<folder>/<person>`, so LFW's and ORL's people never share a label).
 
-    `holdout` > 0 keeps that share of the people with pairs out of training (seeded), together
+    `holdout` > 0 keeps that share of the people with 2 to `max_per_person` photos out of
+    training (chosen by a seeded hash of their names), together
     with up to `max_strangers` single-photo people, as `self.holdout`: the set on which a
     run is judged and its best step chosen, so that no LFW test person is ever needed for it.
     """
@@ -51,8 +53,12 @@ class CropSet:
         people, labels = np.unique(names, return_inverse=True)
         counts = np.bincount(labels)
         paired = np.flatnonzero(counts >= min_photos)  # pairs need two photos of a person
+        # a person is held out by a hash of their name: the same people whatever else the
+        # data holds, so runs on re-prepared or grown data are judged on the same people.
+        # People with more than `max_per_person` photos always train (most would go unused).
+        held = {int(p) for p in paired if counts[p] <= max_per_person
+                and _share(people[p].split("/", 1)[1], seed) < holdout}
         rng = np.random.default_rng(seed)
-        held = set(rng.permutation(paired)[: round(holdout * len(paired))].tolist())
         keep = (counts[labels] >= min_photos) & ~np.isin(labels, list(held))
         self.crops = all_crops[keep]
         self.people = people[np.unique(labels[keep])]
@@ -78,6 +84,12 @@ class CropSet:
         """uint8 N×3×S×S images and int64 labels for these rows."""
         x = torch.from_numpy(self.crops[index])
         return x.permute(0, 3, 1, 2).contiguous(), torch.from_numpy(self.labels[index]).long()
+
+
+def _share(name: str, seed: int) -> float:
+    """A stable number in [0, 1) for a person's name."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
