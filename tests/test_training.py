@@ -149,7 +149,7 @@ def test_held_out_people_judge_the_run_and_pick_the_exported_step(prepared: Path
     assert len(np.unique(data.holdout.labels)) == 2
     assert len(data) + len(data.holdout.labels) == len(CropSet([prepared]))
 
-    result = train(_config(prepared, tmp_path / "run", holdout=0.25, holdout_every=4,
+    result = train(_config(prepared, tmp_path / "run", holdout=0.25, holdout_every=4, batch_size=16,
                            max_steps=8))
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     judged = ckpt["state"]["holdout"]

@@ -211,6 +211,12 @@ def view2(emb: dict[str, np.ndarray], root: Path) -> dict:
     }
 
 
+def thresholds_from(impostor: np.ndarray) -> dict[str, float]:
+    """Cosine thresholds at FAR 1e-2 … 1e-6 from impostor scores."""
+    return {f"{far:.0e}".replace("e-0", "e-"): round(threshold_at_far(impostor, far), 4)
+            for far in FARS}
+
+
 def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, float]:
     """Cosine thresholds at FAR 1e-2 … 1e-6 from impostor scores among the photos of
     pairsDevTrain (every pair of photos of different people: about 9.6 million pairs, so the
@@ -218,9 +224,7 @@ def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, f
     photos = pair_photos(read_pairs(root / "pairsDevTrain.txt"))
     e = np.stack([emb[p] for p in photos])
     labels = np.unique([p.split("/")[0] for p in photos], return_inverse=True)[1]
-    imp = impostor_scores(e, labels, limit=len(photos))
-    return {f"{far:.0e}".replace("e-0", "e-"): round(threshold_at_far(imp, far), 4)
-            for far in FARS}
+    return thresholds_from(impostor_scores(e, labels, limit=len(photos)))
 
 
 def evaluate(

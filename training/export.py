@@ -19,7 +19,8 @@ from torch import nn
 
 from faces.backbones import build
 from faces.embed import Embedder
-from training.evaluate import evaluate
+from training.data import CropSet, Holdout
+from training.evaluate import evaluate, impostor_scores, thresholds_from
 
 
 def _data_provenance(dirs: list[str]) -> list[dict]:
@@ -35,8 +36,14 @@ def write_model(
     net: nn.Module, card: dict, models_dir: Path, dtype: torch.dtype = torch.float32,
     views: tuple[str, ...] = ("1", "2"), data_dir: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None, contaminated: bool = True,
+    holdout: Holdout | None = None,
 ) -> dict:
-    """Write the weights (as `dtype`) and the card, then measure the written model on LFW."""
+    """Write the weights (as `dtype`) and the card, then measure the written model on LFW.
+
+    The card's thresholds come from impostor pairs among people the model never trained on:
+    pairsDevTrain's photos for a model that never saw LFW, else the run's held-out people (a
+    model trained on DevTrain people was taught to push exactly those people apart, so their
+    pairs would flatter it). Both sets are kept in the card."""
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
              for k, v in net.state_dict().items()}
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +67,16 @@ def write_model(
         card["lfw"]["view2"]["contaminated"] = contaminated
     card["lfw"]["fallback_crops"] = figures["fallback_crops"]
     card["thresholds"] = figures["thresholds"]
+    card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
+    if holdout is not None:
+        card["thresholds_pairs_devtrain"] = figures["thresholds"]
+        imp = impostor_scores(embedder.embed_crops(holdout.crops), holdout.labels,
+                              limit=len(holdout.labels))
+        card["thresholds"] = thresholds_from(imp)
+        card["thresholds_from"] = (
+            f"{len(imp):,} impostor pairs among the run's held-out people "
+            f"({len(holdout.names)} people with 2-10 photos, {holdout.strangers} with one), "
+            "never trained on")
     card_path.write_text(json.dumps(card, indent=2))
     return card
 
@@ -109,7 +126,12 @@ def export(
         },
     }
     dtype = torch.float32 if _fp32_fits(net) else torch.float16
-    return write_model(net, card, models_dir, dtype, views, data_dir, on_progress)
+    holdout = None
+    if cfg.get("holdout"):
+        holdout = CropSet([Path(d) for d in cfg["data"]], holdout=cfg["holdout"],
+                          seed=cfg["seed"]).holdout
+    return write_model(net, card, models_dir, dtype, views, data_dir, on_progress,
+                       holdout=holdout)
 
 
 def _fp32_fits(net: nn.Module, limit: int = 30 * 2**20) -> bool:
