@@ -3,10 +3,10 @@
 `AlbumTagger.run(root)` walks the folders, skips photos already tagged and unchanged (path,
 size, mtime; the content hash when only the mtime moved), and sends the rest in chunks to
 worker processes that each load the detector and the model once and detect and embed in
-batches (the main process analyses chunks too while the workers start). The main process
-names the faces (`Gallery.match`), commits each photo (so an interrupted run loses nothing it
-finished), writes XMP sidecars when asked, and at the end clusters the unknown faces (DBSCAN
-on cosine distance, at the model's one-to-one threshold). Originals are only ever read.
+batches. The main process names the faces (`Gallery.match`), commits each photo (so an
+interrupted run loses nothing it finished), writes XMP sidecars when asked, and at the end
+clusters the unknown faces (DBSCAN on cosine distance, at the model's one-to-one threshold).
+Originals are only ever read.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -149,34 +147,19 @@ class AlbumTagger:
         return todo, unchanged
 
     def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
-        """Analysed chunks, as they come. Worker processes take a few seconds to start (torch,
-        the networks); until the first of them answers, this process, whose gallery has both
-        loaded already, analyses chunks itself."""
-        chunks = iter([todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)])
-        if "detector" not in _WORKER:
-            _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
-                                                        self.gallery.embedder)
+        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
         if self.workers <= 1:
-            yield from map(analyse, chunks)
+            if "detector" not in _WORKER:
+                _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
+                                                            self.gallery.embedder)
+            for chunk in chunks:
+                yield analyse(chunk)
             return
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         ctx = mp.get_context("spawn")
         setup = (str(self.gallery.embedder.path), threads)
         with ctx.Pool(self.workers, _init_worker, setup) as pool:
-            pending = deque(pool.apply_async(analyse, (chunk,))
-                            for chunk in islice(chunks, 2 * self.workers))
-            started = False
-            while pending:
-                if not started and not pending[0].ready():
-                    chunk = next(chunks, None)
-                    if chunk is not None:
-                        yield analyse(chunk)
-                        continue
-                started = True
-                yield pending.popleft().get()
-                chunk = next(chunks, None)
-                if chunk is not None:
-                    pending.append(pool.apply_async(analyse, (chunk,)))
+            yield from pool.imap(analyse, chunks)
 
     # -- the job ------------------------------------------------------------------------------
 
