@@ -19,7 +19,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,7 +63,8 @@ class TrainConfig(BaseModel):
     max_steps: int = 0  # stop early (tests, smoke runs); 0 = the full schedule
     holdout: float = 0.0  # share of the people kept out of training to judge the run
     holdout_every: int = 0  # judge it every N steps (and before the first, and at the end)
-    select_by: str = "tar_at_far_1e-4"  # the held-out figure that picks best.pt
+    # the held-out figure that picks best.pt
+    select_by: Literal["auc", "tar_at_far_1e-3", "tar_at_far_1e-4"] = "tar_at_far_1e-4"
     command: str = ""
 
 
