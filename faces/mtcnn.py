@@ -179,8 +179,7 @@ class Cascade:
         offsets, probs = outputs[0], outputs[-1]
         scores = probs[:, 1]
         keep = scores > THRESHOLDS[stage]
-        boxes, whole, owner = boxes[keep], whole[keep], owner[keep]
-        scores, offsets = scores[keep], offsets[keep]
+        boxes, owner, scores, offsets = boxes[keep], owner[keep], scores[keep], offsets[keep]
         points = boxes.new_zeros((len(boxes), 5, 2))
         if stage == 2:
             marks = outputs[1][keep]

@@ -24,6 +24,11 @@ from faces.settings import get_settings
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
 
+def far_key(far: float) -> str:
+    """1e-3 → "1e-3", the way cards and logs name a false-accept rate."""
+    return f"{far:.0e}".replace("e-0", "e-")
+
+
 @dataclass(frozen=True)
 class Pair:
     a: str  # "Name/Name_0001.jpg", relative to lfw-deepfunneled/
@@ -110,8 +115,7 @@ def pair_figures(embeddings: np.ndarray, labels: np.ndarray) -> dict:
                "auc": round(float(roc_auc_score(y, np.concatenate([genuine, impostor]))), 5)}
     for far in (1e-3, 1e-4):
         t = threshold_at_far(impostor, far)
-        figures[f"tar_at_far_{far:.0e}".replace("e-0", "e-")] = round(
-            float((genuine > t).mean()), 4)
+        figures[f"tar_at_far_{far_key(far)}"] = round(float((genuine > t).mean()), 4)
     return figures
 
 
@@ -213,8 +217,7 @@ def view2(emb: dict[str, np.ndarray], root: Path) -> dict:
 
 def thresholds_from(impostor: np.ndarray) -> dict[str, float]:
     """Cosine thresholds at FAR 1e-2 … 1e-6 from impostor scores."""
-    return {f"{far:.0e}".replace("e-0", "e-"): round(threshold_at_far(impostor, far), 4)
-            for far in FARS}
+    return {far_key(far): round(threshold_at_far(impostor, far), 4) for far in FARS}
 
 
 def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, float]:
