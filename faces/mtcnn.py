@@ -1,5 +1,6 @@
-"""The MTCNN cascade (Zhang et al., 2016), run by facepair over facenet-pytorch's three trained
-networks (PNet, RNet, ONet; their weights ship in its wheel and load offline).
+"""The MTCNN cascade (Zhang et al., 2016): its three small networks (PNet, RNet, ONet) defined
+here, with the trained weights that ship in facenet-pytorch's wheel (`facenet_pytorch/data/`,
+plain state dicts, loaded offline with `weights_only`), and facepair's own driver.
 
 Why our own driver: facenet-pytorch cuts and resamples every candidate box on its own, one
 tensor operation per box, and builds each pyramid level from the full photo. Here each pyramid
@@ -8,6 +9,10 @@ boxes of a whole batch of photos with `torchvision.ops.roi_align`, each box from
 pyramid level that still holds it at the cut's size (a mipmap: cheap, and no aliasing). Boxes
 that reach past the photo's edge are padded, as in the original MTCNN, not squeezed.
 
+Neither facenet-pytorch nor torchvision's Python package is imported: both pull in
+`torch._dynamo`, about 3 s of start-up for every album worker. The two compiled operators
+used here (`roi_align`, `nms`) are called from torchvision's operator library directly.
+
 Stages: (1) PNet slides over an image pyramid and proposes boxes; (2) RNet rescores 24×24
 cuts of them; (3) ONet rescores 48×48 cuts and places the five landmarks. Between stages
 boxes are regressed, squared and suppressed (non-maximum suppression).
@@ -15,14 +20,137 @@ boxes are regressed, squared and suppressed (non-maximum suppression).
 
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.ops import batched_nms, roi_align
+from torch import nn
 
 VERSION = "facepair-cascade-1"  # caches of detected crops name the detector that made them
 THRESHOLDS = (0.6, 0.7, 0.7)  # the score each stage asks of a box
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale against the previous one
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the {name} package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@cache
+def _vision() -> object:
+    """torchvision's compiled operators (`torch.ops.torchvision`), loaded from its library."""
+    # `_C.so`, or `_C_stable.so` in builds against torch's stable ABI (torchvision 0.29)
+    folder = _package_dir("torchvision")
+    library = next((p for p in sorted(folder.iterdir()) if p.name.startswith("_C")
+                    and p.suffix in (".so", ".pyd")), None)
+    if library is None:  # an unusual build: the package's own import registers them
+        import torchvision  # noqa: F401
+    else:
+        torch.ops.load_library(str(library))
+    return torch.ops.torchvision
+
+
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
+                limit: float) -> torch.Tensor:
+    """Non-maximum suppression (overlap: intersection over union) within each group: indices
+    kept, best score first. Groups are kept apart by moving each to its own stretch of space."""
+    if not len(boxes):
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    apart = boxes + (groups.to(boxes) * (boxes.max() + 1))[:, None]
+    return _vision().nms(apart, scores, limit)
+
+
+def roi_align(level: torch.Tensor, rois: torch.Tensor, size: int) -> torch.Tensor:
+    """`size`×`size` bilinear cuts of rois (photo index, x1, y1, x2, y2) from `level`, each
+    output pixel the mean of 2×2 samples."""
+    return _vision().roi_align(level, rois, 1.0, size, size, 2, True)
+
+
+class _Net(nn.Module):
+    """Shared by the three networks: layers named as in the weight files (conv1, prelu1, …)."""
+
+    def load(self, name: str) -> _Net:
+        path = _package_dir("facenet_pytorch") / "data" / f"{name}.pt"
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return self
+
+    def _features(self, x: torch.Tensor, pools: dict[int, int]) -> torch.Tensor:
+        """conv → PReLU, then max-pool after the layers in `pools` (layer: kernel, stride 2)."""
+        i = 1
+        while hasattr(self, f"conv{i}"):
+            x = getattr(self, f"prelu{i}")(getattr(self, f"conv{i}")(x))
+            if i in pools:
+                x = F.max_pool2d(x, pools[i], 2, ceil_mode=True)
+            i += 1
+        return x
+
+
+class PNet(_Net):
+    """12×12 windows, fully convolutional: box offsets (4) and face probability (2) per
+    2-pixel step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for i, (cin, cout) in enumerate([(3, 10), (10, 16), (16, 32)], start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, 3))
+            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
+        self.load("pnet")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self._features(x, {1: 2})
+        return self.conv4_2(x), F.softmax(self.conv4_1(x), dim=1)
+
+
+class _DenseNet(_Net):
+    """RNet and ONet: convolutions, then dense layers over the flattened features (flattened
+    in the original networks' column-major order: channel, width, height)."""
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 2, 1).flatten(1)
+
+
+class RNet(_DenseNet):
+    """24×24 cuts: box offsets (4) and face probability (2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for i, (cin, cout, k) in enumerate([(3, 28, 3), (28, 48, 3), (48, 64, 2)], start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, k))
+            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
+        self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
+        self.load("rnet")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.prelu4(self.dense4(self._flat(self._features(x, {1: 3, 2: 3}))))
+        return self.dense5_2(x), F.softmax(self.dense5_1(x), dim=1)
+
+
+class ONet(_DenseNet):
+    """48×48 cuts: box offsets (4), five landmarks (10: x then y, as shares of the box) and
+    face probability (2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers = [(3, 32, 3), (32, 64, 3), (64, 64, 3), (64, 128, 2)]
+        for i, (cin, cout, k) in enumerate(layers, start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, k))
+            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1, self.dense6_2 = nn.Linear(256, 2), nn.Linear(256, 4)
+        self.dense6_3 = nn.Linear(256, 10)
+        self.load("onet")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.prelu5(self.dense5(self._flat(self._features(x, {1: 3, 2: 3, 3: 2}))))
+        return self.dense6_2(x), self.dense6_3(x), F.softmax(self.dense6_1(x), dim=1)
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -68,8 +196,6 @@ class Cascade:
     x1, y1, x2, y2; scores K; landmarks K×5×2), in the photo's pixel coordinates."""
 
     def __init__(self, device: torch.device) -> None:
-        from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
-
         self.device = device
         self.pnet, self.rnet, self.onet = (
             net().to(device, memory_format=torch.channels_last).eval() for net in (PNet, RNet, ONet)
@@ -156,8 +282,7 @@ class Cascade:
             sx, sy = level.shape[3] / w, level.shape[2] / h
             scaled = regions[mine] * regions.new_tensor([sx, sy, sx, sy])
             cuts[mine] = roi_align(level, torch.cat([owner[mine, None].float(), scaled], dim=1),
-                                   output_size=size, spatial_scale=1.0, sampling_ratio=2,
-                                   aligned=True)
+                                   size)
         return cuts
 
     def _refine(

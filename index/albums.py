@@ -2,10 +2,11 @@
 
 `AlbumTagger.run(root)` walks the folders, skips photos already tagged and unchanged (path,
 size, mtime; the content hash when only the mtime moved), and sends the rest in chunks to
-worker processes that each load the detector and the model once and detect and embed in
-batches. The main process names the faces (`Gallery.match`), commits each photo (so an
-interrupted run loses nothing it finished), writes XMP sidecars when asked, and at the end
-clusters the unknown faces (DBSCAN on cosine distance, at the model's one-to-one threshold).
+worker processes that detect and embed in batches. On a CPU the workers are forked, one core
+each, and start with the detector and the model already loaded; with CUDA they are spawned
+and each loads them once. The main process names the faces (`Gallery.match`), commits each
+photo (so an interrupted run loses nothing it finished), writes XMP sidecars when asked, and at
+the end clusters the unknown faces (DBSCAN on cosine distance, at the model's one-to-one threshold).
 Originals are only ever read.
 """
 
@@ -54,14 +55,23 @@ _WORKER: dict = {}
 
 
 def _init_worker(model: str, threads: int) -> None:
+    """A spawned worker: load the detector and the model itself."""
     import torch
 
     from faces.detect import Detector
     from faces.embed import Embedder
 
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     _WORKER["detector"], _WORKER["embedder"] = Detector(), Embedder(model)
+
+
+def _init_forked() -> None:
+    """A forked worker already holds the parent's detector and model (copy-on-write). It runs
+    torch on one thread: an OpenMP thread pool does not survive a fork, so a forked worker
+    must never start one (PyTorch's DataLoader workers do the same)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
@@ -155,10 +165,17 @@ class AlbumTagger:
             for chunk in chunks:
                 yield analyse(chunk)
             return
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        ctx = mp.get_context("spawn")
-        setup = (str(self.gallery.embedder.path), threads)
-        with ctx.Pool(self.workers, _init_worker, setup) as pool:
+        if self.gallery.embedder.device == "cpu" and "fork" in mp.get_all_start_methods():
+            # forked from here, with the detector and model this process holds: a worker
+            # starts in milliseconds instead of importing torch and loading both (seconds)
+            _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
+                                                        self.gallery.embedder)
+            pool = mp.get_context("fork").Pool(self.workers, _init_forked)
+        else:  # CUDA cannot be forked once initialised; elsewhere there is no fork
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            pool = mp.get_context("spawn").Pool(
+                self.workers, _init_worker, (str(self.gallery.embedder.path), threads))
+        with pool:
             yield from pool.imap(analyse, chunks)
 
     # -- the job ------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ def prepare(
     else:
         out.print(f"{report.ok} crops of {report.people} people from {report.photos} photos; "
                   f"{report.no_face} without a usable face, {report.errors} unreadable "
-                  f"(see {dst / 'manifest.csv'})")
+                  f"(see {dst / 'manifest.csv'}); {report.others} faces in the background "
+                  f"(others.npy, never trained on)")
 
 
 @app.command()

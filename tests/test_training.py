@@ -59,6 +59,15 @@ def test_prepare_writes_crops_and_manifest(prepared: Path):
     ok = [int(r["index"]) for r in rows if r["status"] == "ok"]
     assert all(crops[i].std() > 10 for i in ok)  # real faces, not blank rows
     assert all(float(r["score"]) > 0.9 for r in rows if r["status"] == "ok")
+    # the faces in the background are kept apart: never trained on, used to check thresholds
+    others = np.load(prepared / "others.npy")
+    other_rows = list(csv.DictReader((prepared / "others.csv").open()))
+    assert len(other_rows) == len(others) >= 3  # five, with the cascade of stop 10
+    for r, crop in zip(other_rows, others, strict=True):
+        source = rows[int(r["row"])]
+        assert (r["path"], r["person"]) == (source["path"], source["person"])
+        assert float(r["size"]) >= 40 and crop.std() > 10
+        assert np.abs(crop.astype(int) - crops[int(r["row"])]).mean() > 10  # not the labelled face
 
 
 def test_exclude_list_keeps_people_out(lfw_dir: Path, tmp_path: Path):
@@ -145,6 +154,8 @@ def test_held_out_people_judge_the_run_and_pick_the_exported_step(prepared: Path
 
     data = CropSet([prepared], holdout=0.25, seed=0)
     assert data.holdout is not None and len(data.holdout.names) == 2
+    assert data.holdout.others is not None  # every background face, for the thresholds
+    assert len(data.holdout.others) == len(np.load(prepared / "others.npy"))
     assert not set(data.holdout.names) & set(data.people)  # nobody held out is trained on
     assert len(np.unique(data.holdout.labels)) == 2
     assert len(data) + len(data.holdout.labels) == len(CropSet([prepared]))
@@ -199,6 +210,27 @@ def test_threshold_accuracy_and_tar_on_a_known_case():
 
 def _emb(angle: float) -> np.ndarray:
     return np.array([np.cos(angle), np.sin(angle)])
+
+
+def test_thresholds_hold_for_background_faces_too():
+    from training.evaluate import held_out_thresholds
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 32))
+    labels = np.repeat(np.arange(50), 4)
+    held = centres[labels] + rng.normal(scale=0.5, size=(200, 32))
+    held /= np.linalg.norm(held, axis=1, keepdims=True)
+    alone = held_out_thresholds(held, labels)
+    assert alone["thresholds"] == alone["thresholds_held_out_people"]
+    assert list(alone["thresholds"]) == ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6"]
+    # strangers who look a little like someone held out: their thresholds are higher and win
+    others = centres[:20] + rng.normal(scale=0.9, size=(20, 32))
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    both = held_out_thresholds(held, labels, others)
+    assert both["thresholds_held_out_people"] == alone["thresholds"]
+    bg = both["thresholds_background_faces"]
+    assert all(bg[k] > alone["thresholds"][k] for k in ("1e-2", "1e-3"))
+    assert both["thresholds"] == {k: max(v, bg[k]) for k, v in alone["thresholds"].items()}
 
 
 def test_view1_on_constructed_embeddings(tmp_path: Path):

@@ -27,6 +27,10 @@ class Holdout:
     labels: np.ndarray  # N int64; a label per person
     names: list[str]  # the held-out people with pairs
     strangers: int  # single-photo people
+    # faces in the background of the data set's photos (`facepair prepare`'s others.npy):
+    # nobody trains on them, and they are the small, blurred, turned faces that a photo album
+    # is full of and that a model fine-tuned on posed portraits may score too high
+    others: np.ndarray | None = None
 
 
 class CropSet:
@@ -43,8 +47,10 @@ class CropSet:
         self, dirs: list[Path], min_photos: int = 2, holdout: float = 0.0, seed: int = 0,
         max_per_person: int = 10, max_strangers: int = 2000,
     ) -> None:
-        crops, names = [], []
+        crops, names, others = [], [], []
         for d in dirs:
+            if (d / "others.npy").exists():
+                others.append(np.load(d / "others.npy", mmap_mode="r"))
             rows = list(csv.DictReader((d / "manifest.csv").open()))
             ok = [int(r["index"]) for r in rows if r["status"] == "ok"]
             crops.append(np.load(d / "crops.npy", mmap_mode="r")[ok])
@@ -71,7 +77,8 @@ class CropSet:
             singles = np.sort(rng.permutation(singles)[:max_strangers])
             index = np.concatenate([*rows, singles])
             self.holdout = Holdout(all_crops[index], labels[index].astype(np.int64),
-                                   [str(people[p]) for p in sorted(held)], len(singles))
+                                   [str(people[p]) for p in sorted(held)], len(singles),
+                                   np.concatenate(others) if others else None)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -220,6 +220,24 @@ def thresholds_from(impostor: np.ndarray) -> dict[str, float]:
     return {far_key(far): round(threshold_at_far(impostor, far), 4) for far in FARS}
 
 
+def held_out_thresholds(
+    held: np.ndarray, labels: np.ndarray, others: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
+    """A trained model's thresholds, from faces it never trained on: impostor pairs among the
+    held-out people (`held`, `labels`), and, given `others` (faces from the background of the
+    data set's photos: smaller, blurred, turned), every pair of one of them with a held-out
+    face. `thresholds` keeps the higher of the two at each rate, so it holds for either kind
+    of stranger."""
+    out = {"thresholds_held_out_people": thresholds_from(
+        impostor_scores(held, labels, limit=len(labels)))}
+    out["thresholds"] = dict(out["thresholds_held_out_people"])
+    if others is not None and len(others):
+        out["thresholds_background_faces"] = thresholds_from((others @ held.T).ravel())
+        out["thresholds"] = {k: max(v, out["thresholds_background_faces"][k])
+                             for k, v in out["thresholds"].items()}
+    return out
+
+
 def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, float]:
     """Cosine thresholds at FAR 1e-2 … 1e-6 from impostor scores among the photos of
     pairsDevTrain (every pair of photos of different people: about 9.6 million pairs, so the

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
@@ -20,7 +21,7 @@ from torch import nn
 from faces.backbones import build
 from faces.embed import Embedder
 from training.data import CropSet, Holdout
-from training.evaluate import evaluate, impostor_scores, thresholds_from
+from training.evaluate import evaluate, held_out_thresholds
 
 
 def _data_provenance(dirs: list[str]) -> list[dict]:
@@ -70,13 +71,16 @@ def write_model(
     card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
     if holdout is not None:
         card["thresholds_pairs_devtrain"] = figures["thresholds"]
-        imp = impostor_scores(embedder.embed_crops(holdout.crops), holdout.labels,
-                              limit=len(holdout.labels))
-        card["thresholds"] = thresholds_from(imp)
+        background = holdout.others if holdout.others is not None else []
+        others = embedder.embed_crops(np.asarray(background)) if len(background) else None
+        card.update(held_out_thresholds(embedder.embed_crops(holdout.crops), holdout.labels,
+                                        others))
         card["thresholds_from"] = (
-            f"{len(imp):,} impostor pairs among the run's held-out people "
-            f"({len(holdout.names)} people with 2-10 photos, {holdout.strangers} with one), "
-            "never trained on")
+            f"impostor pairs among the run's held-out people ({len(holdout.names)} people "
+            f"with 2-10 photos, {holdout.strangers} with one), never trained on"
+            + (f", and pairs of a held-out face with one of {len(background):,} faces in the "
+               "background of the data set's photos: the higher threshold of the two at each "
+               "rate" if len(background) else ""))
     card_path.write_text(json.dumps(card, indent=2))
     return card
 

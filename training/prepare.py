@@ -4,7 +4,11 @@ DST holds:
 - `crops.npy`: uint8 N×S×S×3 aligned crops, one row per source photo (`np.load(mmap_mode="r")`);
 - `manifest.csv`: per row the source path, person, label, detector score and status
   (`ok`, `no_face`, or `error: …`); only `ok` rows are used for training;
-- `done.npy`: which rows are finished, so an interrupted run resumes where it stopped.
+- `done.npy`: which rows are finished, so an interrupted run resumes where it stopped;
+- `others.npy` + `others.csv`: every other face found in the photos (the people in the
+  background), aligned the same way, with the row of the photo it came from. Nobody knows who
+  they are, so they are never trained on; they are the strangers on which a model's thresholds
+  are checked (`training.data.Holdout.others`). Written per chunk under `others/` while running.
 Workers each load the detector once and take chunks of photos.
 """
 
@@ -32,6 +36,7 @@ class PrepareReport:
     no_face: int
     errors: int
     people: int
+    others: int  # faces besides the labelled ones (others.npy)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -50,10 +55,13 @@ def _init_worker(threads: int) -> None:
     _detector = Detector()
 
 
+Others = tuple[np.ndarray, np.ndarray]  # crops K×S×S×3, rows K×(row, size, score) float32
+
+
 def _process(
     task: tuple[int, list[str], int, str, list | None],
-) -> tuple[int, np.ndarray, list[tuple]]:
-    """Detect and align one chunk; returns (start, crops, [(score, status)])."""
+) -> tuple[int, np.ndarray, list[tuple], Others]:
+    """Detect and align one chunk; returns (start, crops, [(score, status)], the other faces)."""
     from faces.align import align
     from faces.decode import decode
     from faces.detect import pick_face
@@ -73,6 +81,7 @@ def _process(
             rows.append((0.0, f"error: {exc.message}"))
     good = [i for i, p in enumerate(photos) if p is not None]
     found = _detector.detect_batch([photos[i] for i in good]) if good else []
+    other_crops, other_rows = [], []
     for i, faces in zip(good, found, strict=True):
         face = pick_face(faces, photos[i].shape, how)  # type: ignore[arg-type]
         if face is None:
@@ -80,15 +89,22 @@ def _process(
             continue
         crops[i] = align(photos[i], face.landmarks, size, points)  # type: ignore[arg-type]
         rows[i] = (face.score, "ok")
-    return start, crops, rows
+        for other in faces:
+            if other is not face:
+                other_crops.append(align(photos[i], other.landmarks, size, points))  # type: ignore[arg-type]
+                other_rows.append((start + i, other.size, other.score))
+    others = (np.stack(other_crops) if other_crops else np.zeros((0, size, size, 3), np.uint8),
+              np.asarray(other_rows, dtype=np.float32).reshape(-1, 3))
+    return start, crops, rows, others
 
 
 def align_chunks(
     paths: list[str], starts: list[int], size: int, face: str, workers: int,
     template: list | None = None,
-) -> Iterator[tuple[int, np.ndarray, list[tuple]]]:
+) -> Iterator[tuple[int, np.ndarray, list[tuple], Others]]:
     """Detect and align `paths[s : s + CHUNK]` for each start `s`, in `workers` processes
-    (each loads the detector once); yields (start, crops, [(score, status)]) as they finish.
+    (each loads the detector once); yields (start, crops, [(score, status)], other faces) as
+    they finish.
     `template`: the 5 points of the crop (default: faces.align's template at `size`)."""
     tasks = ((s, paths[s : s + CHUNK], size, face, template) for s in starts)
     ctx = mp.get_context("spawn")
@@ -104,7 +120,7 @@ def align_all(
     crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     rows: list[tuple] = [(0.0, "")] * len(paths)
     finished = 0
-    for start, chunk, chunk_rows in align_chunks(
+    for start, chunk, chunk_rows, _ in align_chunks(
         paths, list(range(0, len(paths), CHUNK)), size, face, workers, template
     ):
         crops[start : start + len(chunk)] = chunk
@@ -154,10 +170,15 @@ def prepare(
     if on_progress:
         on_progress(finished, n)
     paths = [str(p) for p, _ in items]
-    for k, (start, chunk, chunk_rows) in enumerate(
+    others_dir = dst / "others"
+    others_dir.mkdir(exist_ok=True)
+    for k, (start, chunk, chunk_rows, (other_crops, other_rows)) in enumerate(
         align_chunks(paths, todo, size, face, workers, template)
     ):
         end = start + len(chunk)
+        part = others_dir / f"{start:08d}.npz"  # before the chunk counts as done
+        np.savez(part.with_suffix(".tmp.npz"), crops=other_crops, rows=other_rows)
+        part.with_suffix(".tmp.npz").replace(part)
         crops[start:end] = chunk
         rows[start:end] = np.array(chunk_rows, dtype=rows.dtype)
         done[start:end] = True
@@ -177,6 +198,7 @@ def prepare(
         writer.writerow(["index", "path", "person", "label", "score", "status"])
         for i, ((path, person), (score, status)) in enumerate(zip(items, rows, strict=True)):
             writer.writerow([i, path, person, label_of[person], f"{score:.5f}", status])
+    n_others = _gather_others(dst, items, size)
     statuses = rows["status"]
     return PrepareReport(
         photos=n,
@@ -184,4 +206,22 @@ def prepare(
         no_face=int((statuses == "no_face").sum()),
         errors=int(np.char.startswith(statuses, "error").sum()),
         people=len(people),
+        others=n_others,
     )
+
+
+def _gather_others(dst: Path, items: list[tuple[Path, str]], size: int) -> int:
+    """One `others.npy` + `others.csv` from the per-chunk files; returns how many."""
+    parts = sorted((dst / "others").glob("*[0-9].npz"))
+    loaded = [np.load(p) for p in parts]
+    crops = (np.concatenate([p["crops"] for p in loaded]) if loaded
+             else np.zeros((0, size, size, 3), np.uint8))
+    rows = np.concatenate([p["rows"] for p in loaded]) if loaded else np.zeros((0, 3), np.float32)
+    np.save(dst / "others.npy", crops)
+    with (dst / "others.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "row", "path", "person", "size", "score"])
+        for i, (row, face_size, score) in enumerate(rows):
+            path, person = items[int(row)]
+            writer.writerow([i, int(row), path, person, f"{face_size:.1f}", f"{score:.5f}"])
+    return len(crops)
