@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     )
     models_dir: Path = Field(REPO_ROOT / "models", description="Where model files live.")
     model: str = Field(
-        "dlib-resnet-v1", description="The embedding model: a name in models_dir or a path."
+        "facepair-v2", description="The embedding model: a name in models_dir or a path."
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default.")

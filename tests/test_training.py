@@ -154,8 +154,9 @@ def test_held_out_people_judge_the_run_and_pick_the_exported_step(prepared: Path
 
     data = CropSet([prepared], holdout=0.25, seed=0)
     assert data.holdout is not None and len(data.holdout.names) == 2
-    assert data.holdout.others is not None  # every background face, for the thresholds
-    assert len(data.holdout.others) == len(np.load(prepared / "others.npy"))
+    # the background faces of held-out people's photos judge with them, the rest may train
+    assert data.holdout.others is not None
+    assert len(data.holdout.others) + len(data.background) == len(np.load(prepared / "others.npy"))
     assert not set(data.holdout.names) & set(data.people)  # nobody held out is trained on
     assert len(np.unique(data.holdout.labels)) == 2
     assert len(data) + len(data.holdout.labels) == len(CropSet([prepared]))
@@ -231,6 +232,9 @@ def test_thresholds_hold_for_background_faces_too():
     bg = both["thresholds_background_faces"]
     assert all(bg[k] > alone["thresholds"][k] for k in ("1e-2", "1e-3"))
     assert both["thresholds"] == {k: max(v, bg[k]) for k, v in alone["thresholds"].items()}
+    # a held-out person in someone's background (the same news photo) is no stranger
+    twice = held_out_thresholds(held, labels, np.concatenate([others, held[:3]]))
+    assert twice["thresholds"]["1e-6"] == both["thresholds"]["1e-6"] < 0.99
 
 
 def test_view1_on_constructed_embeddings(tmp_path: Path):
@@ -312,3 +316,34 @@ def test_init_from_a_model_file_and_frozen_lower_layers(prepared: Path, tmp_path
     assert torch.equal(after[stem], before[stem])
     head = "head.5.weight"  # the embedding layer: trained
     assert not torch.allclose(after[head], before[head])
+
+
+def test_background_faces_train_as_strangers(lfw_dir: Path, tmp_path: Path):
+    """Prepared for the shipped model (150×150, its template), the background faces of the
+    photos are kept; those the starting model finds to be someone of the data are dropped,
+    the rest join every batch as strangers."""
+    from faces.embed import load_network
+    from training.data import CropSet
+    from training.train import background_strangers, train
+
+    people = tmp_path / "people.txt"
+    people.write_text("\n".join(PEOPLE) + "\n")
+    dst = tmp_path / "lfw-dlib"
+    result = facepair("prepare", str(lfw_dir), str(dst), "--people", str(people),
+                      "--model", "models/dlib-resnet-v1", "--json")
+    assert result.returncode == 0, result.stderr
+    data = CropSet([dst])
+    assert data.holdout is None and len(data.background) >= 3
+    net, card = load_network("models/dlib-resnet-v1")
+    # one labelled face slipped in among the background faces: it is no stranger
+    data.background = np.concatenate([data.background, data.crops[:1]])
+    kept = np.asarray(background_strangers(net, data, card, torch.device("cpu")))
+    assert len(kept) == len(data.background) - 1
+    assert not any(np.array_equal(k, data.crops[0]) for k in kept)
+
+    cfg = _config(dst, tmp_path / "run", max_steps=2, batch_size=16,
+                  init=Path("models/dlib-resnet-v1"),
+                  architecture={"name": "dlib_resnet", "embedding_size": 128}, freeze_lower=5,
+                  freeze_epochs=100, background_negatives=2, lr=1e-5)
+    out = train(cfg)
+    assert out["steps"] == 2 and all(np.isfinite(out["losses"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,9 @@ class Holdout:
     labels: np.ndarray  # N int64; a label per person
     names: list[str]  # the held-out people with pairs
     strangers: int  # single-photo people
-    # faces in the background of the data set's photos (`facepair prepare`'s others.npy):
-    # nobody trains on them, and they are the small, blurred, turned faces that a photo album
-    # is full of and that a model fine-tuned on posed portraits may score too high
+    # faces in the background of these people's photos (`facepair prepare`'s others.npy):
+    # never trained on, and the small, blurred, turned faces that a photo album is full of
+    # and that a model fine-tuned on posed portraits may score too high
     others: np.ndarray | None = None
 
 
@@ -47,10 +47,12 @@ class CropSet:
         self, dirs: list[Path], min_photos: int = 2, holdout: float = 0.0, seed: int = 0,
         max_per_person: int = 10, max_strangers: int = 2000,
     ) -> None:
-        crops, names, others = [], [], []
+        crops, names, others, other_names = [], [], [], []
         for d in dirs:
             if (d / "others.npy").exists():
                 others.append(np.load(d / "others.npy", mmap_mode="r"))
+                other_names += [f"{d.name}/{r['person']}"
+                                for r in csv.DictReader((d / "others.csv").open())]
             rows = list(csv.DictReader((d / "manifest.csv").open()))
             ok = [int(r["index"]) for r in rows if r["status"] == "ok"]
             crops.append(np.load(d / "crops.npy", mmap_mode="r")[ok])
@@ -71,14 +73,24 @@ class CropSet:
         _, self.labels = np.unique(labels[keep], return_inverse=True)
         self.size = self.crops.shape[1]
         self.holdout: Holdout | None = None
+        singles = np.zeros(0, dtype=np.int64)
         if held:
             rows = [np.flatnonzero(labels == p)[:max_per_person] for p in sorted(held)]
             singles = np.flatnonzero(counts[labels] == 1)
             singles = np.sort(rng.permutation(singles)[:max_strangers])
             index = np.concatenate([*rows, singles])
             self.holdout = Holdout(all_crops[index], labels[index].astype(np.int64),
-                                   [str(people[p]) for p in sorted(held)], len(singles),
-                                   np.concatenate(others) if others else None)
+                                   [str(people[p]) for p in sorted(held)], len(singles))
+        # the background faces of held-out people's photos judge the run with them; those of
+        # the others' photos may be trained on as strangers (`TrainConfig.background_negatives`)
+        self.background = np.zeros((0, *all_crops.shape[1:]), dtype=np.uint8)
+        if others:
+            all_others = np.concatenate(others)
+            of = np.searchsorted(people, other_names)
+            judged = np.isin(of, [*held, *labels[singles]])
+            self.background = all_others[~judged]
+            if self.holdout is not None:
+                self.holdout = replace(self.holdout, others=all_others[judged])
 
     def __len__(self) -> int:
         return len(self.labels)

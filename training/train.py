@@ -65,6 +65,10 @@ class TrainConfig(BaseModel):
     holdout_every: int = 0  # judge it every N steps (and before the first, and at the end)
     # the held-out figure that picks best.pt
     select_by: Literal["auc", "tar_at_far_1e-3", "tar_at_far_1e-4"] = "tar_at_far_1e-4"
+    # faces from the background of the training people's photos added to every batch, each
+    # its own label (a stranger to everyone), so the network learns not to match them; those
+    # the starting model (`init`) finds to be someone of the data set are left out
+    background_negatives: int = 0
     command: str = ""
 
 
@@ -121,17 +125,33 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{world} process(es) × {torch.get_num_threads()} CPU thread(s), {cpu}"
 
 
+def background_strangers(
+    model: nn.Module, data: CropSet, card: dict[str, Any], device: torch.device
+) -> np.ndarray:
+    """The background faces (of training people's photos) that the starting `model`, whose
+    card is `card`, scores under its FAR 1e-6 threshold against every face of the data set,
+    held-out ones included: strangers, not a person of the data seen in someone's background."""
+    if not len(data.background):
+        return data.background
+    embed = embed_fn(model, device, amp=False, normalisation=card["normalisation"], flip=False)
+    faces = [data.crops] + ([data.holdout.crops] if data.holdout is not None else [])
+    known = np.concatenate([embed(np.asarray(c)) for c in faces])
+    background = embed(np.asarray(data.background))
+    best = np.max(background @ known.T, axis=1)
+    return np.asarray(data.background)[best < card["thresholds"]["1e-6"]]
+
+
 def embed_fn(
     model: nn.Module, device: torch.device, amp: bool, batch: int = 128,
-    normalisation: dict | None = None,
+    normalisation: dict | None = None, flip: bool = True,
 ):
-    """uint8 crops → flip-summed unit vectors, with the model in eval mode meanwhile."""
+    """uint8 crops → (flip-summed) unit vectors, with the model in eval mode meanwhile."""
 
     def embed(crops: np.ndarray) -> np.ndarray:
         was_training = model.training
         model.eval()
         try:
-            return embed_with(model, crops, normalisation or NORMALISATION, device,
+            return embed_with(model, crops, normalisation or NORMALISATION, device, flip,
                               batch_size=batch, autocast=_autocast(device, amp))
         finally:
             model.train(was_training)
@@ -169,6 +189,15 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     model = build(arch)
     init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
     norm = init_card["normalisation"] if init_card else NORMALISATION
+    strangers = np.zeros((0, *data.crops.shape[1:]), dtype=np.uint8)
+    if cfg.background_negatives:
+        if init_card is None:
+            raise ValueError("background_negatives needs init: a model that can tell which "
+                             "background faces are people of the data set")
+        strangers = background_strangers(model, data, init_card, device)
+        if rank == 0:
+            print(f"{len(strangers)} of {len(data.background)} background faces are trained "
+                  "on as strangers", file=sys.stderr)
     template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
     mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1)
@@ -232,7 +261,10 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             return
         from training.evaluate import pair_figures
 
-        figures = pair_figures(embed(data.holdout.crops), data.holdout.labels)
+        others = data.holdout.others
+        figures = pair_figures(embed(data.holdout.crops), data.holdout.labels,
+                               embed(np.asarray(others)) if others is not None and len(others)
+                               else None)
         row = {"step": state["step"], **figures}
         best = state["best"]
         if best is None or figures[cfg.select_by] > best[cfg.select_by]:
@@ -291,6 +323,14 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 g["lr"] = lr_at(step) * g["lr_scale"]
             tick = time.perf_counter()
             images, labels = data.batch(index)
+            if len(strangers):
+                pick = np.random.default_rng([cfg.seed, rank, step]).choice(
+                    len(strangers), cfg.background_negatives, replace=False)
+                images = torch.cat([images, torch.from_numpy(strangers[np.sort(pick)]).permute(
+                    0, 3, 1, 2)])
+                # labels no person has, distinct across processes (losses compare all ranks')
+                first = data.num_people + rank * cfg.background_negatives
+                labels = torch.cat([labels, torch.arange(first, first + len(pick))])
             x = augment(images.to(device).float())
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             labels = labels.to(device)
