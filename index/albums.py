@@ -146,7 +146,7 @@ class AlbumTagger:
                     continue
                 sha = sha256_of(path)
                 if sha == row["sha256"]:  # touched, not changed
-                    with self.store.write() as w:
+                    with self.store.write(gallery=False) as w:
                         w.execute("UPDATE album_photos SET mtime=? WHERE path=?",
                                   (st.st_mtime, str(path)))
                     unchanged += 1
@@ -181,7 +181,7 @@ class AlbumTagger:
     # -- the job ------------------------------------------------------------------------------
 
     def start_job(self, root: Path) -> int:
-        with self.store.write() as conn:
+        with self.store.write(gallery=False) as conn:
             cur = conn.execute("INSERT INTO album_jobs(root, status, xmp, created, updated) "
                                "VALUES(?, 'queued', ?, ?, ?)", (str(root), int(self.xmp), now(),
                                                                  now()))
@@ -223,7 +223,7 @@ class AlbumTagger:
         """Set fields of a job's row (status, counts, error)."""
         fields["updated"] = now()
         sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.write() as conn:
+        with self.store.write(gallery=False) as conn:
             conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
 
     def _record(self, item: Analysed, job_id: int, counts: dict) -> None:
@@ -232,7 +232,7 @@ class AlbumTagger:
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors) if item.faces else []
-        with self.store.write() as conn:
+        with self.store.write(gallery=False) as conn:
             conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
             cur = conn.execute(
                 "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "
@@ -289,7 +289,7 @@ class AlbumTagger:
             vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
             eps = 1.0 - self.gallery.verify_threshold()
             labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit_predict(vectors)
-        with self.store.write() as conn:
+        with self.store.write(gallery=False) as conn:
             conn.execute("UPDATE album_faces SET cluster=NULL WHERE cluster IS NOT NULL")
             conn.executemany("UPDATE album_faces SET cluster=? WHERE id=?",
                              [(int(c) + 1, r["id"]) for r, c in zip(rows, labels, strict=True)
@@ -332,7 +332,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
             continue  # this face was enrolled already
     if person_id is None:
         person_id = gallery.find_person(name).id
-    with gallery.store.write() as conn:
+    with gallery.store.write(gallery=False) as conn:
         conn.execute("UPDATE album_faces SET person_id=?, cluster=NULL, similarity=NULL "
                      "WHERE cluster=?", (person_id, cluster))
     tagger = AlbumTagger(gallery)

@@ -194,23 +194,27 @@ class Store:
         return conn
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, gallery: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed (and on disk) when the block ends, else rolled back.
-        Each one bumps the store's generation; `last_write()` tells this thread the
-        generation before and after its last commit (so a process can tell whether another
-        one wrote in between)."""
+        One that may change the gallery (people, faces, embeddings) bumps the store's
+        generation, which tells every process's search index to catch up; `last_write()`
+        tells this thread the generation before and after its last such commit (so a process
+        can tell whether another one wrote in between). Album bookkeeping passes
+        `gallery=False`: it leaves the index alone."""
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             before = self._generation(conn)
             yield conn
-            conn.execute("INSERT INTO meta(key, value) VALUES('generation', ?) ON CONFLICT(key) "
-                         "DO UPDATE SET value=excluded.value", (str(before + 1),))
+            if gallery:
+                conn.execute("INSERT INTO meta(key, value) VALUES('generation', ?) ON "
+                             "CONFLICT(key) DO UPDATE SET value=excluded.value", (str(before + 1),))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        self._local.last_write = (before, before + 1)
+        if gallery:
+            self._local.last_write = (before, before + 1)
 
     def last_write(self) -> tuple[int, int]:
         return getattr(self._local, "last_write", (-1, -1))
@@ -259,7 +263,8 @@ class Store:
                      "SET value=excluded.value", (key, value))
 
     def generation(self) -> int:
-        """Bumped by every write: tells a saved index, or another process, it is stale."""
+        """Bumped by every write that may change the gallery: tells a saved index, or another
+        process, it is stale."""
         return self._generation(self.read())
 
     # -- people -----------------------------------------------------------------------------

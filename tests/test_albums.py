@@ -140,7 +140,11 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     root, truth = album
     work = tmp_path / "album"
     shutil.copytree(root, work)
-    first = AlbumTagger(gallery, workers=1).run(work)
+    generation = gallery.store.generation()
+    first = AlbumTagger(gallery, workers=2).run(work)  # forked workers (on a CPU)
+    assert first["photos"] == len(truth) and first["failed"] == 0 and first["named"] > 0
+    # album bookkeeping leaves the gallery, and so its search index, alone
+    assert gallery.store.generation() == generation
     again = AlbumTagger(gallery, workers=1).run(work)
     assert again["photos"] == 0 and again["unchanged"] == first["photos"]
     touched, changed = work / sorted(truth)[0], work / sorted(truth)[1]

@@ -214,7 +214,13 @@ def _emb(angle: float) -> np.ndarray:
 
 
 def test_thresholds_hold_for_background_faces_too():
-    from training.evaluate import held_out_thresholds
+    from training.evaluate import (
+        FARS,
+        background_factor,
+        held_out_thresholds,
+        impostor_scores,
+        threshold_at_far,
+    )
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(50, 32))
@@ -222,19 +228,31 @@ def test_thresholds_hold_for_background_faces_too():
     held = centres[labels] + rng.normal(scale=0.5, size=(200, 32))
     held /= np.linalg.norm(held, axis=1, keepdims=True)
     alone = held_out_thresholds(held, labels)
+    assert alone["background_factor"] == 1.0
     assert alone["thresholds"] == alone["thresholds_held_out_people"]
     assert list(alone["thresholds"]) == ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6"]
-    # strangers who look a little like someone held out: their thresholds are higher and win
-    others = centres[:20] + rng.normal(scale=0.9, size=(20, 32))
+    impostor = impostor_scores(held, labels, limit=200)
+    # strangers drawn like the held-out people cross their thresholds about as often
+    like = rng.normal(size=(400, 32))
+    like /= np.linalg.norm(like, axis=1, keepdims=True)
+    assert background_factor(held, like, impostor) < 1.3
+    # strangers who look a little like someone held out cross them more often: every rate is
+    # divided by a bound on how much more often, and the thresholds rise
+    others = centres[rng.integers(0, 50, 200)] + rng.normal(scale=0.9, size=(200, 32))
     others /= np.linalg.norm(others, axis=1, keepdims=True)
     both = held_out_thresholds(held, labels, others)
-    assert both["thresholds_held_out_people"] == alone["thresholds"]
-    bg = both["thresholds_background_faces"]
-    assert all(bg[k] > alone["thresholds"][k] for k in ("1e-2", "1e-3"))
-    assert both["thresholds"] == {k: max(v, bg[k]) for k, v in alone["thresholds"].items()}
+    factor = both["background_factor"]
+    t = threshold_at_far(impostor, 1e-2)  # the only rate 19,900 stranger pairs support
+    scores = others @ held.T
+    one_person = scores >= threshold_at_far(impostor, 1e-6)  # left out: no strangers
+    point = (scores[~one_person] >= t).sum() / scores.size / 1e-2
+    assert 1.5 < point < factor < 1.5 * point  # the bound lies above the estimate, not far
+    for k, far in zip(alone["thresholds"], FARS, strict=True):  # (the factor is rounded)
+        assert abs(both["thresholds"][k] - threshold_at_far(impostor, far / factor)) < 5e-4
+    assert all(both["thresholds"][k] > v for k, v in alone["thresholds"].items())
     # a held-out person in someone's background (the same news photo) is no stranger
     twice = held_out_thresholds(held, labels, np.concatenate([others, held[:3]]))
-    assert twice["thresholds"]["1e-6"] == both["thresholds"]["1e-6"] < 0.99
+    assert abs(twice["background_factor"] - factor) < 0.25 * factor
 
 
 def test_view1_on_constructed_embeddings(tmp_path: Path):

@@ -78,9 +78,9 @@ def write_model(
         card["thresholds_from"] = (
             f"impostor pairs among the run's held-out people ({len(holdout.names)} people "
             f"with 2-10 photos, {holdout.strangers} with one), never trained on"
-            + (f", and pairs of a held-out face with one of {len(background):,} faces in the "
-               "background of the data set's photos: the higher threshold of the two at each "
-               "rate" if len(background) else ""))
+            + (f"; each rate divided by background_factor, how many times more often pairs of "
+               f"a held-out face with one of {len(background):,} faces in the background of "
+               "the data set's photos cross those thresholds" if len(background) else ""))
     card_path.write_text(json.dumps(card, indent=2))
     return card
 
