@@ -122,6 +122,8 @@ def background_factor(
     scores = others @ held.T
     scores[scores >= threshold_at_far(impostor, 1e-6)] = -np.inf
     rates = [far for far in FARS if far * len(impostor) >= min_pairs]
+    if not rates:  # too few stranger pairs to measure any rate
+        return 1.0
     # per background face, how many of its pairs cross the threshold of each rate
     crossing = np.stack([(scores >= threshold_at_far(impostor, far)).sum(1) for far in rates], 1)
 
