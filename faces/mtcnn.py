@@ -5,7 +5,7 @@ plain state dicts, loaded offline with `weights_only`), and facepair's own drive
 Why our own driver: facenet-pytorch cuts and resamples every candidate box on its own, one
 tensor operation per box, and builds each pyramid level from the full photo. Here each pyramid
 level is shrunk from the one above it (area averaging), and each later stage cuts all candidate
-boxes of a whole batch of photos with `torchvision.ops.roi_align`, each box from the smallest
+boxes of a whole batch of photos with torchvision's `roi_align`, each box from the smallest
 pyramid level that still holds it at the cut's size (a mipmap: cheap, and no aliasing). Boxes
 that reach past the photo's edge are padded, as in the original MTCNN, not squeezed.
 
@@ -75,6 +75,12 @@ def roi_align(level: torch.Tensor, rois: torch.Tensor, size: int) -> torch.Tenso
 class _Net(nn.Module):
     """Shared by the three networks: layers named as in the weight files (conv1, prelu1, …)."""
 
+    def _convs(self, layers: list[tuple[int, int, int]]) -> None:
+        """conv1, prelu1, conv2, … from (in, out, kernel) per layer."""
+        for i, (cin, cout, kernel) in enumerate(layers, start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, kernel))
+            setattr(self, f"prelu{i}", nn.PReLU(cout))
+
     def load(self, name: str) -> _Net:
         path = _package_dir("facenet_pytorch") / "data" / f"{name}.pt"
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -97,9 +103,7 @@ class PNet(_Net):
 
     def __init__(self) -> None:
         super().__init__()
-        for i, (cin, cout) in enumerate([(3, 10), (10, 16), (16, 32)], start=1):
-            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, 3))
-            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self._convs([(3, 10, 3), (10, 16, 3), (16, 32, 3)])
         self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
         self.load("pnet")
 
@@ -121,9 +125,7 @@ class RNet(_DenseNet):
 
     def __init__(self) -> None:
         super().__init__()
-        for i, (cin, cout, k) in enumerate([(3, 28, 3), (28, 48, 3), (48, 64, 2)], start=1):
-            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, k))
-            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self._convs([(3, 28, 3), (28, 48, 3), (48, 64, 2)])
         self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
         self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
         self.load("rnet")
@@ -139,10 +141,7 @@ class ONet(_DenseNet):
 
     def __init__(self) -> None:
         super().__init__()
-        layers = [(3, 32, 3), (32, 64, 3), (64, 64, 3), (64, 128, 2)]
-        for i, (cin, cout, k) in enumerate(layers, start=1):
-            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, k))
-            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        self._convs([(3, 32, 3), (32, 64, 3), (64, 64, 3), (64, 128, 2)])
         self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
         self.dense6_1, self.dense6_2 = nn.Linear(256, 2), nn.Linear(256, 4)
         self.dense6_3 = nn.Linear(256, 10)

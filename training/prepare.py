@@ -7,8 +7,10 @@ DST holds:
 - `done.npy`: which rows are finished, so an interrupted run resumes where it stopped;
 - `others.npy` + `others.csv`: every other face found in the photos (the people in the
   background), aligned the same way, with the row of the photo it came from. Nobody knows who
-  they are, so they are never trained on; they are the strangers on which a model's thresholds
-  are checked (`training.data.Holdout.others`). Written per chunk under `others/` while running.
+  they are, so they never train as anyone: those of held-out people's photos are strangers on
+  which a model's thresholds are checked (`training.data.Holdout.others`), the rest may join
+  batches as strangers (`TrainConfig.background_negatives`). Written per chunk under
+  `others/` while running.
 Workers each load the detector once and take chunks of photos.
 """
 
