@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +32,14 @@ class Holdout:
     # never trained on, and the small, blurred, turned faces that a photo album is full of
     # and that a model fine-tuned on posed portraits may score too high
     others: np.ndarray | None = None
+
+    def embedded(
+        self, embed: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """What `pair_figures` and `held_out_thresholds` take: the held-out faces' embeddings,
+        their labels, and the background faces' embeddings (None when there are none)."""
+        others = embed(self.others) if self.others is not None and len(self.others) else None
+        return embed(self.crops), self.labels, others
 
 
 class CropSet:

@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
@@ -71,16 +70,14 @@ def write_model(
     card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
     if holdout is not None:
         card["thresholds_pairs_devtrain"] = figures["thresholds"]
-        background = holdout.others if holdout.others is not None else []
-        others = embedder.embed_crops(np.asarray(background)) if len(background) else None
-        card.update(held_out_thresholds(embedder.embed_crops(holdout.crops), holdout.labels,
-                                        others))
+        card.update(held_out_thresholds(*holdout.embedded(embedder.embed_crops)))
+        background = 0 if holdout.others is None else len(holdout.others)
         card["thresholds_from"] = (
             f"impostor pairs among the run's held-out people ({len(holdout.names)} people "
             f"with 2-10 photos, {holdout.strangers} with one), never trained on"
             + (f"; each rate divided by background_factor, how many times more often pairs of "
-               f"a held-out face with one of {len(background):,} faces in the background of "
-               "the data set's photos cross those thresholds" if len(background) else ""))
+               f"a held-out face with one of {background:,} faces in the background of "
+               "the data set's photos cross those thresholds" if background else ""))
     card_path.write_text(json.dumps(card, indent=2))
     return card
 

@@ -135,10 +135,9 @@ def background_strangers(
         return data.background
     embed = embed_fn(model, device, amp=False, normalisation=card["normalisation"], flip=False)
     faces = [data.crops] + ([data.holdout.crops] if data.holdout is not None else [])
-    known = np.concatenate([embed(np.asarray(c)) for c in faces])
-    background = embed(np.asarray(data.background))
-    best = np.max(background @ known.T, axis=1)
-    return np.asarray(data.background)[best < card["thresholds"]["1e-6"]]
+    known = np.concatenate([embed(c) for c in faces])
+    best = np.max(embed(data.background) @ known.T, axis=1)
+    return data.background[best < card["thresholds"]["1e-6"]]
 
 
 def embed_fn(
@@ -261,10 +260,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             return
         from training.evaluate import pair_figures
 
-        others = data.holdout.others
-        figures = pair_figures(embed(data.holdout.crops), data.holdout.labels,
-                               embed(np.asarray(others)) if others is not None and len(others)
-                               else None)
+        figures = pair_figures(*data.holdout.embedded(embed))
         row = {"step": state["step"], **figures}
         best = state["best"]
         if best is None or figures[cfg.select_by] > best[cfg.select_by]:
