@@ -22,13 +22,13 @@ from faces.align import align
 from faces.backbones import build
 from faces.detect import Detector, Face
 from faces.errors import ModelError
-from faces.settings import get_settings, resolve_device
+from faces.settings import get_settings, resolve_device, resolve_model
 
 
 def model_paths(model: str | Path | None = None) -> tuple[Path, Path]:
     """The (weights, card) files of a model given by name (in `models/`) or by path."""
     settings = get_settings()
-    name = str(model or settings.model)
+    name = str(resolve_model(model))
     path = Path(name)
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
@@ -46,9 +46,17 @@ def load_card(model: str | Path | None = None) -> dict[str, Any]:
 
 
 def load_network(model: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """The embedding network of a model file, in float32 and eval mode, and its card."""
+    """The embedding network of a model file, in eval mode (float32, or int8 for a quantised
+    model: `faces.quantize`, CPU only), and its card."""
     weights, card_path = model_paths(model)
     card = json.loads(card_path.read_text())
+    if card.get("quantization"):
+        from faces.quantize import from_file_state
+
+        try:
+            return from_file_state(card["architecture"], load_file(str(weights))), card
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ModelError(f"{weights} does not match its card: {exc}") from exc
     net = build(card["architecture"])
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
@@ -71,21 +79,25 @@ def to_input(crops: np.ndarray, card: dict[str, Any]) -> torch.Tensor:
 
 def embed_with(
     net: nn.Module, crops: np.ndarray, normalisation: dict[str, Any], device: str | torch.device,
-    flip: bool = True, batch_size: int = 64, autocast: Any = None,
+    flip: bool = True, batch_size: int = 64, autocast: Any = None, channels_last: bool = True,
 ) -> np.ndarray:
     """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3) from `net` in eval mode.
     With `flip`, each crop and its mirror image are embedded and summed before normalising.
-    `autocast`: a context manager to run the network under (mixed precision), or None."""
+    `autocast`: a context manager to run the network under (mixed precision), or None.
+    `channels_last`: the input's memory layout (faster for float networks, not for int8)."""
     card = {"normalisation": normalisation}
     out: list[np.ndarray] = []
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
             x = to_input(crops[start : start + batch_size], card).to(device)
-            x = x.contiguous(memory_format=torch.channels_last)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast if autocast is not None else contextlib.nullcontext():
-                e = net(x).float()
-                if flip:
-                    e = e + net(torch.flip(x, dims=[3])).float()
+                if flip:  # the crops and their mirror images in one forward pass
+                    both = net(torch.cat([x, torch.flip(x, dims=[3])])).float()
+                    e = both[: len(x)] + both[len(x) :]
+                else:
+                    e = net(x).float()
             out.append(nn.functional.normalize(e, dim=1).cpu().numpy())
     if not out:
         return np.empty((0, 0), dtype=np.float32)
@@ -96,10 +108,16 @@ class Embedder:
     """Loads a model once; embeds aligned crops or detected faces to unit vectors."""
 
     def __init__(self, model: str | Path | None = None, device: str | None = None) -> None:
+        model = resolve_model(model, device)
         self.device = resolve_device(device)
         self.path = model_paths(model)[0]  # the weights file (worker processes reload it)
         net, self.card = load_network(model)
-        self.net = net.to(self.device).to(memory_format=torch.channels_last)
+        self.quantized = bool(self.card.get("quantization"))
+        if self.quantized:  # int8 kernels are CPU kernels
+            self.device = "cpu"
+        else:
+            net = net.to(self.device).to(memory_format=torch.channels_last)
+        self.net = net
         self.input_size = int(self.card["input_size"])
         self.dim = int(self.card["embedding_size"])
         self.name = str(self.card["name"])
@@ -112,7 +130,7 @@ class Embedder:
         if len(crops) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         return embed_with(self.net, crops, self.card["normalisation"], self.device, flip,
-                          batch_size)
+                          batch_size, channels_last=not self.quantized)
 
     def crops(self, photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Aligned crops at this model's input size for detected faces."""

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-VERSION = "facepair-cascade-1"  # caches of detected crops name the detector that made them
-THRESHOLDS = (0.6, 0.7, 0.7)  # the score each stage asks of a box
+VERSION = "facepair-cascade-2p"  # caches of detected crops name the detector that made them
+THRESHOLDS = (0.7, 0.7, 0.7)  # the score each stage asks of a box
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale against the previous one
 
 
@@ -257,7 +257,7 @@ class Cascade:
             empty = images.new_zeros((0, 4))
             return empty, images.new_zeros(0), torch.zeros(0, dtype=torch.long)
         boxes, scores, owner, offsets = (torch.cat(parts) for parts in zip(*found, strict=True))
-        keep = batched_nms(boxes, scores, owner, 0.7)
+        keep = batched_nms(boxes, scores, owner, 0.5)
         boxes = _square(_regress(boxes[keep], offsets[keep], extra=0.0))
         return boxes, scores[keep], owner[keep]
 
@@ -311,5 +311,5 @@ class Cascade:
             points = torch.stack([marks[:, :5] * wh[:, :1] + boxes[:, :1] - 1,
                                   marks[:, 5:] * wh[:, 1:] + boxes[:, 1:2] - 1], dim=2)
             return _regress(boxes, offsets), scores, owner, points
-        keep = batched_nms(boxes, scores, owner, 0.7)
+        keep = batched_nms(boxes, scores, owner, 0.5)
         return _square(_regress(boxes[keep], offsets[keep])), scores[keep], owner[keep], points

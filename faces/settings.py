@@ -9,6 +9,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the `auto` model: the same trained network, int8 where the CPU embeds (twice as fast there),
+# float on a GPU (int8 kernels are CPU kernels). Each has its own card and thresholds; a
+# gallery moved between them is re-embedded from its stored face chips.
+CPU_MODEL, GPU_MODEL = "facepair-v2-int8", "facepair-v2"
 
 
 class Settings(BaseSettings):
@@ -21,7 +25,8 @@ class Settings(BaseSettings):
     )
     models_dir: Path = Field(REPO_ROOT / "models", description="Where model files live.")
     model: str = Field(
-        "facepair-v2", description="The embedding model: a name in models_dir or a path."
+        "auto", description="The embedding model: a name in models_dir or a path. 'auto': "
+        f"{CPU_MODEL} (int8) when embedding on the CPU, {GPU_MODEL} (float) on a GPU."
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default.")
@@ -96,3 +101,12 @@ def resolve_device(name: str | None = None) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+def resolve_model(model: str | Path | None = None, device: str | None = None) -> str | Path:
+    """A model name or path (default: the `model` setting), 'auto' turned into the model for
+    the device that embeds."""
+    model = model or get_settings().model
+    if str(model) != "auto":
+        return model
+    return GPU_MODEL if resolve_device(device).startswith("cuda") else CPU_MODEL

@@ -13,9 +13,11 @@ Originals are only ever read.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import multiprocessing as mp
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +102,11 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     return results
 
 
+def _import(*modules: str) -> None:
+    for name in modules:
+        importlib.import_module(name)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -176,6 +183,10 @@ class AlbumTagger:
             pool = mp.get_context("spawn").Pool(
                 self.workers, _init_worker, (str(self.gallery.embedder.path), threads))
         with pool:
+            # the workers are forked: what naming and clustering import may load meanwhile
+            # (seconds of imports otherwise; never while forking, for the import locks)
+            threading.Thread(target=_import, args=("scipy.optimize", "sklearn.cluster"),
+                             daemon=True).start()
             yield from pool.imap(analyse, chunks)
 
     # -- the job ------------------------------------------------------------------------------
@@ -201,10 +212,15 @@ class AlbumTagger:
         status = "done"
         try:
             for chunk in self._analysed(todo):
-                for item in chunk:
-                    self._record(item, job_id, counts)
-                self.update_job(job_id, done=counts["photos"] + counts["failed"], **{
-                    k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                with self.store.write(gallery=False) as conn:  # a chunk and its progress
+                    for item in chunk:
+                        self._record(conn, item, job_id, counts)
+                    self._update_job(conn, job_id, done=counts["photos"] + counts["failed"], **{
+                        k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                if self.xmp:
+                    for item in chunk:
+                        if item.error is None:
+                            self.write_xmp(Path(item.path))
                 if self.progress:
                     self.progress(counts["photos"] + counts["failed"], len(todo))
                 if self.cancel.is_set():
@@ -221,42 +237,45 @@ class AlbumTagger:
 
     def update_job(self, job_id: int, **fields: object) -> None:
         """Set fields of a job's row (status, counts, error)."""
+        with self.store.write(gallery=False) as conn:
+            self._update_job(conn, job_id, **fields)
+
+    @staticmethod
+    def _update_job(conn: sqlite3.Connection, job_id: int, **fields: object) -> None:
         fields["updated"] = now()
         sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.write(gallery=False) as conn:
-            conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+        conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
 
-    def _record(self, item: Analysed, job_id: int, counts: dict) -> None:
+    def _record(self, conn: sqlite3.Connection, item: Analysed, job_id: int,
+                counts: dict) -> None:
+        """One analysed photo into the store, its faces named, within the caller's write."""
         if item.error is not None:
             counts["failed"] += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors) if item.faces else []
-        with self.store.write(gallery=False) as conn:
-            conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
-            cur = conn.execute(
-                "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "
-                "job_id, tagged) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.path, item.size, item.mtime, item.sha256, item.width, item.height,
-                 self.gallery.model, job_id, now()))
-            photo_id = cur.lastrowid
-            for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True):
-                conn.execute(
-                    "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, "
-                    "similarity, chip, chip_landmarks, model, vector) "
-                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (photo_id, json.dumps([round(float(x), 1) for x in m.face.box]),
-                     json.dumps(np.round(m.face.landmarks, 1).tolist()), float(m.face.score),
-                     m.person.id if m.person else None,
-                     float(m.score) if np.isfinite(m.score) else None, chip, json.dumps(points),
-                     self.gallery.model, np.asarray(v, dtype="<f4").tobytes()))
+        conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
+        cur = conn.execute(
+            "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "
+            "job_id, tagged) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.path, item.size, item.mtime, item.sha256, item.width, item.height,
+             self.gallery.model, job_id, now()))
+        photo_id = cur.lastrowid
+        for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True):
+            conn.execute(
+                "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, "
+                "similarity, chip, chip_landmarks, model, vector) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (photo_id, json.dumps([round(float(x), 1) for x in m.face.box]),
+                 json.dumps(np.round(m.face.landmarks, 1).tolist()), float(m.face.score),
+                 m.person.id if m.person else None,
+                 float(m.score) if np.isfinite(m.score) else None, chip, json.dumps(points),
+                 self.gallery.model, np.asarray(v, dtype="<f4").tobytes()))
         named = [m for m in matches if m.person is not None]
         counts["photos"] += 1
         counts["faces"] += len(matches)
         counts["named"] += len(named)
         counts["unknown"] += len(matches) - len(named)
-        if self.xmp:
-            self.write_xmp(Path(item.path))
 
     def write_xmp(self, path: Path) -> Path | None:
         """(Re)write the sidecar of one tagged photo from what the store says."""
@@ -279,13 +298,13 @@ class AlbumTagger:
     def cluster(self) -> int:
         """Group the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
         threshold, at least 2 faces. Returns the number of groups."""
-        from sklearn.cluster import DBSCAN
-
         rows = self.store.read().execute(
             "SELECT id, vector FROM album_faces WHERE person_id IS NULL AND model=? ORDER BY id",
             (self.gallery.model,)).fetchall()
         labels = np.full(len(rows), -1)
         if len(rows) >= 2:
+            from sklearn.cluster import DBSCAN
+
             vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
             eps = 1.0 - self.gallery.verify_threshold()
             labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit_predict(vectors)

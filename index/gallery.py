@@ -20,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from scipy.optimize import linear_sum_assignment
 
 from faces.align import face_chip, sharpness
 from faces.decode import decode
@@ -345,6 +344,8 @@ class Gallery:
             for c in cs:
                 if c.score >= thr:
                     margin[i, column[c.person.id]] = c.score - thr + 1e-6
+        from scipy.optimize import linear_sum_assignment  # a second of imports: when needed
+
         # maximise the summed margin; a pair under the threshold is never chosen
         rows, cols = linear_sum_assignment(-np.where(margin > 0, margin, 0.0))
         for i, j in zip(rows, cols, strict=True):

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from faces.backbones import build
-from faces.embed import Embedder
+from faces.backbones import DlibResNet, build
+from faces.embed import Embedder, load_network, to_input
+from faces.quantize import quantize, to_file_state
 from training.data import CropSet, Holdout
-from training.evaluate import evaluate, held_out_thresholds
+from training.evaluate import evaluate, held_out_thresholds, pair_figures
 
 
 def _data_provenance(dirs: list[str]) -> list[dict]:
@@ -44,15 +46,19 @@ def write_model(
     pairsDevTrain's photos for a model that never saw LFW, else the run's held-out people (a
     model trained on DevTrain people was taught to push exactly those people apart, so their
     pairs would flatter it). Both sets are kept in the card."""
-    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
-             for k, v in net.state_dict().items()}
+    if card.get("quantization"):
+        state = to_file_state(net)
+        card = {**card, "weights_dtype": "int8"}
+    else:
+        state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+                 for k, v in net.state_dict().items()}
+        card = {**card, "weights_dtype": str(dtype).removeprefix("torch."),
+                "parameters": sum(v.numel() for v in state.values() if v.is_floating_point())}
     models_dir.mkdir(parents=True, exist_ok=True)
     name = card["name"]
     weights = models_dir / f"{name}.safetensors"
     save_file(state, str(weights))
-    card = {**card, "weights_dtype": str(dtype).removeprefix("torch."),
-            "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
-            "created": dt.date.today().isoformat()}
+    card = {**card, "created": dt.date.today().isoformat()}
     card_path = models_dir / f"{name}.json"
     card_path.write_text(json.dumps(card, indent=2))
     if not views:
@@ -70,7 +76,9 @@ def write_model(
     card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
     if holdout is not None:
         card["thresholds_pairs_devtrain"] = figures["thresholds"]
-        card.update(held_out_thresholds(*holdout.embedded(embedder.embed_crops)))
+        embedded = holdout.embedded(embedder.embed_crops)
+        card["held_out"] = pair_figures(*embedded)
+        card.update(held_out_thresholds(*embedded))
         background = 0 if holdout.others is None else len(holdout.others)
         card["thresholds_from"] = (
             f"impostor pairs among the run's held-out people ({len(holdout.names)} people "
@@ -133,6 +141,60 @@ def export(
                           seed=cfg["seed"]).holdout
     return write_model(net, card, models_dir, dtype, views, data_dir, on_progress,
                        holdout=holdout)
+
+
+def quantize_model(
+    model: str | Path, name: str, models_dir: Path, data: list[Path] | None = None,
+    crops: int = 512, views: tuple[str, ...] = ("1", "2"), data_dir: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None, command: str = "",
+) -> dict:
+    """An int8 twin of a float model (`faces.quantize`), its activation ranges observed on
+    `crops` training crops and their mirror images, then measured and calibrated as a model of
+    its own. The crops come from `data` (prepared folders), by default the data the model was
+    trained on, without the people its run held out: those, when there are any, give the
+    int8 model its thresholds, as they gave the float model its own."""
+    net, source = load_network(model)
+    if source.get("quantization") or not isinstance(net, DlibResNet):
+        raise ValueError(f"{source['name']}: only float dlib_resnet models can be quantised")
+    config = source.get("training", {}).get("config") or {}
+    dirs = [Path(d) for d in (data or config.get("data") or [])]
+    if not dirs:
+        raise ValueError(f"{source['name']} names no training data: give prepared folders")
+    held = config.get("holdout", 0.0) if not data else 0.0
+    crop_set = CropSet(dirs, holdout=held, seed=config.get("seed", 0))
+    if crop_set.size != source["input_size"]:
+        raise ValueError(f"the prepared crops are {crop_set.size} px; {source['name']} takes "
+                         f"{source['input_size']} px")
+    rng = np.random.default_rng(0)
+    chosen = np.sort(rng.choice(len(crop_set), min(crops, len(crop_set)), replace=False))
+    calibration = crop_set.crops[chosen]
+
+    def batches() -> Iterator[torch.Tensor]:
+        for start in range(0, len(calibration), 64):
+            x = to_input(calibration[start : start + 64], source)
+            yield x
+            yield torch.flip(x, dims=[3])
+
+    keep = ("format", "architecture", "input_size", "template", "alignment", "normalisation",
+            "embedding_size", "similarity", "init", "source", "licence", "training",
+            "parameters")
+    card = {"name": name, **{k: source[k] for k in keep if k in source},
+            "quantization": {
+                "of": source["name"],
+                "scheme": "static int8 (PyTorch eager mode, x86 engine): weights per output "
+                          "channel, activations per tensor as uint8 0-127 with histogram "
+                          "ranges; dlib's affine layers folded into the convolutions; the "
+                          "last linear layer stays float",
+                "calibration": {"crops": len(calibration), "mirrored": True,
+                                "data": [d.name for d in dirs],
+                                "people": "training people only" if held else "all"},
+                "runs_on": "cpu",
+                "command": command}}
+    with torch.inference_mode():
+        qnet = quantize(net, batches())
+    return write_model(qnet, card, models_dir, views=views, data_dir=data_dir,
+                       on_progress=on_progress, contaminated=True,
+                       holdout=crop_set.holdout)
 
 
 def _fp32_fits(net: nn.Module, limit: int = 30 * 2**20) -> bool:

@@ -1,0 +1,89 @@
+"""int8 models (faces.quantize): made from a float model on real LFW faces, written, loaded,
+and compared with the float model on other people's photos; the shipped int8 default."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from faces.detect import pick_face
+
+BIN = Path(sys.executable).parent
+# calibration: DevTrain people (training data); comparison: DevTest people (evaluation only)
+CALIBRATE = ["Al_Gore", "Amelia_Vega", "Bill_Graham", "Bob_Hope", "Ana_Guevara", "Al_Sharpton"]
+COMPARE = ["Alvaro_Uribe", "Amelie_Mauresmo", "Colin_Powell", "Donald_Rumsfeld"]
+
+
+def _crops(embedder, detector, lfw_dir: Path, people: list[str], per_person: int):
+    from faces.decode import decode
+
+    crops, labels = [], []
+    for label, name in enumerate(people):
+        for path in sorted((lfw_dir / name).glob("*.jpg"))[:per_person]:
+            photo = decode(path)
+            face = pick_face(detector.detect(photo), photo.shape)
+            assert face is not None, path
+            crops.append(embedder.crops(photo, [face])[0])
+            labels.append(label)
+    return np.stack(crops), np.array(labels)
+
+
+def test_int8_twin_agrees_with_its_float_model(lfw_dir: Path, detector, tmp_path: Path):
+    from faces.embed import Embedder, load_card, to_input
+    from faces.quantize import quantize
+    from training.export import write_model
+
+    float_model = Embedder("dlib-resnet-v1")
+    calibration, _ = _crops(float_model, detector, lfw_dir, CALIBRATE, 3)
+    x = to_input(calibration, float_model.card)
+    qnet = quantize(float_model.net, [x, x.flip(3)])
+    card = {k: v for k, v in load_card("dlib-resnet-v1").items()
+            if k not in ("lfw", "thresholds", "thresholds_from")}
+    card.update(name="tiny-int8", quantization={"of": "dlib-resnet-v1", "runs_on": "cpu"})
+    write_model(qnet, card, tmp_path, views=())
+    written = tmp_path / "tiny-int8.safetensors"
+    assert written.stat().st_size < 0.35 * float_model.path.stat().st_size  # int8, not float32
+
+    int8 = Embedder(tmp_path / "tiny-int8")
+    assert int8.quantized and int8.device == "cpu"
+    crops, labels = _crops(float_model, detector, lfw_dir, COMPARE, 4)
+    a, b = float_model.embed_crops(crops), int8.embed_crops(crops)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    assert (a * b).sum(1).min() > 0.98  # the same face, nearly the same vector
+    # every pair of faces scores nearly as the float model scores it, and same-person pairs
+    # stay above different-person pairs as often
+    sa, sb = a @ a.T, b @ b.T
+    upper = np.triu_indices(len(crops), 1)
+    assert np.abs(sa - sb)[upper].max() < 0.03
+    same = (labels[:, None] == labels[None, :])[upper]
+    ranked = [(s[upper][same][:, None] > s[upper][~same][None, :]).mean() for s in (sa, sb)]
+    assert ranked[1] >= ranked[0] - 0.01, ranked
+
+
+def test_the_default_on_a_cpu_is_the_shipped_int8_model():
+    from faces.embed import Embedder, load_card
+
+    embedder = Embedder(device="cpu")
+    card = load_card(embedder.path.with_suffix(""))
+    assert embedder.quantized and card["quantization"]["of"] == "facepair-v2"
+    # its own thresholds, measured on it, not its float model's
+    assert card["thresholds"] != load_card("facepair-v2")["thresholds"]
+
+
+def test_quantize_refuses_what_it_cannot_do(tmp_path: Path):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "facepair"), "quantize", *args], capture_output=True,
+                              text=True, timeout=300)
+
+    again = run("facepair-v2-int8", "--name", "x", "--models-dir", str(tmp_path), "--json")
+    assert again.returncode == 2 and "only float" in again.stderr
+    assert "Traceback" not in again.stderr
+    no_data = run("dlib-resnet-v1", "--name", "x", "--models-dir", str(tmp_path), "--data",
+                  str(tmp_path))
+    assert no_data.returncode == 2 and "not a prepared folder" in no_data.stderr
+    untrained = run("dlib-resnet-v1", "--name", "x", "--models-dir", str(tmp_path))
+    assert untrained.returncode == 2 and "names no training data" in untrained.stderr
+    assert not list(tmp_path.iterdir())
