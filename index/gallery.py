@@ -271,7 +271,9 @@ class Gallery:
         """Store one face from its chip (JPEG) for a person; `enroll` and naming a cluster of
         album faces both end here."""
         stored_chip = decode(chip, name="chip")
-        # embedded from the stored chip, as `reembed` will: the same model gives the same vector
+        chip_points = np.asarray(chip_points).round(3)  # as stored
+        # embedded from the stored chip and points, as `reembed` will: the same model gives the
+        # same vector (an int8 model turns a 0.001 px shift of a point into a 1e-3 difference)
         vector = self.embedder.embed_crops(self.embedder.crops_at(stored_chip, [chip_points]))
         with self._lock:
             with self.store.write() as conn:
@@ -292,8 +294,7 @@ class Gallery:
                 face_id = self.store.add_face(
                     conn, photo_id, pid, [round(float(v), 2) for v in face.box],
                     [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
-                    float(face.score), sharpness(stored_chip), chip,
-                    np.asarray(chip_points).round(3).tolist())
+                    float(face.score), sharpness(stored_chip), chip, chip_points.tolist())
                 self.store.put_embeddings(conn, self.model, [face_id], vector)
             self._committed()
             self.index.add(np.array([face_id]), vector)

@@ -144,6 +144,17 @@ def train(
     def on_step(step: int, total: int, loss: float) -> None:
         bar.update(task, completed=step, total=total, rate=f"loss {loss:.3f}")
 
+    if cfg.init is not None:
+        from faces.embed import load_card
+        from faces.errors import ModelError
+
+        try:
+            init_card = load_card(cfg.init)
+        except ModelError as exc:
+            raise fail(str(exc)) from exc
+        if init_card.get("quantization"):
+            raise fail(f"{cfg.init} is an int8 model: --init its float model, "
+                       f"{init_card['quantization']['of']}")
     with bar:
         result = run_train(cfg, on_step)
     if not rank0:

@@ -79,11 +79,20 @@ def test_quantize_refuses_what_it_cannot_do(tmp_path: Path):
                               text=True, timeout=300)
 
     again = run("facepair-v2-int8", "--name", "x", "--models-dir", str(tmp_path), "--json")
-    assert again.returncode == 2 and "only float" in again.stderr
+    assert again.returncode == 2 and "only float" in " ".join(again.stderr.split())
     assert "Traceback" not in again.stderr
     no_data = run("dlib-resnet-v1", "--name", "x", "--models-dir", str(tmp_path), "--data",
                   str(tmp_path))
-    assert no_data.returncode == 2 and "not a prepared folder" in no_data.stderr
+    assert no_data.returncode == 2 and "not a prepared folder" in " ".join(no_data.stderr.split())
     untrained = run("dlib-resnet-v1", "--name", "x", "--models-dir", str(tmp_path))
-    assert untrained.returncode == 2 and "names no training data" in untrained.stderr
+    assert untrained.returncode == 2
+    assert "names no training data" in " ".join(untrained.stderr.split())
     assert not list(tmp_path.iterdir())
+    # an int8 model is for running, not a starting point for training
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.csv").write_text("index,person,path,status\n")
+    train = subprocess.run([str(BIN / "facepair"), "train", "--data", str(tmp_path / "data"),
+                            "--init", "facepair-v2-int8", "--out", str(tmp_path / "run")],
+                           capture_output=True, text=True, timeout=300)
+    assert train.returncode == 2
+    assert "--init its float model, facepair-v2" in " ".join(train.stderr.split())

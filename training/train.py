@@ -109,6 +109,9 @@ def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], dict[str, A
     """Copy weights from a facepair model file into `model` where names and shapes match.
     Returns what was copied (with the source model's provenance) and the source's card."""
     source, card = load_network(path)
+    if card.get("quantization"):
+        raise ValueError(f"{card['name']} is int8, made to run, not to train: start from its "
+                         f"float model, {card['quantization']['of']}")
     theirs, ours = source.state_dict(), model.state_dict()
     matched = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
     ours.update(matched)
