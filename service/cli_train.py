@@ -145,16 +145,13 @@ def train(
         bar.update(task, completed=step, total=total, rate=f"loss {loss:.3f}")
 
     if cfg.init is not None:
-        from faces.embed import load_card
         from faces.errors import ModelError
+        from training.train import check_init
 
         try:
-            init_card = load_card(cfg.init)
-        except ModelError as exc:
+            check_init(cfg.init)
+        except (ModelError, ValueError) as exc:
             raise fail(str(exc)) from exc
-        if init_card.get("quantization"):
-            raise fail(f"{cfg.init} is an int8 model: --init its float model, "
-                       f"{init_card['quantization']['of']}")
     with bar:
         result = run_train(cfg, on_step)
     if not rank0:

@@ -14,7 +14,7 @@ from faces.detect import pick_face
 BIN = Path(sys.executable).parent
 # calibration: DevTrain people (training data); comparison: DevTest people (evaluation only)
 CALIBRATE = ["Al_Gore", "Amelia_Vega", "Bill_Graham", "Bob_Hope", "Ana_Guevara", "Al_Sharpton"]
-COMPARE = ["Alvaro_Uribe", "Amelie_Mauresmo", "Colin_Powell", "Donald_Rumsfeld"]
+COMPARE = ["Alvaro_Uribe", "Amelie_Mauresmo", "Jacques_Chirac", "Donald_Rumsfeld"]
 
 
 def _crops(embedder, detector, lfw_dir: Path, people: list[str], per_person: int):

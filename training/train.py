@@ -31,7 +31,7 @@ from pytorch_metric_learning.utils import distributed as pml_dist
 from torch import nn
 
 from faces.backbones import build
-from faces.embed import embed_with, load_network
+from faces.embed import embed_with, load_card, load_network
 from training.data import CropSet, augment
 
 NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0]}
@@ -105,13 +105,20 @@ def _set_frozen(groups: list[nn.Module], frozen: bool) -> None:
                 m.train(not frozen)
 
 
+def check_init(path: Path) -> dict[str, Any]:
+    """The card of a model to start training from; ValueError for one that cannot be (int8)."""
+    card = load_card(path)
+    if card.get("quantization"):
+        raise ValueError(f"{path} is an int8 model: --init its float model, "
+                         f"{card['quantization']['of']}")
+    return card
+
+
 def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Copy weights from a facepair model file into `model` where names and shapes match.
     Returns what was copied (with the source model's provenance) and the source's card."""
+    check_init(path)
     source, card = load_network(path)
-    if card.get("quantization"):
-        raise ValueError(f"{card['name']} is int8, made to run, not to train: start from its "
-                         f"float model, {card['quantization']['of']}")
     theirs, ours = source.state_dict(), model.state_dict()
     matched = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
     ours.update(matched)
