@@ -23,7 +23,7 @@ import torch
 import torch.ao.quantization as tq
 from torch import nn
 
-from faces.backbones import Affine, DlibResNet, build
+from faces.backbones import Affine, DlibBlock, DlibResNet, build
 
 ENGINE = "x86"
 _INT8 = ".int8"  # file keys of a quantised tensor's parts
@@ -55,7 +55,8 @@ class _Block(nn.Module):
     fixed by the shapes, known when built: channels for the skip, rows and columns for the
     stride-2 branch, which comes out one smaller than the pooled skip on odd-sized maps."""
 
-    def __init__(self, block: Any, channels_in: int, skip_side: int, branch_side: int) -> None:
+    def __init__(self, block: DlibBlock, channels_in: int, skip_side: int,
+                 branch_side: int) -> None:
         super().__init__()
         self.conv1 = _folded(block.conv1, block.bn1)
         self.relu1 = nn.ReLU()

@@ -5,8 +5,9 @@ size, mtime; the content hash when only the mtime moved), and sends the rest in 
 worker processes that detect and embed in batches. On a CPU the workers are forked, one core
 each, and start with the detector and the model already loaded; with CUDA they are spawned
 and each loads them once. The main process names the faces (`Gallery.match`), commits each
-photo (so an interrupted run loses nothing it finished), writes XMP sidecars when asked, and at
-the end clusters the unknown faces (DBSCAN on cosine distance, at the model's one-to-one threshold).
+chunk of photos with the job's progress in one transaction (so an interrupted run loses nothing
+it finished), writes XMP sidecars when asked, and at the end clusters the unknown faces (DBSCAN
+on cosine distance, at the model's one-to-one threshold).
 Originals are only ever read.
 """
 
