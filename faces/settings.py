@@ -109,4 +109,8 @@ def resolve_model(model: str | Path | None = None, device: str | None = None) ->
     model = model or get_settings().model
     if str(model) != "auto":
         return model
-    return GPU_MODEL if resolve_device(device).startswith("cuda") else CPU_MODEL
+    if resolve_device(device).startswith("cuda"):
+        return GPU_MODEL
+    from faces.quantize import engine
+
+    return CPU_MODEL if engine() else GPU_MODEL  # int8 where this CPU has the kernels

@@ -13,6 +13,7 @@ Originals are only ever read.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib
 import json
@@ -178,16 +179,18 @@ class AlbumTagger:
             # starts in milliseconds instead of importing torch and loading both (seconds)
             _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
                                                         self.gallery.embedder)
+            # what exists now lives as long as the workers: out of the garbage collector's
+            # sight, so that a collection in a worker does not copy the pages it shares
+            gc.freeze()
             pool = mp.get_context("fork").Pool(self.workers, _init_forked)
         else:  # CUDA cannot be forked once initialised; elsewhere there is no fork
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             pool = mp.get_context("spawn").Pool(
                 self.workers, _init_worker, (str(self.gallery.embedder.path), threads))
         with pool:
-            # the workers are forked: what naming and clustering import may load meanwhile
-            # (seconds of imports otherwise; never while forking, for the import locks)
-            threading.Thread(target=_import, args=("scipy.optimize", "sklearn.cluster"),
-                             daemon=True).start()
+            # the workers are forked: what clustering imports may load meanwhile (a second
+            # and a half of imports otherwise; never while forking, for the import locks)
+            threading.Thread(target=_import, args=("sklearn.cluster",), daemon=True).start()
             yield from pool.imap(analyse, chunks)
 
     # -- the job ------------------------------------------------------------------------------

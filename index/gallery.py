@@ -345,10 +345,15 @@ class Gallery:
             for c in cs:
                 if c.score >= thr:
                     margin[i, column[c.person.id]] = c.score - thr + 1e-6
-        from scipy.optimize import linear_sum_assignment  # a second of imports: when needed
+        wanted = margin.argmax(axis=1)
+        rows = np.flatnonzero(margin.max(axis=1) > 0)
+        cols = wanted[rows]
+        if len(set(cols.tolist())) < len(cols):  # two faces want the same person
+            from scipy.optimize import linear_sum_assignment  # half a second of imports
 
-        # maximise the summed margin; a pair under the threshold is never chosen
-        rows, cols = linear_sum_assignment(-np.where(margin > 0, margin, 0.0))
+            # maximise the summed margin; a pair under the threshold is never chosen
+            rows, cols = linear_sum_assignment(-np.where(margin > 0, margin, 0.0))
+        # else each face taking its best is already the assignment of the largest sum
         for i, j in zip(rows, cols, strict=True):
             if margin[i, j] > 0:
                 chosen = next(c for c in candidates[i] if c.person.id == people[j])

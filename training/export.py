@@ -20,7 +20,7 @@ from torch import nn
 
 from faces.backbones import DlibResNet, build
 from faces.embed import Embedder, load_network, to_input
-from faces.quantize import quantize, to_file_state
+from faces.quantize import engine, quantize, to_file_state
 from training.data import CropSet, Holdout
 from training.evaluate import evaluate, held_out_thresholds, pair_figures
 
@@ -181,10 +181,11 @@ def quantize_model(
     card = {"name": name, **{k: source[k] for k in keep if k in source},
             "quantization": {
                 "of": source["name"],
-                "scheme": "static int8 (PyTorch eager mode, x86 engine): weights per output "
-                          "channel, activations per tensor as uint8 0-127 with histogram "
-                          "ranges; dlib's affine layers folded into the convolutions; the "
-                          "last linear layer stays float",
+                "scheme": "static int8 (PyTorch eager mode): weights per output channel, "
+                          "activations per tensor as uint8 0-127 with histogram ranges; "
+                          "dlib's affine layers folded into the convolutions; the last linear "
+                          "layer stays float",
+                "kernels": engine(),  # the figures below were measured with these
                 "calibration": {"crops": len(calibration), "mirrored": True,
                                 "data": [d.name for d in dirs],
                                 "people": "training people only" if held else "all"},
