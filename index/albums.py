@@ -32,6 +32,7 @@ from faces.decode import decode, is_photo_path
 from faces.detect import Face
 from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound
+from index.clustering import dbscan_labels
 from index.gallery import Gallery, encode_chip
 from index.store import now
 from index.xmp import Region, sidecar_path, write_sidecar
@@ -120,9 +121,12 @@ def sha256_of(path: Path) -> str:
 class AlbumTagger:
     def __init__(self, gallery: Gallery, workers: int = 2, xmp: bool = False,
                  progress: Callable[[int, int], None] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None,
+                 clusterer: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
+        """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`."""
         self.gallery, self.store = gallery, gallery.store
         self.workers, self.xmp = workers, xmp
+        self.clusterer = clusterer or dbscan_labels
         self.progress, self.cancel = progress, cancel or threading.Event()
 
     # -- walking ------------------------------------------------------------------------------
@@ -188,9 +192,11 @@ class AlbumTagger:
             pool = mp.get_context("spawn").Pool(
                 self.workers, _init_worker, (str(self.gallery.embedder.path), threads))
         with pool:
-            # the workers are forked: what clustering imports may load meanwhile (a second
-            # and a half of imports otherwise; never while forking, for the import locks)
-            threading.Thread(target=_import, args=("sklearn.cluster",), daemon=True).start()
+            if self.clusterer is dbscan_labels:
+                # the workers are forked: scikit-learn may load meanwhile (a second and a
+                # half of imports at the end otherwise; never while forking: import locks)
+                threading.Thread(target=_import, args=("sklearn.cluster",),
+                                 daemon=True).start()
             yield from pool.imap(analyse, chunks)
 
     # -- the job ------------------------------------------------------------------------------
@@ -307,11 +313,8 @@ class AlbumTagger:
             (self.gallery.model,)).fetchall()
         labels = np.full(len(rows), -1)
         if len(rows) >= 2:
-            from sklearn.cluster import DBSCAN
-
             vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
-            eps = 1.0 - self.gallery.verify_threshold()
-            labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit_predict(vectors)
+            labels = self.clusterer(vectors, 1.0 - self.gallery.verify_threshold())
         with self.store.write(gallery=False) as conn:
             conn.execute("UPDATE album_faces SET cluster=NULL WHERE cluster IS NOT NULL")
             conn.executemany("UPDATE album_faces SET cluster=? WHERE id=?",

@@ -26,27 +26,32 @@ def tag(
     as_json: bool = JSON,
 ) -> None:
     """Tag every face in a photo library; resumable, and a re-run skips unchanged photos."""
-    from index.albums import AlbumTagger
-    from index.report import write_report
-
     if not album.is_dir():
         raise fail(f"{album}: not a folder")
-    gallery = _gallery(quiet=_quiet(as_json))
-    try:
-        with progress(quiet=_quiet(as_json)) as bar:
-            task = bar.add_task("tagging", total=None, rate="")
-            started = time.monotonic()
+    from index.clustering import ClusterHelper
 
-            def update(done: int, total: int) -> None:
-                rate = done / max(1e-9, time.monotonic() - started)
-                bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
+    # first: the helper imports scikit-learn while this process imports torch (index.clustering)
+    with ClusterHelper() as clusterer:
+        from index.albums import AlbumTagger
+        from index.report import write_report
 
-            tagger = AlbumTagger(gallery, workers=workers, xmp=xmp, progress=update)
-            result = tagger.run(album)
-        if report is not None:
-            result["report"] = write_report(gallery, report)["report"]
-    finally:
-        gallery.close()
+        gallery = _gallery(quiet=_quiet(as_json))
+        try:
+            with progress(quiet=_quiet(as_json)) as bar:
+                task = bar.add_task("tagging", total=None, rate="")
+                started = time.monotonic()
+
+                def update(done: int, total: int) -> None:
+                    rate = done / max(1e-9, time.monotonic() - started)
+                    bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
+
+                tagger = AlbumTagger(gallery, workers=workers, xmp=xmp, progress=update,
+                                     clusterer=clusterer)
+                result = tagger.run(album)
+            if report is not None:
+                result["report"] = write_report(gallery, report)["report"]
+        finally:
+            gallery.close()
     if as_json:
         emit_json(result)
         return
