@@ -28,7 +28,8 @@ def dbscan_labels(vectors: np.ndarray, eps: float) -> np.ndarray:
     return DBSCAN(eps=eps, min_samples=2, metric="cosine").fit_predict(vectors)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, parents_end: Connection) -> None:
+    parents_end.close()  # forked with it open: closed here, the parent's death reads as EOF
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import sklearn.cluster  # noqa: F401  (the point of this process: imported ahead of need)
 
@@ -52,7 +53,8 @@ class ClusterHelper:
         if "fork" in mp.get_all_start_methods():
             context = mp.get_context("fork")
             self._conn, child = context.Pipe()
-            self._process = context.Process(target=_serve, args=(child,), daemon=True,
+            self._process = context.Process(target=_serve, args=(child, self._conn),
+                                            daemon=True,
                                             name="facepair-clusters")
             self._process.start()
             child.close()

@@ -17,6 +17,7 @@ import pytest
 
 from bench.album import ENROLL, KNOWN, STRANGERS, build_album, lfw, precision_recall
 from index.albums import AlbumTagger, clusters, name_cluster
+from index.clustering import ClusterHelper
 from index.gallery import Gallery
 from index.report import write_report
 
@@ -39,6 +40,18 @@ def gallery(tmp_path: Path, detector):
             g.enroll(name, lfw(name, i), face="center")
     yield g
     g.close()
+
+
+def running_with(argument: str) -> list[int]:
+    """Processes whose command line holds `argument` (Linux: /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if argument.encode() in cmdline.read_bytes().split(b"\0"):
+                found.append(int(cmdline.parent.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
 
 
 def hashes(root: Path) -> dict[str, str]:
@@ -141,8 +154,13 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     work = tmp_path / "album"
     shutil.copytree(root, work)
     generation = gallery.store.generation()
-    first = AlbumTagger(gallery, workers=2).run(work)  # forked workers (on a CPU)
+    with ClusterHelper() as helper:  # forked workers (on a CPU), clusters from the helper
+        first = AlbumTagger(gallery, workers=2, clusterer=helper).run(work)
     assert first["photos"] == len(truth) and first["failed"] == 0 and first["named"] > 0
+    grouped = "SELECT id, cluster FROM album_faces WHERE cluster IS NOT NULL ORDER BY id"
+    by_helper = gallery.store.read().execute(grouped).fetchall()
+    assert first["clusters"] >= 2 and AlbumTagger(gallery).cluster() == first["clusters"]
+    assert gallery.store.read().execute(grouped).fetchall() == by_helper  # same groups here
     # album bookkeeping leaves the gallery, and so its search index, alone
     assert gallery.store.generation() == generation
     again = AlbumTagger(gallery, workers=1).run(work)
@@ -174,6 +192,11 @@ def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_
         time.sleep(0.2)
     child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL and 8 <= done < len(truth)
+    # nothing of the killed run lingers: its workers and its clustering helper see it gone
+    deadline = time.monotonic() + 30
+    while (left := running_with(str(work))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left
     with sqlite3.connect(store) as conn:
         done = conn.execute("SELECT COUNT(*) FROM album_photos").fetchone()[0]
     resumed = subprocess.run([FACEPAIR, "tag", str(work), "--workers", "1", "--json"], env=env,
