@@ -1,5 +1,5 @@
 """int8 embedding networks: a float `DlibResNet` turned into a statically quantised one that runs
-about twice as fast on a CPU (PyTorch's oneDNN kernels, AVX2 and up).
+two to three times as fast on a CPU (PyTorch's oneDNN or x86 int8 kernels, AVX2 and up).
 
 Weights are quantised per output channel; activations per tensor, with ranges observed on
 calibration crops (`quantize`). dlib's affine layers are folded into the convolutions before
