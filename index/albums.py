@@ -105,11 +105,6 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     return results
 
 
-def _import(*modules: str) -> None:
-    for name in modules:
-        importlib.import_module(name)
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -195,7 +190,7 @@ class AlbumTagger:
             if self.clusterer is dbscan_labels:
                 # the workers are forked: scikit-learn may load meanwhile (a second and a
                 # half of imports at the end otherwise; never while forking: import locks)
-                threading.Thread(target=_import, args=("sklearn.cluster",),
+                threading.Thread(target=importlib.import_module, args=("sklearn.cluster",),
                                  daemon=True).start()
             yield from pool.imap(analyse, chunks)
 
