@@ -32,13 +32,13 @@ from faces.decode import decode, is_photo_path
 from faces.detect import Face
 from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound
+from faces.memory import keep_freed_memory
 from index.clustering import dbscan_labels
 from index.gallery import Gallery, encode_chip
 from index.store import now
 from index.xmp import Region, sidecar_path, write_sidecar
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them
-MALLOC_TRIM_THRESHOLD, MALLOC_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
 @dataclass
@@ -80,22 +80,6 @@ def _init_forked() -> None:
 
     torch.set_num_threads(1)
     keep_freed_memory()
-
-
-def keep_freed_memory() -> None:
-    """Keep freed memory in this process for the next allocation (glibc's malloc; elsewhere
-    nothing). By default glibc hands blocks of a few MB back to the kernel on free, and every
-    forward pass then faults its activations in again, page by page: 4,200 page faults and 12
-    of 32 ms for an ONet batch of 32 boxes on our test machine (the README). A worker's peak
-    memory is what it keeps."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this interpreter runs on
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(MALLOC_MMAP_THRESHOLD, 256 << 20)
-    mallopt(MALLOC_TRIM_THRESHOLD, 256 << 20)
 
 
 def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:

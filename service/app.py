@@ -39,6 +39,7 @@ from prometheus_client import (
 from pydantic import AfterValidator, BaseModel, Field
 
 from faces.decode import decode
+from faces.memory import keep_freed_memory
 from faces.settings import Settings, get_settings
 from index import albums
 from index.gallery import Gallery
@@ -260,6 +261,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = gallery is None
+        # a long-lived process: keep freed blocks for the next request, within 64 MB
+        keep_freed_memory(64 << 20)
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings))
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from faces.errors import FacepairError
+from faces.memory import keep_freed_memory
 
 app = typer.Typer(
     name="facepair",
@@ -153,6 +154,7 @@ import service.cli_train  # noqa: E402,F401  (registers prepare, train, export, 
 
 
 def main() -> None:  # pragma: no cover - console-script convenience
+    keep_freed_memory()  # a command is one short process: keep what it frees for its next batch
     try:
         app()
     except FacepairError as exc:

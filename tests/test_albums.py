@@ -204,26 +204,3 @@ def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert result["unchanged"] == done and result["photos"] == len(truth) - done
 
-
-def test_workers_keep_freed_memory_for_the_next_batch() -> None:
-    """An album worker's malloc keeps what a batch freed: the next batch is served without
-    faulting its pages in again (glibc hands blocks of a few MB back to the kernel by default)."""
-    probe = (
-        "import resource, sys, numpy as np\n"
-        "if sys.argv[1] == 'keep':\n"
-        "    from index.albums import keep_freed_memory; keep_freed_memory()\n"
-        "def faults():\n"
-        "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "def batch():  # a layer's output, its activation, a pooled copy: as in a forward pass\n"
-        "    a = np.ones(2 << 20, np.float32); b = a * 2; del a\n"
-        "    return np.ascontiguousarray(b[::2])\n"
-        "batch(); before = faults()\n"
-        "for _ in range(5): batch()\n"
-        "print(faults() - before)\n"
-    )
-    root = Path(__file__).resolve().parents[1]
-    faults = {how: int(subprocess.run([sys.executable, "-c", probe, how], cwd=root, check=True,
-                                      capture_output=True, text=True).stdout)
-              for how in ("default", "keep")}
-    assert faults["default"] > 5 * 500  # 8 MB blocks faulted in anew, batch after batch
-    assert faults["keep"] < 100
