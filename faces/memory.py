@@ -4,7 +4,7 @@ glibc's malloc hands a freed block of a few MB back to the kernel (blocks over i
 threshold, and the top of the heap past its trim threshold). A network's activations are such
 blocks: every forward pass then asks the kernel for fresh pages and faults them in one by one,
 zeroed. On our test machine (a virtual machine, where a page fault is dear) that was 5,100
-faults and about a third of the time of identifying one 1024×768 photo, and 12 of 32 ms of an
+faults and 15–20 ms of system time for identifying one 1024×768 photo, and 12 of 32 ms of an
 ONet batch of 32 boxes (README: "Where album time goes"). Raising both thresholds keeps the
 blocks in the process: its memory stays near its peak, up to the limit given.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 import ctypes
 
 MALLOC_TRIM_THRESHOLD, MALLOC_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-OLD_GLIBC_MMAP_MAX = 32 << 20  # the highest mmap threshold glibc before 2.35 takes on 64-bit
+# Some glibc versions refuse an mmap threshold over HEAP_MAX_SIZE / 2, 32 MB on 64-bit (2.36 takes
+# more): then this one.
+OLD_GLIBC_MMAP_MAX = 32 << 20
 
 
 def keep_freed_memory(up_to: int = 1 << 30) -> bool:

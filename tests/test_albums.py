@@ -203,4 +203,3 @@ def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_
                              capture_output=True, text=True, check=True)
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert result["unchanged"] == done and result["photos"] == len(truth) - done
-
