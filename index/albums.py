@@ -181,10 +181,14 @@ class AlbumTagger:
             # starts in milliseconds instead of importing torch and loading both (seconds)
             _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
                                                         self.gallery.embedder)
-            # what exists now lives as long as the workers: out of the garbage collector's
-            # sight, so that a collection in a worker does not copy the pages it shares
+            # what exists now is out of the workers' garbage collector's sight, so that a
+            # collection in a worker does not copy the pages it shares; this process (the
+            # service lives on) sees it all again once they are forked
             gc.freeze()
-            pool = mp.get_context("fork").Pool(self.workers, _init_forked)
+            try:
+                pool = mp.get_context("fork").Pool(self.workers, _init_forked)
+            finally:
+                gc.unfreeze()
         else:  # CUDA cannot be forked once initialised; elsewhere there is no fork
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             pool = mp.get_context("spawn").Pool(
