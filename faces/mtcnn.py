@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-VERSION = "facepair-cascade-2"  # caches of detected crops name the detector that made them
+VERSION = "facepair-cascade-3"  # caches of detected crops name the detector that made them
 THRESHOLDS = (0.6, 0.7, 0.7)  # the score each stage asks of a box (the original MTCNN's)
 # The overlap (IoU) above which the weaker of two RNet-approved boxes is dropped before ONet:
 # 0.5 where the original has 0.7 sends ONet about half as many boxes, with LFW View 1 and the

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         "too small to name reliably)."
     )
     min_face_score: float = Field(0.90, ge=0.0, le=1.0, description="Detector score to keep.")
+    second_look_score: float = Field(
+        0.70, ge=0.0, le=1.0, description="A photo where no face is found is looked at again "
+        "with a border, for a face of at least half its shorter side (a tight headshot cut by "
+        "the frame); such a face is kept from this detector score."
+    )
     detect_max_side: int = Field(
         1600, ge=160, description="Photos are shrunk to this longest side for detection."
     )

@@ -1,10 +1,12 @@
 """The gallery: enroll people from photos, identify every face in a photo, verify two photos.
 
 A person's score for a face is the best cosine between the face and that person's enrolled
-faces. The open-set threshold is the model card's calibrated threshold at the target
-false-accept rate (`FACEPAIR_FAR`, default 1e-3), or the gallery's own after
-`facepair calibrate --apply`. Within one photo the faces are assigned to people jointly (no
-person twice), maximising the summed margin over the threshold.
+faces. The open-set (identify) threshold follows the gallery: once it holds enough faces, the
+threshold at which `FACEPAIR_FPIR` of its own enrolled faces, each taken as a stranger to
+everyone else, would be named (`index.calibration`), never looser than the model card's;
+before that, the card's; `facepair calibrate --apply` sets one by hand. Within one photo the
+faces are assigned to people jointly (no person twice), maximising the summed margin over the
+threshold.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import NotFound, Refused
 from faces.settings import Settings, get_settings
+from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.search import FaceIndex
 from index.store import Person, Store
 
@@ -121,6 +124,8 @@ class Gallery:
         self._people: dict[int, Person] = {}
         self._most_faces = 1  # the most faces one person has (how deep to search)
         self._generation = -1  # the store generation the index and caches reflect
+        self._estimate: tuple[tuple[int, int], Estimate] | None = None
+        self._estimate_lock = threading.Lock()
         missing = self.store.faces_without(self.model)
         if missing:  # enrolled under another model: their chips make this model's embeddings
             self._embed_stored(missing, progress)
@@ -190,19 +195,55 @@ class Gallery:
     # -- thresholds ---------------------------------------------------------------------------
 
     def threshold(self, far: float | None = None) -> float:
-        """The open-set (identify) threshold in force. A stranger is compared with every
-        enrolled face, so the chance that one is named grows with the gallery: at most about
-        (faces × pair false-accept rate). The default holds that chance at `FACEPAIR_FPIR`
-        (1 %): the model card's calibrated threshold at a pair rate of FPIR / faces. A gallery
-        threshold from `calibrate --apply` replaces it; `far` asks for the card's at that pair
-        rate instead."""
+        """The open-set (identify) threshold in force (see `estimate`); `far` asks for the
+        card's at that pair false-accept rate instead."""
         if far is not None:
             return threshold_at(self.embedder.card["thresholds"], far)
-        own = self.store.get_meta(f"threshold:{self.model}")
-        if own is not None:
-            return float(own)
-        faces = max(1, len(self.index))
+        return self.estimate().threshold
+
+    def card_threshold(self, faces: int | None = None) -> float:
+        """The card's identify threshold. A stranger is compared with every enrolled face, so
+        the chance that one is named grows with the gallery: at most about (faces × pair
+        false-accept rate). The card's threshold at a pair rate of FPIR / faces holds that
+        chance at `FACEPAIR_FPIR` for faces like those the card was measured on."""
+        faces = max(1, len(self.index) if faces is None else faces)
         return threshold_at(self.embedder.card["thresholds"], self.settings.fpir / faces)
+
+    def estimate(self) -> Estimate:
+        """The threshold in force, where it comes from (the gallery's own estimate, the
+        card, or set by hand) and its estimated FPIR and FNIR over the enrolled faces. Kept
+        until the gallery changes; the nearest faces behind it are updated incrementally."""
+        self._sync()
+        key = (self.store.generation(), len(self.index))
+        cached = self._estimate
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._estimate_lock:
+            cached = self._estimate
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            rows = self._nearest()
+            own = self.store.get_meta(f"threshold:{self.model}")
+            result = estimate(rows, len(self._people), self.settings.fpir,
+                              self.card_threshold(), None if own is None else float(own))
+            self._estimate = (key, result)
+        return result
+
+    def status(self) -> dict:
+        """The model, the gallery's size and the thresholds in force."""
+        in_force = self.estimate()
+        counts = self.store.counts()
+        return {"model": self.model, "people": counts["people"], "faces": counts["faces"],
+                "verify_threshold": round(self.verify_threshold(), 4),
+                "identify": in_force.to_dict()}
+
+    def _nearest(self) -> dict:
+        with self._lock:
+            pairs = sorted(self._face_person.items())
+        ids = np.array([f for f, _ in pairs], dtype=np.int64)
+        people = np.array([p for _, p in pairs], dtype=np.int64)
+        return Nearest(self.store, self.model).refresh(ids, people, self.index.search,
+                                                       len(self.index))
 
     def verify_threshold(self) -> float:
         """The one-to-one threshold: the card's at `FACEPAIR_FAR` (1e-3)."""
@@ -472,49 +513,34 @@ class Gallery:
     # -- calibrate ----------------------------------------------------------------------------
 
     def calibrate(self, target_fpir: float = 0.01, apply: bool = False) -> dict:
-        """Estimate the false-identification rate from the enrolled people themselves: each
-        enrolled face is a probe against everyone else (never its own person), and its best
-        impostor person score is what a stranger like it would score. Leave-one-out genuine
-        scores (a person's other faces) estimate the miss rate."""
-        ids, people, vectors = self.store.embeddings(self.model)
-        if len(np.unique(people)) < 2:
+        """How often a stranger would be named, estimated from the enrolled people themselves
+        (`index.calibration`): at the threshold in force, the card's, and the threshold that
+        names `target_fpir` of them; `apply` sets the last by hand (it then stays in force
+        until `reset_threshold`)."""
+        self._sync()
+        rows = self._nearest()
+        if not rows:
             raise Refused("too_few_people", "calibration needs at least two enrolled people")
-        impostor = np.full(len(ids), -np.inf, dtype=np.float32)
-        genuine = np.full(len(ids), -np.inf, dtype=np.float32)
-        for start in range(0, len(ids), 1024):
-            sims = vectors[start : start + 1024] @ vectors.T
-            rows = np.arange(sims.shape[0])
-            sims[rows, start + rows] = -np.inf  # not against itself
-            same = people[start : start + 1024, None] == people[None, :]
-            impostor[start : start + 1024] = np.where(same, -np.inf, sims).max(1)
-            genuine[start : start + 1024] = np.where(same, sims, -np.inf).max(1)
-        has_genuine = np.isfinite(genuine)
-        current = self.threshold()
-        card = threshold_at(self.embedder.card["thresholds"],
-                            self.settings.fpir / max(1, len(ids)))
-        # the smallest threshold at which at most target_fpir of the probes are false accepts
-        ordered = np.sort(impostor)[::-1]
-        n_allowed = math.floor(target_fpir * len(ordered))
-        suggested = float(np.nextafter(ordered[n_allowed], np.float32(1))) if n_allowed < len(
-            ordered) else float(ordered[-1])
-        suggested = max(suggested, -1.0)
+        impostor = np.array([r[0] for r in rows.values()])
+        suggested = max(threshold_for(impostor, target_fpir), -1.0)
+        people = len({self._face_person[f] for f in rows})
+        in_force = self.estimate()
 
-        def rates(t: float) -> dict:
-            fpir = float((impostor >= t).mean())
-            hit = has_genuine & (genuine >= t) & (genuine > impostor)
-            fnir = float(1 - hit[has_genuine].mean()) if has_genuine.any() else None
-            return {"threshold": round(t, 4), "fpir": round(fpir, 4),
-                    "fnir": None if fnir is None else round(fnir, 4)}
+        def at(t: float) -> dict:
+            fpir, fnir = rates(rows, t)
+            return {"threshold": round(t, 4), "fpir": round(fpir.value, 4),
+                    "fnir": round(fnir.value, 4) if fnir.of else None}
 
         result = {
-            "model": self.model, "people": len(np.unique(people)), "faces": len(ids),
-            "probes_with_genuine": int(has_genuine.sum()),
-            "current": rates(current), "card": rates(card),
-            "target_fpir": target_fpir, "suggested": rates(suggested),
+            "model": self.model, "people": people, "faces": len(rows),
+            "probes_with_genuine": sum(r[2] is not None for r in rows.values()),
+            "current": {**at(in_force.threshold), "source": in_force.source},
+            "card": at(self.card_threshold()),
+            "target_fpir": target_fpir, "suggested": at(suggested),
             "applied": False,
         }
-        if len(ids) * target_fpir < 10:
-            result["warning"] = (f"only {len(ids)} enrolled faces: fewer than 10 false "
+        if len(rows) * target_fpir < 10:
+            result["warning"] = (f"only {len(rows)} enrolled faces: fewer than 10 false "
                                  f"identifications expected at {target_fpir:g}, so the suggested "
                                  "threshold is a rough estimate")
         if apply:

@@ -128,7 +128,43 @@ MIGRATIONS: list[str] = [
     CREATE INDEX album_faces_person ON album_faces(person_id);
     CREATE INDEX album_faces_cluster ON album_faces(cluster);
     """,
+    # 4: each enrolled face's nearest other person's face and nearest face of its own person
+    # (index.calibration: the gallery's own estimate of how often a stranger is named)
+    """
+    CREATE TABLE nearest (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        impostor REAL NOT NULL,
+        impostor_face INTEGER NOT NULL,
+        genuine REAL,
+        genuine_face INTEGER,
+        PRIMARY KEY (face_id, model)
+    );
+    CREATE INDEX nearest_impostor ON nearest(impostor_face);
+    CREATE INDEX nearest_genuine ON nearest(genuine_face);
+    -- a face deleted or moved to another person (a merge): every row that names it is
+    -- computed again (face ids can be reused, so a row must not outlive its face)
+    CREATE TRIGGER nearest_face_deleted AFTER DELETE ON faces BEGIN
+        DELETE FROM nearest WHERE face_id = OLD.id OR impostor_face = OLD.id
+            OR genuine_face = OLD.id;
+    END;
+    CREATE TRIGGER nearest_face_moved AFTER UPDATE OF person_id ON faces BEGIN
+        DELETE FROM nearest WHERE face_id = OLD.id OR impostor_face = OLD.id
+            OR genuine_face = OLD.id;
+    END;
+    """,
 ]
+
+
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script (a trigger's body holds semicolons of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def now() -> str:
@@ -236,7 +272,7 @@ class Store:
         with self.write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
+                for statement in statements(script):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={step}")
 
@@ -455,6 +491,15 @@ class Store:
         vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
         return ids, people, vectors
 
+    def vectors(self, model: str, face_ids: list[int]) -> np.ndarray:
+        """The vectors of these faces under `model`, in the order given."""
+        marks = ",".join("?" * len(face_ids))
+        rows = dict(self.read().execute(
+            f"SELECT face_id, vector FROM embeddings WHERE model=? AND face_id IN ({marks})",
+            (model, *face_ids)).fetchall())
+        return np.stack([np.frombuffer(rows[f], dtype="<f4") for f in face_ids]).astype(
+            np.float32)
+
     def faces_without(self, model: str) -> list[int]:
         rows = self.read().execute(
             "SELECT id FROM faces WHERE id NOT IN (SELECT face_id FROM embeddings WHERE model=?) "
@@ -466,6 +511,36 @@ class Store:
         with self.write() as conn:
             n = conn.execute("DELETE FROM embeddings WHERE model<>?", (model,)).rowcount
         return n
+
+    # -- nearest faces (index.calibration) ----------------------------------------------------
+
+    def nearest(self, model: str) -> dict[int, tuple[float, int, float | None, int | None]]:
+        """face id → (impostor score, its face, genuine score, its face) under `model`."""
+        rows = self.read().execute(
+            "SELECT face_id, impostor, impostor_face, genuine, genuine_face FROM nearest "
+            "WHERE model=?", (model,)).fetchall()
+        return {int(r[0]): (float(r[1]), int(r[2]), r[3], r[4]) for r in rows}
+
+    def put_nearest(self, model: str,
+                    rows: list[tuple[int, float, int, float | None, int | None]],
+                    raised: list[tuple[int, str, float, int]]) -> None:
+        """Write recomputed rows (face id, impostor, its face, genuine, its face), and raise
+        other faces' scores (face id, 'impostor' or 'genuine', score, face) where the new
+        one is higher: a maximum, so that concurrent writers never lower one."""
+        with self.write(gallery=False) as conn:
+            conn.executemany(
+                "INSERT INTO nearest(face_id, model, impostor, impostor_face, genuine, "
+                "genuine_face) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM faces WHERE id=?) ON CONFLICT(face_id, model) DO UPDATE SET "
+                "impostor=excluded.impostor, impostor_face=excluded.impostor_face, "
+                "genuine=excluded.genuine, genuine_face=excluded.genuine_face",
+                [(f, model, i, fi, g, gi, f) for f, i, fi, g, gi in rows])
+            for kind in ("impostor", "genuine"):
+                conn.executemany(
+                    f"UPDATE nearest SET {kind}=?, {kind}_face=? WHERE face_id=? AND model=? "
+                    f"AND ({kind} IS NULL OR {kind} < ?)",
+                    [(score, face, f, model, score) for f, k, score, face in raised
+                     if k == kind])
 
     def counts(self) -> dict[str, int]:
         conn = self.read()

@@ -109,9 +109,41 @@ class FaceMatchOut(BaseModel):
     candidates: list[CandidateOut]
 
 
+class Rate(BaseModel):
+    estimate: float
+    low: float = Field(description="95 % interval (Wilson)")
+    high: float
+    count: int
+    of: int
+
+
+class ThresholdOut(BaseModel):
+    """The identify threshold in force and what the gallery's own faces say of it."""
+
+    threshold: float
+    source: str = Field(description="'gallery' (estimated from the enrolled faces), 'card' "
+                        "(the model card's), 'manual' (calibrate --apply) or 'request'")
+    target_fpir: float
+    card_threshold: float
+    gallery_threshold: float | None
+    faces: int
+    people: int
+    fpir: Rate | None = Field(description="Estimated share of strangers named")
+    fnir: Rate | None = Field(description="Estimated share of enrolled people missed")
+
+
 class IdentifyOut(BaseModel):
     threshold: float
+    threshold_in_force: ThresholdOut
     faces: list[FaceMatchOut]
+
+
+class StatusOut(BaseModel):
+    model: str
+    people: int
+    faces: int
+    verify_threshold: float
+    identify: ThresholdOut
 
 
 class AlbumJobIn(BaseModel):
@@ -422,11 +454,13 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         data = await read(photo)
         name = source(photo)
 
-        def prepare() -> tuple[float, Any]:
-            thr = g.threshold() if threshold is None else threshold
-            return thr, decode(data, name=name)
+        def prepare() -> tuple[float, dict, Any]:
+            in_force = g.estimate().to_dict()
+            if threshold is not None:
+                in_force = {**in_force, "threshold": threshold, "source": "request"}
+            return in_force["threshold"], in_force, decode(data, name=name)
 
-        thr, image = await work(prepare)
+        thr, in_force, image = await work(prepare)
         # detection and embedding: batched with the requests arriving at the same time
         future = request.app.state.batcher.submit(image, thr, top_k)
         try:
@@ -435,7 +469,14 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         except TimeoutError as exc:
             raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
                            " s") from exc
-        return IdentifyOut(threshold=round(thr, 4), faces=[m.to_dict() for m in matches])
+        return IdentifyOut(threshold=round(thr, 4), threshold_in_force=ThresholdOut(**in_force),
+                           faces=[m.to_dict() for m in matches])
+
+    @app.get("/v1/status", tags=["recognition"], dependencies=[need("read")])
+    async def status(g: G) -> StatusOut:
+        """The model, the gallery's size, and the thresholds in force: for identify, where it
+        comes from and its estimated FPIR and FNIR with their 95 % intervals."""
+        return StatusOut(**await work(g.status))
 
     @app.post("/v1/verify", tags=["recognition"], dependencies=[need("read")])
     async def verify(

@@ -116,7 +116,12 @@ def identify(
     if top_k is not None and not 1 <= top_k <= 100:
         raise fail("--top-k must be between 1 and 100")
     gallery = _gallery(quiet=_quiet(as_json))
-    thr = threshold if threshold is not None else gallery.threshold(far)
+    in_force = gallery.estimate().to_dict()
+    if threshold is not None or far is not None:
+        thr = threshold if threshold is not None else gallery.threshold(far)
+        in_force = {**in_force, "threshold": round(thr, 4),
+                    "source": "option" if threshold is not None else f"card at FAR {far:g}"}
+    thr = in_force["threshold"]
     results: list[dict] = []
     try:
         with progress(quiet=_quiet(as_json)) as bar:
@@ -131,7 +136,8 @@ def identify(
     finally:
         gallery.close()
     if as_json:
-        emit_json({"threshold": round(thr, 4), "photos": results})
+        emit_json({"threshold": round(thr, 4), "threshold_in_force": in_force,
+                   "photos": results})
     else:
         for r in results:
             if "error" in r:
@@ -256,6 +262,38 @@ def people_remove_face(face_id: int = typer.Argument(..., help="A face id (peopl
     finally:
         gallery.close()
     _say(as_json, result, f"removed face {face_id}")
+
+
+def describe_threshold(t: dict) -> str:
+    """One line: the identify threshold, its source, and its estimated rates."""
+    line = f"identify threshold {t['threshold']:.4f} ({t['source']})"
+    for key, what in (("fpir", "strangers named"), ("fnir", "people missed")):
+        r = t.get(key)
+        if r and r["of"]:
+            line += (f"; {what} {r['estimate']:.2%} (95 % {r['low']:.2%}–{r['high']:.2%}, "
+                     f"{r['count']} of {r['of']})")
+    return line
+
+
+@app.command()
+def status(as_json: bool = JSON) -> None:
+    """The model, the gallery's size, and the thresholds in force with their estimated rates."""
+    gallery = _gallery(quiet=_quiet(as_json))
+    try:
+        result = gallery.status()
+    finally:
+        gallery.close()
+    if as_json:
+        emit_json(result)
+        return
+    t = result["identify"]
+    out.print(f"{result['people']} people, {result['faces']} faces ({result['model']})",
+              highlight=False)
+    out.print(describe_threshold(t), highlight=False)
+    gallery_own = ("not yet estimated: too few faces" if t["gallery_threshold"] is None
+                   else f"{t['gallery_threshold']:.4f}")
+    out.print(f"card's threshold {t['card_threshold']:.4f}; the gallery's own {gallery_own}; "
+              f"verify threshold {result['verify_threshold']:.4f}", highlight=False)
 
 
 @app.command()

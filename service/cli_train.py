@@ -262,6 +262,44 @@ def import_dlib(
         out.print(f"wrote {out_path}.safetensors and .json; LFW {card.get('lfw')}")
 
 
+@app.command("import-dlib-landmarks")
+def import_dlib_landmarks(
+    dat_file: Path | None = typer.Argument(
+        None, help="shape_predictor_5_face_landmarks.dat (default: the one inside an installed "
+                   "face-recognition-models)."
+    ),
+    out_path: Path = typer.Option(Path("models/dlib-landmarks-5"), "--out",
+                                  help="models/NAME: where the model files go."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Import dlib's public-domain 5-point face landmark model (no dlib needed) as plain arrays
+    for faces.dlib_landmarks."""
+    from training.dlib_import import DlibFormatError, default_dat_file
+    from training.dlib_shape_import import SHAPE_DAT_NAME, import_shape_predictor
+
+    dat = dat_file or default_dat_file(SHAPE_DAT_NAME)
+    if dat is None:
+        raise fail("no .dat file given and face-recognition-models is not installed "
+                   "(pip install face-recognition-models, or pass the file)")
+    if not dat.is_file():
+        raise fail(f"{dat}: no such file")
+    try:
+        card = import_shape_predictor(dat, out_path, _command())
+    except DlibFormatError as exc:
+        raise fail(str(exc)) from exc
+    except OSError as exc:
+        raise fail(f"cannot write {out_path}: {exc}") from exc
+    weights = out_path.with_suffix(".safetensors")
+    if as_json:
+        emit_json({"model": card["name"], "files": [str(weights), str(out_path) + ".json"],
+                   "bytes": weights.stat().st_size, "points": card["points"],
+                   "cascade": card["cascade"], "source_sha256": card["source"]["sha256"]})
+    else:
+        out.print(f"wrote {weights} ({weights.stat().st_size:,} bytes) and .json: "
+                  f"{card['points']} points, {card['cascade']['levels']} levels of "
+                  f"{card['cascade']['trees_per_level']} trees")
+
+
 @eval_app.command("lfw")
 def eval_lfw(
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),

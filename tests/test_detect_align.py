@@ -115,8 +115,46 @@ def test_minimum_face_size_and_score_are_settings(face_photo):
     photo = decode(face_photo)
     strict = Detector(Settings(min_face_size=200))
     assert strict.detect(photo) == []
-    picky = Detector(Settings(min_face_score=1.0))
+    picky = Detector(Settings(min_face_score=1.0, second_look_score=1.0))
     assert all(f.score >= 1.0 for f in picky.detect(photo))
+
+
+# DevTest photos whose tight crop (0.9× the face box) facepair-cascade-2 found no face in
+TIGHT_MISSED = ["Antonio_Elias_Saca_0001", "Ashley_Judd_0001", "Celine_Dion_0003",
+                "David_Stern_0002", "James_Cameron_0003", "John_Wayne_0001",
+                "Michael_Jackson_0002", "Nancy_Pelosi_0011", "Reese_Witherspoon_0001",
+                "Vicente_Fox_0032"]
+
+
+def test_tight_headshots_cut_by_the_border(lfw_dir, lfw_photos, detector):
+    """A face that fills the frame, forehead and chin cut off, is found: in crops that the
+    plain cascade found nothing in, and in 100 others."""
+    from bench.detect_coverage import tight_crop
+
+    paths = [lfw_dir / n.rsplit("_", 1)[0] / f"{n}.jpg" for n in TIGHT_MISSED]
+    paths += lfw_photos[::5]
+    crops = []
+    for path in paths:
+        photo = decode(path)
+        face = pick_face(detector.detect(photo), photo.shape)
+        assert face is not None, path
+        crops.append((face, *tight_crop(photo, face.box)))
+    found = detector.detect_batch([crop for _, crop, _ in crops])
+    missed = [p.name for p, faces in zip(paths, found, strict=True) if not faces]
+    assert not missed, f"no face in the tight crops of {missed}"
+    # where the plain cascade failed, the landmarks lie near those found in the whole photo
+    for (face, _, corner), faces in list(zip(crops, found, strict=True))[: len(TIGHT_MISSED)]:
+        error = np.linalg.norm(faces[0].landmarks + corner - face.landmarks, axis=1).max()
+        assert error < 8, f"a landmark {error:.1f} px from the whole photo's"
+
+
+def test_every_orl_photo_has_a_face(orl_dir, detector):
+    photos = sorted(orl_dir.glob("s*/*.pgm"))
+    assert len(photos) == 400
+    found = detector.detect_batch([decode(p) for p in photos])
+    missed = [str(p.relative_to(orl_dir)) for p, faces in zip(photos, found, strict=True)
+              if not faces]
+    assert not missed, f"no face in {missed}"
 
 
 def test_our_cascade_finds_what_facenet_pytorch_finds(lfw_faces):

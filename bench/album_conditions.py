@@ -1,0 +1,61 @@
+"""LFW photos made to look like album photos: a domain shift built from LFW, for judging
+thresholds and models on conditions no model card was measured on.
+
+Every photo is shrunk so that its face is 24–48 px wide and enlarged back (the detail is
+gone, the size is not), turned by up to ±25°, saved as a JPEG of quality 20–40, and, each
+with a chance of one half, blurred (Gaussian, sigma 0.8–2 px), turned grey, or dimmed (its
+brightness scaled by 0.25–0.6 under a gamma of 1.3–1.8). The draws are seeded by the photo's
+name, so the same photo always becomes the same degraded photo. The photos are written once
+under `bench/out/album_conditions/` and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from bench.photos import OUT
+
+FOLDER = OUT / "album_conditions"
+LFW_FACE = 105.0  # the width of an LFW deep-funneled face in its 250×250 photo, about
+
+
+def degrade(photo: Image.Image, seed: int) -> bytes:
+    """One album-like JPEG of an LFW photo."""
+    rng = np.random.default_rng(seed)
+    photo = photo.convert("RGB")
+    w, h = photo.size
+    shrink = rng.uniform(24, 48) / LFW_FACE
+    small = photo.resize((max(8, round(w * shrink)), max(8, round(h * shrink))),
+                         Image.Resampling.BILINEAR)
+    photo = small.resize((w, h), Image.Resampling.BICUBIC)
+    photo = photo.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BILINEAR,
+                         fillcolor=(128, 128, 128))
+    blur, grey, dim = rng.random(3) < 0.5
+    sigma, factor, gamma = rng.uniform(0.8, 2.0), rng.uniform(0.25, 0.6), rng.uniform(1.3, 1.8)
+    if blur:
+        photo = photo.filter(ImageFilter.GaussianBlur(sigma))
+    if grey:
+        photo = photo.convert("L").convert("RGB")
+    if dim:
+        x = np.asarray(photo, dtype=np.float32) / 255.0
+        photo = Image.fromarray(np.uint8(np.clip(factor * x**gamma * 255.0, 0, 255)))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=int(rng.integers(20, 41)))
+    return buffer.getvalue()
+
+
+def album_photo(path: Path) -> Path:
+    """The degraded twin of one LFW photo (made on first use)."""
+    out = FOLDER / path.parent.name / path.name
+    if not out.exists():
+        seed = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:8], "little")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(degrade(Image.open(path), seed))
+        tmp.replace(out)
+    return out

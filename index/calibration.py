@@ -1,0 +1,202 @@
+"""The gallery's own estimate of how often a stranger is named, and the threshold it asks for.
+
+A model card's thresholds were measured on the people it was judged on; on photos unlike
+theirs (other cameras, other faces, older photos) the same threshold can name several times
+more strangers than it promises. The enrolled faces are a sample of the photos a gallery
+really holds, so each enrolled face serves as a stranger to everyone else: its best score
+against any other person's face (its *impostor* score) is what a stranger like it would
+score. The share of enrolled faces whose impostor score reaches a threshold estimates the
+false-positive identification rate (FPIR) there; the best score against the other faces of
+its own person (its *genuine* score) estimates the misses (FNIR).
+
+The two nearest faces of every enrolled face are kept in the store (table `nearest`, per
+model) and brought up to date incrementally: a new face is compared with every enrolled face
+once (one search), which also raises the score of any face it is nearer to than their own
+nearest; rows whose nearest face was deleted, or became the same person by a merge, are
+computed again. A gallery of 100,000 faces thus pays a search per enrolled face, never the
+100,000² comparison of the first estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from index.store import Store
+
+Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+Row = tuple[float, int, float | None, int | None]  # impostor, its face, genuine, its face
+
+# An estimate of FPIR p from n faces is trusted once n·p ≥ this (about this many enrolled
+# faces above the threshold; fewer make the quantile a guess).
+MIN_EXPECTED = 3
+# Rows recomputed together (the search returns every face for each of them).
+BLOCK = 64
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % by default) of a proportion k/n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion measured on the gallery's own faces, with its 95 % interval."""
+
+    count: int
+    of: int
+
+    @property
+    def value(self) -> float:
+        return self.count / self.of if self.of else 0.0
+
+    def to_dict(self) -> dict:
+        low, high = wilson(self.count, self.of)
+        return {"estimate": round(self.value, 4), "low": round(low, 4), "high": round(high, 4),
+                "count": self.count, "of": self.of}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The identify threshold in force, where it comes from, and what it is expected to do."""
+
+    threshold: float
+    source: Literal["gallery", "card", "manual"]
+    target_fpir: float
+    card_threshold: float
+    gallery_threshold: float | None  # None: too few faces (or people) for an estimate
+    faces: int
+    people: int
+    fpir: Rate | None  # at `threshold`, over the enrolled faces as strangers
+    fnir: Rate | None  # at `threshold`, over faces whose person has another face
+
+    def to_dict(self) -> dict:
+        return {
+            "threshold": round(self.threshold, 4), "source": self.source,
+            "target_fpir": self.target_fpir, "card_threshold": round(self.card_threshold, 4),
+            "gallery_threshold": None if self.gallery_threshold is None
+            else round(self.gallery_threshold, 4),
+            "faces": self.faces, "people": self.people,
+            "fpir": None if self.fpir is None else self.fpir.to_dict(),
+            "fnir": None if self.fnir is None else self.fnir.to_dict(),
+        }
+
+
+def threshold_for(impostor: np.ndarray, fpir: float) -> float:
+    """The lowest threshold at which at most `fpir` of these impostor scores reach it."""
+    ordered = np.sort(impostor)[::-1]
+    allowed = math.floor(fpir * len(ordered))
+    if allowed >= len(ordered):
+        return float(ordered[-1])
+    return float(np.nextafter(np.float32(ordered[allowed]), np.float32(2)))
+
+
+def rates(rows: dict[int, Row], threshold: float) -> tuple[Rate, Rate]:
+    """FPIR and FNIR at a threshold. A face counts as found when its genuine score reaches
+    the threshold and beats its impostor score (rank 1)."""
+    impostor = np.array([r[0] for r in rows.values()])
+    genuine = np.array([-np.inf if r[2] is None else r[2] for r in rows.values()])
+    has = np.isfinite(genuine)
+    found = has & (genuine >= threshold) & (genuine > impostor)
+    return (Rate(int((impostor >= threshold).sum()), len(impostor)),
+            Rate(int(has.sum() - found.sum()), int(has.sum())))
+
+
+class Nearest:
+    """The nearest other-person face and nearest same-person face of every enrolled face,
+    kept in the store for one model."""
+
+    def __init__(self, store: Store, model: str) -> None:
+        self.store, self.model = store, model
+
+    def refresh(self, ids: np.ndarray, people: np.ndarray, search: Search,
+                total: int) -> dict[int, Row]:
+        """Bring the rows up to date with the faces enrolled now (`ids`, their `people`;
+        `search(vectors, k)` searches all `total` of them, best first) and return them."""
+        if len(np.unique(people)) < 2:
+            return {}
+        rows = self.store.nearest(self.model)
+        order = np.argsort(ids)
+        ids, people = ids[order], people[order]
+        person = dict(zip(ids.tolist(), people.tolist(), strict=True))
+        stale = np.array([self._stale(rows.get(f), f, person) for f in ids.tolist()], bool)
+        # the settled faces' scores, raised when a recomputed face turns out nearer
+        known = np.full((2, len(ids)), -np.inf)
+        for k, f in enumerate(ids.tolist()):
+            if not stale[k]:
+                imp, _, gen, _ = rows[f]
+                known[0, k], known[1, k] = imp, -np.inf if gen is None else gen
+        for start in range(0, int(stale.sum()), BLOCK):
+            block = ids[stale][start : start + BLOCK]
+            scores, found = search(self.store.vectors(self.model, block.tolist()), total)
+            pos = np.clip(np.searchsorted(ids, found), 0, len(ids) - 1)
+            valid = (found >= 0) & (ids[pos] == found)
+            owner = np.where(valid, people[pos], -1)
+            mine = np.array([person[f] for f in block.tolist()])[:, None]
+            masks = ((owner >= 0) & (owner != mine),  # other people's faces
+                     (owner == mine) & (found != block[:, None]))  # own person's other faces
+            fresh = []
+            for i, face in enumerate(block.tolist()):
+                best = []
+                for mask in masks:
+                    cols = np.flatnonzero(mask[i])
+                    j = cols[np.argmax(scores[i, cols])] if len(cols) else None
+                    if j is not None:
+                        best += [float(scores[i, j]), int(found[i, j])]
+                    else:  # no face of another person (only where a search is approximate)
+                        best += [-1.0, -1] if not best else [None, None]
+                fresh.append((face, *best))
+                rows[face] = tuple(best)  # type: ignore[assignment]
+            raised = []
+            for kind, mask in zip(("impostor", "genuine"), masks, strict=True):
+                at = 0 if kind == "impostor" else 1
+                hit = mask & ~stale[pos] & (scores > known[at, pos])
+                for i, j in zip(*np.nonzero(hit), strict=True):
+                    k = pos[i, j]
+                    if scores[i, j] > known[at, k]:
+                        known[at, k] = scores[i, j]
+                        raised.append((int(ids[k]), kind, float(scores[i, j]), int(block[i])))
+            self.store.put_nearest(self.model, fresh, raised)  # type: ignore[arg-type]
+            for f, kind, score, face in raised:
+                imp, imp_face, gen, gen_face = rows[f]
+                rows[f] = ((score, face, gen, gen_face) if kind == "impostor"
+                           else (imp, imp_face, score, face))
+        return {f: rows[f] for f in ids.tolist()}
+
+    @staticmethod
+    def _stale(row: Row | None, face: int, person: dict[int, int]) -> bool:
+        """A face with no row, or whose nearest faces are gone or changed sides."""
+        if row is None:
+            return True
+        _, imp_face, _, gen_face = row
+        mine = person[face]
+        return ((imp_face >= 0 and person.get(imp_face, mine) == mine)
+                or (gen_face is not None and person.get(gen_face) != mine))
+
+
+def estimate(rows: dict[int, Row], people: int, target_fpir: float, card_threshold: float,
+             manual: float | None) -> Estimate:
+    """The threshold in force: a manual one where set; else the gallery's own where it has
+    enough faces for the estimate, never looser than the card's; else the card's."""
+    faces = len(rows)
+    gallery = None
+    if people >= 2 and faces * target_fpir >= MIN_EXPECTED:
+        gallery = threshold_for(np.array([r[0] for r in rows.values()]), target_fpir)
+    if manual is not None:
+        threshold, source = manual, "manual"
+    elif gallery is not None and gallery > card_threshold:
+        threshold, source = gallery, "gallery"
+    else:
+        threshold, source = card_threshold, "card"
+    fpir, fnir = rates(rows, threshold) if rows else (None, None)
+    return Estimate(threshold, source, target_fpir, card_threshold,  # type: ignore[arg-type]
+                    gallery, faces, people, fpir, fnir)
