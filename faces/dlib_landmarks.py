@@ -23,7 +23,7 @@ Measured against dlib 20.0.1 (dlib-bin) by `tests/test_dlib_landmarks.py`, on 30
 100 face rectangles (some partly outside the photo): dlib's points on every one, and from them
 dlib's chip to the last bit, also for gray photos and for faces 2.5 and 5 times as large (where
 dlib shrinks the photo first). A face takes 2.1 ms (dlib: 0.2 ms) and a chip 2.5 ms, medians on
-one CPU core; loading the model file takes LOADMS ms.
+one CPU core; loading the model file takes about 6 ms.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from faces.align import face_chip, sharpness
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
-from faces.errors import NotFound, Refused
+from faces.errors import FacepairError, NotFound, Refused
 from faces.settings import Settings, get_settings
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.search import FaceIndex
@@ -74,6 +74,17 @@ def threshold_at(thresholds: dict[str, float], far: float) -> float:
     logs = [math.log10(f) for f, _ in points]
     values = [v for _, v in points]
     return float(np.interp(math.log10(far), logs, values))
+
+
+@dataclass
+class Analysed:
+    """An enrollment photo, decoded, with its faces (and their embeddings where needed)."""
+
+    sha: str
+    source: str
+    image: np.ndarray
+    faces: list[Face]
+    vectors: np.ndarray | None
 
 
 @dataclass
@@ -292,20 +303,122 @@ class Gallery:
                box: Sequence[float] | None = None, note: str = "") -> dict:
         """Enroll one face of a photo for a person (an id, or a name: created when new).
         Returns the stored face; raises `Refused` naming why a photo cannot be used."""
+        (result,) = self.enroll_photos(person, [photo], [source], face, box, note)
+        if isinstance(result, FacepairError):
+            raise result
+        return result
+
+    def enroll_photos(self, person: str | int, photos: Sequence[PhotoInput],
+                      sources: Sequence[str | None] | None = None,
+                      face: Literal["center", "largest"] | None = None,
+                      box: Sequence[float] | None = None, note: str = "",
+                      progress: Progress | None = None) -> list[dict | FacepairError]:
+        """Enroll one face of each photo for a person; per photo, the stored face or the
+        error that refused it.
+
+        A photo of one face gives that face; `face` or `box` say which face of a photo of
+        several. Without them, a photo of several faces gives the face that matches the
+        person (above the verify threshold, and no other face of the photo does): matched
+        against the call's photos of one face and the person's enrolled faces."""
+        sources = list(sources or [None] * len(photos))
+        found: list[tuple[Analysed, None] | tuple[None, FacepairError]] = []
+        for i, (photo, source) in enumerate(zip(photos, sources, strict=True)):
+            try:
+                found.append((self._analyse(photo, source, embed_all=face is None
+                                            and box is None), None))
+            except FacepairError as exc:
+                found.append((None, exc))
+            if progress:
+                progress(i + 1, 2 * len(photos))
+        chosen: list[Face | FacepairError | None] = []
+        for analysed, error in found:
+            if analysed is None:
+                chosen.append(error)
+                continue
+            try:
+                several = (len(analysed.faces) > 1 and face is None and box is None)
+                chosen.append(None if several else self._choose(
+                    analysed.faces, analysed.image, analysed.source, face, box))
+            except FacepairError as exc:
+                chosen.append(exc)
+        if any(c is None for c in chosen):
+            references = self._references(person, found, chosen)
+            threshold = self.verify_threshold()
+            for i, ((analysed, _), pick) in enumerate(zip(found, chosen, strict=True)):
+                if pick is None and analysed is not None:
+                    chosen[i] = self._recognised(analysed, references, threshold)
+        results: list[dict | FacepairError] = []
+        for i, ((analysed, _), pick) in enumerate(zip(found, chosen, strict=True)):
+            if isinstance(pick, FacepairError) or analysed is None:
+                results.append(pick if isinstance(pick, FacepairError) else
+                               Refused("no_face", "no face"))
+            else:
+                try:
+                    results.append(self._enroll_face(person, analysed, pick, note))
+                except FacepairError as exc:
+                    results.append(exc)
+            if progress:
+                progress(len(photos) + i + 1, 2 * len(photos))
+        return results
+
+    def _analyse(self, photo: PhotoInput, source: str | None, embed_all: bool) -> Analysed:
+        """A photo's faces (looked for down to half the enrollable size, so that a too small
+        one is named so) and, when its face is to be recognised, their embeddings."""
         data, source = read_photo(photo, source)
-        sha = hashlib.sha256(data).hexdigest()
         image = decode(data, name=source)
-        # look for faces down to half the enrollable size, so that a too small one is named so
         smallest = min(self.settings.min_face_size, self.settings.enroll_min_face // 2)
         faces = self.detector.detect(image, smallest)
-        chosen = self._choose(faces, image, source, face, box)
+        vectors = (self.embedder.embed_faces(image, faces) if embed_all and len(faces) > 1
+                   else None)
+        return Analysed(hashlib.sha256(data).hexdigest(), source, image, faces, vectors)
+
+    def _references(self, person: str | int, found: list, chosen: list) -> np.ndarray:
+        """Faces known to be the person: the call's photos of one face (or the face named)
+        and the person's enrolled faces."""
+        vectors = []
+        for (analysed, _), pick in zip(found, chosen, strict=True):
+            if analysed is not None and isinstance(pick, Face):
+                vectors.append(self.embedder.embed_faces(analysed.image, [pick]))
+        known = (self.store.person(person) if isinstance(person, int)
+                 else self.store.person_by_name(person.strip()))
+        if known is not None:
+            vectors.append(self._vectors_of(known.id))
+        vectors = [v for v in vectors if len(v)]
+        return np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim),
+                                                                np.float32)
+
+    def _recognised(self, analysed: Analysed, references: np.ndarray,
+                    threshold: float) -> Face | FacepairError:
+        """The one face of a photo of several that matches the references."""
+        faces = analysed.faces
+        boxes = ", ".join(str([round(v) for v in f.box]) for f in faces)
+        if len(references) == 0:
+            return Refused("several_faces",
+                           f"{analysed.source}: {len(faces)} faces ({boxes}); say which one "
+                           "(face=largest, face=center or a box), or enroll it with a photo "
+                           "that shows the person alone")
+        assert analysed.vectors is not None
+        best = (analysed.vectors @ references.T).max(axis=1)
+        matching = np.flatnonzero(best >= threshold)
+        if len(matching) == 1:
+            return faces[int(matching[0])]
+        why = ("none of them matches" if not len(matching)
+               else f"{len(matching)} of them match")
+        return Refused("several_faces",
+                       f"{analysed.source}: {len(faces)} faces ({boxes}) and {why} the "
+                       "person's other photos; say which one (face=largest, face=center or "
+                       "a box)")
+
+    def _enroll_face(self, person: str | int, analysed: Analysed, chosen: Face,
+                     note: str) -> dict:
         if chosen.size < self.settings.enroll_min_face:
             raise Refused("face_too_small",
-                          f"{source}: the face is {chosen.size:.0f} px, under the "
+                          f"{analysed.source}: the face is {chosen.size:.0f} px, under the "
                           f"{self.settings.enroll_min_face} px needed to enroll")
-        chip, chip_points = face_chip(image, chosen.landmarks)
-        return self.enroll_chip(person, encode_chip(chip), chip_points, chosen, sha, source,
-                                image.shape[1], image.shape[0], note)
+        chip, chip_points = face_chip(analysed.image, chosen.landmarks)
+        return self.enroll_chip(person, encode_chip(chip), chip_points, chosen, analysed.sha,
+                                analysed.source, analysed.image.shape[1],
+                                analysed.image.shape[0], note)
 
     def enroll_chip(self, person: str | int, chip: bytes, chip_points: np.ndarray, face: Face,
                     sha: str, source: str, width: int, height: int, note: str = "") -> dict:

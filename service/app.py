@@ -39,6 +39,7 @@ from prometheus_client import (
 from pydantic import AfterValidator, BaseModel, Field
 
 from faces.decode import decode
+from faces.errors import FacepairError
 from faces.memory import keep_freed_memory
 from faces.settings import Settings, get_settings
 from index import albums
@@ -430,11 +431,39 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
                                         description="x1,y1,x2,y2 of the face")] = None,
     ) -> dict:
         """Enroll one face of a photo; 422 names why a photo cannot be used (`no_face`,
-        `several_faces`, `face_too_small`, `duplicate_photo`)."""
+        `several_faces`, `face_too_small`, `duplicate_photo`). In a photo of several faces,
+        without `face` or `box`, the one face that matches the person's enrolled faces."""
         where = parse_box(box) if box else None
         data = await read(photo)
         await work(g.store.person, person_id)  # 404 before any decoding
         return await work(g.enroll, person_id, data, source=source(photo), face=face, box=where)
+
+    @app.post("/v1/people/{person_id}/enrollments", tags=["people"],
+              dependencies=[need("write")])
+    async def enroll_several(
+        person_id: Id, g: G,
+        photos: Annotated[list[UploadFile], File(description="Photos of them (1–50)")],
+        face: Annotated[Literal["center", "largest"] | None, Form()] = None,
+    ) -> dict:
+        """Enroll one face of each photo. A photo of one face gives that face; in a photo of
+        several, without `face`, the one face that matches the person's other photos of this
+        call and their enrolled faces (above the verify threshold, and no other face does);
+        otherwise it is refused as `several_faces`. Per photo: `enrolled` with the face, or
+        `refused` with the reason."""
+        if not 1 <= len(photos) <= 50:
+            raise ApiError(422, "invalid_request", "send 1 to 50 photos")
+        data = [await read(p) for p in photos]
+        await work(g.store.person, person_id)  # 404 before any decoding
+        results = await work(g.enroll_photos, person_id, data, [source(p) for p in photos],
+                             face)
+        rows = [{"photo": source(p), "status": "enrolled", "face": r}
+                if not isinstance(r, FacepairError) else
+                {"photo": source(p), "status": "refused",
+                 "error": {"code": r.code, "message": r.message}}
+                for p, r in zip(photos, results, strict=True)]
+        person = await work(g.store.person, person_id)
+        return {"person": person.to_dict(), "enrolled": sum(r["status"] == "enrolled"
+                                                             for r in rows), "photos": rows}
 
     @app.delete("/v1/people/{person_id}/photos/{photo_id}", tags=["people"],
                 dependencies=[need("write")])

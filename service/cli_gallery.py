@@ -67,23 +67,22 @@ def enroll(
     note: str = typer.Option("", help="A note kept with a new person."),
     as_json: bool = JSON,
 ) -> None:
-    """Enroll a person from photos that each show them (one face, or the one you name)."""
+    """Enroll a person from photos that each show them: one face, the one you name, or the
+    one that matches their other photos."""
     choice, where = _face_choice(face), _box(box)
     gallery = _gallery(quiet=_quiet(as_json))
     results: list[dict] = []
     try:
         with progress(quiet=_quiet(as_json)) as bar:
-            task = bar.add_task("enrolling", total=len(photos), rate="")
-            for path in photos:
-                try:
-                    face_row = gallery.enroll(name, path, face=choice, box=where,  # type: ignore[arg-type]
-                                              note=note)
-                    results.append({"path": str(path), "status": "enrolled",
-                                    "face": face_row})
-                except FacepairError as exc:
-                    results.append({"path": str(path), "status": "refused",
-                                    "error": _error(exc)})
-                bar.advance(task)
+            task = bar.add_task("enrolling", total=2 * len(photos), rate="")
+            done = gallery.enroll_photos(
+                name, photos, face=choice, box=where, note=note,  # type: ignore[arg-type]
+                progress=lambda d, t: bar.update(task, completed=d, total=t))
+        for path, row in zip(photos, done, strict=True):
+            if isinstance(row, FacepairError):
+                results.append({"path": str(path), "status": "refused", "error": _error(row)})
+            else:
+                results.append({"path": str(path), "status": "enrolled", "face": row})
         person = gallery.store.person_by_name(name.strip())
     finally:
         gallery.close()

@@ -289,7 +289,7 @@ def import_dlib_landmarks(
         raise fail(str(exc)) from exc
     except OSError as exc:
         raise fail(f"cannot write {out_path}: {exc}") from exc
-    weights = out_path.with_suffix(".safetensors")
+    weights = out_path.parent / f"{out_path.name}.safetensors"
     if as_json:
         emit_json({"model": card["name"], "files": [str(weights), str(out_path) + ".json"],
                    "bytes": weights.stat().st_size, "points": card["points"],

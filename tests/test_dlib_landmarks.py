@@ -1,30 +1,52 @@
-"""faces.dlib_landmarks reproduces dlib: its numpy 5-point predictor, read from dlib's own .dat
-file without dlib, gives dlib's points, and its chip is dlib's chip. Needs the optional dlib-bin
-and face-recognition-models packages (in the `dev` extra) and the LFW photos."""
+"""faces.dlib_landmarks reproduces dlib: its numpy 5-point predictor, run from the shipped
+models/dlib-landmarks-5.safetensors without dlib, gives dlib's points, and its chip is dlib's
+chip; the shipped file holds exactly what `facepair import-dlib-landmarks` reads from dlib's own
+.dat file. The comparisons need the optional dlib-bin and face-recognition-models packages (in
+the `dev` extra) and the LFW photos; the shipped model's own tests need neither."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 
 from faces.decode import decode
 from faces.dlib_landmarks import (
+    MODEL_NAME,
+    ShapeModel,
     chip_transform,
+    default_model_file,
     default_predictor,
-    default_shape_file,
     dlib_chip,
-    read_shape_predictor,
+    load_shape_model,
     rect_from_mtcnn,
 )
-from training.dlib_import import DlibFormatError
+from faces.errors import ModelError
+from training.dlib_import import DlibFormatError, default_dat_file
+from training.dlib_shape_import import SHAPE_DAT_NAME, read_shape_predictor
 
-dlib = pytest.importorskip("dlib", reason="dlib-bin is not installed (pip install dlib-bin)")
-SHAPE = default_shape_file()
-if SHAPE is None:
-    pytest.skip("face-recognition-models is not installed", allow_module_level=True)
+try:
+    import dlib
+except ImportError:
+    dlib = None
+
+SHAPE = default_dat_file(SHAPE_DAT_NAME)
+FACEPAIR = str(Path(sys.executable).parent / "facepair")
+needs_dat = pytest.mark.skipif(
+    SHAPE is None, reason="face-recognition-models is not installed (pip install "
+    "face-recognition-models)"
+)
+needs_dlib = pytest.mark.skipif(
+    dlib is None or SHAPE is None,
+    reason="dlib-bin or face-recognition-models is not installed (the `zoo` extra)",
+)
 
 # dlib's frontal face detector gives this rectangle to most lfw-deepfunneled photos.
 LFW_RECT = (67, 80, 175, 187)
@@ -51,6 +73,7 @@ def dlib_points(detection) -> np.ndarray:
     return np.array([[p.x, p.y] for p in detection.parts()], dtype=np.float64)
 
 
+@needs_dlib
 def test_points_are_dlibs(cases):
     predictor = default_predictor()
     theirs = dlib.shape_predictor(str(SHAPE))
@@ -81,6 +104,7 @@ def test_points_are_dlibs(cases):
     assert np.median(times) < 0.010
 
 
+@needs_dlib
 def test_chips_are_dlibs(cases):
     """From dlib's points, our chip is dlib's to the last bit, also for large faces (where dlib
     shrinks the photo with its image pyramid first) and for gray photos; cv2.warpAffine with
@@ -110,6 +134,7 @@ def test_chips_are_dlibs(cases):
     assert np.max(warped) < 0.75
 
 
+@needs_dlib
 def test_mtcnn_rectangle_stands_in_for_dlibs_detector(cases, detector):
     """Points predicted from `rect_from_mtcnn` of our MTCNN box, against points predicted from
     dlib's own detector's rectangle (its fit: DevTrain; a median 0.005 eye distances apart on
@@ -138,11 +163,81 @@ def test_mtcnn_rectangle_stands_in_for_dlibs_detector(cases, detector):
     assert np.median(errors) < 0.015
 
 
+def test_the_shipped_model_runs_without_training_dlib_or_the_dat_file():
+    """faces/ loads models/dlib-landmarks-5.safetensors alone: training/, dlib and
+    face-recognition-models are never imported."""
+    code = (
+        "import sys; import numpy as np; from faces.dlib_landmarks import predict_points; "
+        "photo = np.full((250, 250, 3), 128, np.uint8); photo[100:140, 90:160] = 40; "
+        "points = predict_points(photo, (67, 80, 175, 187)); assert points.shape == (5, 2); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'training', 'dlib', 'face_recognition_models'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    card = json.loads(default_model_file().with_suffix(".json").read_text())
+    assert card["name"] == MODEL_NAME and "public domain" in card["licence"]
+    assert card["source"]["file"] == SHAPE_DAT_NAME and len(card["source"]["sha256"]) == 64
+
+
+@needs_dat
+def test_importing_the_dat_again_gives_the_shipped_arrays(tmp_path):
+    """`facepair import-dlib-landmarks` on face-recognition-models' file writes the arrays of
+    the shipped model, value for value and dtype for dtype, and the same card."""
+    out = tmp_path / "models" / MODEL_NAME
+    result = subprocess.run([FACEPAIR, "import-dlib-landmarks", "--out", str(out), "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["model"] == MODEL_NAME and summary["points"] == 5
+    shipped, fresh = load_file(str(default_model_file())), load_file(f"{out}.safetensors")
+    assert shipped.keys() == fresh.keys() == set(ShapeModel.__dataclass_fields__)
+    for name, array in shipped.items():
+        assert array.dtype == fresh[name].dtype and np.array_equal(array, fresh[name]), name
+    ignore = ("created", "training")
+    shipped_card = json.loads(default_model_file().with_suffix(".json").read_text())
+    fresh_card = json.loads(out.with_suffix(".json").read_text())
+    assert {k: v for k, v in shipped_card.items() if k not in ignore} == {
+        k: v for k, v in fresh_card.items() if k not in ignore
+    }
+    assert summary["source_sha256"] == shipped_card["source"]["sha256"]
+
+
 def test_a_file_that_is_not_a_shape_predictor_is_refused(tmp_path):
     bad = tmp_path / "model.dat"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(DlibFormatError, match="version"):
         read_shape_predictor(bad)
-    bad.write_bytes(SHAPE.read_bytes()[:5000])
-    with pytest.raises(DlibFormatError, match="truncated"):
-        read_shape_predictor(bad)
+    result = subprocess.run(
+        [FACEPAIR, "import-dlib-landmarks", str(bad), "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2 and "version 0" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("x*"))
+    if SHAPE is not None:
+        bad.write_bytes(SHAPE.read_bytes()[:5000])
+        with pytest.raises(DlibFormatError, match="truncated"):
+            read_shape_predictor(bad)
+
+
+def test_a_model_file_that_does_not_fit_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_shape_model(tmp_path / "none.safetensors")
+    arrays = load_file(str(default_model_file()))
+    path = tmp_path / "model.safetensors"
+    save_file({k: v for k, v in arrays.items() if k != "deltas"}, str(path))
+    with pytest.raises(ModelError, match="no deltas"):
+        load_shape_model(path)
+    save_file({**arrays, "leaves": arrays["leaves"][:, :, :8]}, str(path))
+    with pytest.raises(ModelError, match="leaves"):
+        load_shape_model(path)
+    idx1 = arrays["idx1"].copy()
+    idx1[3, 7, 0] = arrays["anchor_idx"].shape[1]
+    save_file({**arrays, "idx1": idx1}, str(path))
+    with pytest.raises(ModelError, match="idx1 holds indices"):
+        load_shape_model(path)
+    path.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="safetensors"):
+        load_shape_model(path)

@@ -409,3 +409,50 @@ def test_gpu_search_gives_the_cpu_results() -> None:
     (s_cpu, i_cpu), (s_gpu, i_gpu) = cpu.search(queries, 5), gpu.search(queries, 5)
     np.testing.assert_array_equal(i_cpu, i_gpu)
     np.testing.assert_allclose(s_cpu, s_gpu, atol=1e-4)
+
+
+def test_enrollment_picks_the_face_that_matches_the_other_photos(tmp_path: Path, models,
+                                                                  lfw_dir: Path) -> None:
+    """`facepair enroll` of three photos, one with a second face in it: the face that
+    matches the other two is enrolled; a photo of several faces none of which is the person
+    is refused."""
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path)}
+    detector = models[0]
+    brody = [str(photo(lfw_dir, "Adrien_Brody", i)) for i in (1, 2, 3)]
+    assert len(detector.detect(decode(Path(brody[1])))) >= 2  # photo 2 shows someone else too
+    p = subprocess.run([FACEPAIR, "enroll", "Adrien Brody", *brody, "--json"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert p.returncode == 0 and result["enrolled"] == 3, result
+    x1, y1, x2, y2 = result["photos"][1]["face"]["box"]
+    assert abs((x1 + x2) / 2 - 125) < 30 and abs((y1 + y2) / 2 - 125) < 30  # LFW's labelled face
+    other = str(photo(lfw_dir, ABDULLAH, 6))  # two faces, neither of them Adrien Brody
+    assert len(detector.detect(decode(Path(other)))) >= 2
+    p = subprocess.run([FACEPAIR, "enroll", "Adrien Brody", other, "--json"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    refused = json.loads(p.stdout.strip().splitlines()[-1])["photos"][0]
+    assert p.returncode == 1 and refused["error"]["code"] == "several_faces"
+    assert "none of them matches" in refused["error"]["message"]
+
+
+def test_an_enrolled_person_is_found_in_a_photo_of_several(gallery: Gallery,
+                                                            lfw_dir: Path) -> None:
+    pair = side_by_side(photo(lfw_dir, ALVARO, 2), photo(lfw_dir, AMELIE, 1))
+    with pytest.raises(Refused) as unknown:  # nothing yet says which face is Alvaro
+        gallery.enroll(ALVARO, pair)
+    assert unknown.value.code == "several_faces"
+    gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
+    face = gallery.enroll(ALVARO, pair)  # now his enrolled face does
+    assert face["box"][2] < 170 and face["person"]["faces"] == 2
+
+
+def test_a_tight_headshot_can_be_enrolled(gallery: Gallery, lfw_dir: Path) -> None:
+    from bench.detect_coverage import tight_crop
+
+    for name, i in ((ALVARO, 1), (AMELIE, 1)):
+        whole = decode(photo(lfw_dir, name, i))
+        (face,) = gallery.detector.detect(whole)[:1]
+        crop, _ = tight_crop(whole, face.box)
+        gallery.enroll(name, png_bytes(crop))
+    matches = [m for m in gallery.identify(photo(lfw_dir, ALVARO, 3)) if m.person]
+    assert [m.person.name for m in matches] == [ALVARO]

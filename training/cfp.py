@@ -3,7 +3,7 @@
 
 - Each person `NNN` has 10 frontal and 4 profile photos (`Data/Images/NNN/{frontal,profile}`),
   in the wild, many of them tight crops; the profiles are turned 60–90°.
-- The protocol's splits 1–5 each hold 50 people (split k: people 50(k−1)+1 … 50k) with 350
+- The protocol's splits 1–5 each hold 50 people (split k: people 50(k-1)+1 … 50k) with 350
   same-person and 350 different-person pairs, frontal–frontal (FF) and frontal–profile (FP).
 - Accuracy as in CFP: for each split, the threshold that is best on the other splits' pairs,
   applied to it; mean and standard deviation over the splits. With `splits`, only those

@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from training.dlib_import import DlibFormatError, _Reader
 
@@ -163,6 +163,10 @@ def import_shape_predictor(dat: Path, out: Path, command: str = "") -> dict:
         "created": dt.date.today().isoformat(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(arrays, str(out.with_suffix(".safetensors")))
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    # Written by Python, not by safetensors' save_file, so that the file gets the umask's mode
+    # (save_file makes it readable by its owner only).
+    (out.parent / f"{out.name}.safetensors").write_bytes(save(arrays))
+    (out.parent / f"{out.name}.json").write_text(
+        json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+    )
     return card
