@@ -57,6 +57,19 @@ def devtest_split() -> tuple[dict[str, list[Path]], dict[str, list[Path]], list[
     return enroll, mated, strangers
 
 
+def split(conditions: str = "lfw") -> tuple[dict[str, list[Path]], dict[str, list[Path]],
+                                            list[Path]]:
+    """`devtest_split`, on the photos themselves or (album) on their album-like twins."""
+    enroll, mated, strangers = devtest_split()
+    if conditions == "album":
+        from bench.album_conditions import album_photo
+
+        enroll = {n: [album_photo(p) for p in ps] for n, ps in enroll.items()}
+        mated = {n: [album_photo(p) for p in ps] for n, ps in mated.items()}
+        strangers = [album_photo(p) for p in strangers]
+    return enroll, mated, strangers
+
+
 def rates(mated_best: np.ndarray, mated_right: np.ndarray, stranger_best: np.ndarray,
           threshold: float, higher_is_closer: bool = True) -> dict:
     """FPIR/FNIR at a threshold on best-person scores (NaN = no face found)."""
@@ -88,7 +101,7 @@ def summarise(mated_best, mated_right, stranger_best, default, higher_is_closer,
     }
 
 
-def facepair(enroll, mated, strangers, threads: int) -> dict:
+def facepair(enroll, mated, strangers, threads: int, model: str | None = None) -> dict:
     import torch
 
     from faces.decode import decode
@@ -99,7 +112,7 @@ def facepair(enroll, mated, strangers, threads: int) -> dict:
     torch.set_num_threads(threads)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
-        g = Gallery(home=Path(home))
+        g = Gallery(home=Path(home), model=model)
         refused = 0
         for name, photos in enroll.items():
             for p in photos:
@@ -192,13 +205,7 @@ def main() -> None:
                         help="album: album-like twins of every photo (bench.album_conditions)")
     args = parser.parse_args()
     os.environ.update(anchor.thread_env(args.threads))
-    enroll, mated, strangers = devtest_split()
-    if args.conditions == "album":
-        from bench.album_conditions import album_photo
-
-        enroll = {n: [album_photo(p) for p in ps] for n, ps in enroll.items()}
-        mated = {n: [album_photo(p) for p in ps] for n, ps in mated.items()}
-        strangers = [album_photo(p) for p in strangers]
+    enroll, mated, strangers = split(args.conditions)
     figures = {
         "conditions": args.conditions,
         "people_enrolled": len(enroll),

@@ -23,10 +23,10 @@ from faces.settings import Settings, get_settings, resolve_device
 # score (`second_look_score`): an ORL portrait turned half away scores 0.74 there.
 BORDER_PAD = 0.15
 BORDER_MIN_FACE = 0.5
-# In a small photo (a thumbnail, a scanned portrait) faces down to this share of its shorter
-# side are looked for, even under `min_face_size`: in ORL's 92×112 portraits the face is
-# 24–40 px wide. Photos from 200 px up (0.2 × 200 = 40) are not affected.
-SMALL_PHOTO_FACE = 0.2
+# In a small photo (a thumbnail, a scanned portrait: shorter side under SMALL_PHOTO px) faces
+# down to SMALL_PHOTO_FACE of its shorter side are looked for, even under `min_face_size`:
+# in ORL's 92×112 portraits the face is 24–40 px wide.
+SMALL_PHOTO, SMALL_PHOTO_FACE = 200, 0.2
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Detector:
         window cannot fit inside the photo itself."""
         wanted = min_face_size or self.settings.min_face_size
         smallest = [min(wanted, max(12, round(SMALL_PHOTO_FACE * min(p.shape[:2]))))
-                    for p in photos]
+                    if min(p.shape[:2]) < SMALL_PHOTO else wanted for p in photos]
         shrunk = [self._shrink(photo) for photo in photos]
         found = self._cascade_groups(
             [small for small, _ in shrunk],

@@ -224,9 +224,10 @@ class AlbumTagger:
         status = "done"
         try:
             for chunk in self._analysed(todo):
+                threshold = self.gallery.threshold()  # kept up to date outside the write
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
                     for item in chunk:
-                        self._record(conn, item, job_id, counts)
+                        self._record(conn, item, job_id, counts, threshold)
                     self._update_job(conn, job_id, done=counts["photos"] + counts["failed"], **{
                         k: counts[k] for k in ("faces", "named", "unknown", "failed")})
                 if self.xmp:
@@ -259,13 +260,13 @@ class AlbumTagger:
         conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
 
     def _record(self, conn: sqlite3.Connection, item: Analysed, job_id: int,
-                counts: dict) -> None:
+                counts: dict, threshold: float) -> None:
         """One analysed photo into the store, its faces named, within the caller's write."""
         if item.error is not None:
             counts["failed"] += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
-        matches = self.gallery.match(item.faces, vectors) if item.faces else []
+        matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
         cur = conn.execute(
             "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "

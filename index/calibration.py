@@ -11,16 +11,16 @@ its own person (its *genuine* score) estimates the misses (FNIR).
 
 The two nearest faces of every enrolled face are kept in the store (table `nearest`, per
 model) and brought up to date incrementally: a new face is compared with every enrolled face
-once (one search), which also raises the score of any face it is nearer to than their own
-nearest; rows whose nearest face was deleted, or became the same person by a merge, are
-computed again. A gallery of 100,000 faces thus pays a search per enrolled face, never the
-100,000² comparison of the first estimate.
+once (one row of products), which also raises the score of any face it is nearer to than
+their own nearest; rows whose nearest face was deleted, or that moved to another person by a
+merge, are computed again (the store's triggers drop them). A gallery of 100,000 faces thus
+pays one row per enrolled face, never again the 100,000² products of its first estimate
+(`bench.calibration`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,14 +28,13 @@ import numpy as np
 
 from index.store import Store
 
-Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 Row = tuple[float, int, float | None, int | None]  # impostor, its face, genuine, its face
 
 # An estimate of FPIR p from n faces is trusted once n·p ≥ this (about this many enrolled
 # faces above the threshold; fewer make the quantile a guess).
 MIN_EXPECTED = 3
-# Rows recomputed together (the search returns every face for each of them).
-BLOCK = 64
+# Rows recomputed together (each against every face: BLOCK × faces scores at a time).
+BLOCK = 256
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -118,58 +117,57 @@ class Nearest:
     def __init__(self, store: Store, model: str) -> None:
         self.store, self.model = store, model
 
-    def refresh(self, ids: np.ndarray, people: np.ndarray, search: Search,
-                total: int) -> dict[int, Row]:
-        """Bring the rows up to date with the faces enrolled now (`ids`, their `people`;
-        `search(vectors, k)` searches all `total` of them, best first) and return them."""
+    def refresh(self, ids: np.ndarray, people: np.ndarray,
+                vectors: np.ndarray) -> dict[int, Row]:
+        """Bring the rows up to date with the faces enrolled now (`ids`, their `people` and
+        unit `vectors`) and return them."""
         if len(np.unique(people)) < 2:
             return {}
         rows = self.store.nearest(self.model)
         order = np.argsort(ids)
         ids, people = ids[order], people[order]
+        vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
         person = dict(zip(ids.tolist(), people.tolist(), strict=True))
         stale = np.array([self._stale(rows.get(f), f, person) for f in ids.tolist()], bool)
-        # the settled faces' scores, raised when a recomputed face turns out nearer
-        known = np.full((2, len(ids)), -np.inf)
-        for k, f in enumerate(ids.tolist()):
-            if not stale[k]:
-                imp, _, gen, _ = rows[f]
-                known[0, k], known[1, k] = imp, -np.inf if gen is None else gen
-        for start in range(0, int(stale.sum()), BLOCK):
-            block = ids[stale][start : start + BLOCK]
-            scores, found = search(self.store.vectors(self.model, block.tolist()), total)
-            pos = np.clip(np.searchsorted(ids, found), 0, len(ids) - 1)
-            valid = (found >= 0) & (ids[pos] == found)
-            owner = np.where(valid, people[pos], -1)
-            mine = np.array([person[f] for f in block.tolist()])[:, None]
-            masks = ((owner >= 0) & (owner != mine),  # other people's faces
-                     (owner == mine) & (found != block[:, None]))  # own person's other faces
-            fresh = []
-            for i, face in enumerate(block.tolist()):
-                best = []
-                for mask in masks:
-                    cols = np.flatnonzero(mask[i])
-                    j = cols[np.argmax(scores[i, cols])] if len(cols) else None
-                    if j is not None:
-                        best += [float(scores[i, j]), int(found[i, j])]
-                    else:  # no face of another person (only where a search is approximate)
-                        best += [-1.0, -1] if not best else [None, None]
-                fresh.append((face, *best))
-                rows[face] = tuple(best)  # type: ignore[assignment]
-            raised = []
-            for kind, mask in zip(("impostor", "genuine"), masks, strict=True):
-                at = 0 if kind == "impostor" else 1
-                hit = mask & ~stale[pos] & (scores > known[at, pos])
-                for i, j in zip(*np.nonzero(hit), strict=True):
-                    k = pos[i, j]
-                    if scores[i, j] > known[at, k]:
-                        known[at, k] = scores[i, j]
-                        raised.append((int(ids[k]), kind, float(scores[i, j]), int(block[i])))
-            self.store.put_nearest(self.model, fresh, raised)  # type: ignore[arg-type]
+        # the settled faces' scores, raised where a recomputed face turns out nearer
+        known = np.full((2, len(ids)), -np.inf, dtype=np.float32)
+        for k in np.flatnonzero(~stale).tolist():
+            imp, _, gen, _ = rows[int(ids[k])]
+            known[0, k], known[1, k] = imp, -np.inf if gen is None else gen
+        settled = ~stale
+        for block in np.array_split(np.flatnonzero(stale), max(1, -(-stale.sum() // BLOCK))):
+            if not len(block):
+                continue
+            scores = vectors[block] @ vectors.T  # every face, exactly
+            scores[np.arange(len(block)), block] = -np.inf  # not against itself
+            same = people[block][:, None] == people[None, :]
+            fresh, raised = [], []
+            best = []
+            for at, mask in enumerate((~same, same)):
+                masked = np.where(mask, scores, -np.inf)
+                j = masked.argmax(axis=1)
+                top = masked[np.arange(len(block)), j]
+                best.append((top, j))
+                # settled faces this block is nearer to than their own nearest
+                hit = masked > np.where(settled, known[at], np.inf)[None, :]
+                for col in np.flatnonzero(hit.any(axis=0)).tolist():
+                    i = int(masked[:, col].argmax())
+                    known[at, col] = masked[i, col]
+                    raised.append((int(ids[col]), ("impostor", "genuine")[at],
+                                   float(masked[i, col]), int(ids[block[i]])))
+            (imp, imp_j), (gen, gen_j) = best
+            for i, k in enumerate(block.tolist()):
+                has_gen = bool(np.isfinite(gen[i]))
+                row = (float(imp[i]), int(ids[imp_j[i]]),
+                       float(gen[i]) if has_gen else None,
+                       int(ids[gen_j[i]]) if has_gen else None)
+                rows[int(ids[k])] = row
+                fresh.append((int(ids[k]), *row))
+            self.store.put_nearest(self.model, fresh, raised)
             for f, kind, score, face in raised:
-                imp, imp_face, gen, gen_face = rows[f]
-                rows[f] = ((score, face, gen, gen_face) if kind == "impostor"
-                           else (imp, imp_face, score, face))
+                imp_s, imp_f, gen_s, gen_f = rows[f]
+                rows[f] = ((score, face, gen_s, gen_f) if kind == "impostor"
+                           else (imp_s, imp_f, score, face))
         return {f: rows[f] for f in ids.tolist()}
 
     @staticmethod
@@ -179,7 +177,7 @@ class Nearest:
             return True
         _, imp_face, _, gen_face = row
         mine = person[face]
-        return ((imp_face >= 0 and person.get(imp_face, mine) == mine)
+        return (person.get(imp_face, mine) == mine
                 or (gen_face is not None and person.get(gen_face) != mine))
 
 

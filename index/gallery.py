@@ -249,12 +249,18 @@ class Gallery:
                 "identify": in_force.to_dict()}
 
     def _nearest(self) -> dict:
+        """Every enrolled face's nearest faces (`index.calibration.Nearest`), up to date."""
         with self._lock:
-            pairs = sorted(self._face_person.items())
-        ids = np.array([f for f, _ in pairs], dtype=np.int64)
-        people = np.array([p for _, p in pairs], dtype=np.int64)
-        return Nearest(self.store, self.model).refresh(ids, people, self.index.search,
-                                                       len(self.index))
+            held = self.index.vectors()
+            face_person = dict(self._face_person)
+        if held is None:  # an IVF index: the vectors come from the store
+            ids, people, vectors = self.store.embeddings(self.model)
+        else:
+            ids, vectors = held
+            keep = np.array([f in face_person for f in ids.tolist()], dtype=bool)
+            ids, vectors = ids[keep], vectors[keep]
+            people = np.array([face_person[f] for f in ids.tolist()], dtype=np.int64)
+        return Nearest(self.store, self.model).refresh(ids, people, vectors)
 
     def verify_threshold(self) -> float:
         """The one-to-one threshold: the card's at `FACEPAIR_FAR` (1e-3)."""

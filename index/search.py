@@ -118,6 +118,18 @@ class FaceIndex:
             self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
             self._gpu = None
 
+    def vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """A copy of every (id, vector) of an exact index; None for an IVF index (its
+        vectors are not kept in one array)."""
+        with self._lock:
+            if self.kind != "exact":
+                return None
+            n = len(self)
+            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            if not n:
+                return ids, np.zeros((0, self.dim), dtype=np.float32)
+            return ids, self._index.index.reconstruct_n(0, n)
+
     def remove(self, ids: list[int] | np.ndarray) -> None:
         if len(ids) == 0:
             return

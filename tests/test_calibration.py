@@ -25,10 +25,12 @@ class Faces:
         self.index = FaceIndex(DIM)
         self.rng = np.random.default_rng(seed)
         self.centres: dict[int, np.ndarray] = {}
+        self.made = 0  # people made so far (ids of deleted people are reused)
 
     def person(self) -> int:
+        self.made += 1
         with self.store.write() as conn:
-            pid = self.store.add_person(conn, f"p{len(self.centres)}")
+            pid = self.store.add_person(conn, f"p{self.made}")
         self.centres[pid] = self.rng.normal(size=DIM)
         return pid
 
@@ -47,8 +49,10 @@ class Faces:
         return self.store.embeddings("m")
 
     def refresh(self) -> dict:
-        ids, people, _ = self.current()
-        return Nearest(self.store, "m").refresh(ids, people, self.index.search, len(self.index))
+        ids, people, vectors = self.current()
+        held = self.index.vectors()
+        assert held is not None and sorted(held[0].tolist()) == ids.tolist()
+        return Nearest(self.store, "m").refresh(ids, people, vectors)
 
 
 def from_scratch(ids: np.ndarray, people: np.ndarray, vectors: np.ndarray) -> dict:
@@ -127,3 +131,52 @@ def test_wilson_interval() -> None:
     low, high = wilson(10, 1000)  # 1 %: about 0.54 % to 1.83 %
     assert low == pytest.approx(0.00544, abs=1e-4) and high == pytest.approx(0.01831, abs=1e-4)
     assert wilson(0, 100)[0] == 0.0 and wilson(100, 100)[1] == pytest.approx(1.0)
+
+
+def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir: Path) -> None:
+    """20 LFW DevTest people, 3 photos each: the estimate in force is the gallery's own
+    (FPIR 8 %: 60 faces are enough) or the card's when that is stricter; it equals a full
+    computation over the enrolled faces, before and after a deletion; `facepair status`
+    reports it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from faces.settings import Settings
+    from index.gallery import Gallery
+
+    names = []
+    for line in (lfw_dir.parent / "peopleDevTest.txt").read_text().splitlines()[1:]:
+        name, count = line.split("\t")
+        if int(count) >= 3:
+            names.append(name)
+    g = Gallery(Settings(fpir=0.08), home=tmp_path)
+    for name in names[:20]:
+        for i in (1, 2, 3):
+            g.enroll(name, lfw_dir / name / f"{name}_{i:04d}.jpg", face="center")
+
+    def check() -> None:
+        ids, people, vectors = g.store.embeddings(g.model)
+        impostor = np.array([v for v, _ in from_scratch(ids, people, vectors).values()])
+        est = g.estimate()
+        assert est.faces == len(ids) and est.gallery_threshold == pytest.approx(
+            threshold_for(impostor, 0.08), abs=1e-6)
+        assert est.threshold == max(est.card_threshold, est.gallery_threshold)
+        assert est.source == ("gallery" if est.gallery_threshold > est.card_threshold
+                              else "card")
+        assert est.fpir is not None and est.fpir.count == int((impostor >= est.threshold).sum())
+
+    check()
+    g.delete_person(g.find_person(names[0]).id)
+    check()
+    g.close()
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path), "FACEPAIR_FPIR": "0.08"}
+    cli = str(Path(sys.executable).parent / "facepair")
+    p = subprocess.run([cli, "status", "--json"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    status = json.loads(p.stdout.strip().splitlines()[-1])
+    assert p.returncode == 0 and status["faces"] == 57 and status["people"] == 19
+    identify = status["identify"]
+    assert identify["source"] in ("gallery", "card") and identify["gallery_threshold"] > 0
+    assert 0 <= identify["fpir"]["low"] <= identify["fpir"]["estimate"] <= identify["fpir"]["high"]

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.test_gallery import side_by_side
+
 ROOT = Path(__file__).resolve().parent.parent
 FACEPAIR = str(Path(sys.executable).parent / "facepair")
 AMELIE, CARLOS = "Amelie_Mauresmo", "Carlos_Moya"
@@ -126,6 +128,21 @@ def test_enroll_identify_verify_delete_and_restart(server: Server, lfw_dir: Path
         named = [f["person"]["name"] for f in found["faces"] if f["person"]]
         assert named == ["Amélie"]
         assert set(found["faces"][0]) >= {"box", "person", "score", "candidates"}
+        # the threshold in force: 6 faces are too few for the gallery's own estimate
+        in_force = found["threshold_in_force"]
+        assert in_force["source"] == "card" and in_force["threshold"] == found["threshold"]
+        assert in_force["faces"] == 6 and in_force["fpir"]["of"] == 6
+        status = api.get("/v1/status").json()
+        assert status["faces"] == 6 and status["identify"]["threshold"] == found["threshold"]
+        # several photos in one call: the photo of two faces gives the one that is Carlos
+        pair = side_by_side(photo(lfw_dir, CARLOS, 4), photo(lfw_dir, AMELIE, 4))
+        several = api.post(f"/v1/people/{carlos['id']}/enrollments", files=[
+            ("photos", ("pair.png", pair, "image/png")),
+            ("photos", ("c5.jpg", photo(lfw_dir, CARLOS, 5).read_bytes(), "image/jpeg"))])
+        assert several.status_code == 200, several.text
+        rows = several.json()["photos"]
+        assert [r["status"] for r in rows] == ["enrolled", "enrolled"]
+        assert rows[0]["face"]["box"][2] < 170  # the left face: Carlos
         # concurrent requests are detected and embedded in batches: same answers
         probes = [photo(lfw_dir, AMELIE, i) for i in (9, 10, 11)] + [
             photo(lfw_dir, CARLOS, i) for i in (9, 10, 11)]
@@ -155,7 +172,7 @@ def test_enroll_identify_verify_delete_and_restart(server: Server, lfw_dir: Path
     server.start()
     with client(server, "write") as api:
         people = {p["name"]: p for p in api.get("/v1/people").json()["people"]}
-        assert {n: p["faces"] for n, p in people.items()} == {"Amélie": 2, "Carlos Moya": 3}
+        assert {n: p["faces"] for n, p in people.items()} == {"Amélie": 2, "Carlos Moya": 5}
         found = api.post("/v1/identify", files=upload(photo(lfw_dir, CARLOS, 12))).json()
         assert [f["person"]["name"] for f in found["faces"] if f["person"]] == ["Carlos Moya"]
         assert api.delete(f"/v1/people/{people['Carlos Moya']['id']}").status_code == 200

@@ -69,6 +69,10 @@ class TrainConfig(BaseModel):
     # its own label (a stranger to everyone), so the network learns not to match them; those
     # the starting model (`init`) finds to be someone of the data set are left out
     background_negatives: int = 0
+    # the share of each batch's people drawn from data folders whose name starts with a key
+    # (e.g. {"cfp": 0.5}: half the people of every batch are CFP people, whose frontal and
+    # profile photos make the pairs a few thousand LFW people would otherwise drown out)
+    class_share: dict[str, float] = {}
     command: str = ""
 
 
@@ -182,6 +186,36 @@ class Log:
     def write(self, **row: Any) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+
+
+def shared_batches(data: CropSet, cfg: TrainConfig, steps: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """`steps` batches of `batch_size // m_per_class` people with `m_per_class` photos each
+    (drawn without repeats where a person has enough), a `class_share` of the people of each
+    batch from the folders it names, the rest from all others."""
+    per_batch = cfg.batch_size // cfg.m_per_class
+    folder = np.array([str(name).split("/", 1)[0] for name in data.people])
+    rows_of = [np.flatnonzero(data.labels == label) for label in range(data.num_people)]
+    pools, shares = [], []
+    taken = np.zeros(len(folder), dtype=bool)
+    for prefix, share in cfg.class_share.items():
+        mine = np.char.startswith(folder, prefix) & ~taken
+        if not mine.any():
+            raise ValueError(f"class_share: no data folder starts with {prefix!r}")
+        taken |= mine
+        pools.append(np.flatnonzero(mine))
+        shares.append(share)
+    pools.append(np.flatnonzero(~taken))
+    counts = [round(share * per_batch) for share in shares]
+    counts.append(per_batch - sum(counts))
+    batches = np.empty((steps, per_batch * cfg.m_per_class), dtype=np.int64)
+    for step in range(steps):
+        people = np.concatenate([rng.choice(pool, n, replace=False)
+                                 for pool, n in zip(pools, counts, strict=True) if n])
+        batches[step] = np.concatenate([
+            rng.choice(rows_of[p], cfg.m_per_class, replace=len(rows_of[p]) < cfg.m_per_class)
+            for p in people])
+    return batches
 
 
 def train(cfg: TrainConfig, on_step=None) -> dict:
@@ -311,12 +345,16 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     while state["step"] < stop:
         epoch = state["step"] // steps_per_epoch
         pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + rank)
-        sampler = samplers.MPerClassSampler(
-            data.labels, cfg.m_per_class, batch_size=cfg.batch_size,
-            length_before_new_iter=steps_per_epoch * cfg.batch_size,
-        )
-        order = np.fromiter(iter(sampler), dtype=np.int64)
-        batches = order.reshape(steps_per_epoch, cfg.batch_size)
+        if cfg.class_share:
+            batches = shared_batches(data, cfg, steps_per_epoch,
+                                     np.random.default_rng([cfg.seed, epoch, rank]))
+        else:
+            sampler = samplers.MPerClassSampler(
+                data.labels, cfg.m_per_class, batch_size=cfg.batch_size,
+                length_before_new_iter=steps_per_epoch * cfg.batch_size,
+            )
+            order = np.fromiter(iter(sampler), dtype=np.int64)
+            batches = order.reshape(steps_per_epoch, cfg.batch_size)
         for index in batches[state["step"] - epoch * steps_per_epoch :]:
             if state["step"] >= stop:
                 break
