@@ -2,14 +2,15 @@
 
     .venv/bin/python -m bench.unseen [--model M]… [--json]
 
-For each model (default: dlib-resnet-v1, facepair-v2, facepair-v2-int8 and every other model
-in models/ whose card names CFP training splits):
+For each model (a name in models/ or a path; default: dlib-resnet-v1, facepair-v2 and
+facepair-v2-int8):
 - **LFW held-out people**: the DevTrain people that training holds out (`CropSet`, a fifth of
   the people with 2–10 photos and 2,000 single-photo people, the same people for every run),
   every pair of their faces: ROC AUC and TAR at FAR 1e-3 and 1e-4 (thresholds from all
   impostor pairs). Needs `var/prepared/lfw-devtrain` (`facepair prepare`, see the card).
-- **cfp-dev FF and FP** on the CFP splits that no candidate trained on (4 and 5: each judged
-  with the threshold best on the other, `bench.cfp`).
+- **cfp-dev FF and FP** on CFP splits 4 and 5, which candidates trained with CFP people
+  (`training/lists/cfp-split1…3.txt`) never saw: each split judged with the threshold best
+  on the other (`bench.cfp`).
 - **Album open set**: `bench.open_set --conditions album` (LFW DevTest people, album-like
   photos): rank-1, FNIR at FPIR 1 %, and FPIR/FNIR at the card's and at the gallery's own
   threshold.
@@ -50,15 +51,6 @@ def album(model: str, threads: int) -> dict:
             "in_force": f["in_force"]["source"]}
 
 
-def candidates(models_dir: Path) -> list[str]:
-    found = []
-    for card in sorted(models_dir.glob("*.json")):
-        data = json.loads(card.read_text())
-        if data.get("training", {}).get("cfp_splits"):
-            found.append(data["name"])
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="model(s) to compare")
@@ -73,7 +65,7 @@ def main() -> None:
     settings = get_settings()
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    models = args.model or [*BASELINES, *candidates(settings.models_dir)]
+    models = args.model or BASELINES
     prepared = settings.home / "prepared"
     table: dict[str, dict] = {}
     for model in models:

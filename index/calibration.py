@@ -182,12 +182,13 @@ class Nearest:
 
 
 def estimate(rows: dict[int, Row], people: int, target_fpir: float, card_threshold: float,
-             manual: float | None) -> Estimate:
+             manual: float | None, faces: int | None = None) -> Estimate:
     """The threshold in force: a manual one where set; else the gallery's own where it has
-    enough faces for the estimate, never looser than the card's; else the card's."""
-    faces = len(rows)
+    enough faces for the estimate, never looser than the card's; else the card's. `faces`:
+    the enrolled faces (default: those with rows; none have rows with a single person)."""
+    faces = len(rows) if faces is None else faces
     gallery = None
-    if people >= 2 and faces * target_fpir >= MIN_EXPECTED:
+    if people >= 2 and len(rows) * target_fpir >= MIN_EXPECTED:
         gallery = threshold_for(np.array([r[0] for r in rows.values()]), target_fpir)
     if manual is not None:
         threshold, source = manual, "manual"

@@ -236,7 +236,8 @@ class Gallery:
             rows = self._nearest()
             own = self.store.get_meta(f"threshold:{self.model}")
             result = estimate(rows, len(self._people), self.settings.fpir,
-                              self.card_threshold(), None if own is None else float(own))
+                              self.card_threshold(), None if own is None else float(own),
+                              len(self.index))
             self._estimate = (key, result)
         return result
 

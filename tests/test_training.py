@@ -365,3 +365,40 @@ def test_background_faces_train_as_strangers(lfw_dir: Path, tmp_path: Path):
                   freeze_epochs=100, background_negatives=2, lr=1e-5)
     out = train(cfg)
     assert out["steps"] == 2 and all(np.isfinite(out["losses"]))
+
+
+def test_cfp_people_prepare_from_their_pose_folders_and_fill_a_share_of_each_batch(
+        prepared: Path, tmp_path: Path):
+    """CFP's `NNN/frontal/` and `NNN/profile/` photos are one person's; with `class_share`
+    half the people of every batch come from the CFP folder, each with `m_per_class` photos."""
+    from faces.settings import get_settings
+    from training.cfp import cfp_root
+    from training.data import CropSet
+    from training.train import shared_batches
+
+    try:
+        root = cfp_root(get_settings().data_dir)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    people = tmp_path / "cfp-people.txt"
+    people.write_text("# CFP people (a first line of digits alone would read as a count)\n"
+                      "002\n003\n004\n005\n")
+    dst = tmp_path / "cfp-few"
+    result = facepair("prepare", str(root / "Data" / "Images"), str(dst), "--people",
+                      str(people), "--face", "largest", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["people"] == 4 and report["photos"] == 56  # 10 frontal + 4 profile each
+    rows = list(csv.DictReader((dst / "manifest.csv").open()))
+    profiles = [r for r in rows if "/profile/" in r["path"] and r["status"] == "ok"]
+    assert len(profiles) >= 12
+    data = CropSet([prepared, dst])
+    cfg = _config(prepared, tmp_path / "run", class_share={"cfp": 0.5}, batch_size=32)
+    batches = shared_batches(data, cfg, 20, np.random.default_rng(0))
+    assert batches.shape == (20, 32)
+    folders = np.array([str(p).split("/")[0] for p in data.people])
+    for batch in batches:
+        labels = data.labels[batch]
+        people_in = np.unique(labels)
+        assert len(people_in) == 8 and all((labels == p).sum() == 4 for p in people_in)
+        assert (folders[people_in] == "cfp-few").sum() == 4

@@ -61,21 +61,24 @@ def write_model(
     card = {**card, "created": dt.date.today().isoformat()}
     card_path = models_dir / f"{name}.json"
     card_path.write_text(json.dumps(card, indent=2))
-    if not views:
+    if not views and holdout is None:
         return card
     embedder = Embedder(weights)
-    figures = evaluate(embedder.embed_crops, embedder.input_size, views,
-                       on_progress=on_progress, thresholds=True, data_dir=data_dir,
-                       template=card.get("template"))
-    card["lfw"] = {k: figures[k] for k in ("view1", "view2") if k in figures}
-    if "view2" in card["lfw"]:
-        # 2,985 of View 2's people are DevTrain people: clean only for a model that never saw LFW
-        card["lfw"]["view2"]["contaminated"] = contaminated
-    card["lfw"]["fallback_crops"] = figures["fallback_crops"]
-    card["thresholds"] = figures["thresholds"]
-    card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
+    if views:
+        figures = evaluate(embedder.embed_crops, embedder.input_size, views,
+                           on_progress=on_progress, thresholds=True, data_dir=data_dir,
+                           template=card.get("template"))
+        card["lfw"] = {k: figures[k] for k in ("view1", "view2") if k in figures}
+        if "view2" in card["lfw"]:
+            # 2,985 of View 2's people are DevTrain people: clean only for a model that never
+            # saw LFW
+            card["lfw"]["view2"]["contaminated"] = contaminated
+        card["lfw"]["fallback_crops"] = figures["fallback_crops"]
+        card["thresholds"] = figures["thresholds"]
+        card["thresholds_from"] = "impostor pairs among the photos of LFW pairsDevTrain"
     if holdout is not None:
-        card["thresholds_pairs_devtrain"] = figures["thresholds"]
+        if views:
+            card["thresholds_pairs_devtrain"] = card["thresholds"]
         embedded = holdout.embedded(embedder.embed_crops)
         card["held_out"] = pair_figures(*embedded)
         card.update(held_out_thresholds(*embedded))
