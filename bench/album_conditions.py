@@ -5,8 +5,8 @@ Every photo is shrunk so that its face is 24–48 px wide and enlarged back (the
 gone, the size is not), turned by up to ±25°, saved as a JPEG of quality 20–40, and, each
 with a chance of one half, blurred (Gaussian, sigma 0.8–2 px), turned grey, or dimmed (its
 brightness scaled by 0.25–0.6 under a gamma of 1.3–1.8). The draws are seeded by the photo's
-name, so the same photo always becomes the same degraded photo. The photos are written once
-under `bench/out/album_conditions/` and reused.
+name and a seed (default 0), so the same photo and seed always give the same degraded photo.
+The photos are written once under `bench/out/album_conditions/<seed>/` and reused.
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ def degrade(photo: Image.Image, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def album_photo(path: Path) -> Path:
+def album_photo(path: Path, seed: int = 0) -> Path:
     """The degraded twin of one LFW photo (made on first use)."""
-    out = FOLDER / path.parent.name / path.name
+    out = FOLDER / str(seed) / path.parent.name / path.name
     if not out.exists():
-        seed = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:8], "little")
+        key = path.name if seed == 0 else f"{seed}:{path.name}"
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(degrade(Image.open(path), seed))

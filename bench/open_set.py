@@ -1,6 +1,6 @@
 """Open-set identification on LFW DevTest people: facepair's gallery against face_recognition.
 
-    .venv/bin/python -m bench.open_set [--conditions lfw|album] [--threads N] [--json]
+    .venv/bin/python -m bench.open_set [--conditions lfw|album [--seed S]] [--threads N] [--json]
 
 Every DevTest person with ≥ 4 photos is enrolled with their first 3 photos (facepair: through
 `Gallery.enroll`; face_recognition: its encodings). Probes: their other photos (mated) and every
@@ -57,16 +57,17 @@ def devtest_split() -> tuple[dict[str, list[Path]], dict[str, list[Path]], list[
     return enroll, mated, strangers
 
 
-def split(conditions: str = "lfw") -> tuple[dict[str, list[Path]], dict[str, list[Path]],
-                                            list[Path]]:
-    """`devtest_split`, on the photos themselves or (album) on their album-like twins."""
+def split(conditions: str = "lfw", seed: int = 0) -> tuple[
+        dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
+    """`devtest_split`, on the photos themselves or (album) on their album-like twins (drawn
+    with `seed`)."""
     enroll, mated, strangers = devtest_split()
     if conditions == "album":
         from bench.album_conditions import album_photo
 
-        enroll = {n: [album_photo(p) for p in ps] for n, ps in enroll.items()}
-        mated = {n: [album_photo(p) for p in ps] for n, ps in mated.items()}
-        strangers = [album_photo(p) for p in strangers]
+        enroll = {n: [album_photo(p, seed) for p in ps] for n, ps in enroll.items()}
+        mated = {n: [album_photo(p, seed) for p in ps] for n, ps in mated.items()}
+        strangers = [album_photo(p, seed) for p in strangers]
     return enroll, mated, strangers
 
 
@@ -203,9 +204,10 @@ def main() -> None:
                         "figures do not depend on facepair's model; it takes about 11 minutes)")
     parser.add_argument("--conditions", choices=("lfw", "album"), default="lfw",
                         help="album: album-like twins of every photo (bench.album_conditions)")
+    parser.add_argument("--seed", type=int, default=0, help="album: the degradations' seed")
     args = parser.parse_args()
     os.environ.update(anchor.thread_env(args.threads))
-    enroll, mated, strangers = split(args.conditions)
+    enroll, mated, strangers = split(args.conditions, args.seed)
     figures = {
         "conditions": args.conditions,
         "people_enrolled": len(enroll),
