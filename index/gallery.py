@@ -356,7 +356,7 @@ class Gallery:
                     chosen[i] = self._recognised(analysed, references, threshold)
         results: list[dict | FacepairError] = []
         for i, ((analysed, _), pick) in enumerate(zip(found, chosen, strict=True)):
-            if isinstance(pick, FacepairError) or analysed is None:
+            if analysed is None or not isinstance(pick, Face):
                 results.append(pick if isinstance(pick, FacepairError) else
                                Refused("no_face", "no face"))
             else:

@@ -41,7 +41,7 @@ def split_of(person: int) -> int:
 def _listing(root: Path, kind: str) -> list[Path]:
     """Pair_list_F / Pair_list_P: photo number i (from 1) → its path."""
     lines = (root / "Protocol" / f"Pair_list_{kind}.txt").read_text().split("\n")
-    out = []
+    out: list[Path] = []
     for line in filter(str.strip, lines):
         number, rel = line.split()
         assert int(number) == len(out) + 1, f"Pair_list_{kind} is out of order at {number}"
