@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     fpir: float = Field(
         0.01, gt=0.0, lt=1.0,
         description="identify (one to many): the share of strangers that may be named as "
-        "someone; the threshold is the card's at a pair rate of fpir / enrolled faces (or the "
-        "gallery's own, after `calibrate --apply`).",
+        "someone; the threshold is the one this share of the enrolled faces reach as "
+        "strangers to each other, once there are enough of them, never looser than the "
+        "card's at a pair rate of fpir / enrolled faces (index.calibration); "
+        "`calibrate --apply` sets one by hand.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")

@@ -34,6 +34,9 @@ from index.search import FaceIndex
 from index.store import Person, Store
 
 PhotoInput = bytes | Path
+# Faces without nearest faces from which a request does not wait for the estimate
+# (`Gallery.estimate(wait=False)`): about a second of products on 2 cores.
+BACKGROUND_FROM = 5_000
 Progress = Callable[[int, int], None]
 
 
@@ -78,13 +81,18 @@ def threshold_at(thresholds: dict[str, float], far: float) -> float:
 
 @dataclass
 class Analysed:
-    """An enrollment photo, decoded, with its faces (and their embeddings where needed)."""
+    """An enrollment photo's faces, the stored chip of each (chip, its 5 points) and, where
+    one is to be recognised among several, their embeddings."""
 
     sha: str
     source: str
-    image: np.ndarray
+    shape: tuple[int, ...]
     faces: list[Face]
+    chips: list[tuple[np.ndarray, np.ndarray]]
     vectors: np.ndarray | None
+
+    def chip_of(self, face: Face) -> tuple[np.ndarray, np.ndarray]:
+        return self.chips[next(i for i, f in enumerate(self.faces) if f is face)]
 
 
 @dataclass
@@ -137,6 +145,7 @@ class Gallery:
         self._generation = -1  # the store generation the index and caches reflect
         self._estimate: tuple[tuple[int, int], Estimate] | None = None
         self._estimate_lock = threading.Lock()
+        self._estimating: threading.Thread | None = None
         missing = self.store.faces_without(self.model)
         if missing:  # enrolled under another model: their chips make this model's embeddings
             self._embed_stored(missing, progress)
@@ -220,15 +229,24 @@ class Gallery:
         faces = max(1, len(self.index) if faces is None else faces)
         return threshold_at(self.embedder.card["thresholds"], self.settings.fpir / faces)
 
-    def estimate(self) -> Estimate:
+    def estimate(self, wait: bool = True) -> Estimate:
         """The threshold in force, where it comes from (the gallery's own estimate, the
         card, or set by hand) and its estimated FPIR and FNIR over the enrolled faces. Kept
-        until the gallery changes; the nearest faces behind it are updated incrementally."""
+        until the gallery changes; the nearest faces behind it are updated incrementally.
+
+        `wait=False` (a request being answered) never waits for a long update: while one
+        runs, or when over `BACKGROUND_FROM` faces have no nearest faces yet (the first
+        estimate of a large gallery, a minute at 100,000 faces), it is started on a thread
+        of its own and the last estimate, or the card's threshold, answers meanwhile."""
         self._sync()
         key = (self.store.generation(), len(self.index))
         cached = self._estimate
         if cached is not None and cached[0] == key:
             return cached[1]
+        if not wait and (self._estimate_lock.locked()
+                         or self.store.without_nearest(self.model) > BACKGROUND_FROM):
+            self._estimate_in_background()
+            return cached[1] if cached is not None else self._card_estimate()
         with self._estimate_lock:
             cached = self._estimate
             if cached is not None and cached[0] == key:
@@ -241,9 +259,21 @@ class Gallery:
             self._estimate = (key, result)
         return result
 
-    def status(self) -> dict:
+    def _card_estimate(self) -> Estimate:
+        own = self.store.get_meta(f"threshold:{self.model}")
+        return estimate({}, len(self._people), self.settings.fpir, self.card_threshold(),
+                        None if own is None else float(own), len(self.index))
+
+    def _estimate_in_background(self) -> None:
+        with self._lock:
+            if self._estimating is None or not self._estimating.is_alive():
+                self._estimating = threading.Thread(target=self.estimate, daemon=True,
+                                                    name="gallery-estimate")
+                self._estimating.start()
+
+    def status(self, wait: bool = True) -> dict:
         """The model, the gallery's size and the thresholds in force."""
-        in_force = self.estimate()
+        in_force = self.estimate(wait)
         counts = self.store.counts()
         return {"model": self.model, "people": counts["people"], "faces": counts["faces"],
                 "verify_threshold": round(self.verify_threshold(), 4),
@@ -273,7 +303,7 @@ class Gallery:
         """Every face of a decoded photo and their embeddings."""
         return detect_and_embed(self.detector, self.embedder, [photo])[0]
 
-    def _choose(self, faces: list[Face], photo: np.ndarray, source: str,
+    def _choose(self, faces: list[Face], shape: tuple[int, ...], source: str,
                 face: Literal["center", "largest"] | None,
                 box: Sequence[float] | None) -> Face:
         if not faces:
@@ -285,7 +315,7 @@ class Gallery:
                 raise Refused("no_face_at_box", f"{source}: no face found at box {list(box)}")
             return max(inside, key=lambda f: iou(f.box, box))
         if face is not None:
-            chosen = pick_face(faces, photo.shape, face)
+            chosen = pick_face(faces, shape, face)
             assert chosen is not None
             return chosen
         if len(faces) > 1:
@@ -345,7 +375,7 @@ class Gallery:
             try:
                 several = (len(analysed.faces) > 1 and face is None and box is None)
                 chosen.append(None if several else self._choose(
-                    analysed.faces, analysed.image, analysed.source, face, box))
+                    analysed.faces, analysed.shape, analysed.source, face, box))
             except FacepairError as exc:
                 chosen.append(exc)
         if any(c is None for c in chosen):
@@ -370,22 +400,29 @@ class Gallery:
 
     def _analyse(self, photo: PhotoInput, source: str | None, embed_all: bool) -> Analysed:
         """A photo's faces (looked for down to half the enrollable size, so that a too small
-        one is named so) and, when its face is to be recognised, their embeddings."""
+        one is named so), the chip of each, and, when its face is to be recognised among
+        several, their embeddings. The decoded photo itself is not kept."""
         data, source = read_photo(photo, source)
         image = decode(data, name=source)
         smallest = min(self.settings.min_face_size, self.settings.enroll_min_face // 2)
         faces = self.detector.detect(image, smallest)
-        vectors = (self.embedder.embed_faces(image, faces) if embed_all and len(faces) > 1
-                   else None)
-        return Analysed(hashlib.sha256(data).hexdigest(), source, image, faces, vectors)
+        chips = [face_chip(image, f.landmarks) for f in faces]
+        analysed = Analysed(hashlib.sha256(data).hexdigest(), source, image.shape, faces,
+                            chips, None)
+        if embed_all and len(faces) > 1:
+            analysed.vectors = self._embed_chips(chips)
+        return analysed
+
+    def _embed_chips(self, chips: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        return self.embedder.embed_crops(np.concatenate(
+            [self.embedder.crops_at(chip, [points]) for chip, points in chips]))
 
     def _references(self, person: str | int, found: list, chosen: list) -> np.ndarray:
         """Faces known to be the person: the call's photos of one face (or the face named)
         and the person's enrolled faces."""
-        vectors = []
-        for (analysed, _), pick in zip(found, chosen, strict=True):
-            if analysed is not None and isinstance(pick, Face):
-                vectors.append(self.embedder.embed_faces(analysed.image, [pick]))
+        chips = [analysed.chip_of(pick) for (analysed, _), pick in zip(found, chosen, strict=True)
+                 if analysed is not None and isinstance(pick, Face)]
+        vectors = [self._embed_chips(chips)] if chips else []
         known = (self.store.person(person) if isinstance(person, int)
                  else self.store.person_by_name(person.strip()))
         if known is not None:
@@ -422,10 +459,10 @@ class Gallery:
             raise Refused("face_too_small",
                           f"{analysed.source}: the face is {chosen.size:.0f} px, under the "
                           f"{self.settings.enroll_min_face} px needed to enroll")
-        chip, chip_points = face_chip(analysed.image, chosen.landmarks)
+        chip, chip_points = analysed.chip_of(chosen)
+        height, width = analysed.shape[:2]
         return self.enroll_chip(person, encode_chip(chip), chip_points, chosen, analysed.sha,
-                                analysed.source, analysed.image.shape[1],
-                                analysed.image.shape[0], note)
+                                analysed.source, width, height, note)
 
     def enroll_chip(self, person: str | int, chip: bytes, chip_points: np.ndarray, face: Face,
                     sha: str, source: str, width: int, height: int, note: str = "") -> dict:
@@ -643,7 +680,7 @@ class Gallery:
             raise Refused("too_few_people", "calibration needs at least two enrolled people")
         impostor = np.array([r[0] for r in rows.values()])
         suggested = max(threshold_for(impostor, target_fpir), -1.0)
-        people = len({self._face_person[f] for f in rows})
+        people = len({self._face_person.get(f) for f in rows} - {None})
         in_force = self.estimate()
 
         def at(t: float) -> dict:

@@ -152,6 +152,10 @@ MIGRATIONS: list[str] = [
         DELETE FROM nearest WHERE face_id = OLD.id OR impostor_face = OLD.id
             OR genuine_face = OLD.id;
     END;
+    CREATE TRIGGER nearest_vector_changed AFTER UPDATE OF vector ON embeddings BEGIN
+        DELETE FROM nearest WHERE model = OLD.model AND (face_id = OLD.face_id
+            OR impostor_face = OLD.face_id OR genuine_face = OLD.face_id);
+    END;
     """,
 ]
 
@@ -491,15 +495,6 @@ class Store:
         vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
         return ids, people, vectors
 
-    def vectors(self, model: str, face_ids: list[int]) -> np.ndarray:
-        """The vectors of these faces under `model`, in the order given."""
-        marks = ",".join("?" * len(face_ids))
-        rows = dict(self.read().execute(
-            f"SELECT face_id, vector FROM embeddings WHERE model=? AND face_id IN ({marks})",
-            (model, *face_ids)).fetchall())
-        return np.stack([np.frombuffer(rows[f], dtype="<f4") for f in face_ids]).astype(
-            np.float32)
-
     def faces_without(self, model: str) -> list[int]:
         rows = self.read().execute(
             "SELECT id FROM faces WHERE id NOT IN (SELECT face_id FROM embeddings WHERE model=?) "
@@ -521,25 +516,40 @@ class Store:
             "WHERE model=?", (model,)).fetchall()
         return {int(r[0]): (float(r[1]), int(r[2]), r[3], r[4]) for r in rows}
 
+    def without_nearest(self, model: str) -> int:
+        """How many faces have no nearest-faces row under `model`."""
+        return int(self.read().execute(
+            "SELECT COUNT(*) FROM faces WHERE id NOT IN "
+            "(SELECT face_id FROM nearest WHERE model=?)", (model,)).fetchone()[0])
+
     def put_nearest(self, model: str,
                     rows: list[tuple[int, float, int, float | None, int | None]],
                     raised: list[tuple[int, str, float, int]]) -> None:
         """Write recomputed rows (face id, impostor, its face, genuine, its face), and raise
         other faces' scores (face id, 'impostor' or 'genuine', score, face) where the new
-        one is higher: a maximum, so that concurrent writers never lower one."""
+        one is higher. Both keep the maximum of what is stored and what is written, so
+        that one process never lowers what another has just raised; a row or a raise that
+        names a face deleted meanwhile is not written (it is computed again when next
+        asked)."""
+        higher = ("CASE WHEN excluded.{k} > nearest.{k} OR nearest.{k} IS NULL "
+                  "THEN excluded.{c} ELSE nearest.{c} END")
+        sets = ", ".join(f"{c}={higher.format(k=k, c=c)}" for k, c in (
+            ("impostor", "impostor_face"), ("impostor", "impostor"),
+            ("genuine", "genuine_face"), ("genuine", "genuine")))
         with self.write(gallery=False) as conn:
             conn.executemany(
                 "INSERT INTO nearest(face_id, model, impostor, impostor_face, genuine, "
                 "genuine_face) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS "
-                "(SELECT 1 FROM faces WHERE id=?) ON CONFLICT(face_id, model) DO UPDATE SET "
-                "impostor=excluded.impostor, impostor_face=excluded.impostor_face, "
-                "genuine=excluded.genuine, genuine_face=excluded.genuine_face",
-                [(f, model, i, fi, g, gi, f) for f, i, fi, g, gi in rows])
+                "(SELECT 1 FROM faces WHERE id=?) AND EXISTS (SELECT 1 FROM faces WHERE id=?) "
+                "AND (? IS NULL OR EXISTS (SELECT 1 FROM faces WHERE id=?)) "
+                f"ON CONFLICT(face_id, model) DO UPDATE SET {sets}",
+                [(f, model, i, fi, g, gi, f, fi, gi, gi) for f, i, fi, g, gi in rows])
             for kind in ("impostor", "genuine"):
                 conn.executemany(
                     f"UPDATE nearest SET {kind}=?, {kind}_face=? WHERE face_id=? AND model=? "
-                    f"AND ({kind} IS NULL OR {kind} < ?)",
-                    [(score, face, f, model, score) for f, k, score, face in raised
+                    f"AND ({kind} IS NULL OR {kind} < ?) "
+                    "AND EXISTS (SELECT 1 FROM faces WHERE id=?)",
+                    [(score, face, f, model, score, face) for f, k, score, face in raised
                      if k == kind])
 
     def counts(self) -> dict[str, int]:

@@ -123,7 +123,7 @@ class ThresholdOut(BaseModel):
 
     threshold: float
     source: str = Field(description="'gallery' (estimated from the enrolled faces), 'card' "
-                        "(the model card's), 'manual' (calibrate --apply) or 'request'")
+                        "(the model card's) or 'manual' (calibrate --apply)")
     target_fpir: float
     card_threshold: float
     gallery_threshold: float | None
@@ -135,7 +135,9 @@ class ThresholdOut(BaseModel):
 
 class IdentifyOut(BaseModel):
     threshold: float
-    threshold_in_force: ThresholdOut
+    threshold_in_force: ThresholdOut | None = Field(
+        description="The gallery's threshold, its source and estimated rates (null when the "
+        "request gave a threshold)")
     faces: list[FaceMatchOut]
 
 
@@ -483,11 +485,11 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         data = await read(photo)
         name = source(photo)
 
-        def prepare() -> tuple[float, dict, Any]:
-            in_force = g.estimate().to_dict()
-            if threshold is not None:
-                in_force = {**in_force, "threshold": threshold, "source": "request"}
-            return in_force["threshold"], in_force, decode(data, name=name)
+        def prepare() -> tuple[float, dict | None, Any]:
+            if threshold is not None:  # the caller's: no estimate needed
+                return threshold, None, decode(data, name=name)
+            estimate = g.estimate(wait=False)
+            return estimate.threshold, estimate.to_dict(), decode(data, name=name)
 
         thr, in_force, image = await work(prepare)
         # detection and embedding: batched with the requests arriving at the same time
@@ -498,14 +500,16 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         except TimeoutError as exc:
             raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
                            " s") from exc
-        return IdentifyOut(threshold=round(thr, 4), threshold_in_force=ThresholdOut(**in_force),
+        return IdentifyOut(threshold=round(thr, 4),
+                           threshold_in_force=None if in_force is None
+                           else ThresholdOut(**in_force),
                            faces=[m.to_dict() for m in matches])
 
     @app.get("/v1/status", tags=["recognition"], dependencies=[need("read")])
     async def status(g: G) -> StatusOut:
         """The model, the gallery's size, and the thresholds in force: for identify, where it
         comes from and its estimated FPIR and FNIR with their 95 % intervals."""
-        return StatusOut(**await work(g.status))
+        return StatusOut(**await work(g.status, False))
 
     @app.post("/v1/verify", tags=["recognition"], dependencies=[need("read")])
     async def verify(

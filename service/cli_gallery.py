@@ -115,12 +115,12 @@ def identify(
     if top_k is not None and not 1 <= top_k <= 100:
         raise fail("--top-k must be between 1 and 100")
     gallery = _gallery(quiet=_quiet(as_json))
-    in_force = gallery.estimate().to_dict()
+    in_force: dict | None = None  # the gallery's threshold and what it estimates of it
     if threshold is not None or far is not None:
         thr = threshold if threshold is not None else gallery.threshold(far)
-        in_force = {**in_force, "threshold": round(thr, 4),
-                    "source": "option" if threshold is not None else f"card at FAR {far:g}"}
-    thr = in_force["threshold"]
+    else:
+        estimate = gallery.estimate()
+        thr, in_force = estimate.threshold, estimate.to_dict()
     results: list[dict] = []
     try:
         with progress(quiet=_quiet(as_json)) as bar:

@@ -133,7 +133,8 @@ def test_wilson_interval() -> None:
     assert wilson(0, 100)[0] == 0.0 and wilson(100, 100)[1] == pytest.approx(1.0)
 
 
-def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir: Path) -> None:
+def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir: Path,
+                                                        monkeypatch) -> None:
     """20 LFW DevTest people, 3 photos each: the estimate in force is the gallery's own
     (FPIR 8 %: 60 faces are enough) or the card's when that is stricter; it equals a full
     computation over the enrolled faces, before and after a deletion; `facepair status`
@@ -169,6 +170,19 @@ def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir:
 
     check()
     g.delete_person(g.find_person(names[0]).id)
+    check()
+    # a request does not wait for a first estimate over BACKGROUND_FROM faces: the card's
+    # threshold answers while it is made on a thread of its own
+    import index.gallery
+
+    monkeypatch.setattr(index.gallery, "BACKGROUND_FROM", 10)
+    with g.store.write(gallery=False) as conn:
+        conn.execute("DELETE FROM nearest")
+    g._estimate = None
+    quick = g.estimate(wait=False)
+    assert quick.source == "card" and quick.gallery_threshold is None and quick.fpir is None
+    assert g._estimating is not None
+    g._estimating.join(timeout=60)
     check()
     g.close()
     env = {**os.environ, "FACEPAIR_HOME": str(tmp_path), "FACEPAIR_FPIR": "0.08"}

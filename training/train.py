@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pytorch_metric_learning import losses, miners, samplers
 from pytorch_metric_learning.utils import common_functions as pml_common
 from pytorch_metric_learning.utils import distributed as pml_dist
@@ -73,6 +73,13 @@ class TrainConfig(BaseModel):
     # (e.g. {"cfp": 0.5}: half the people of every batch are CFP people, whose frontal and
     # profile photos make the pairs a few thousand LFW people would otherwise drown out)
     class_share: dict[str, float] = {}
+
+    @field_validator("class_share")
+    @classmethod
+    def _shares(cls, shares: dict[str, float]) -> dict[str, float]:
+        if any(not 0 < v < 1 for v in shares.values()) or sum(shares.values()) >= 1:
+            raise ValueError("class_share: each share between 0 and 1, all together under 1")
+        return shares
     command: str = ""
 
 
