@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory
@@ -29,8 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+# No markup: names, notes, paths and messages are the user's text, printed as they are (a
+# person named "Eve[/x]" is not a style tag); styled words are `Text` with a style.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, markup=False)
 
 
 def emit_json(payload: dict) -> None:
@@ -40,7 +43,7 @@ def emit_json(payload: dict) -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     return typer.Exit(code)
 
 
@@ -86,7 +89,7 @@ def detect(
         table = Table("photo", "faces", "boxes (x1,y1,x2,y2) and scores")
         for r in results:
             if "error" in r:
-                table.add_row(r["path"], "-", f"[red]{r['error']['message']}[/]")
+                table.add_row(r["path"], "-", Text(r["error"]["message"], style="red"))
                 continue
             boxes = "\n".join(f"{f['box']}  {f['score']:.3f}" for f in r["faces"]) or "no face"
             table.add_row(r["path"], str(len(r["faces"])), boxes)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from faces.errors import FacepairError
 from service.cli import app, emit_json, err, fail, out, progress
@@ -94,7 +95,8 @@ def enroll(
         for r in results:
             why = "" if r["status"] == "enrolled" else f": {r['error']['message']}"
             colour = "green" if r["status"] == "enrolled" else "red"
-            out.print(f"[{colour}]{r['status']}[/] {r['path']}{why}", highlight=False)
+            out.print(Text.assemble((r["status"], colour), f" {r['path']}{why}"),
+                      highlight=False)
         if person:
             out.print(f"{person.name} (id {person.id}) has {person.faces} enrolled face(s)")
     if enrolled < len(results):
@@ -140,7 +142,8 @@ def identify(
     else:
         for r in results:
             if "error" in r:
-                out.print(f"[red]{r['path']}: {r['error']['message']}[/]", highlight=False)
+                out.print(Text(f"{r['path']}: {r['error']['message']}", style="red"),
+                          highlight=False)
                 continue
             names = [f"{f['person']['name']} ({f['score']:.3f})" if f["person"]
                      else "unknown" for f in r["faces"]]
@@ -322,7 +325,7 @@ def calibrate(
         out.print(f"{key:9s} threshold {r['threshold']:.4f}: false identifications "
                   f"{r['fpir']:.2%}, misses {misses}")
     if result.get("warning"):
-        out.print(f"[yellow]{result['warning']}[/]")
+        out.print(Text(result["warning"], style="yellow"))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from service.cli import app, emit_json, err, fail, out
 
@@ -36,10 +37,11 @@ def serve(
     if settings.auth:
         store = _store()
         if not store.keys():
-            err.print("[yellow]No API keys yet.[/] Make one for yourself with\n"
-                      "  facepair keys create --scope admin\n"
-                      "and send it as 'Authorization: Bearer <key>' (or paste it into the page "
-                      f"at http://{host}:{port}/).", highlight=False)
+            err.print(Text.assemble(
+                ("No API keys yet.", "yellow"), " Make one for yourself with\n"
+                "  facepair keys create --scope admin\n"
+                "and send it as 'Authorization: Bearer <key>' (or paste it into the page "
+                f"at http://{host}:{port}/)."), highlight=False)
         store.close()
     err.print(f"facepair on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port,

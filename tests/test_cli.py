@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent / "facepair"
+FACEPAIR = str(BIN)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -44,3 +47,23 @@ def test_detect_table_and_missing_file(face_photo):
     assert result.returncode == 1
     assert "no such file" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_names_and_paths_are_printed_as_they_are(tmp_path: Path, lfw_dir: Path) -> None:
+    """Rich style tags in a person's name or a photo's path are the user's text: printed
+    literally, never read as markup (a closing tag that opens nothing used to crash)."""
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path)}
+    (tmp_path / "[red]album[").mkdir()
+    odd = tmp_path / "[red]album[" / "x].jpg"  # the path reads "…[red]album[/x].jpg"
+    shutil.copy(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg", odd)
+    enroll = subprocess.run([FACEPAIR, "enroll", "Eve[/x]", str(odd)], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert enroll.returncode == 0, enroll.stderr
+    assert str(odd) in enroll.stdout and "Eve[/x] (id 1)" in enroll.stdout
+    listing = subprocess.run([FACEPAIR, "people", "list"], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert listing.returncode == 0, listing.stderr
+    assert "Eve[/x]" in listing.stdout
+    missing = subprocess.run([FACEPAIR, "people", "show", "[bold]nobody[/]"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 2 and "[bold]nobody[/]" in missing.stderr
