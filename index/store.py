@@ -358,13 +358,14 @@ class Store:
         return self.person(person_id)
 
     def merge_people(self, keep: int, other: int) -> Person:
-        """Move `other`'s faces to `keep` and delete `other`."""
+        """Move `other`'s faces, enrolled and found in albums, to `keep` and delete `other`."""
         if keep == other:
             raise Conflict("cannot merge a person with themselves")
         with self.write() as conn:
             self.person(keep)
             self.person(other)
             conn.execute("UPDATE faces SET person_id=? WHERE person_id=?", (keep, other))
+            conn.execute("UPDATE album_faces SET person_id=? WHERE person_id=?", (keep, other))
             conn.execute("DELETE FROM people WHERE id=?", (other,))
         return self.person(keep)
 

@@ -49,6 +49,7 @@ from service.batching import IdentifyBatcher
 from service.problems import MEDIA, ApiError, Problem, install, problem
 
 T = TypeVar("T")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 log = logging.getLogger("facepair.service")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -338,7 +339,9 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             return response
         finally:
             route = getattr(request.scope.get("route"), "path", "unmatched")
-            requests.labels(request.method, route, status).inc()
+            # labels from a small known set only: a made-up method must not add a series
+            method = request.method if request.method in METHODS else "other"
+            requests.labels(method, route, status).inc()
             latency.labels(route).observe(time.perf_counter() - start)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
@@ -375,6 +378,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def readyz(request: Request) -> Response:
         if not getattr(request.app.state, "ready", False):
             return problem(503, "not_ready", "the service is starting")
+        if not request.app.state.batcher.alive:
+            return problem(503, "not_ready", "the identify worker has stopped")
         g: Gallery = request.app.state.gallery
         return Response(content=f'{{"status": "ready", "model": "{g.model}"}}',
                         media_type="application/json")

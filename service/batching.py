@@ -3,11 +3,15 @@ other are detected together (`Detector.detect_batch`: photos of one size in one 
 their faces embedded in one call, then each photo's faces are named on their own.
 
 One thread does the batched work, so waiting requests hold no worker thread; a request gets its
-answer (or the error its photo caused) through a future.
+answer (or the error its photo caused) through a future. A request that gave up (timed out,
+cancelled) before its photo was taken is skipped; once taken, its future can no longer be
+cancelled, and no failure of one request stops the thread (`alive` says whether it runs:
+the service's `/readyz` reports it).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -18,6 +22,8 @@ import numpy as np
 
 from faces.embed import detect_and_embed
 from index.gallery import FaceMatch, Gallery
+
+log = logging.getLogger("facepair.batching")
 
 
 @dataclass
@@ -42,6 +48,10 @@ class IdentifyBatcher:
         self.queue.put(job)
         return job.future
 
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
     def close(self) -> None:
         self.queue.put(None)
         self.thread.join(timeout=30)
@@ -64,20 +74,33 @@ class IdentifyBatcher:
 
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
-            try:
-                results = self._run(batch)
-            except Exception as exc:  # e.g. a photo the detector cannot take: each on its own
-                if len(batch) == 1:
-                    batch[0].future.set_exception(exc)
-                    continue
-                for job in batch:
-                    try:
-                        job.future.set_result(self._run([job])[0])
-                    except Exception as single:
-                        job.future.set_exception(single)
+            # a request that gave up is not worked on; the others can no longer be cancelled
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            if not batch:
                 continue
-            for job, matches in zip(batch, results, strict=True):
-                job.future.set_result(matches)
+            try:
+                self._answer(batch)
+            except Exception:  # never let one request stop the thread
+                log.exception("identify batch failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(RuntimeError("identify failed"))
+
+    def _answer(self, batch: list[Job]) -> None:
+        try:
+            results = self._run(batch)
+        except Exception as exc:  # e.g. a photo the detector cannot take: each on its own
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            for job in batch:
+                try:
+                    job.future.set_result(self._run([job])[0])
+                except Exception as single:
+                    job.future.set_exception(single)
+            return
+        for job, matches in zip(batch, results, strict=True):
+            job.future.set_result(matches)
 
     def _run(self, batch: list[Job]) -> list[list[FaceMatch]]:
         g = self.gallery

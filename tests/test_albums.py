@@ -203,3 +203,23 @@ def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_
                              capture_output=True, text=True, check=True)
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert result["unchanged"] == done and result["photos"] == len(truth) - done
+
+
+def test_merging_keeps_the_album_faces_of_both_people(gallery: Gallery, album,
+                                                      tmp_path) -> None:
+    """Merging two people moves the merged person's album faces to the one kept (they used
+    to go with the merged person's row)."""
+    root, _ = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    AlbumTagger(gallery, workers=1).run(work)
+    count = "SELECT COUNT(*) FROM album_faces WHERE person_id=?"
+    first, second = (gallery.find_person(n) for n in KNOWN[:2])
+    named = [gallery.store.read().execute(count, (p.id,)).fetchone()[0]
+             for p in (first, second)]
+    assert named[1] > 0
+    total = gallery.store.read().execute("SELECT COUNT(*) FROM album_faces").fetchone()[0]
+    gallery.merge(first.id, second.id)
+    assert gallery.store.read().execute(count, (first.id,)).fetchone()[0] == sum(named)
+    assert gallery.store.read().execute(
+        "SELECT COUNT(*) FROM album_faces").fetchone()[0] == total

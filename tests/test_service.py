@@ -296,3 +296,13 @@ def test_web_page_in_headless_chromium(server: Server, lfw_dir: Path, tmp_path: 
         assert int(canvas.get_attribute("width")) == 250
     finally:
         driver.quit()
+
+
+def test_made_up_methods_do_not_grow_the_metrics(server: Server) -> None:
+    """Each made-up method name used to add a series to /metrics, for good."""
+    before = len(httpx.get(server.url + "/metrics").text)
+    for i in range(40):
+        httpx.request(f"X{i:03d}" + "Y" * 2000, server.url + "/v1/people")
+    text = httpx.get(server.url + "/metrics").text
+    assert "YYYY" not in text and 'method="other"' in text
+    assert len(text) - before < 5_000
