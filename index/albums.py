@@ -20,6 +20,7 @@ import json
 import multiprocessing as mp
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -143,19 +144,26 @@ class AlbumTagger:
                     skipped += 1
         return photos, skipped
 
-    def _todo(self, photos: list[Path]) -> tuple[list[tuple[str, int, float, str]], int]:
-        """The photos to analyse (path, size, mtime, sha256) and how many are unchanged."""
-        todo, unchanged = [], 0
+    def _todo(self, photos: list[Path]) -> tuple[list[tuple[str, int, float, str]], int, int]:
+        """The photos to analyse (path, size, mtime, sha256), how many are unchanged, and how
+        many cannot be read (a broken link, a file gone or unreadable): counted as failed."""
+        todo, unchanged, unreadable = [], 0, 0
         conn = self.store.read()
         for path in photos:
-            st = path.stat()
+            try:
+                st = path.stat()
+                if not stat.S_ISREG(st.st_mode):
+                    raise IsADirectoryError(path)
+            except OSError:
+                unreadable += 1
+                continue
             row = conn.execute("SELECT size, mtime, sha256, model FROM album_photos WHERE path=?",
                                (str(path),)).fetchone()
             if row is not None and row["model"] == self.gallery.model and row["size"] == st.st_size:
                 if row["mtime"] == st.st_mtime:
                     unchanged += 1
                     continue
-                sha = sha256_of(path)
+                sha = sha256_of(path)  # (read errors here end the job as failed, below)
                 if sha == row["sha256"]:  # touched, not changed
                     with self.store.write(gallery=False) as w:
                         w.execute("UPDATE album_photos SET mtime=? WHERE path=?",
@@ -165,7 +173,7 @@ class AlbumTagger:
             else:
                 sha = sha256_of(path)
             todo.append((str(path), st.st_size, st.st_mtime, sha))
-        return todo, unchanged
+        return todo, unchanged, unreadable
 
     def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
         chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -216,13 +224,14 @@ class AlbumTagger:
             raise NotFound(f"{root}: no such folder")
         job_id = job_id or self.start_job(root)
         start = time.perf_counter()
-        photos, skipped = self.scan(root)
-        todo, unchanged = self._todo(photos)
-        self.update_job(job_id, status="running", total=len(todo), unchanged=unchanged,
-                     skipped=skipped)
-        counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": 0}
         status = "done"
         try:
+            photos, skipped = self.scan(root)
+            todo, unchanged, unreadable = self._todo(photos)
+            counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": unreadable}
+            self.update_job(job_id, status="running", total=len(todo) + unreadable,
+                            unchanged=unchanged, skipped=skipped, failed=unreadable,
+                            done=unreadable)
             for chunk in self._analysed(todo):
                 threshold = self.gallery.threshold()  # kept up to date outside the write
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
@@ -235,7 +244,7 @@ class AlbumTagger:
                         if item.error is None:
                             self.write_xmp(Path(item.path))
                 if self.progress:
-                    self.progress(counts["photos"] + counts["failed"], len(todo))
+                    self.progress(counts["photos"] + counts["failed"], len(todo) + unreadable)
                 if self.cancel.is_set():
                     status = "cancelled"
                     break

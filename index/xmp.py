@@ -156,12 +156,19 @@ def write_sidecar(photo: Path, regions: Sequence[Region], width: int, height: in
 
 
 def _save(tree: ET.ElementTree, path: Path) -> None:
-    """Write a sidecar whole or not at all (a temporary file, then a rename)."""
+    """Write a sidecar whole or not at all: a temporary file of our own (created anew, never
+    through a link: whatever lies at its name, a leftover or a planted symlink, is removed,
+    not written through), flushed to disk, then renamed over the sidecar."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
         f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n')
         tree.write(f, encoding="utf-8", xml_declaration=False)
         f.write(b'\n<?xpacket end="w"?>\n')
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -223,3 +223,36 @@ def test_merging_keeps_the_album_faces_of_both_people(gallery: Gallery, album,
     assert gallery.store.read().execute(count, (first.id,)).fetchone()[0] == sum(named)
     assert gallery.store.read().execute(
         "SELECT COUNT(*) FROM album_faces").fetchone()[0] == total
+
+
+def test_a_symlink_at_the_temporary_sidecar_is_not_written_through(tmp_path: Path,
+                                                                    lfw_dir: Path) -> None:
+    """A symlink planted at `<photo>.xmp.tmp` used to make the writer overwrite its target
+    outside the album; the target is left alone and the sidecar is written."""
+    from index.xmp import Region, sidecar_path, write_sidecar
+
+    album, outside = tmp_path / "album", tmp_path / "outside.txt"
+    album.mkdir()
+    outside.write_text("someone else's file")
+    photo = album / "a.jpg"
+    shutil.copy(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg", photo)
+    (album / "a.jpg.xmp.tmp").symlink_to(outside)
+    write_sidecar(photo, [Region("Aaron Eckhart", 0.5, 0.5, 0.3, 0.4)], 250, 250)
+    assert outside.read_text() == "someone else's file"
+    assert "Aaron Eckhart" in sidecar_path(photo).read_text()
+    assert not (album / "a.jpg.xmp.tmp").exists()
+
+
+def test_a_broken_link_in_an_album_fails_alone(gallery: Gallery, album, tmp_path) -> None:
+    """A broken symlink used to stop the scan before the job's error handling: the job stayed
+    "queued" for ever. It counts as one failed photo; the others are tagged."""
+    root, truth = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    (work / "broken.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    result = AlbumTagger(gallery, workers=1).run(work)
+    assert result["status"] == "done" and result["failed"] == 1
+    assert result["photos"] == len(truth)
+    job = gallery.store.read().execute("SELECT status, failed, done, total FROM album_jobs "
+                                       "WHERE id=?", (result["job"],)).fetchone()
+    assert tuple(job) == ("done", 1, len(truth) + 1, len(truth) + 1)
