@@ -19,6 +19,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.errors import Conflict, NotFound
+from faces.errors import Conflict, NotFound, Refused
 
 MIGRATIONS: list[str] = [
     # 1: the gallery
@@ -169,6 +170,19 @@ def statements(script: str) -> Iterator[str]:
             if pending.strip(" \n;"):
                 yield pending
             pending = ""
+
+
+def checked_name(name: str) -> str:
+    """A person's name, trimmed; refused when empty or holding a control character (they
+    cannot go into the XMP sidecars that carry names, nor print as the user typed them)."""
+    name = name.strip()
+    if not name:
+        raise Conflict("a person needs a non-empty name")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+    if bad:
+        raise Refused("invalid_name", f"a name cannot hold control characters "
+                      f"({', '.join(f'U+{ord(c):04X}' for c in sorted(set(bad)))})")
+    return name
 
 
 def now() -> str:
@@ -330,9 +344,7 @@ class Store:
         return None if row is None else self._person(row)
 
     def add_person(self, conn: sqlite3.Connection, name: str, note: str = "") -> int:
-        name = name.strip()
-        if not name:
-            raise Conflict("a person needs a non-empty name")
+        name = checked_name(name)
         try:
             cur = conn.execute("INSERT INTO people(name, note, created) VALUES(?, ?, ?)",
                                (name, note, now()))
@@ -345,9 +357,7 @@ class Store:
         with self.write() as conn:
             self.person(person_id)
             if name is not None:
-                name = name.strip()
-                if not name:
-                    raise Conflict("a person needs a non-empty name")
+                name = checked_name(name)
                 try:
                     conn.execute("UPDATE people SET name=? WHERE id=?", (name, person_id))
                 except sqlite3.IntegrityError as exc:

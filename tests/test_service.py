@@ -208,6 +208,9 @@ def test_bad_inputs_are_4xx_problems(server: Server) -> None:
         assert is_problem(api.delete("/v1/people/987654"), 404, "not_found")
         assert is_problem(api.get("/v1/people/abc"), 422, "invalid_request")
         assert is_problem(api.post("/v1/people", json={"name": ""}), 422)
+        # a control character would make the XMP sidecars that carry names invalid XML
+        for name in ("George\u0001 W", "tab\tname", "nul\u0000"):
+            assert is_problem(api.post("/v1/people", json={"name": name}), 422, "invalid_name")
         assert is_problem(api.post("/v1/people", content=b"{not json", headers={
             "content-type": "application/json"}), 422)
         assert is_problem(api.post("/v1/verify", files={"a": ("a.jpg", b"x", "image/jpeg")}),
