@@ -143,7 +143,7 @@ class Gallery:
         self._people: dict[int, Person] = {}
         self._most_faces = 1  # the most faces one person has (how deep to search)
         self._generation = -1  # the store generation the index and caches reflect
-        self._estimate: tuple[tuple[int, int], Estimate] | None = None
+        self._estimate: tuple[tuple[int, int], Estimate, dict] | None = None
         self._estimate_lock = threading.Lock()
         self._estimating: threading.Thread | None = None
         missing = self.store.faces_without(self.model)
@@ -230,6 +230,9 @@ class Gallery:
         return threshold_at(self.embedder.card["thresholds"], self.settings.fpir / faces)
 
     def estimate(self, wait: bool = True) -> Estimate:
+        return self._estimated(wait)[0]
+
+    def _estimated(self, wait: bool = True) -> tuple[Estimate, dict]:
         """The threshold in force, where it comes from (the gallery's own estimate, the
         card, or set by hand) and its estimated FPIR and FNIR over the enrolled faces. Kept
         until the gallery changes; the nearest faces behind it are updated incrementally.
@@ -237,31 +240,30 @@ class Gallery:
         `wait=False` (a request being answered) never waits for a long update: while one
         runs, or when over `BACKGROUND_FROM` faces have no nearest faces yet (the first
         estimate of a large gallery, a minute at 100,000 faces), it is started on a thread
-        of its own and the last estimate, or the card's threshold, answers meanwhile."""
+        of its own and the last estimate, or the card's threshold, answers meanwhile.
+        `_estimated` also gives the nearest-face rows behind it (`calibrate` reads them)."""
         self._sync()
         key = (self.store.generation(), len(self.index))
         cached = self._estimate
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1], cached[2]
         if not wait and (self._estimate_lock.locked()
                          or self.store.without_nearest(self.model) > BACKGROUND_FROM):
             self._estimate_in_background()
-            return cached[1] if cached is not None else self._card_estimate()
+            return (cached[1], cached[2]) if cached is not None else (self._in_force({}), {})
         with self._estimate_lock:
             cached = self._estimate
             if cached is not None and cached[0] == key:
-                return cached[1]
+                return cached[1], cached[2]
             rows = self._nearest()
-            own = self.store.get_meta(f"threshold:{self.model}")
-            result = estimate(rows, len(self._people), self.settings.fpir,
-                              self.card_threshold(), None if own is None else float(own),
-                              len(self.index))
-            self._estimate = (key, result)
-        return result
+            result = self._in_force(rows)
+            self._estimate = (key, result, rows)
+        return result, rows
 
-    def _card_estimate(self) -> Estimate:
+    def _in_force(self, rows: dict) -> Estimate:
+        """The estimate from these rows (none: the card's threshold, or the one set by hand)."""
         own = self.store.get_meta(f"threshold:{self.model}")
-        return estimate({}, len(self._people), self.settings.fpir, self.card_threshold(),
+        return estimate(rows, len(self._people), self.settings.fpir, self.card_threshold(),
                         None if own is None else float(own), len(self.index))
 
     def _estimate_in_background(self) -> None:
@@ -674,14 +676,12 @@ class Gallery:
         (`index.calibration`): at the threshold in force, the card's, and the threshold that
         names `target_fpir` of them; `apply` sets the last by hand (it then stays in force
         until `reset_threshold`)."""
-        self._sync()
-        rows = self._nearest()
+        in_force, rows = self._estimated()
         if not rows:
             raise Refused("too_few_people", "calibration needs at least two enrolled people")
         impostor = np.array([r[0] for r in rows.values()])
         suggested = max(threshold_for(impostor, target_fpir), -1.0)
         people = len({self._face_person.get(f) for f in rows} - {None})
-        in_force = self.estimate()
 
         def at(t: float) -> dict:
             fpir, fnir = rates(rows, t)
