@@ -62,7 +62,7 @@ def test_prepare_writes_crops_and_manifest(prepared: Path):
     # the faces in the background are kept apart: never trained on, used to check thresholds
     others = np.load(prepared / "others.npy")
     other_rows = list(csv.DictReader((prepared / "others.csv").open()))
-    assert len(other_rows) == len(others) >= 3  # five, with the cascade of stop 10
+    assert len(other_rows) == len(others) >= 3  # five, with facepair-cascade-1 and later
     for r, crop in zip(other_rows, others, strict=True):
         source = rows[int(r["row"])]
         assert (r["path"], r["person"]) == (source["path"], source["person"])
