@@ -37,7 +37,6 @@ from faces.memory import keep_freed_memory
 from index.clustering import dbscan_labels
 from index.gallery import Gallery, encode_chip
 from index.store import now
-from index.xmp import Region, sidecar_path, write_sidecar
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them
 
@@ -144,18 +143,21 @@ class AlbumTagger:
                     skipped += 1
         return photos, skipped
 
-    def _todo(self, photos: list[Path]) -> tuple[list[tuple[str, int, float, str]], int, int]:
-        """The photos to analyse (path, size, mtime, sha256), how many are unchanged, and how
-        many cannot be read (a broken link, a file gone or unreadable): counted as failed."""
-        todo, unchanged, unreadable = [], 0, 0
+    def _todo(self, photos: list[Path]) -> tuple[list[tuple[str, int, float, str]], int,
+                                                 list[tuple[str, str, str]]]:
+        """The photos to analyse (path, size, mtime, sha256), how many are unchanged, and
+        those that cannot be read (a broken link, a file gone or unreadable) as (path,
+        problem, detail): counted as failed."""
+        todo: list[tuple[str, int, float, str]] = []
+        unchanged, unreadable = 0, []
         conn = self.store.read()
         for path in photos:
             try:
                 st = path.stat()
                 if not stat.S_ISREG(st.st_mode):
                     raise IsADirectoryError(path)
-            except OSError:
-                unreadable += 1
+            except OSError as exc:
+                unreadable.append((str(path), "unreadable", f"{type(exc).__name__}: {exc}"))
                 continue
             row = conn.execute("SELECT size, mtime, sha256, model FROM album_photos WHERE path=?",
                                (str(path),)).fetchone()
@@ -228,10 +230,11 @@ class AlbumTagger:
         try:
             photos, skipped = self.scan(root)
             todo, unchanged, unreadable = self._todo(photos)
-            counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": unreadable}
-            self.update_job(job_id, status="running", total=len(todo) + unreadable,
-                            unchanged=unchanged, skipped=skipped, failed=unreadable,
-                            done=unreadable)
+            self.store.add_album_problems(job_id, unreadable)
+            failed = len(unreadable)
+            counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": failed}
+            self.update_job(job_id, status="running", total=len(todo) + failed,
+                            unchanged=unchanged, skipped=skipped, failed=failed, done=failed)
             for chunk in self._analysed(todo):
                 threshold = self.gallery.threshold()  # kept up to date outside the write
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
@@ -239,12 +242,15 @@ class AlbumTagger:
                         self._record(conn, item, job_id, counts, threshold)
                     self._update_job(conn, job_id, done=counts["photos"] + counts["failed"], **{
                         k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                problems = [(item.path, "unreadable", item.error) for item in chunk
+                            if item.error is not None]
                 if self.xmp:
                     for item in chunk:
                         if item.error is None:
-                            self.write_xmp(Path(item.path))
+                            problems += self.write_xmp(Path(item.path))[1]
+                self.store.add_album_problems(job_id, problems)
                 if self.progress:
-                    self.progress(counts["photos"] + counts["failed"], len(todo) + unreadable)
+                    self.progress(counts["photos"] + counts["failed"], len(todo) + failed)
                 if self.cancel.is_set():
                     status = "cancelled"
                     break
@@ -299,21 +305,11 @@ class AlbumTagger:
         counts["named"] += len(named)
         counts["unknown"] += len(matches) - len(named)
 
-    def write_xmp(self, path: Path) -> Path | None:
-        """(Re)write the sidecar of one tagged photo from what the store says."""
-        conn = self.store.read()
-        photo = conn.execute("SELECT id, width, height FROM album_photos WHERE path=?",
-                             (str(path),)).fetchone()
-        if photo is None:
-            return None
-        rows = conn.execute(
-            "SELECT f.box, p.name FROM album_faces f JOIN people p ON p.id = f.person_id "
-            "WHERE f.photo_id=? ORDER BY f.id", (photo["id"],)).fetchall()
-        if not rows and not sidecar_path(path).exists():
-            return None
-        regions = [Region.from_box(r["name"], json.loads(r["box"]), photo["width"],
-                                   photo["height"]) for r in rows]
-        return write_sidecar(path, regions, photo["width"], photo["height"])
+    def write_xmp(self, path: Path) -> tuple[bool, list[tuple[str, str, str]]]:
+        """(Re)write facepair's part of one tagged photo's sidecar from what the store says:
+        whether it changed, and its problems (`Gallery.sync_sidecars`)."""
+        changed, problems = self.gallery.sync_sidecars([path], create=True)
+        return bool(changed), problems
 
     # -- clusters of unknown faces ------------------------------------------------------------
 
@@ -376,7 +372,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     tagger = AlbumTagger(gallery)
     rewritten = 0
     for path in sorted({(r["path"], r["xmp"]) for r in rows}):
-        if (xmp if xmp is not None else bool(path[1])) and tagger.write_xmp(Path(path[0])):
+        if (xmp if xmp is not None else bool(path[1])) and tagger.write_xmp(Path(path[0]))[0]:
             rewritten += 1
     person = gallery.store.person(person_id)
     return {"person": person.to_dict(), "enrolled_faces": enrolled,
@@ -388,4 +384,5 @@ def job(gallery: Gallery, job_id: int) -> dict:
                                        (job_id,)).fetchone()
     if row is None:
         raise NotFound(f"no album job with id {job_id}")
-    return dict(row)
+    count, problems = gallery.store.album_problems(job_id)
+    return {**dict(row), "problems": count, "first_problems": problems}

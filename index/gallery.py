@@ -615,39 +615,73 @@ class Gallery:
 
     def update_person(self, person_id: int, name: str | None = None,
                       note: str | None = None) -> Person:
+        """Rename (or annotate) someone; the sidecars that name them follow."""
         with self._lock:
+            before = self.store.person(person_id).name
             person = self.store.update_person(person_id, name, note)
             self._committed()
             self._refresh_people()
+        if person.name != before:
+            self.sync_sidecars(self.store.album_paths_of(person_id))
         return person
 
     def merge(self, keep: int, other: int) -> Person:
+        """`other`'s faces become `keep`'s; the sidecars that named `other` follow."""
+        tagged = self.store.album_paths_of(other)
         with self._lock:
             person = self.store.merge_people(keep, other)
             self._committed()
             self._refresh_people()
             self.save()
+        self.sync_sidecars(tagged)
         return person
 
     def delete_person(self, person_id: int) -> dict:
         """Hard delete: rows, chips, embeddings and index entries; the index file is rewritten
-        at once, so nothing of the person is left in any file facepair writes."""
-        from index.xmp import remove_person, sidecar_path
-
-        name = self.store.person(person_id).name
-        tagged = [Path(r[0]) for r in self.store.read().execute(
-            "SELECT DISTINCT p.path FROM album_photos p JOIN album_faces f ON f.photo_id = p.id "
-            "WHERE f.person_id=?", (person_id,))]
+        at once, and facepair's regions of the person leave the sidecars it wrote, so nothing
+        of the person is left in any file facepair writes."""
+        self.store.person(person_id)
+        tagged = self.store.album_paths_of(person_id)
         with self._lock:
             face_ids = self.store.delete_person(person_id)
             self._committed()
             self.index.remove(face_ids)
             self._refresh_people()
             self.save()
-        # sidecars facepair wrote for tagged photos: the name goes from them too
-        scrubbed = sum(remove_person(p, name) for p in tagged if sidecar_path(p).exists())
+        changed, _ = self.sync_sidecars(tagged)
         return {"deleted_person": person_id, "deleted_faces": len(face_ids),
-                "sidecars_scrubbed": scrubbed}
+                "sidecars_scrubbed": changed}
+
+    def sync_sidecars(self, paths: list[Path], create: bool = False) -> tuple[
+            int, list[tuple[str, str, str]]]:
+        """Make facepair's regions in these photos' XMP sidecars say what the store says
+        (`index.xmp`: only facepair's own part changes). Sidecars are made only with `create`
+        (an album job asked for them); otherwise only existing ones are updated. Returns how
+        many changed and the problems, as (path, problem, detail): a sidecar left alone, or a
+        face the sidecar names differently."""
+        from index.xmp import Region, SidecarError, sync_sidecar
+
+        changed, problems = 0, []
+        for path in paths:
+            tagged = self.store.album_photo_regions(path)
+            if tagged is None:
+                continue
+            width, height, named = tagged
+            regions = [Region.from_box(name, box, width, height, person)
+                       for person, name, box in named]
+            try:
+                synced = sync_sidecar(path, regions, width, height, create)
+            except (SidecarError, OSError) as exc:
+                problems.append((str(path), "sidecar_left_alone", str(exc)))
+                continue
+            if synced is None:
+                continue
+            changed += synced.changed
+            problems += [(str(path), "name_differs",
+                          f"the sidecar names {theirs.name!r} where facepair sees "
+                          f"{ours.name!r}; the sidecar's name is kept")
+                         for theirs, ours in synced.disagreements]
+        return changed, problems
 
     def remove_photo(self, person_id: int, photo_id: int) -> dict:
         """Remove a person's face(s) in one enrolled photo (and the photo, when no one else

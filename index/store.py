@@ -158,6 +158,18 @@ MIGRATIONS: list[str] = [
             OR impostor_face = OLD.face_id OR genuine_face = OLD.face_id);
     END;
     """,
+    # 5: what an album job could not do, photo by photo (unreadable files, sidecars left
+    # alone, names in a sidecar that differ from facepair's)
+    """
+    CREATE TABLE album_problems (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES album_jobs(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX album_problems_job ON album_problems(job_id);
+    """,
 ]
 
 
@@ -172,16 +184,27 @@ def statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+NAME_LIMIT = 200  # characters
+# joiners that Persian, Indic and emoji names need; every other format character is refused
+JOINERS = {"\u200c", "\u200d"}
+
+
 def checked_name(name: str) -> str:
-    """A person's name, trimmed; refused when empty or holding a control character (they
-    cannot go into the XMP sidecars that carry names, nor print as the user typed them)."""
-    name = name.strip()
+    """A person's name as stored: NFC, trimmed, at most NAME_LIMIT characters, and none that
+    is a control, format (zero-width joiners aside), surrogate or unassigned character: such
+    characters cannot go into the XMP sidecars that carry names, or hide what a name shows.
+    One rule for the CLI and the API (422, a code naming the problem)."""
+    name = unicodedata.normalize("NFC", name).strip()
     if not name:
-        raise Conflict("a person needs a non-empty name")
-    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+        raise Refused("empty_name", "a person needs a non-empty name")
+    if len(name) > NAME_LIMIT:
+        raise Refused("name_too_long", f"a name holds at most {NAME_LIMIT} characters "
+                      f"(this one {len(name)})")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Cn")
+           and c not in JOINERS]
     if bad:
-        raise Refused("invalid_name", f"a name cannot hold control characters "
-                      f"({', '.join(f'U+{ord(c):04X}' for c in sorted(set(bad)))})")
+        raise Refused("invalid_name", "a name cannot hold control, format or unassigned "
+                      f"characters ({', '.join(f'U+{ord(c):04X}' for c in sorted(set(bad)))})")
     return name
 
 
@@ -340,6 +363,8 @@ class Store:
         return self._person(row)
 
     def person_by_name(self, name: str) -> Person | None:
+        """A person by exact name (NFC, trimmed, as names are stored)."""
+        name = unicodedata.normalize("NFC", name).strip()
         row = self.read().execute(self._PEOPLE + " WHERE p.name=?", (name,)).fetchone()
         return None if row is None else self._person(row)
 
@@ -392,6 +417,43 @@ class Store:
             self._drop_orphan_photos(conn, photo_ids)
         self.compact()
         return face_ids
+
+    # -- album photos and their sidecars ------------------------------------------------------
+
+    def album_photo_regions(self, path: Path) -> tuple[
+            int, int, list[tuple[int, str, list]]] | None:
+        """A tagged photo's size and its named faces (person id, name, box), or None."""
+        conn = self.read()
+        photo = conn.execute("SELECT id, width, height FROM album_photos WHERE path=?",
+                             (str(path),)).fetchone()
+        if photo is None:
+            return None
+        rows = conn.execute(
+            "SELECT p.id, p.name, f.box FROM album_faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.photo_id=? ORDER BY f.id", (photo["id"],)).fetchall()
+        return photo["width"], photo["height"], [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def album_paths_of(self, person_id: int) -> list[Path]:
+        """The tagged photos in which a person was named."""
+        return [Path(r[0]) for r in self.read().execute(
+            "SELECT DISTINCT p.path FROM album_photos p JOIN album_faces f "
+            "ON f.photo_id = p.id WHERE f.person_id=? ORDER BY p.path", (person_id,))]
+
+    def add_album_problems(self, job_id: int, problems: list[tuple[str, str, str]]) -> None:
+        """Record (path, problem, detail) rows for a job."""
+        if problems:
+            with self.write(gallery=False) as conn:
+                conn.executemany("INSERT INTO album_problems(job_id, path, problem, detail) "
+                                 "VALUES(?, ?, ?, ?)", [(job_id, *p) for p in problems])
+
+    def album_problems(self, job_id: int, limit: int = 100) -> tuple[int, list[dict]]:
+        """How many problems a job recorded, and the first `limit` of them."""
+        conn = self.read()
+        count = conn.execute("SELECT COUNT(*) FROM album_problems WHERE job_id=?",
+                             (job_id,)).fetchone()[0]
+        rows = conn.execute("SELECT path, problem, detail FROM album_problems WHERE job_id=? "
+                            "ORDER BY id LIMIT ?", (job_id, limit)).fetchall()
+        return int(count), [dict(r) for r in rows]
 
     # -- photos and faces ---------------------------------------------------------------------
 

@@ -1,16 +1,29 @@
 """XMP sidecars (`photo.jpg.xmp`) that photo managers read (digiKam, Lightroom, darktable):
 MWG face regions (`mwg-rs:Regions`: a name and a normalised centre/size area per face) and
-`Iptc4xmpExt:PersonInImage`. An existing sidecar is merged: its other properties stay, and so
-do its regions except those of the names we write or at the places of our faces.
+`Iptc4xmpExt:PersonInImage`.
+
+A sidecar is the user's file; facepair only keeps its own part of it up to date:
+
+- every region facepair writes carries `facepair:Person` (the person's id in the gallery), and
+  the names it added to `PersonInImage` are listed in `facepair:PersonInImage`. A rewrite (after
+  tagging, renaming, merging or deleting someone) replaces exactly those and nothing else;
+- another tool's region at the place of one of our faces wins: ours is not written, and the
+  disagreement is reported when the names differ;
+- everything else (other regions, ratings, keywords, other namespaces and their prefixes,
+  comments) is carried over as parsed; the new document is parsed again before it replaces the
+  old one, through a temporary file of our own, flushed to disk;
+- a sidecar that does not parse, or that is a symbolic link, is never replaced, moved or
+  removed: `SidecarError` names it and the file stays as it is.
 """
 
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from lxml import etree
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -19,18 +32,24 @@ NS = {
     "stArea": "http://ns.adobe.com/xmp/sType/Area#",
     "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "facepair": "https://facepair.invalid/ns/1.0/",
 }
-for prefix, uri in {"xmp": "http://ns.adobe.com/xap/1.0/", "dc": "http://purl.org/dc/elements/1.1/",
-                    "lr": "http://ns.adobe.com/lightroom/1.0/",
-                    "digiKam": "http://www.digikam.org/ns/1.0/"}.items():
-    ET.register_namespace(prefix, uri)
-for prefix, uri in NS.items():
-    ET.register_namespace(prefix, uri)
+OVERLAP = 0.5  # IoU above which two regions are the same face
+
+# no entities expanded, nothing fetched, no huge documents
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                          remove_comments=False, remove_pis=False)
+_XPACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n',
+            b'\n<?xpacket end="w"?>\n')
 
 
 def q(name: str) -> str:
     prefix, local = name.split(":")
     return f"{{{NS[prefix]}}}{local}"
+
+
+class SidecarError(Exception):
+    """A sidecar facepair will not touch (it cannot be parsed, or is a link): left as it is."""
 
 
 @dataclass(frozen=True)
@@ -40,160 +59,247 @@ class Region:
     y: float
     w: float
     h: float
+    person: int | None = None  # facepair's person id (None: another tool's region)
 
     @classmethod
-    def from_box(cls, name: str, box: Sequence[float], width: int, height: int) -> Region:
+    def from_box(cls, name: str, box: Sequence[float], width: int, height: int,
+                 person: int | None = None) -> Region:
         x1, y1, x2, y2 = (max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]),
                           min(height, box[3]))
         return cls(name, (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width,
-                   (y2 - y1) / height)
+                   (y2 - y1) / height, person)
 
-    def overlaps(self, other: Region) -> bool:
+    def iou(self, other: Region) -> float:
         ix = max(0.0, min(self.x + self.w / 2, other.x + other.w / 2)
                  - max(self.x - self.w / 2, other.x - other.w / 2))
         iy = max(0.0, min(self.y + self.h / 2, other.y + other.h / 2)
                  - max(self.y - self.h / 2, other.y - other.h / 2))
         inter = ix * iy
         union = self.w * self.h + other.w * other.h - inter
-        return union > 0 and inter / union > 0.5
+        return inter / union if union > 0 else 0.0
+
+    def overlaps(self, other: Region) -> bool:
+        return self.iou(other) > OVERLAP
+
+
+@dataclass
+class Synced:
+    """What a rewrite did: whether the file changed, and our regions left out because
+    another tool's region with another name is at that face (theirs, ours)."""
+
+    path: Path
+    changed: bool
+    disagreements: list[tuple[Region, Region]] = field(default_factory=list)
 
 
 def sidecar_path(photo: Path) -> Path:
     return photo.with_name(photo.name + ".xmp")
 
 
-def _value(element: ET.Element, name: str) -> str | None:
+def _value(element: etree._Element, name: str) -> str | None:
     """A property given as an attribute or as a child element."""
     if q(name) in element.attrib:
-        return element.attrib[q(name)]
+        return str(element.attrib[q(name)])
     child = element.find(name, NS)
     return None if child is None or child.text is None else child.text.strip()
 
 
-def _read_regions(description: ET.Element) -> list[tuple[Region | None, ET.Element]]:
-    found = []
-    for li in description.findall("mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag/rdf:li", NS):
-        desc = li.find("rdf:Description", NS)
-        holder = desc if desc is not None else li
-        area = holder.find("mwg-rs:Area", NS)
-        region = None
-        try:
-            if area is not None:
-                region = Region(_value(holder, "mwg-rs:Name") or "",
-                                *(float(_value(area, f"stArea:{k}") or "nan")
-                                  for k in ("x", "y", "w", "h")))
-        except ValueError:
-            region = None
-        found.append((region, holder))
+def _holder(li: etree._Element) -> etree._Element:
+    desc = li.find("rdf:Description", NS)
+    return desc if desc is not None else li
+
+
+def _region(holder: etree._Element) -> Region | None:
+    area = holder.find("mwg-rs:Area", NS)
+    if area is None:
+        area = holder
+    try:
+        box = [float(_value(area, f"stArea:{k}") or "nan") for k in ("x", "y", "w", "h")]
+    except ValueError:
+        return None
+    if any(v != v for v in box):  # NaN: no area
+        return None
+    mark = holder.get(q("facepair:Person"))
+    return Region(_value(holder, "mwg-rs:Name") or "", *box,
+                  person=int(mark) if mark is not None and mark.isdigit() else None)
+
+
+def read_regions(path: Path) -> list[Region]:
+    """Every face region in a sidecar (ours carry `person`)."""
+    return [r for _, r in _regions(_parse(path).getroot()) if r is not None]
+
+
+def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
+    return [(li, _region(_holder(li))) for li in
+            root.iterfind(".//rdf:Description/mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag/rdf:li",
+                          NS)]
+
+
+def _parse(path: Path) -> etree._ElementTree:
+    if path.is_symlink():
+        raise SidecarError(f"{path}: a symbolic link; facepair leaves it as it is")
+    try:
+        with open(path, "rb") as f:
+            tree = etree.parse(f, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise SidecarError(f"{path}: not valid XML ({exc}); facepair leaves it as it is") from exc
+    if tree.getroot().find(".//rdf:RDF", NS) is None and tree.getroot().tag != q("rdf:RDF"):
+        raise SidecarError(f"{path}: no rdf:RDF element; facepair leaves it as it is")
+    return tree
+
+
+def _new() -> etree._ElementTree:
+    root = etree.Element(q("x:xmpmeta"), nsmap={"x": NS["x"]})
+    rdf = etree.SubElement(root, q("rdf:RDF"), nsmap={"rdf": NS["rdf"]})
+    etree.SubElement(rdf, q("rdf:Description"), {q("rdf:about"): ""})
+    return etree.ElementTree(root)
+
+
+def _child(parent: etree._Element, name: str, attrib: dict[str, str] | None = None,
+           nsmap: dict[str, str] | None = None) -> etree._Element:
+    found = parent.find(name, NS)
+    if found is None:
+        found = etree.SubElement(parent, q(name), attrib or {}, nsmap=nsmap)
     return found
 
 
-def _empty() -> tuple[ET.ElementTree, ET.Element]:
-    root = ET.Element(q("x:xmpmeta"))
-    rdf = ET.SubElement(root, q("rdf:RDF"))
-    description = ET.SubElement(rdf, q("rdf:Description"), {q("rdf:about"): ""})
-    return ET.ElementTree(root), description
-
-
-def write_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int) -> Path:
-    """Write or merge `photo`'s sidecar with these named face regions. Returns its path."""
+def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int,
+                 create: bool = True) -> Synced | None:
+    """Make facepair's part of `photo`'s sidecar say `regions` (each with its `person`):
+    facepair's earlier regions and names go, the user's stay. Without a sidecar, one is made
+    when there are regions and `create`; otherwise None. Raises SidecarError for a sidecar
+    that must not be touched."""
     path = sidecar_path(photo)
-    tree, description = _empty()
-    kept: list[ET.Element] = []
-    names: list[str] = []
-    if path.exists():
-        try:
-            tree = ET.parse(path)
-            found = tree.getroot().find(".//rdf:RDF/rdf:Description", NS)
-            if found is None:
-                found = tree.getroot().find(".//rdf:Description", NS)
-            if found is None:
-                raise ET.ParseError("no rdf:Description")
-            description = found
-        except ET.ParseError:
-            path.replace(path.with_name(path.name + ".bak"))  # keep what we could not read
-            tree, description = _empty()
-        ours = {r.name for r in regions}
-        for region, holder in _read_regions(description):
-            if region is not None and (region.name in ours
-                                       or any(region.overlaps(r) for r in regions)):
-                continue
-            kept.append(holder)
-        names = [li.text or "" for li in description.findall(
-            "Iptc4xmpExt:PersonInImage/rdf:Bag/rdf:li", NS)]
-        for old in description.findall("mwg-rs:Regions", NS) + description.findall(
-                "Iptc4xmpExt:PersonInImage", NS):
-            description.remove(old)
+    exists = path.exists() or path.is_symlink()
+    if not exists and (not regions or not create):
+        return None
+    tree = _parse(path) if exists else _new()
+    original = path.read_bytes() if exists else b""
+    root = tree.getroot()
 
-    regions_el = ET.SubElement(description, q("mwg-rs:Regions"), {q("rdf:parseType"): "Resource"})
-    ET.SubElement(regions_el, q("mwg-rs:AppliedToDimensions"),
-                  {q("stDim:w"): str(width), q("stDim:h"): str(height), q("stDim:unit"): "pixel"})
-    bag = ET.SubElement(ET.SubElement(regions_el, q("mwg-rs:RegionList")), q("rdf:Bag"))
-    for holder in kept:
-        li = ET.SubElement(bag, q("rdf:li"))
-        if holder.tag == q("rdf:li"):
-            li.attrib.update(holder.attrib)
-            li.extend(list(holder))
-        else:
-            li.append(holder)
+    # facepair's earlier regions go; every other region stays
+    foreign: list[Region] = []
+    for li, region in _regions(root):
+        if _holder(li).get(q("facepair:Person")) is not None:
+            parent = li.getparent()
+            assert parent is not None
+            parent.remove(li)
+        elif region is not None:
+            foreign.append(region)
+
+    synced = Synced(path, False)
+    written: list[Region] = []
     for r in regions:
-        li = ET.SubElement(bag, q("rdf:li"))
-        desc = ET.SubElement(li, q("rdf:Description"),
-                             {q("mwg-rs:Name"): r.name, q("mwg-rs:Type"): "Face"})
-        ET.SubElement(desc, q("mwg-rs:Area"), {
-            q("stArea:x"): f"{r.x:.6f}", q("stArea:y"): f"{r.y:.6f}",
-            q("stArea:w"): f"{r.w:.6f}", q("stArea:h"): f"{r.h:.6f}",
-            q("stArea:unit"): "normalized"})
-    people = list(dict.fromkeys([*names, *(r.name for r in regions)]))
-    if people:
-        person_bag = ET.SubElement(ET.SubElement(description, q("Iptc4xmpExt:PersonInImage")),
-                                   q("rdf:Bag"))
-        for name in people:
-            ET.SubElement(person_bag, q("rdf:li")).text = name
-    ET.indent(tree, space=" ")
-    _save(tree, path)
-    return path
+        theirs = next((f for f in foreign if f.name and f.overlaps(r)), None)
+        if theirs is None:
+            written.append(r)
+        elif theirs.name != r.name:
+            synced.disagreements.append((theirs, r))
+
+    description = _description(root)
+    if written:
+        regions_el = description.find("mwg-rs:Regions", NS)
+        if regions_el is None:
+            regions_el = etree.SubElement(description, q("mwg-rs:Regions"),
+                                          {q("rdf:parseType"): "Resource"},
+                                          nsmap={"mwg-rs": NS["mwg-rs"]})
+            etree.SubElement(regions_el, q("mwg-rs:AppliedToDimensions"), {
+                q("stDim:w"): str(width), q("stDim:h"): str(height),
+                q("stDim:unit"): "pixel"}, nsmap={"stDim": NS["stDim"]})
+        bag = _child(_child(regions_el, "mwg-rs:RegionList"), "rdf:Bag")
+        for r in written:
+            li = etree.SubElement(bag, q("rdf:li"))
+            desc = etree.SubElement(li, q("rdf:Description"), {
+                q("mwg-rs:Name"): r.name, q("mwg-rs:Type"): "Face",
+                q("facepair:Person"): str(r.person if r.person is not None else 0)},
+                nsmap={"facepair": NS["facepair"]})
+            etree.SubElement(desc, q("mwg-rs:Area"), {
+                q("stArea:x"): f"{r.x:.6f}", q("stArea:y"): f"{r.y:.6f}",
+                q("stArea:w"): f"{r.w:.6f}", q("stArea:h"): f"{r.h:.6f}",
+                q("stArea:unit"): "normalized"}, nsmap={"stArea": NS["stArea"]})
+    _person_in_image(root, description, list(dict.fromkeys(r.name for r in written)))
+
+    if not exists:
+        etree.indent(tree, space=" ")
+        data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
+    else:
+        data = etree.tostring(tree, encoding="utf-8",
+                              xml_declaration=original.lstrip().startswith(b"<?xml"))
+        if original.endswith(b"\n") and not data.endswith(b"\n"):
+            data += b"\n"
+    etree.fromstring(data, _PARSER)  # what replaces the sidecar parses, or nothing is written
+    if data != original:
+        _save(data, path)
+        synced.changed = True
+    return synced
 
 
-def _save(tree: ET.ElementTree, path: Path) -> None:
+def _description(root: etree._Element) -> etree._Element:
+    """The rdf:Description our properties go into: the one that holds regions, else the
+    first."""
+    for description in root.iterfind(".//rdf:Description", NS):
+        if description.find("mwg-rs:Regions", NS) is not None:
+            return description
+    found = root.find(".//rdf:Description", NS)
+    if found is None:
+        rdf = root if root.tag == q("rdf:RDF") else root.find(".//rdf:RDF", NS)
+        assert rdf is not None  # _parse checked
+        found = etree.SubElement(rdf, q("rdf:Description"), {q("rdf:about"): ""})
+    return found
+
+
+def _person_in_image(root: etree._Element, description: etree._Element,
+                     names: list[str]) -> None:
+    """`Iptc4xmpExt:PersonInImage` lists `names` besides what other tools put there; the
+    names facepair added are remembered (`facepair:PersonInImage`) so they can go again."""
+    added: list[str] = []
+    for mine in root.iterfind(".//rdf:Description/facepair:PersonInImage", NS):
+        added += [li.text or "" for li in mine.iterfind("rdf:Bag/rdf:li", NS)]
+        parent = mine.getparent()
+        assert parent is not None
+        parent.remove(mine)
+    for bag in root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag", NS):
+        for li in list(bag):
+            if li.text in added:
+                added.remove(li.text)
+                bag.remove(li)
+    theirs = {(li.text or "").strip() for li in
+              root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag/rdf:li", NS)}
+    new = [n for n in names if n not in theirs]
+    if not new:
+        return
+    holder = description.find("Iptc4xmpExt:PersonInImage", NS)
+    if holder is None:
+        holder = etree.SubElement(description, q("Iptc4xmpExt:PersonInImage"),
+                                  nsmap={"Iptc4xmpExt": NS["Iptc4xmpExt"]})
+    bag = _child(holder, "rdf:Bag")
+    mine_bag = etree.SubElement(etree.SubElement(description, q("facepair:PersonInImage"),
+                                                 nsmap={"facepair": NS["facepair"]}),
+                                q("rdf:Bag"))
+    for name in new:
+        etree.SubElement(bag, q("rdf:li")).text = name
+        etree.SubElement(mine_bag, q("rdf:li")).text = name
+
+
+def _save(data: bytes, path: Path) -> None:
     """Write a sidecar whole or not at all: a temporary file of our own (created anew, never
     through a link: whatever lies at its name, a leftover or a planted symlink, is removed,
-    not written through), flushed to disk, then renamed over the sidecar."""
+    not written through), flushed to disk, renamed over the sidecar, the folder flushed."""
     tmp = path.with_name(path.name + ".tmp")
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n')
-        tree.write(f, encoding="utf-8", xml_declaration=False)
-        f.write(b'\n<?xpacket end="w"?>\n')
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def remove_person(photo: Path, name: str) -> bool:
-    """Drop a person's regions and PersonInImage entry from a photo's sidecar (after they were
-    deleted from facepair). Returns whether the sidecar changed."""
-    path = sidecar_path(photo)
     try:
-        tree = ET.parse(path)
-    except (OSError, ET.ParseError):
-        return False
-    changed = False
-    for description in tree.getroot().iter(q("rdf:Description")):
-        for bag in description.findall("mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag", NS):
-            for li in list(bag):
-                desc = li.find("rdf:Description", NS)
-                holder = desc if desc is not None else li
-                if _value(holder, "mwg-rs:Name") == name:
-                    bag.remove(li)
-                    changed = True
-        for bag in description.findall("Iptc4xmpExt:PersonInImage/rdf:Bag", NS):
-            for li in list(bag):
-                if (li.text or "").strip() == name:
-                    bag.remove(li)
-                    changed = True
-    if changed:
-        _save(tree, path)
-    return changed
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -229,7 +229,7 @@ def test_a_symlink_at_the_temporary_sidecar_is_not_written_through(tmp_path: Pat
                                                                     lfw_dir: Path) -> None:
     """A symlink planted at `<photo>.xmp.tmp` used to make the writer overwrite its target
     outside the album; the target is left alone and the sidecar is written."""
-    from index.xmp import Region, sidecar_path, write_sidecar
+    from index.xmp import Region, sidecar_path, sync_sidecar
 
     album, outside = tmp_path / "album", tmp_path / "outside.txt"
     album.mkdir()
@@ -237,7 +237,7 @@ def test_a_symlink_at_the_temporary_sidecar_is_not_written_through(tmp_path: Pat
     photo = album / "a.jpg"
     shutil.copy(lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg", photo)
     (album / "a.jpg.xmp.tmp").symlink_to(outside)
-    write_sidecar(photo, [Region("Aaron Eckhart", 0.5, 0.5, 0.3, 0.4)], 250, 250)
+    sync_sidecar(photo, [Region("Aaron Eckhart", 0.5, 0.5, 0.3, 0.4, person=1)], 250, 250)
     assert outside.read_text() == "someone else's file"
     assert "Aaron Eckhart" in sidecar_path(photo).read_text()
     assert not (album / "a.jpg.xmp.tmp").exists()
@@ -256,3 +256,61 @@ def test_a_broken_link_in_an_album_fails_alone(gallery: Gallery, album, tmp_path
     job = gallery.store.read().execute("SELECT status, failed, done, total FROM album_jobs "
                                        "WHERE id=?", (result["job"],)).fetchone()
     assert tuple(job) == ("done", 1, len(truth) + 1, len(truth) + 1)
+
+
+def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
+        gallery: Gallery, album, tmp_path) -> None:
+    """facepair finds its own regions by person id: a rename rewrites them, a merge moves
+    them, a delete removes them, and nothing else in the sidecar changes. A region the user
+    drew at one of our faces keeps its name (the disagreement is reported), and a sidecar that
+    does not parse is reported and left as it is."""
+    from index.albums import job
+    from index.xmp import read_regions, sidecar_path
+
+    root, truth = album
+    work = tmp_path / "album"
+    shutil.copytree(root, work)
+    broken = next(rel for rel, names in truth.items() if names)
+    sidecar_path(work / broken).write_bytes(b"<x:xmpmeta><rdf:RDF")  # cut off
+    result = AlbumTagger(gallery, workers=1, xmp=True).run(work)
+    state = job(gallery, result["job"])
+    assert state["problems"] == 1 and state["first_problems"][0]["problem"] == (
+        "sidecar_left_alone") and state["first_problems"][0]["path"] == str(work / broken)
+    assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"
+
+    def named(rel: str) -> list[tuple[str, int | None]]:
+        return sorted((r.name, r.person) for r in read_regions(sidecar_path(work / rel)))
+
+    written = {rel for rel in truth if rel != broken and sidecar_path(work / rel).exists()}
+    a, b = (gallery.find_person(n) for n in KNOWN[:2])
+    with_a = [rel for rel in written if any(p == a.id for _, p in named(rel))]
+    with_b = [rel for rel in written if any(p == b.id for _, p in named(rel))]
+    assert with_a and with_b
+    # the user names one of facepair's faces otherwise, in their photo manager
+    mine = with_a[0]
+    text = sidecar_path(work / mine).read_text()
+    ours = next(r for r in read_regions(sidecar_path(work / mine)) if r.person == a.id)
+    theirs = (f'<rdf:li><rdf:Description xmlns:mwg-rs="http://www.metadataworkinggroup.com/'
+              f'schemas/regions/" xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#" '
+              f'mwg-rs:Name="Grandma" mwg-rs:Type="Face"><mwg-rs:Area stArea:x="{ours.x}" '
+              f'stArea:y="{ours.y}" stArea:w="{ours.w}" stArea:h="{ours.h}" '
+              f'stArea:unit="normalized"/></rdf:Description></rdf:li>')
+    sidecar_path(work / mine).write_text(text.replace("<rdf:Bag>", "<rdf:Bag>" + theirs, 1))
+
+    gallery.update_person(a.id, name="Ann <the> & Co")
+    for rel in with_a:
+        regions = named(rel)
+        assert (a.name, a.id) not in regions
+        assert ("Ann <the> & Co", a.id) in regions or rel == mine
+    assert ("Grandma", None) in named(mine) and all(p != a.id for _, p in named(mine))
+
+    gallery.merge(a.id, b.id)
+    for rel in with_b:
+        assert all(n != b.name and p != b.id for n, p in named(rel))
+        assert ("Ann <the> & Co", a.id) in named(rel)
+    assert gallery.delete_person(a.id)["sidecars_scrubbed"] >= len(set(with_a + with_b)) - 1
+    for rel in written:
+        assert all(p not in (a.id, b.id) for _, p in named(rel)), rel
+        assert "Ann <the> &amp; Co" not in sidecar_path(work / rel).read_text()
+    assert ("Grandma", None) in named(mine)
+    assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"
