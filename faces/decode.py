@@ -52,20 +52,44 @@ def _open(source: Source, name: str | None = None) -> tuple[BinaryIO, str]:
     return source, "photo"
 
 
+BAND = 256  # rows converted at a time
+
+
+def _gray8(values: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit integer or float grayscale values as 8 bits, in integers only (the high
+    byte of 16-bit values; wider integers clipped to 16 bits first, floats to 0–255)."""
+    if values.dtype.kind == "f":
+        return np.clip(values, 0, 255).astype(np.uint8)
+    if values.dtype != np.uint16:
+        values = np.clip(values, 0, 65535).astype(np.uint16)
+    return (values >> 8).astype(np.uint8)
+
+
+def _band_rgb(band: Image.Image, wide: bool) -> np.ndarray:
+    """One band of rows as RGB uint8."""
+    if wide:  # 16-bit / 32-bit / float grayscale
+        return np.repeat(_gray8(np.asarray(band))[:, :, None], 3, axis=2)
+    if band.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            band.mode == "P" and "transparency" in band.info):
+        # flattened onto white, as a photo viewer shows it
+        rgba = band.convert("RGBA")
+        band = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+
+
 def _to_rgb(im: Image.Image) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / float grayscale
-        arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        gray = np.clip(arr * (255.0 / peak), 0, 255).round().astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        im.mode == "P" and "transparency" in im.info
-    )
-    if has_alpha:  # flatten onto white, as a photo viewer shows it
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(background, rgba)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    """The image as H×W×3 uint8 RGB, converted a band of rows at a time into the array that
+    is returned: besides the decoded image, only that array and one band are held (never a
+    float copy of a large photo, nor whole-image intermediates)."""
+    width, height = im.size
+    wide = im.mode in ("I;16", "I;16B", "I;16L", "I", "F")
+    if height * width <= BAND * BAND:  # small photos: at once
+        return np.array(_band_rgb(im, wide))
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, BAND):
+        out[top : top + BAND] = _band_rgb(im.crop((0, top, width, min(height, top + BAND))),
+                                          wide)
+    return out
 
 
 def decode(source: Source, max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
@@ -100,7 +124,7 @@ def decode(source: Source, max_pixels: int | None = None, name: str | None = Non
                 )
             try:
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
+                ImageOps.exif_transpose(im, in_place=True)
                 return _to_rgb(im)
             except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
                 raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faces.decode import decode
+from faces.decode import _to_rgb, decode
 from faces.errors import CorruptPhoto, EmptyPhoto, PhotoError, PhotoTooLarge, UnsupportedPhoto
 from tests.conftest import upright
 
@@ -180,3 +180,28 @@ def test_text_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(PhotoError, match="no such file"):
         decode(tmp_path / "nope.jpg")
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F", "RGBA", "P", "L", "CMYK"])
+def test_large_photos_convert_band_by_band_as_a_whole(original, mode):
+    """Photos over a band of rows are converted a band at a time (16-bit values in integers
+    only): the result equals the whole-image conversion."""
+    big = original.resize((700, 610))
+    gray = np.asarray(big.convert("L"), dtype=np.int64)
+    if mode in ("I;16", "I", "F"):
+        values = {"I;16": (gray * 257).astype(np.uint16), "I": (gray * 257).astype(np.int32),
+                  "F": gray.astype(np.float32)}[mode]
+        im, want = Image.fromarray(values), np.repeat(gray.astype(np.uint8)[:, :, None], 3, 2)
+        if mode == "I;16":
+            assert im.mode.startswith("I;16")
+    elif mode == "RGBA":
+        im = big.convert("RGBA")
+        im.putalpha(128)
+        want = np.asarray(Image.alpha_composite(Image.new("RGBA", im.size, (255,) * 4), im)
+                          .convert("RGB"))
+    else:
+        im = big.convert(mode)
+        want = np.asarray(im.convert("RGB"))
+    got = _to_rgb(im)
+    assert got.shape == (610, 700, 3) and got.dtype == np.uint8 and got.flags.writeable
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
