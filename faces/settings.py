@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         2, ge=1, description="Requests detecting/embedding at once (the rest wait their turn)."
     )
+    max_waiting: int = Field(
+        64, ge=1, description="Requests waiting for an inference thread, at most; more are "
+        "answered 503 with Retry-After."
+    )
+    identify_queue: int = Field(
+        32, ge=1, description="Decoded identify photos waiting for the batcher, at most; more "
+        "are answered 503 with Retry-After."
+    )
+    protect_docs: bool = Field(
+        False, description="Require a key (read scope) for /docs, /openapi.json and /metrics."
+    )
     batch_max: int = Field(
         8, ge=1, description="identify requests detected and embedded together, at most."
     )

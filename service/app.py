@@ -4,20 +4,31 @@ a small web page at /.
 - API keys (`facepair keys create`), on by default: `Authorization: Bearer <key>`; no or an
   unknown key → 401, a key of too small a scope → 403.
 - Every error is `application/problem+json` (service/problems.py), never a bare 500.
-- Detection and embedding run in worker threads (at most `FACEPAIR_INFERENCE_THREADS` at once),
-  never on the event loop; a request that outlasts `FACEPAIR_REQUEST_TIMEOUT` answers 504.
-- Request bodies over `FACEPAIR_MAX_UPLOAD_BYTES` are refused (413) before they are read whole.
+- The key is checked before a request's body is read; bodies over `FACEPAIR_MAX_UPLOAD_BYTES`
+  are refused (413) before they are read whole.
+- Detection and embedding run in worker threads (at most `FACEPAIR_INFERENCE_THREADS` at once,
+  a cap that holds even for requests that gave up), never on the event loop. A read that
+  outlasts `FACEPAIR_REQUEST_TIMEOUT` answers 504; a write that has started runs to completion
+  and answers what it did (a 504 of a write means nothing was done). Work waiting beyond
+  `FACEPAIR_MAX_WAITING` requests (or `FACEPAIR_IDENTIFY_QUEUE` photos) is answered 503 with
+  `Retry-After`.
+- Every answer carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+  `Referrer-Policy: no-referrer`; the page a Content-Security-Policy of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import math
 import queue
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import resources
@@ -45,7 +56,7 @@ from faces.settings import Settings, get_settings
 from index import albums
 from index.gallery import Gallery
 from service import keys
-from service.batching import IdentifyBatcher
+from service.batching import Busy, IdentifyBatcher
 from service.problems import MEDIA, ApiError, Problem, install, problem
 
 T = TypeVar("T")
@@ -226,8 +237,11 @@ def need(scope: str) -> Callable:
         if cred is None:
             raise ApiError(401, "no_key", "send an API key: 'Authorization: Bearer <key>' "
                            "(create one with `facepair keys create`)", challenge)
-        gallery: Gallery = request.app.state.gallery
-        have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store, cred.credentials)
+        have = getattr(request.state, "key_scope", None)  # the gate looked it up
+        if have is None:
+            gallery: Gallery = request.app.state.gallery
+            have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store,
+                                                  cred.credentials)
         if have is None:
             raise ApiError(401, "bad_key", "this API key is not known (revoked?)", challenge)
         if not keys.allows(have, scope):
@@ -236,20 +250,37 @@ def need(scope: str) -> Callable:
     return Depends(check)
 
 
-class BodyLimit:
-    """Refuse bodies over the limit: early by Content-Length, else while they stream in."""
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer")]
+DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"})
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+
+class Gate:
+    """What is settled before a request's body is read: its key, where the route needs one (a
+    request without a known key is answered 401 unread), then its size (early by
+    Content-Length, else while it streams in). Every answer gets the security headers."""
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app, self.settings, self.limit = app, settings, settings.max_upload_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def send_secured(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *SECURITY_HEADERS]}
+            await send(message)
+
+        refused = await self._refused(scope)
+        if refused is not None:
+            return await refused(scope, receive, send_secured)
         length = dict(scope.get("headers", [])).get(b"content-length")
         too_big = problem(413, "upload_too_large",
                           f"the request body is over the limit of {self.limit:,} bytes")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await too_big(scope, receive, send)
+            return await too_big(scope, receive, send_secured)
         body, more = bytearray(), True
         while more:
             message = await receive()
@@ -258,7 +289,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.limit:
-                return await too_big(scope, receive, send)
+                return await too_big(scope, receive, send_secured)
         sent = False
 
         async def replay():
@@ -268,7 +299,43 @@ class BodyLimit:
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
             return await receive()
 
-        return await self.app(scope, replay, send)
+        return await self.app(scope, replay, send_secured)
+
+    async def _refused(self, scope) -> Response | None:
+        """A 401/403 answer for a request whose route needs a key it does not bring."""
+        path = scope.get("path", "")
+        docs = path in DOCS and self.settings.protect_docs
+        if not self.settings.auth or not (path.startswith("/v1/") or docs):
+            return None
+        state = scope["app"].state
+        if not getattr(state, "ready", False):
+            return None  # the route answers 503
+        challenge = {"WWW-Authenticate": "Bearer"}
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            return problem(401, "no_key", "send an API key: 'Authorization: Bearer <key>' "
+                           "(create one with `facepair keys create`)", challenge)
+        have = await anyio.to_thread.run_sync(keys.scope_of, state.gallery.store, token.strip())
+        if have is None:
+            return problem(401, "bad_key", "this API key is not known (revoked?)", challenge)
+        if docs and not keys.allows(have, "read"):
+            return problem(403, "scope", f"this key's scope is '{have}'; this needs 'read'")
+        scope.setdefault("state", {})["key_scope"] = have
+        return None
+
+
+def page_policy(html: str) -> str:
+    """The page's Content-Security-Policy: nothing from elsewhere, its own inline script and
+    style only (by hash), no framing."""
+    def hashes(tag: str) -> str:
+        return " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S))
+
+    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+            "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
 
 
 def parse_box(text: str) -> list[float]:
@@ -303,7 +370,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             partial(Gallery, settings=settings))
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.batcher = IdentifyBatcher(app.state.gallery, settings.batch_max,
-                                            settings.batch_wait_ms)
+                                            settings.batch_wait_ms, settings.identify_queue)
         app.state.ready = True
         try:
             yield
@@ -311,6 +378,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             app.state.ready = False
             await anyio.to_thread.run_sync(app.state.jobs.close)
             await anyio.to_thread.run_sync(app.state.batcher.close)
+            executor.shutdown(wait=False, cancel_futures=True)
             if own:
                 app.state.gallery.close()
 
@@ -322,14 +390,21 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     )
     app.state.settings, app.state.ready = settings, False
     install(app)
-    limiter = anyio.CapacityLimiter(settings.inference_threads)
+    # the inference slots are taken inside the worker threads, so that a thread whose request
+    # gave up keeps its slot until its work ends: the cap holds whatever the timeouts do
+    slots = threading.BoundedSemaphore(settings.inference_threads)
+    executor = ThreadPoolExecutor(settings.inference_threads + settings.max_waiting,
+                                  thread_name_prefix="facepair-work")
+    in_flight = 0
     registry = CollectorRegistry()
     requests = Counter("facepair_requests", "HTTP requests", ["method", "route", "status"],
                        registry=registry)
     latency = Histogram("facepair_request_seconds", "Request latency", ["route"],
                         registry=registry)
 
-    @app.middleware("http")
+    app.add_middleware(Gate, settings=settings)
+
+    @app.middleware("http")  # outside the gate: what it refuses is counted too
     async def measure(request: Request, call_next):
         start = time.perf_counter()
         status = "500"  # unless a response comes back (an unhandled error is answered outside)
@@ -344,17 +419,46 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             requests.labels(method, route, status).inc()
             latency.labels(route).observe(time.perf_counter() - start)
 
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
-    async def work(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking work (decoding, the networks, SQLite) off the event loop."""
+    def busy(what: str) -> ApiError:
+        return ApiError(503, "busy", f"{what}; try again shortly", {"Retry-After": "2"})
+
+    async def work(fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
+        """Run blocking work (decoding, the networks, SQLite) in an inference slot, off the
+        event loop. Past the timeout: work that has not started is dropped (504, nothing was
+        done); a read that has started is abandoned (504; it keeps its slot to the end); a
+        write that has started runs to completion and is answered."""
+        nonlocal in_flight
+        if in_flight >= settings.max_waiting:
+            raise busy(f"{settings.max_waiting} requests are waiting")
+        done: Future = Future()
+
+        def run() -> None:
+            with slots:
+                if not done.set_running_or_notify_cancel():
+                    return  # the request gave up while waiting for a slot
+                try:
+                    done.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    done.set_exception(exc)
+
+        in_flight += 1
         try:
-            with anyio.fail_after(settings.request_timeout):
-                return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs),
-                                                      limiter=limiter, abandon_on_cancel=True)
-        except TimeoutError as exc:
-            raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
-                           " s") from exc
+            executor.submit(run)
+            answer = asyncio.wrap_future(done)
+            try:
+                return await asyncio.wait_for(asyncio.shield(answer), settings.request_timeout)
+            except TimeoutError:
+                if done.cancel():
+                    raise ApiError(504, "timeout", "the request waited over "
+                                   f"{settings.request_timeout:g} s for its turn; nothing "
+                                   "was done") from None
+                if write:
+                    return await answer
+                raise ApiError(504, "timeout", f"the request took over "
+                               f"{settings.request_timeout:g} s") from None
+        finally:
+            in_flight -= 1
 
     async def read(upload: UploadFile) -> bytes:
         data = await upload.read()
@@ -391,13 +495,13 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         html = resources.files("service").joinpath("static/index.html").read_text()
-        return HTMLResponse(html)
+        return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
 
     # -- people -------------------------------------------------------------------------------
 
     @app.post("/v1/people", status_code=201, tags=["people"], dependencies=[need("write")])
     async def create_person(body: PersonIn, g: G) -> PersonOut:
-        person = await work(g.create_person, body.name, body.note)
+        person = await work(g.create_person, body.name, body.note, write=True)
         return PersonOut(**person.to_dict())
 
     @app.get("/v1/people", tags=["people"], dependencies=[need("read")])
@@ -416,17 +520,17 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     @app.patch("/v1/people/{person_id}", tags=["people"], dependencies=[need("write")])
     async def update_person(person_id: Id, body: PersonPatch, g: G) -> PersonOut:
-        person = await work(g.update_person, person_id, body.name, body.note)
+        person = await work(g.update_person, person_id, body.name, body.note, write=True)
         return PersonOut(**person.to_dict())
 
     @app.delete("/v1/people/{person_id}", tags=["people"], dependencies=[need("write")])
     async def delete_person(person_id: Id, g: G) -> dict:
         """Delete a person for good: rows, face chips, embeddings and index entries."""
-        return await work(g.delete_person, person_id)
+        return await work(g.delete_person, person_id, write=True)
 
     @app.post("/v1/people/{person_id}/merge", tags=["people"], dependencies=[need("write")])
     async def merge_people(person_id: Id, body: MergeIn, g: G) -> PersonOut:
-        person = await work(g.merge, person_id, body.other)
+        person = await work(g.merge, person_id, body.other, write=True)
         return PersonOut(**person.to_dict())
 
     @app.post("/v1/people/{person_id}/photos", status_code=201, tags=["people"],
@@ -443,7 +547,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         where = parse_box(box) if box else None
         data = await read(photo)
         await work(g.store.person, person_id)  # 404 before any decoding
-        return await work(g.enroll, person_id, data, source=source(photo), face=face, box=where)
+        return await work(g.enroll, person_id, data, source=source(photo), face=face, box=where,
+                          write=True)
 
     @app.post("/v1/people/{person_id}/enrollments", tags=["people"],
               dependencies=[need("write")])
@@ -462,7 +567,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         data = [await read(p) for p in photos]
         await work(g.store.person, person_id)  # 404 before any decoding
         results = await work(g.enroll_photos, person_id, data, [source(p) for p in photos],
-                             face)
+                             face, write=True)
         rows = [{"photo": source(p), "status": "enrolled", "face": r}
                 if not isinstance(r, FacepairError) else
                 {"photo": source(p), "status": "refused",
@@ -475,7 +580,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @app.delete("/v1/people/{person_id}/photos/{photo_id}", tags=["people"],
                 dependencies=[need("write")])
     async def remove_photo(person_id: Id, photo_id: Id, g: G) -> dict:
-        return await work(g.remove_photo, person_id, photo_id)
+        return await work(g.remove_photo, person_id, photo_id, write=True)
 
     # -- recognition --------------------------------------------------------------------------
 
@@ -498,7 +603,10 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
         thr, in_force, image = await work(prepare)
         # detection and embedding: batched with the requests arriving at the same time
-        future = request.app.state.batcher.submit(image, thr, top_k)
+        try:
+            future = request.app.state.batcher.submit(image, thr, top_k)
+        except Busy as exc:
+            raise busy(str(exc)) from None
         try:
             matches = await asyncio.wait_for(asyncio.wrap_future(future),
                                              settings.request_timeout)
@@ -559,7 +667,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def start_album_job(body: AlbumJobIn, request: Request, g: G) -> dict:
         """Tag every photo in a server-side folder, in the background."""
         root = allowed(body.path)
-        job_id = await work(request.app.state.jobs.submit, root, body.xmp)
+        job_id = await work(request.app.state.jobs.submit, root, body.xmp, write=True)
         return await work(albums.job, g, job_id)
 
     @app.get("/v1/albums/jobs/{job_id}", tags=["albums"], dependencies=[need("read")])

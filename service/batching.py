@@ -26,6 +26,10 @@ from index.gallery import FaceMatch, Gallery
 log = logging.getLogger("facepair.batching")
 
 
+class Busy(Exception):
+    """Too much work waiting: come back later."""
+
+
 @dataclass
 class Job:
     image: np.ndarray
@@ -35,15 +39,20 @@ class Job:
 
 
 class IdentifyBatcher:
-    def __init__(self, gallery: Gallery, max_batch: int = 8, wait_ms: float = 5.0) -> None:
+    def __init__(self, gallery: Gallery, max_batch: int = 8, wait_ms: float = 5.0,
+                 max_waiting: int = 32) -> None:
         self.gallery, self.max_batch, self.wait = gallery, max_batch, wait_ms / 1000
+        self.max_waiting = max_waiting
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="identify-batcher", daemon=True)
         self.thread.start()
 
     def submit(self, image: np.ndarray, threshold: float | None = None,
                top_k: int | None = None) -> Future:
-        """A future of the photo's `FaceMatch` list."""
+        """A future of the photo's `FaceMatch` list. Raises `Busy` when `max_waiting`
+        photos wait already (each holds its decoded pixels)."""
+        if self.queue.qsize() >= self.max_waiting:
+            raise Busy(f"{self.max_waiting} photos are waiting to be identified")
         job = Job(image, threshold, top_k)
         self.queue.put(job)
         return job.future
