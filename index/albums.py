@@ -213,12 +213,12 @@ class AlbumTagger:
 
     # -- the job ------------------------------------------------------------------------------
 
-    def start_job(self, root: Path) -> int:
-        with self.store.write(gallery=False) as conn:
-            cur = conn.execute("INSERT INTO album_jobs(root, status, xmp, created, updated) "
-                               "VALUES(?, 'queued', ?, ?, ?)", (str(root), int(self.xmp), now(),
-                                                                 now()))
-        return int(cur.lastrowid or 0)
+    def start_job(self, root: Path, owner: int | None = None, resumable: bool = False) -> int:
+        """A job's row: run by `owner` (default: this process), or waiting for a service
+        process to take it (`owner=None`, `resumable`)."""
+        if owner is None and not resumable:
+            owner = os.getpid()
+        return self.store.add_album_job(root, self.xmp, owner, resumable)
 
     def run(self, root: Path, job_id: int | None = None) -> dict:
         root = Path(root).resolve()
@@ -240,8 +240,9 @@ class AlbumTagger:
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
                     for item in chunk:
                         self._record(conn, item, job_id, counts, threshold)
-                    self._update_job(conn, job_id, done=counts["photos"] + counts["failed"], **{
-                        k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                    self.store.update_album_job(
+                        conn, job_id, done=counts["photos"] + counts["failed"],
+                        **{k: counts[k] for k in ("faces", "named", "unknown", "failed")})
                 problems = [(item.path, "unreadable", item.error) for item in chunk
                             if item.error is not None]
                 if self.xmp:
@@ -251,7 +252,8 @@ class AlbumTagger:
                 self.store.add_album_problems(job_id, problems)
                 if self.progress:
                     self.progress(counts["photos"] + counts["failed"], len(todo) + failed)
-                if self.cancel.is_set():
+                # a cancel asked here, or through the store by any process
+                if self.cancel.is_set() or self.store.album_job_cancelled(job_id):
                     status = "cancelled"
                     break
         except BaseException as exc:
@@ -263,16 +265,10 @@ class AlbumTagger:
                 "skipped": skipped, "clusters": clusters,
                 "seconds": round(time.perf_counter() - start, 2)}
 
-    def update_job(self, job_id: int, **fields: object) -> None:
+    def update_job(self, job_id: int, **fields: str | int | float | None) -> None:
         """Set fields of a job's row (status, counts, error)."""
         with self.store.write(gallery=False) as conn:
-            self._update_job(conn, job_id, **fields)
-
-    @staticmethod
-    def _update_job(conn: sqlite3.Connection, job_id: int, **fields: object) -> None:
-        fields["updated"] = now()
-        sets = ", ".join(f"{k}=?" for k in fields)
-        conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+            self.store.update_album_job(conn, job_id, **fields)
 
     def _record(self, conn: sqlite3.Connection, item: Analysed, job_id: int,
                 counts: dict, threshold: float) -> None:
@@ -380,9 +376,8 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
 
 
 def job(gallery: Gallery, job_id: int) -> dict:
-    row = gallery.store.read().execute("SELECT * FROM album_jobs WHERE id=?",
-                                       (job_id,)).fetchone()
+    row = gallery.store.album_job(job_id)
     if row is None:
         raise NotFound(f"no album job with id {job_id}")
     count, problems = gallery.store.album_problems(job_id)
-    return {**dict(row), "problems": count, "first_problems": problems}
+    return {**row, "problems": count, "first_problems": problems}

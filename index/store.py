@@ -20,7 +20,7 @@ import json
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,8 +169,17 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL
     );
     CREATE INDEX album_problems_job ON album_problems(job_id);
+    -- the process running a job (its pid; NULL: waiting for one), whether a service job may
+    -- be taken up by another process when its own is gone, and a cancel asked by any process
+    ALTER TABLE album_jobs ADD COLUMN owner INTEGER;
+    ALTER TABLE album_jobs ADD COLUMN resumable INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE album_jobs ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;
     """,
 ]
+
+
+ALBUM_JOB_FIELDS = frozenset({"status", "total", "done", "unchanged", "faces", "named",
+                              "unknown", "skipped", "failed", "error", "owner", "cancel"})
 
 
 def statements(script: str) -> Iterator[str]:
@@ -438,6 +447,66 @@ class Store:
         return [Path(r[0]) for r in self.read().execute(
             "SELECT DISTINCT p.path FROM album_photos p JOIN album_faces f "
             "ON f.photo_id = p.id WHERE f.person_id=? ORDER BY p.path", (person_id,))]
+
+    def add_album_job(self, root: Path, xmp: bool, owner: int | None, resumable: bool) -> int:
+        with self.write(gallery=False) as conn:
+            cur = conn.execute(
+                "INSERT INTO album_jobs(root, status, xmp, created, updated, owner, resumable) "
+                "VALUES(?, 'queued', ?, ?, ?, ?, ?)",
+                (str(root), int(xmp), now(), now(), owner, int(resumable)))
+        return int(cur.lastrowid or 0)
+
+    def update_album_job(self, conn: sqlite3.Connection, job_id: int,
+                         **fields: str | int | float | None) -> None:
+        """Set fields of a job's row (status, counts, error) within the caller's write."""
+        bad = set(fields) - ALBUM_JOB_FIELDS
+        if bad:
+            raise ValueError(f"not album job fields: {sorted(bad)}")
+        fields["updated"] = now()
+        sets = ", ".join(f"{k}=?" for k in fields)
+        conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+
+    def album_job(self, job_id: int) -> dict | None:
+        row = self.read().execute("SELECT * FROM album_jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def claim_album_job(self, owner: int, alive: Callable[[int], bool]) -> dict | None:
+        """Take the oldest service job that waits for a process, or whose process is gone
+        (`alive(pid)` says it is not): it becomes `owner`'s. Jobs of a gone process that
+        cannot be taken up (a CLI's) are marked interrupted on the way."""
+        with self.write(gallery=False) as conn:
+            rows = conn.execute(
+                "SELECT * FROM album_jobs WHERE status IN ('queued', 'running') "
+                "AND (owner IS NULL OR owner != ?) ORDER BY id", (owner,)).fetchall()
+            for row in rows:
+                if row["owner"] is not None and alive(row["owner"]):
+                    continue
+                if not row["resumable"]:
+                    self.update_album_job(conn, row["id"], status="interrupted",
+                                          error="the process running it stopped")
+                    continue
+                self.update_album_job(conn, row["id"], owner=owner)
+                return {**dict(row), "owner": owner}
+        return None
+
+    def cancel_album_job(self, job_id: int) -> bool:
+        """Ask a queued or running job to stop (whichever process runs it); one that no
+        process has taken yet stops at once. Whether it was queued or running."""
+        with self.write(gallery=False) as conn:
+            row = conn.execute("SELECT status, owner FROM album_jobs WHERE id=?",
+                               (job_id,)).fetchone()
+            if row is None or row["status"] not in ("queued", "running"):
+                return False
+            if row["owner"] is None:
+                self.update_album_job(conn, job_id, status="cancelled", cancel=1)
+            else:
+                self.update_album_job(conn, job_id, cancel=1)
+        return True
+
+    def album_job_cancelled(self, job_id: int) -> bool:
+        row = self.read().execute("SELECT cancel FROM album_jobs WHERE id=?",
+                                  (job_id,)).fetchone()
+        return bool(row is None or row[0])
 
     def add_album_problems(self, job_id: int, problems: list[tuple[str, str, str]]) -> None:
         """Record (path, problem, detail) rows for a job."""

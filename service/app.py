@@ -23,7 +23,6 @@ import base64
 import hashlib
 import logging
 import math
-import queue
 import re
 import threading
 import time
@@ -55,6 +54,7 @@ from faces.memory import keep_freed_memory
 from faces.settings import Settings, get_settings
 from index import albums
 from index.gallery import Gallery
+from index.jobs import AlbumJobs
 from service import keys
 from service.batching import Busy, IdentifyBatcher
 from service.problems import MEDIA, ApiError, Problem, install, problem
@@ -165,54 +165,6 @@ class AlbumJobIn(BaseModel):
     path: str = Field(min_length=1, max_length=4096,
                       description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.")
     xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
-
-
-class AlbumJobs:
-    """Album jobs run one at a time on a background thread; state lives in the store."""
-
-    def __init__(self, gallery: Gallery, workers: int) -> None:
-        self.gallery, self.workers = gallery, workers
-        self.queue: queue.Queue[tuple[int, Path, bool] | None] = queue.Queue()
-        self.cancels: dict[int, threading.Event] = {}
-        self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
-        self.thread.start()
-
-    def submit(self, root: Path, xmp: bool) -> int:
-        from index.albums import AlbumTagger
-
-        job_id = AlbumTagger(self.gallery, xmp=xmp).start_job(root)
-        self.cancels[job_id] = threading.Event()
-        self.queue.put((job_id, root, xmp))
-        return job_id
-
-    def cancel(self, job_id: int) -> None:
-        event = self.cancels.get(job_id)
-        if event is None:
-            raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
-        event.set()
-
-    def _loop(self) -> None:
-        from index.albums import AlbumTagger
-
-        while (item := self.queue.get()) is not None:
-            job_id, root, xmp = item
-            cancel = self.cancels[job_id]
-            try:
-                if cancel.is_set():
-                    AlbumTagger(self.gallery).update_job(job_id, status="cancelled")
-                    continue
-                AlbumTagger(self.gallery, workers=self.workers, xmp=xmp,
-                            cancel=cancel).run(root, job_id)
-            except Exception:  # recorded in the job row by the tagger
-                log.exception("album job %s failed", job_id)
-            finally:
-                self.cancels.pop(job_id, None)
-
-    def close(self) -> None:
-        for event in self.cancels.values():
-            event.set()
-        self.queue.put(None)
-        self.thread.join(timeout=30)
 
 
 class Bearer(HTTPBearer):
@@ -680,7 +632,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def cancel_album_job(job_id: Id, request: Request, g: G) -> dict:
         """Stop a queued or running job after the photos in hand."""
         await work(albums.job, g, job_id)  # 404 first
-        request.app.state.jobs.cancel(job_id)
+        if not await work(g.store.cancel_album_job, job_id, write=True):
+            raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
         return {"id": job_id, "status": "cancelling"}
 
     return app

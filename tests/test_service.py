@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -309,3 +310,90 @@ def test_made_up_methods_do_not_grow_the_metrics(server: Server) -> None:
     text = httpx.get(server.url + "/metrics").text
     assert "YYYY" not in text and 'method="other"' in text
     assert len(text) - before < 5_000
+
+
+def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
+        tmp_path: Path, lfw_dir: Path) -> None:
+    """A job whose service was killed used to stay "running" for ever, and with several
+    workers a cancel failed unless it reached the worker running the job. Job state lives in
+    the store: the next service takes the job up and finishes it, and any worker cancels."""
+    home, albums = tmp_path / "home", tmp_path / "albums"
+    album = albums / "big"
+    album.mkdir(parents=True)
+    people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[:400]
+    for folder in people:
+        first = folder / f"{folder.name}_0001.jpg"
+        shutil.copy(first, album / first.name)
+    first = Server(home)
+    first.env.update(FACEPAIR_ALBUM_ROOTS=json.dumps([str(albums)]), FACEPAIR_ALBUM_WORKERS="1")
+    first.keys = {"write": first.cli("keys", "create", "--scope", "write")["key"]}
+    first.start()
+    with client(first, "write") as api:
+        job_id = api.post("/v1/albums/jobs", json={"path": str(album)}).json()["id"]
+        deadline = time.monotonic() + 120
+        while api.get(f"/v1/albums/jobs/{job_id}").json()["done"] < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert first.proc is not None
+    first.proc.kill()  # kill -9: the job's process is gone mid-job
+    first.proc.wait(timeout=30)
+    first.proc = None
+    with sqlite3.connect(home / "gallery.sqlite3") as conn:
+        status, done = conn.execute("SELECT status, done FROM album_jobs WHERE id=?",
+                                    (job_id,)).fetchone()
+    assert status == "running" and 5 <= done < len(people)
+
+    second = Server(home)
+    second.env.update(first.env)
+    second.keys = first.keys
+    second.start()
+    try:
+        with client(second, "write") as api:
+            deadline, state = time.monotonic() + 300, {}
+            while time.monotonic() < deadline:
+                state = api.get(f"/v1/albums/jobs/{job_id}").json()
+                if state["status"] in ("done", "failed", "cancelled"):
+                    break
+                time.sleep(0.5)
+            assert state["status"] == "done" and state["done"] == len(people) - state[
+                "unchanged"] and state["unchanged"] >= 5
+    finally:
+        second.stop()
+
+    several = Server(home)
+    several.env.update(first.env)
+    several.keys = first.keys
+    several.proc = subprocess.Popen(
+        [FACEPAIR, "serve", "--port", str(several.port), "--workers", "2"],
+        env=several.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(several.url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        (album / "new").mkdir()  # new photos: the next job has work to do
+        for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir())[400:700]:
+            shutil.copy(folder / f"{folder.name}_0001.jpg", album / "new")
+        with client(several, "write") as api:
+            job_id = api.post("/v1/albums/jobs", json={"path": str(album)}).json()["id"]
+            deadline = time.monotonic() + 120
+            while api.get(f"/v1/albums/jobs/{job_id}").json()["done"] < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        # on a new connection, whichever worker answers: it is not always the one running it
+        with client(several, "write") as api:
+            assert api.delete(f"/v1/albums/jobs/{job_id}").status_code == 202
+        with client(several, "write") as api:
+            deadline, state = time.monotonic() + 120, {}
+            while time.monotonic() < deadline:
+                state = api.get(f"/v1/albums/jobs/{job_id}").json()
+                if state["status"] in ("done", "failed", "cancelled"):
+                    break
+                time.sleep(0.3)
+        assert state["status"] == "cancelled", state
+    finally:
+        several.stop()

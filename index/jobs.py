@@ -1,0 +1,78 @@
+"""Album jobs of the service: their state lives in the store, so that any process of the
+service answers for any job and a job outlives the process that ran it.
+
+Each service process runs at most one job at a time, on a thread of its own, taking the
+oldest job that waits for a process or whose process is gone (`Store.claim_album_job`; a
+process counts as gone when no process has its pid on this machine). A job taken up again
+resumes where it stopped: the photos it tagged are unchanged and skipped. A cancel is a flag
+in the job's row, seen by the process that runs it after the photos in hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from index.albums import AlbumTagger
+from index.gallery import Gallery
+
+log = logging.getLogger("facepair.jobs")
+POLL_SECONDS = 1.0  # how often an idle process looks for a job
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
+class AlbumJobs:
+    def __init__(self, gallery: Gallery, workers: int) -> None:
+        self.gallery, self.workers = gallery, workers
+        self.wake, self.stop = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
+        self.thread.start()
+
+    def submit(self, root: Path, xmp: bool) -> int:
+        """Queue a job; the first idle process of the service takes it."""
+        job_id = AlbumTagger(self.gallery, xmp=xmp).start_job(root, owner=None,
+                                                              resumable=True)
+        self.wake.set()
+        return job_id
+
+    def _loop(self) -> None:
+        me = os.getpid()
+        while not self.stop.is_set():
+            try:
+                job = self.gallery.store.claim_album_job(me, alive)
+            except Exception:
+                log.exception("looking for an album job failed")
+                job = None
+            if job is None:
+                self.wake.wait(POLL_SECONDS)
+                self.wake.clear()
+                continue
+            tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=bool(job["xmp"]),
+                                 cancel=self.stop)
+            try:
+                tagger.run(Path(job["root"]), job["id"])
+            except Exception:  # recorded in the job row by the tagger
+                log.exception("album job %s failed", job["id"])
+            else:
+                if self.stop.is_set() and not self.gallery.store.album_job_cancelled(job["id"]):
+                    # stopped by this process's shutdown, not cancelled: another takes it up
+                    tagger.update_job(job["id"], status="queued", owner=None)
+
+    def close(self) -> None:
+        """Stop after the photos in hand; a job left running is taken up by the next
+        process."""
+        self.stop.set()
+        self.wake.set()
+        self.thread.join(timeout=30)
