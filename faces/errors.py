@@ -45,6 +45,13 @@ class ModelError(FacepairError):
     status = 500
 
 
+class StorageFull(FacepairError):
+    """The disk (or the file size allowed) is full: nothing of the request was stored."""
+
+    code = "storage_full"
+    status = 507
+
+
 class NotFound(FacepairError):
     """A person, photo or face id that does not exist (any more)."""
 

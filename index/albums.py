@@ -82,6 +82,17 @@ def _init_forked() -> None:
     keep_freed_memory()
 
 
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
 def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     """Decode, detect (batched) and embed (batched) a chunk of photos, in a worker."""
     from faces.align import face_chip
@@ -215,9 +226,11 @@ class AlbumTagger:
 
     def start_job(self, root: Path, owner: int | None = None, resumable: bool = False) -> int:
         """A job's row: run by `owner` (default: this process), or waiting for a service
-        process to take it (`owner=None`, `resumable`)."""
+        process to take it (`owner=None`, `resumable`). Jobs of commands that were killed
+        are marked interrupted on the way."""
         if owner is None and not resumable:
             owner = os.getpid()
+            self.store.interrupt_orphan_album_jobs(alive)
         return self.store.add_album_job(root, self.xmp, owner, resumable)
 
     def run(self, root: Path, job_id: int | None = None) -> dict:

@@ -15,22 +15,11 @@ import os
 import threading
 from pathlib import Path
 
-from index.albums import AlbumTagger
+from index.albums import AlbumTagger, alive
 from index.gallery import Gallery
 
 log = logging.getLogger("facepair.jobs")
 POLL_SECONDS = 1.0  # how often an idle process looks for a job
-
-
-def alive(pid: int) -> bool:
-    """Whether a process of this pid runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's
-        return True
-    return True
 
 
 class AlbumJobs:

@@ -16,7 +16,10 @@ re-embedded by any later model) and the embeddings, tagged with the model that m
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
+import resource
 import sqlite3
 import threading
 import unicodedata
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.errors import Conflict, NotFound, Refused
+from faces.errors import Conflict, NotFound, Refused, StorageFull
 
 MIGRATIONS: list[str] = [
     # 1: the gallery
@@ -182,6 +185,25 @@ ALBUM_JOB_FIELDS = frozenset({"status", "total", "done", "unchanged", "faces", "
                               "unknown", "skipped", "failed", "error", "owner", "cancel"})
 
 
+def _full(exc: BaseException, path: Path) -> bool:
+    """An error that says the disk, or the file size this process may write, is full. SQLite
+    says "disk I/O error" where a write hit the file size limit (EFBIG): that one counts when
+    the gallery's files reach the limit or the disk has under 1 MB left."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    if "full" in str(exc):
+        return True
+    if "disk I/O" not in str(exc):
+        return False
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    sizes = [f.stat().st_size for f in path.parent.glob(path.name + "*") if f.is_file()]
+    disk = os.statvfs(path.parent)
+    return ((limit != resource.RLIM_INFINITY and max(sizes, default=0) >= limit - (1 << 16))
+            or disk.f_bavail * disk.f_frsize < (1 << 20))
+
+
 def statements(script: str) -> Iterator[str]:
     """The SQL statements of a script (a trigger's body holds semicolons of its own)."""
     pending = ""
@@ -295,10 +317,14 @@ class Store:
             if gallery:
                 conn.execute("INSERT INTO meta(key, value) VALUES('generation', ?) ON "
                              "CONFLICT(key) DO UPDATE SET value=excluded.value", (str(before + 1),))
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _full(exc, self.path):
+                raise StorageFull("the disk holding the gallery is full: nothing of this "
+                                  "was stored") from exc
             raise
-        conn.execute("COMMIT")
         if gallery:
             self._local.last_write = (before, before + 1)
 
@@ -488,6 +514,17 @@ class Store:
                 self.update_album_job(conn, row["id"], owner=owner)
                 return {**dict(row), "owner": owner}
         return None
+
+    def interrupt_orphan_album_jobs(self, alive: Callable[[int], bool]) -> int:
+        """Mark interrupted the command-line jobs whose process is gone (killed mid-job)."""
+        with self.write(gallery=False) as conn:
+            rows = conn.execute("SELECT id, owner FROM album_jobs WHERE status IN ('queued', "
+                                "'running') AND resumable=0 AND owner IS NOT NULL").fetchall()
+            gone = [r["id"] for r in rows if not alive(r["owner"])]
+            for job_id in gone:
+                self.update_album_job(conn, job_id, status="interrupted",
+                                      error="the process running it stopped")
+        return len(gone)
 
     def cancel_album_job(self, job_id: int) -> bool:
         """Ask a queued or running job to stop (whichever process runs it); one that no

@@ -203,6 +203,9 @@ def test_kill_9_midway_then_resume_without_redoing(gallery: Gallery, album, tmp_
                              capture_output=True, text=True, check=True)
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert result["unchanged"] == done and result["photos"] == len(truth) - done
+    with sqlite3.connect(store) as conn:  # the killed command's job does not stay "running"
+        assert conn.execute("SELECT status FROM album_jobs ORDER BY id").fetchall() == [
+            ("interrupted",), ("done",)]
 
 
 def test_merging_keeps_the_album_faces_of_both_people(gallery: Gallery, album,

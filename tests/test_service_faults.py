@@ -119,3 +119,54 @@ def test_the_identify_queue_is_bounded(gallery: Gallery, lfw_dir: Path) -> None:
     batcher.submit(photo)
     with pytest.raises(Busy):
         batcher.submit(photo)
+
+
+FULL_DISK = """
+import json, resource, signal, sys
+from pathlib import Path
+from faces.errors import StorageFull
+from index.gallery import Gallery
+home, lfw = Path(sys.argv[1]), Path(sys.argv[2])
+g = Gallery(home=home)
+people = sorted(p for p in lfw.iterdir() if p.is_dir())
+g.enroll(people[0].name, next(people[0].glob("*.jpg")))
+size = max(f.stat().st_size for f in home.rglob("*") if f.is_file())
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 300_000, size + 300_000))
+acknowledged = [people[0].name]
+for folder in people[1:200]:
+    try:
+        g.enroll(folder.name, next(folder.glob("*.jpg")), face="largest")
+    except StorageFull as exc:
+        print(json.dumps({"acknowledged": acknowledged, "error": exc.code}))
+        sys.exit(0)
+    acknowledged.append(folder.name)
+sys.exit(1)
+"""
+
+
+def test_a_full_disk_refuses_the_write_and_keeps_what_was_acknowledged(
+        tmp_path: Path, lfw_dir: Path) -> None:
+    """The store on a full disk (RLIMIT_FSIZE stands in for it): the enrollment that does not
+    fit is refused as `storage_full` (503 over HTTP), every acknowledged one is there after a
+    restart, and the file is whole."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "home"),
+                           str(lfw_dir)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], env={"OMP_NUM_THREADS": "1",
+                                                              "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["error"] == "storage_full" and len(result["acknowledged"]) >= 3
+    g = Gallery(home=tmp_path / "home")
+    try:
+        assert sorted(p.name for p in g.people()) == sorted(result["acknowledged"])
+        assert all(p.faces == 1 for p in g.people())
+    finally:
+        g.close()
+    with sqlite3.connect(tmp_path / "home" / "gallery.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
