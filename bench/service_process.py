@@ -24,16 +24,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(home: Path) -> Iterator[tuple[str, str]]:
-    """(base URL, admin key) of a service on 127.0.0.1 over `home`, stopped afterwards."""
-    env = {**os.environ, "FACEPAIR_HOME": str(home)}
+def running_service(home: Path, workers: int = 1, env: dict[str, str] | None = None,
+                    started: list[subprocess.Popen] | None = None,
+                    log: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a service on 127.0.0.1 over `home`, stopped afterwards;
+    `env` adds settings, `started` receives the server process, `log` its output."""
+    env = {**os.environ, **(env or {}), "FACEPAIR_HOME": str(home)}
     made = subprocess.run([str(BIN / "facepair"), "keys", "create", "--scope", "admin", "--json"],
                           env=env, capture_output=True, text=True, check=True)
     key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port),
+                               "--workers", str(workers)], env=env,
+                              stdout=subprocess.DEVNULL,
+                              stderr=log.open("wb") if log else subprocess.DEVNULL)
+    if started is not None:
+        started.append(server)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

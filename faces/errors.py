@@ -52,6 +52,13 @@ class StorageFull(FacepairError):
     status = 507
 
 
+class StoreBusy(FacepairError):
+    """The store stayed locked by other writers for its whole wait: nothing was done."""
+
+    code = "busy"
+    status = 503
+
+
 class NotFound(FacepairError):
     """A person, photo or face id that does not exist (any more)."""
 

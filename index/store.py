@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import resource
 import sqlite3
@@ -31,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.errors import Conflict, NotFound, Refused, StorageFull
+from faces.errors import Conflict, NotFound, Refused, StorageFull, StoreBusy
+
+log = logging.getLogger("facepair.store")
 
 MIGRATIONS: list[str] = [
     # 1: the gallery
@@ -310,7 +313,12 @@ class Store:
         can tell whether another one wrote in between). Album bookkeeping passes
         `gallery=False`: it leaves the index alone."""
         conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise StoreBusy("the gallery is busy writing; try again shortly") from exc
+            raise
         try:
             before = self._generation(conn)
             yield conn
@@ -319,14 +327,29 @@ class Store:
                              "CONFLICT(key) DO UPDATE SET value=excluded.value", (str(before + 1),))
             conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._roll_back(conn)
             if _full(exc, self.path):
                 raise StorageFull("the disk holding the gallery is full: nothing of this "
                                   "was stored") from exc
             raise
         if gallery:
             self._local.last_write = (before, before + 1)
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        """End a failed transaction. Where even the rollback fails (a full disk), the
+        connection is closed, which rolls back and lets go of the write lock: a connection
+        left inside a transaction would hold every other writer off."""
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            self._local.conn = None
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     def last_write(self) -> tuple[int, int]:
         return getattr(self._local, "last_write", (-1, -1))
@@ -361,8 +384,13 @@ class Store:
         self._local = threading.local()
 
     def compact(self) -> None:
-        """Fold the WAL into the main file and truncate it (after deletes: no old copies left)."""
-        self.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Fold the WAL into the main file and truncate it (after deletes: no old copies left).
+        Busy readers, or a full disk, leave it for the next checkpoint: what was committed
+        stays committed, so this never fails the delete that asked for it."""
+        try:
+            self.read().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            log.warning("WAL checkpoint left for later", exc_info=True)
 
     # -- meta -------------------------------------------------------------------------------
 
@@ -406,11 +434,26 @@ class Store:
     def add_person(self, conn: sqlite3.Connection, name: str, note: str = "") -> int:
         name = checked_name(name)
         try:
-            cur = conn.execute("INSERT INTO people(name, note, created) VALUES(?, ?, ?)",
-                               (name, note, now()))
+            return self._insert(conn, "people", {"name": name, "note": note, "created": now()})
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"a person named {name!r} already exists") from exc
-        return int(cur.lastrowid or 0)
+
+    def _insert(self, conn: sqlite3.Connection, table: str, row: dict[str, object]) -> int:
+        """Insert a row under an id this table never gave before: SQLite hands the highest
+        id out again once its row is deleted, and an id in an API answer must never come to
+        mean someone else (a script deleting person 170 twice would delete a stranger)."""
+        if table not in ("people", "photos", "faces"):
+            raise ValueError(table)
+        key = f"last_id:{table}"
+        last = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        top = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+        new = max(int(last[0]) if last else 0, int(top)) + 1
+        conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
+                     "SET value=excluded.value", (key, str(new)))
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        conn.execute(f"INSERT INTO {table}(id, {names}) VALUES(?, {marks})", (new, *row.values()))
+        return new
 
     def update_person(self, person_id: int, name: str | None = None,
                       note: str | None = None) -> Person:
@@ -572,10 +615,8 @@ class Store:
         row = conn.execute("SELECT id FROM photos WHERE sha256=?", (sha256,)).fetchone()
         if row is not None:
             return int(row[0])
-        cur = conn.execute(
-            "INSERT INTO photos(sha256, source, width, height, added) VALUES(?, ?, ?, ?, ?)",
-            (sha256, source, width, height, now()))
-        return int(cur.lastrowid or 0)
+        return self._insert(conn, "photos", {"sha256": sha256, "source": source,
+                                             "width": width, "height": height, "added": now()})
 
     def faces_in_photo(self, photo_id: int) -> list[StoredFace]:
         return self._faces("WHERE f.photo_id=?", (photo_id,))
@@ -601,12 +642,10 @@ class Store:
     def add_face(self, conn: sqlite3.Connection, photo_id: int, person_id: int,
                  box: list[float], landmarks: list[list[float]], score: float, sharpness: float,
                  chip: bytes, chip_landmarks: list[list[float]]) -> int:
-        cur = conn.execute(
-            "INSERT INTO faces(photo_id, person_id, box, landmarks, score, sharpness, chip, "
-            "chip_landmarks, added) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (photo_id, person_id, json.dumps(box), json.dumps(landmarks), score, sharpness,
-             chip, json.dumps(chip_landmarks), now()))
-        return int(cur.lastrowid or 0)
+        return self._insert(conn, "faces", {
+            "photo_id": photo_id, "person_id": person_id, "box": json.dumps(box),
+            "landmarks": json.dumps(landmarks), "score": score, "sharpness": sharpness,
+            "chip": chip, "chip_landmarks": json.dumps(chip_landmarks), "added": now()})
 
     def delete_face(self, face_id: int) -> None:
         with self.write() as conn:

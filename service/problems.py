@@ -57,8 +57,9 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FacepairError)
     async def facepair_error(_: Request, exc: FacepairError) -> JSONResponse:
-        status = 503 if exc.status >= 500 else exc.status
-        return problem(status, exc.code, exc.message)
+        if exc.status >= 500:  # the server's condition (busy, full disk): come back later
+            return problem(503, exc.code, exc.message, {"Retry-After": "5"})
+        return problem(exc.status, exc.code, exc.message)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -456,3 +456,28 @@ def test_a_tight_headshot_can_be_enrolled(gallery: Gallery, lfw_dir: Path) -> No
         gallery.enroll(name, png_bytes(crop))
     matches = [m for m in gallery.identify(photo(lfw_dir, ALVARO, 3)) if m.person]
     assert [m.person.name for m in matches] == [ALVARO]
+
+
+def test_ids_are_never_given_twice(tmp_path: Path) -> None:
+    """SQLite gives the highest id again once its row is deleted: a client holding the id of
+    a deleted person would then reach someone else. People, photos and faces never reuse one."""
+    from index.store import Store
+
+    store = Store(tmp_path / "gallery.sqlite3")
+    with store.write() as conn:
+        first = store.add_person(conn, "Ann")
+        photo = store.add_photo(conn, "ab" * 32, "a.jpg", 10, 10)
+        face = store.add_face(conn, photo, first, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0, b"c",
+                              [[1, 1]] * 5)
+    store.delete_person(first)
+    with store.write() as conn:
+        second = store.add_person(conn, "Bob")
+        photo2 = store.add_photo(conn, "cd" * 32, "b.jpg", 10, 10)
+        face2 = store.add_face(conn, photo2, second, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,
+                               b"c", [[1, 1]] * 5)
+    assert (second, photo2, face2) == (first + 1, photo + 1, face + 1)
+    store.close()
+    reopened = Store(tmp_path / "gallery.sqlite3")
+    with reopened.write() as conn:
+        assert reopened.add_person(conn, "Cy") == second + 1
+    reopened.close()
