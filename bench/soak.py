@@ -330,6 +330,15 @@ def main() -> None:
             for c in clients:
                 c.start()
             events, memory = [], {}
+            samples: list[tuple[float, list[float]]] = []
+            sampling = threading.Event()
+
+            def sample() -> None:  # each process's resident memory, every 2 s
+                while not sampling.wait(2):
+                    samples.append((time.monotonic() - begin,
+                                    [rss_mb([p]) for p in tree_pids(server.pid)]))
+
+            threading.Thread(target=sample, daemon=True).start()
             time.sleep(min(30, seconds * 0.1))
             memory["after_warm_up_mb"] = round(rss_mb(tree_pids(server.pid)))
             time.sleep(max(0.0, begin + seconds * 0.4 - time.monotonic()))
@@ -354,6 +363,9 @@ def main() -> None:
             for c in clients:
                 c.join()
             memory["end_mb"] = round(rss_mb(tree_pids(server.pid)))
+            sampling.set()
+            memory["largest_process_mb"] = round(max(max(m) for _, m in samples))
+            memory["series_mb"] = [(round(t), [round(x) for x in m]) for t, m in samples[::5]]
             time.sleep(5)  # the album job in hand ends its chunk
             result = {"minutes": args.minutes, "clients": args.clients, "workers": args.workers,
                       "events": events, "memory": memory,
@@ -388,7 +400,8 @@ def main() -> None:
     for kind, row in result["latency"].items():
         print(f"  {kind:12s} n={row['n']:6d}  p50 {row['p50_s']:.3f} s  p99 {row['p99_s']:.3f} s")
     print(f"  memory: {memory['after_warm_up_mb']} MB after warm-up, {memory['end_mb']} MB "
-          "at the end (all processes)")
+          f"at the end (all processes); the largest process at most "
+          f"{memory['largest_process_mb']} MB")
     print(f"  acknowledged faces: {result['acknowledged_faces_checked']} checked, "
           f"{result['acknowledged_faces_missing']} missing; deleted people still there: "
           f"{result['deleted_people_still_there']}")

@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import ctypes
 
-MALLOC_TRIM_THRESHOLD, MALLOC_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+# glibc's mallopt parameters (malloc.h)
+MALLOC_TRIM_THRESHOLD, MALLOC_MMAP_THRESHOLD, MALLOC_ARENA_MAX = -1, -3, -8
 # Some glibc versions refuse an mmap threshold over HEAP_MAX_SIZE / 2, 32 MB on 64-bit (2.36 takes
 # more): then this one.
 OLD_GLIBC_MMAP_MAX = 32 << 20
 
 
-def keep_freed_memory(up_to: int = 1 << 30) -> bool:
+def keep_freed_memory(up_to: int = 1 << 30, arenas: int | None = None) -> bool:
     """Keep freed blocks of up to `up_to` bytes, and up to that much free at the top of the
-    heap, in this process. True where it took effect (glibc); elsewhere nothing changes."""
+    heap, in this process. `arenas` caps glibc's malloc arenas (by default up to 8 per core,
+    one per thread that allocates at once): a service whose many threads each keep freed
+    blocks in an arena of their own holds that much more memory. True where it took effect
+    (glibc); elsewhere nothing changes."""
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this interpreter runs on
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without it)
         return False
+    if arenas is not None:
+        mallopt(MALLOC_ARENA_MAX, arenas)
     for limit in (up_to, min(up_to, OLD_GLIBC_MMAP_MAX)):
         if mallopt(MALLOC_MMAP_THRESHOLD, limit):
             return bool(mallopt(MALLOC_TRIM_THRESHOLD, up_to))

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         32, ge=1, description="Decoded identify photos waiting for the batcher, at most; more "
         "are answered 503 with Retry-After."
     )
+    identify_queue_mb: int = Field(
+        512, ge=1, description="Decoded identify photos waiting or at work: at most this "
+        "many MB of pixels (a 50-megapixel photo is 143 MB); more are answered 503 with "
+        "Retry-After."
+    )
     protect_docs: bool = Field(
         False, description="Require a key (read scope) for /docs, /openapi.json and /metrics."
     )

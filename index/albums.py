@@ -249,10 +249,14 @@ class AlbumTagger:
             self.update_job(job_id, status="running", total=len(todo) + failed,
                             unchanged=unchanged, skipped=skipped, failed=failed, done=failed)
             for chunk in self._analysed(todo):
-                threshold = self.gallery.threshold()  # kept up to date outside the write
+                # named before the write: naming takes the gallery's lock, which an enrollment
+                # holds while it waits for the store's (taking them the other way round here
+                # held both for the store's whole busy wait)
+                threshold = self.gallery.threshold()
+                named = [self._named(item, threshold) for item in chunk]
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
-                    for item in chunk:
-                        self._record(conn, item, job_id, counts, threshold)
+                    for item, matches in zip(chunk, named, strict=True):
+                        self._record(conn, item, matches, job_id, counts)
                     self.store.update_album_job(
                         conn, job_id, done=counts["photos"] + counts["failed"],
                         **{k: counts[k] for k in ("faces", "named", "unknown", "failed")})
@@ -283,14 +287,21 @@ class AlbumTagger:
         with self.store.write(gallery=False) as conn:
             self.store.update_album_job(conn, job_id, **fields)
 
-    def _record(self, conn: sqlite3.Connection, item: Analysed, job_id: int,
-                counts: dict, threshold: float) -> None:
-        """One analysed photo into the store, its faces named, within the caller's write."""
+    def _named(self, item: Analysed, threshold: float) -> list:
+        """The faces of one analysed photo, named (none for a photo that failed)."""
+        if item.error is not None or not item.faces:
+            return []
+        vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
+        return self.gallery.match(item.faces, vectors, threshold)
+
+    def _record(self, conn: sqlite3.Connection, item: Analysed, matches: list, job_id: int,
+                counts: dict) -> None:
+        """One analysed photo and its named faces into the store, within the caller's
+        write."""
         if item.error is not None:
             counts["failed"] += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
-        matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
         cur = conn.execute(
             "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "

@@ -317,12 +317,13 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = gallery is None
         # a long-lived process: keep freed blocks for the next request, within 64 MB
-        keep_freed_memory(64 << 20)
+        keep_freed_memory(64 << 20, arenas=2)
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings))
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.batcher = IdentifyBatcher(app.state.gallery, settings.batch_max,
-                                            settings.batch_wait_ms, settings.identify_queue)
+                                            settings.batch_wait_ms, settings.identify_queue,
+                                            settings.identify_queue_mb << 20)
         app.state.ready = True
         try:
             yield

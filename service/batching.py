@@ -40,9 +40,11 @@ class Job:
 
 class IdentifyBatcher:
     def __init__(self, gallery: Gallery, max_batch: int = 8, wait_ms: float = 5.0,
-                 max_waiting: int = 32) -> None:
+                 max_waiting: int = 32, max_bytes: int = 512 << 20) -> None:
         self.gallery, self.max_batch, self.wait = gallery, max_batch, wait_ms / 1000
-        self.max_waiting = max_waiting
+        self.max_waiting, self.max_bytes = max_waiting, max_bytes
+        self.waiting_bytes = 0  # decoded pixels waiting or in the batch at work
+        self._count = threading.Lock()
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="identify-batcher", daemon=True)
         self.thread.start()
@@ -51,8 +53,13 @@ class IdentifyBatcher:
                top_k: int | None = None) -> Future:
         """A future of the photo's `FaceMatch` list. Raises `Busy` when `max_waiting`
         photos wait already (each holds its decoded pixels)."""
-        if self.queue.qsize() >= self.max_waiting:
-            raise Busy(f"{self.max_waiting} photos are waiting to be identified")
+        with self._count:
+            if self.queue.qsize() >= self.max_waiting:
+                raise Busy(f"{self.max_waiting} photos are waiting to be identified")
+            if self.waiting_bytes and self.waiting_bytes + image.nbytes > self.max_bytes:
+                raise Busy(f"{self.waiting_bytes >> 20} MB of photos are waiting to be "
+                           "identified")
+            self.waiting_bytes += image.nbytes
         job = Job(image, threshold, top_k)
         self.queue.put(job)
         return job.future
@@ -82,18 +89,21 @@ class IdentifyBatcher:
         return batch
 
     def _loop(self) -> None:
-        while (batch := self._take()) is not None:
+        while (taken := self._take()) is not None:
             # a request that gave up is not worked on; the others can no longer be cancelled
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
-            if not batch:
-                continue
+            batch = [job for job in taken if job.future.set_running_or_notify_cancel()]
             try:
-                self._answer(batch)
+                if batch:
+                    self._answer(batch)
             except Exception:  # never let one request stop the thread
                 log.exception("identify batch failed")
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(RuntimeError("identify failed"))
+            finally:  # their pixels are let go: they count no more
+                with self._count:
+                    self.waiting_bytes -= sum(job.image.nbytes for job in taken)
+                del batch, taken
 
     def _answer(self, batch: list[Job]) -> None:
         try:

@@ -119,6 +119,12 @@ def test_the_identify_queue_is_bounded(gallery: Gallery, lfw_dir: Path) -> None:
     batcher.submit(photo)
     with pytest.raises(Busy):
         batcher.submit(photo)
+    by_size = IdentifyBatcher(gallery, max_waiting=10, max_bytes=2 * photo.nbytes + 1)
+    by_size.close()
+    by_size.submit(photo)
+    by_size.submit(photo)
+    with pytest.raises(Busy, match="MB of photos"):
+        by_size.submit(photo)
 
 
 FULL_DISK = """
