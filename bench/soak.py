@@ -342,10 +342,14 @@ def main() -> None:
             time.sleep(min(30, seconds * 0.1))
             memory["after_warm_up_mb"] = round(rss_mb(tree_pids(server.pid)))
             time.sleep(max(0.0, begin + seconds * 0.4 - time.monotonic()))
+            # the largest child is a worker (others are small helpers, as multiprocessing's)
             workers = [p for p in tree_pids(server.pid) if p != server.pid]
             if workers:
-                os.kill(workers[-1], signal.SIGKILL)
-                events.append(f"{time.monotonic() - begin:.0f} s: SIGKILL to worker {workers[-1]}")
+                victim = max(workers, key=lambda p: rss_mb([p]))
+                size = rss_mb([victim])
+                os.kill(victim, signal.SIGKILL)
+                events.append(f"{time.monotonic() - begin:.0f} s: SIGKILL to worker {victim} "
+                              f"({size:.0f} MB)")
             time.sleep(max(0.0, begin + seconds * 0.6 - time.monotonic()))
             full = max((f.stat().st_size for f in home.rglob("*") if f.is_file()), default=0)
             pids = [p for p in tree_pids(server.pid) if p != server.pid]
