@@ -32,7 +32,8 @@ system-deps:
 	if [ -n "$$need" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 		($$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need) \
-		|| echo "warning: could not install$$need; the tests that need them are skipped"; \
+		|| { echo "could not install$$need: the tests that need them skip (and fail under CI)"; \
+		     [ -z "$$CI" ] || exit 1; }; \
 	fi
 
 serve: $(STAMP)
