@@ -157,7 +157,8 @@ class Detector:
     ) -> list[Face]:
         boxes, points = boxes / scale, points / scale
         faces = [
-            Face(box=tuple(float(v) for v in b), score=float(p), landmarks=pts)
+            Face(box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), score=float(p),
+                 landmarks=pts)
             for b, p, pts in zip(boxes, probs, points, strict=True)
         ]
         keep = [

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ def _package_dir(name: str) -> Path:
 
 
 @cache
-def _vision() -> object:
+def _vision() -> Any:
     """torchvision's compiled operators (`torch.ops.torchvision`), loaded from its library."""
     # `_C.so`, or `_C_stable.so` in builds against torch's stable ABI (torchvision 0.29)
     folder = _package_dir("torchvision")
@@ -198,10 +199,11 @@ class Cascade:
     """MTCNN on batches of equal-sized photos: `cascade(images)` → per photo (boxes K×4 as
     x1, y1, x2, y2; scores K; landmarks K×5×2), in the photo's pixel coordinates."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
         self.pnet, self.rnet, self.onet = (
-            net().to(device, memory_format=torch.channels_last).eval() for net in (PNet, RNet, ONet)
+            net().to(self.device).to(memory_format=torch.channels_last).eval()
+            for net in (PNet, RNet, ONet)
         )
 
     @torch.inference_mode()

@@ -51,6 +51,7 @@ def _quiet() -> Iterator[None]:
 def _folded(conv: nn.Conv2d, affine: Affine) -> nn.Conv2d:
     """`affine(conv(x))` as one convolution."""
     out = copy.deepcopy(conv)
+    assert out.bias is not None and conv.bias is not None  # dlib's convolutions have biases
     with torch.no_grad():
         out.weight.mul_(affine.weight.view(-1, 1, 1, 1))
         out.bias.copy_(conv.bias * affine.weight + affine.bias)
@@ -90,7 +91,9 @@ class QuantizableDlibResNet(nn.Module):
     def __init__(self, net: DlibResNet) -> None:
         super().__init__()
         self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
-        self.conv = _folded(net.stem[0], net.stem[1])
+        conv, affine = net.stem[0], net.stem[1]
+        assert isinstance(conv, nn.Conv2d) and isinstance(affine, Affine)
+        self.conv = _folded(conv, affine)
         self.relu = nn.ReLU()
         self.pool = nn.MaxPool2d(3, 2)
         blocks = []
@@ -98,6 +101,7 @@ class QuantizableDlibResNet(nn.Module):
         with torch.no_grad():
             x = net.stem(x)
             for block in net.blocks:
+                assert isinstance(block, DlibBlock)
                 branch = block.conv1(x)
                 skip = nn.functional.avg_pool2d(x, 2, 2) if block.down else x
                 blocks.append(_Block(block, x.shape[1], skip.shape[2], branch.shape[2]))
@@ -121,9 +125,10 @@ def _prepared(net: DlibResNet, activation: Any) -> nn.Module:
     pairs = [["conv", "relu"]] + [[f"blocks.{i}.conv1", f"blocks.{i}.relu1"]
                                   for i in range(len(model.blocks))]
     tq.fuse_modules(model, pairs, inplace=True)
-    model.qconfig = tq.QConfig(activation=activation,
+    # (torch's stubs do not know the qconfig attribute eager-mode quantisation reads)
+    model.qconfig = tq.QConfig(activation=activation,  # type: ignore[assignment]
                                weight=tq.default_per_channel_weight_observer)
-    model.fc.qconfig = None  # the last layer stays float: 128 outputs, no time to win there
+    model.fc.qconfig = None  # type: ignore[assignment]  # the last layer stays float: 128 outputs
     return tq.prepare(model, inplace=True)
 
 

@@ -554,7 +554,7 @@ class Gallery:
             # maximise the summed margin; a pair under the threshold is never chosen
             rows, cols = linear_sum_assignment(-np.where(margin > 0, margin, 0.0))
         # else each face taking its best is already the assignment of the largest sum
-        for i, j in zip(rows, cols, strict=True):
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             if margin[i, j] > 0:
                 chosen = next(c for c in candidates[i] if c.person.id == people[j])
                 matches[i].person, matches[i].score = chosen.person, chosen.score

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -37,7 +38,7 @@ class TorchExact:
     """Exact inner-product search on a CUDA device with torch (no faiss-gpu needed): the
     vectors and ids of the CPU index, copied once, searched with one matrix product."""
 
-    def __init__(self, index: faiss.Index) -> None:
+    def __init__(self, index: Any) -> None:  # an IndexIDMap (FAISS's stubs lack its fields)
         import torch
 
         n = index.ntotal
@@ -65,9 +66,10 @@ class FaceIndex:
         self.gpu = ("faiss" if use_gpu and faiss_gpu() else
                     "torch" if use_gpu and torch_cuda() else None)
         self._lock = threading.RLock()
-        self._index: faiss.Index = self._flat()
-        self._gpu: faiss.Index | TorchExact | None = None
-        self._gpu_resources = None
+        # FAISS's generated stubs lack the fields of its index kinds (id_map, index, nprobe)
+        self._index: Any = self._flat()
+        self._gpu: Any = None
+        self._gpu_resources: Any = None
 
     def _flat(self) -> faiss.Index:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
@@ -86,7 +88,8 @@ class FaceIndex:
         if len(ids) >= self.ann_min_faces:
             nlist = int(min(65536, 4 * np.sqrt(len(ids)), max(1, len(ids) // 40)))
             quantizer = faiss.IndexFlatIP(self.dim)
-            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index: Any = faiss.IndexIVFFlat(quantizer, self.dim, nlist,
+                                            faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
             # k-means on 40 points per list (FAISS asks for at least 39)
             sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), False)]

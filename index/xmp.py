@@ -120,7 +120,8 @@ def _region(holder: etree._Element) -> Region | None:
     if any(v != v for v in box):  # NaN: no area
         return None
     mark = holder.get(q("facepair:Person"))
-    return Region(_value(holder, "mwg-rs:Name") or "", *box,
+    x, y, w, h = box
+    return Region(_value(holder, "mwg-rs:Name") or "", x, y, w, h,
                   person=int(mark) if mark is not None and mark.isdigit() else None)
 
 

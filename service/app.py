@@ -47,6 +47,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.requests import HTTPConnection
 
 from faces.decode import decode
 from faces.errors import FacepairError
@@ -168,7 +169,7 @@ class AlbumJobIn(BaseModel):
 
 
 class Bearer(HTTPBearer):
-    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -179,7 +180,7 @@ class Bearer(HTTPBearer):
 bearer = Bearer(auto_error=False, description="An API key from `facepair keys create`.")
 
 
-def need(scope: str) -> Callable:
+def need(scope: str) -> Any:  # a dependency (FastAPI types `Depends(...)` as Any)
     async def check(request: Request,
                     cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         settings: Settings = request.app.state.settings

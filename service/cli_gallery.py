@@ -77,7 +77,7 @@ def enroll(
         with progress(quiet=_quiet(as_json)) as bar:
             task = bar.add_task("enrolling", total=2 * len(photos), rate="")
             done = gallery.enroll_photos(
-                name, photos, face=choice, box=where, note=note,  # type: ignore[arg-type]
+                name, photos, face=choice, box=where, note=note,
                 progress=lambda d, t: bar.update(task, completed=d, total=t))
         for path, row in zip(photos, done, strict=True):
             if isinstance(row, FacepairError):
@@ -167,7 +167,7 @@ def verify(
         other: Path | int = Path(b)
         if b.startswith("person:"):
             other = gallery.find_person(b.removeprefix("person:")).id
-        result = gallery.verify(a, other, threshold, face=choice)  # type: ignore[arg-type]
+        result = gallery.verify(a, other, threshold, face=choice)
     finally:
         gallery.close()
     if as_json:

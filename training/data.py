@@ -84,10 +84,10 @@ class CropSet:
         self.holdout: Holdout | None = None
         singles = np.zeros(0, dtype=np.int64)
         if held:
-            rows = [np.flatnonzero(labels == p)[:max_per_person] for p in sorted(held)]
+            chosen = [np.flatnonzero(labels == p)[:max_per_person] for p in sorted(held)]
             singles = np.flatnonzero(counts[labels] == 1)
             singles = np.sort(rng.permutation(singles)[:max_strangers])
-            index = np.concatenate([*rows, singles])
+            index = np.concatenate([*chosen, singles])
             self.holdout = Holdout(all_crops[index], labels[index].astype(np.int64),
                                    [str(people[p]) for p in sorted(held)], len(singles))
         # the background faces of held-out people's photos judge the run with them; those of

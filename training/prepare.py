@@ -22,7 +22,7 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -44,7 +44,10 @@ class PrepareReport:
         return self.__dict__.copy()
 
 
-_detector = None
+if TYPE_CHECKING:
+    from faces.detect import Detector
+
+_detector: Detector | None = None  # one per worker process (_init_worker)
 
 
 def _init_worker(threads: int) -> None:
@@ -81,15 +84,16 @@ def _process(
         except FacepairError as exc:
             photos.append(None)
             rows.append((0.0, f"error: {exc.message}"))
-    good = [i for i, p in enumerate(photos) if p is not None]
-    found = _detector.detect_batch([photos[i] for i in good]) if good else []
+    assert _detector is not None, "prepare's workers start with _init_worker"
+    good = {i: p for i, p in enumerate(photos) if p is not None}
+    found = _detector.detect_batch(list(good.values())) if good else []
     other_crops, other_rows = [], []
-    for i, faces in zip(good, found, strict=True):
-        face = pick_face(faces, photos[i].shape, how)  # type: ignore[arg-type]
+    for (i, photo), faces in zip(good.items(), found, strict=True):
+        face = pick_face(faces, photo.shape, how)  # type: ignore[arg-type]
         if face is None:
             rows[i] = (0.0, "no_face")
             continue
-        crops[i] = align(photos[i], face.landmarks, size, points)  # type: ignore[arg-type]
+        crops[i] = align(photo, face.landmarks, size, points)
         rows[i] = (face.score, "ok")
         for other in faces:
             if other is not face:

@@ -251,8 +251,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
     mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1)
-    model = model.to(device, memory_format=torch.channels_last)
-    groups = model.layer_groups()
+    model = model.to(device).to(memory_format=torch.channels_last)
+    groups: list[nn.Module] = model.layer_groups()  # type: ignore[operator]  # every backbone has it
     lower = [p for g in groups[: cfg.freeze_lower] for p in g.parameters()]
     lower_ids = {id(p) for p in lower}
     upper = [p for p in model.parameters() if id(p) not in lower_ids]
@@ -271,7 +271,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         progress = (step - warmup) / max(1, total - warmup)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    state = {"step": 0, "train_seconds": 0.0, "evals": [], "holdout": [], "best": None}
+    state: dict[str, Any] = {"step": 0, "train_seconds": 0.0, "evals": [], "holdout": [],
+                             "best": None}
     last = out / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=True)
