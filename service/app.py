@@ -22,7 +22,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import math
 import re
 import threading
 import time
@@ -56,7 +55,7 @@ from faces.settings import Settings, get_settings
 from index import albums
 from index.gallery import Gallery
 from index.jobs import AlbumJobs
-from service import keys
+from service import boxes, keys
 from service.batching import Busy, IdentifyBatcher
 from service.problems import MEDIA, ApiError, Problem, install, problem
 
@@ -293,13 +292,9 @@ def page_policy(html: str) -> str:
 
 def parse_box(text: str) -> list[float]:
     try:
-        box = [float(v) for v in text.split(",")]
-    except ValueError:
-        box = []
-    if len(box) != 4 or not all(map(math.isfinite, box)) or box[2] <= box[0] or box[3] <= box[1]:
-        raise ApiError(422, "invalid_request", f"box must be x1,y1,x2,y2 with x2>x1 and y2>y1, "
-                       f"not {text[:50]!r}")
-    return box
+        return boxes.parse_box(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"box: {exc}") from None
 
 
 def the_gallery(request: Request) -> Gallery:

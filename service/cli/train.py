@@ -10,10 +10,13 @@ from pathlib import Path
 
 import typer
 
-from service.cli import app, emit_json, err, fail, out, progress
+from service.cli.common import FaceChoice, Json, emit_json, err, fail, out, progress
+
+commands = typer.Typer()
+
 
 eval_app = typer.Typer(help="Measure a model.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
+commands.add_typer(eval_app, name="eval")
 
 
 def _command() -> str:
@@ -38,19 +41,19 @@ def _bar(as_json: bool, description: str):
     return bar, update
 
 
-@app.command()
+@commands.command()
 def prepare(
     src: Path = typer.Argument(..., help="Dataset: SRC/<person>/<photos>."),
     dst: Path = typer.Argument(..., help="Where the aligned crops go (resumable)."),
     people: Path | None = typer.Option(None, help="Only these people (list file)."),
     exclude: Path | None = typer.Option(None, help="Never these people (list file)."),
-    face: str = typer.Option("center", help="Which face of a photo: center or largest."),
+    face: FaceChoice = typer.Option(FaceChoice.center, help="Which face of a photo."),
     size: int = typer.Option(112, help="Crop size in pixels."),
     model: str | None = typer.Option(
         None, help="Crop for this model (its input size and template), e.g. to fine-tune it."
     ),
     workers: int = typer.Option(2, help="Processes."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Detect and align every photo of an identity-folder dataset into training crops."""
     from faces.embed import load_card
@@ -63,14 +66,12 @@ def prepare(
         size, template = int(card["input_size"]), card.get("template")
     if not src.is_dir():
         raise fail(f"{src}: not a folder")
-    if face not in ("center", "largest"):
-        raise fail("--face must be 'center' or 'largest'")
     include = read_people(people) if people else None
     skip = read_people(exclude) if exclude else None
     bar, update = _bar(as_json, "preparing")
     try:
         with bar:
-            report = run_prepare(src, dst, include, skip, size, face,  # type: ignore[arg-type]
+            report = run_prepare(src, dst, include, skip, size, face.value,
                                  workers, update, template)
     except ValueError as exc:
         raise fail(str(exc)) from exc
@@ -84,7 +85,7 @@ def prepare(
                   f"(others.npy, never trained on)")
 
 
-@app.command()
+@commands.command()
 def train(
     data: list[Path] = typer.Option(..., help="`facepair prepare` outputs (repeat for more)."),
     out_dir: Path = typer.Option(Path("runs/facepair"), "--out", help="Checkpoints and logs."),
@@ -105,7 +106,7 @@ def train(
     threads: int | None = typer.Option(None, help="torch threads per process."),
     amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16/fp16 autocast."),
     resume: bool = typer.Option(False, help="Continue OUT's checkpoint."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Train the embedder on the auxiliary task (same person or not). Works under torchrun."""
     import torch
@@ -166,14 +167,14 @@ def train(
                   f"checkpoint {summary['checkpoint']}")
 
 
-@app.command()
+@commands.command()
 def export(
     run: Path = typer.Argument(..., help="A training output folder (holds last.pt)."),
     name: str = typer.Option(..., help="Model name: models/<name>.safetensors + .json."),
     models_dir: Path = typer.Option(Path("models"), help="Where to write it."),
     view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Export the backbone (the lower layers) as a model file with its card and LFW figures."""
     from training.export import export as run_export
@@ -190,7 +191,7 @@ def export(
         out.print(f"wrote {models_dir / name}.safetensors and .json; LFW {card.get('lfw')}")
 
 
-@app.command()
+@commands.command()
 def quantize(
     model: str = typer.Argument(..., help="A float model: a name in models/ or a path."),
     name: str = typer.Option(..., help="The int8 model's name: models/<name>.safetensors + .json."),
@@ -200,7 +201,7 @@ def quantize(
                    "was trained on, its held-out people aside). Repeatable."),
     crops: int = typer.Option(512, min=16, help="Calibration crops (each also mirrored)."),
     view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Make an int8 twin of a float model (about twice as fast on a CPU), measured and
     calibrated as a model of its own."""
@@ -239,7 +240,7 @@ def _dat_file(given: Path | None, name: str) -> Path:
     return dat
 
 
-@app.command("import-dlib")
+@commands.command("import-dlib")
 def import_dlib(
     dat_file: Path | None = typer.Argument(
         None, help="dlib_face_recognition_resnet_model_v1.dat (default: the one inside an "
@@ -248,7 +249,7 @@ def import_dlib(
     out_path: Path = typer.Option(Path("models/dlib-resnet-v1"), "--out",
                                   help="models/NAME: where the model files go."),
     view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Import dlib's public-domain face network (no dlib needed) as a facepair model."""
     from training.dlib_import import DAT_NAME, DlibFormatError
@@ -270,7 +271,7 @@ def import_dlib(
         out.print(f"wrote {out_path}.safetensors and .json; LFW {card.get('lfw')}")
 
 
-@app.command("import-dlib-landmarks")
+@commands.command("import-dlib-landmarks")
 def import_dlib_landmarks(
     dat_file: Path | None = typer.Argument(
         None, help="shape_predictor_5_face_landmarks.dat (default: the one inside an installed "
@@ -278,7 +279,7 @@ def import_dlib_landmarks(
     ),
     out_path: Path = typer.Option(Path("models/dlib-landmarks-5"), "--out",
                                   help="models/NAME: where the model files go."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """Import dlib's public-domain 5-point face landmark model (no dlib needed) as plain arrays
     for faces.dlib_landmarks."""
@@ -308,7 +309,7 @@ def eval_lfw(
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
     model: str | None = typer.Option(None, help="Model name or file (default: settings)."),
     view: str = typer.Option("all", help="1, 2 or all."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: Json = False,
 ) -> None:
     """LFW verification: View 1 (threshold on DevTrain, accuracy on DevTest) and View 2."""
     from faces.embed import Embedder

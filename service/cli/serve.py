@@ -6,12 +6,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.cli import app, emit_json, err, fail, out
+from service.cli.common import Json, emit_json, err, fail, out
+
+commands = typer.Typer()
+
 
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+commands.add_typer(keys_app, name="keys")
 
-JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
 
 def _store():
@@ -21,7 +23,7 @@ def _store():
     return Store(get_settings().home / "gallery.sqlite3")
 
 
-@app.command()
+@commands.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (FACEPAIR_HOST)."),
     port: int | None = typer.Option(None, help="Port (FACEPAIR_PORT)."),
@@ -52,7 +54,7 @@ def serve(
 def keys_create(
     scope: str = typer.Option(..., help="read, write or admin."),
     name: str = typer.Option("", help="What the key is for."),
-    as_json: bool = JSON,
+    as_json: Json = False,
 ) -> None:
     """Make an API key; it is printed once and only its hash is kept."""
     from service.keys import SCOPES, create_key
@@ -72,7 +74,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(as_json: bool = JSON) -> None:
+def keys_list(as_json: Json = False) -> None:
     """The keys there are (ids, names and scopes; never the keys)."""
     store = _store()
     try:
@@ -89,7 +91,7 @@ def keys_list(as_json: bool = JSON) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: int = typer.Argument(...), as_json: bool = JSON) -> None:
+def keys_revoke(key_id: int = typer.Argument(...), as_json: Json = False) -> None:
     """Revoke a key at once."""
     store = _store()
     try:

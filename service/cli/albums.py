@@ -7,23 +7,24 @@ from pathlib import Path
 
 import typer
 
-from service.cli import app, emit_json, err, fail, out, progress
-from service.cli_gallery import _gallery, _quiet
+from service.cli.common import Json, emit_json, err, fail, open_gallery, out, progress, quiet
+
+commands = typer.Typer()
+
 
 clusters_app = typer.Typer(help="Groups of unknown faces found by `facepair tag`.",
                            no_args_is_help=True)
-app.add_typer(clusters_app, name="clusters")
-
-JSON = typer.Option(False, "--json", help="Print one JSON object.")
+commands.add_typer(clusters_app, name="clusters")
 
 
-@app.command()
+
+@commands.command()
 def tag(
     album: Path = typer.Argument(..., help="A folder of photos (searched recursively)."),
     xmp: bool = typer.Option(False, "--xmp", help="Write photo.jpg.xmp sidecars (merged)."),
     report: Path | None = typer.Option(None, help="Write an HTML page of the faces found."),
     workers: int = typer.Option(2, min=1, help="Worker processes (each loads the model)."),
-    as_json: bool = JSON,
+    as_json: Json = False,
 ) -> None:
     """Tag every face in a photo library; resumable, and a re-run skips unchanged photos."""
     if not album.is_dir():
@@ -35,9 +36,9 @@ def tag(
         from index.albums import AlbumTagger
         from index.report import write_report
 
-        gallery = _gallery(quiet=_quiet(as_json))
+        gallery = open_gallery(quiet=quiet(as_json))
         try:
-            with progress(quiet=_quiet(as_json)) as bar:
+            with progress(quiet=quiet(as_json)) as bar:
                 task = bar.add_task("tagging", total=None, rate="")
                 started = time.monotonic()
 
@@ -64,11 +65,11 @@ def tag(
 
 
 @clusters_app.command("list")
-def clusters_list(as_json: bool = JSON) -> None:
+def clusters_list(as_json: Json = False) -> None:
     """The groups of unknown faces, biggest first."""
     from index.albums import clusters
 
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         groups = clusters(gallery)
     finally:
@@ -86,13 +87,13 @@ def clusters_list(as_json: bool = JSON) -> None:
 @clusters_app.command("name")
 def clusters_name(cluster: int = typer.Argument(..., help="A group id (clusters list)."),
                   name: str = typer.Argument(..., help="Who they are."),
-                  as_json: bool = JSON) -> None:
+                  as_json: Json = False) -> None:
     """Enroll a group of unknown faces as a person and re-tag their photos."""
     from index.albums import name_cluster
 
     if not name.strip():
         raise fail("the name must not be empty")
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         result = name_cluster(gallery, cluster, name)
     finally:

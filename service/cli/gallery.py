@@ -9,43 +9,32 @@ from rich.table import Table
 from rich.text import Text
 
 from faces.errors import FacepairError
-from service.cli import app, emit_json, err, fail, out, progress
+from service.cli.common import (
+    FaceChoice,
+    Json,
+    box_option,
+    emit_json,
+    error_dict,
+    fail,
+    open_gallery,
+    out,
+    progress,
+    quiet,
+)
+
+commands = typer.Typer()
 
 people_app = typer.Typer(help="List, rename, merge and delete people.", no_args_is_help=True)
-app.add_typer(people_app, name="people")
-
-JSON = typer.Option(False, "--json", help="Print one JSON object.")
+commands.add_typer(people_app, name="people")
 
 
-def _gallery(model: str | None = None, quiet: bool = False):
-    from index.gallery import Gallery
-
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("embedding stored faces with the current model", total=None, rate="")
-        return Gallery(model=model,
-                       progress=lambda d, t: bar.update(task, completed=d, total=t))
 
 
-def _quiet(as_json: bool) -> bool:
-    return as_json and not err.is_terminal
 
 
-def _face_choice(face: str | None) -> str | None:
-    if face not in (None, "center", "largest"):
-        raise fail("--face must be 'center' or 'largest'")
-    return face
 
 
-def _box(box: str | None) -> list[float] | None:
-    if box is None:
-        return None
-    try:
-        values = [float(v) for v in box.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
-        raise fail(f"--box must be x1,y1,x2,y2 with x2>x1 and y2>y1, not {box!r}")
-    return values
+
 
 
 def _say(as_json: bool, payload: dict, text: str) -> None:
@@ -55,33 +44,31 @@ def _say(as_json: bool, payload: dict, text: str) -> None:
         out.print(text, highlight=False)
 
 
-def _error(exc: FacepairError) -> dict:
-    return {"code": exc.code, "message": exc.message}
 
 
-@app.command()
+@commands.command()
 def enroll(
     name: str = typer.Argument(..., help="The person (created when new)."),
     photos: list[Path] = typer.Argument(..., help="Photos showing them."),
-    face: str | None = typer.Option(None, help="In photos of several faces: center or largest."),
+    face: FaceChoice | None = typer.Option(None, help="In photos of several faces: which one."),
     box: str | None = typer.Option(None, help="The face at x1,y1,x2,y2 (one photo)."),
     note: str = typer.Option("", help="A note kept with a new person."),
-    as_json: bool = JSON,
+    as_json: Json = False,
 ) -> None:
     """Enroll a person from photos that each show them: one face, the one you name, or the
     one that matches their other photos."""
-    choice, where = _face_choice(face), _box(box)
-    gallery = _gallery(quiet=_quiet(as_json))
+    choice, where = (face.value if face else None), box_option(box)
+    gallery = open_gallery(quiet=quiet(as_json))
     results: list[dict] = []
     try:
-        with progress(quiet=_quiet(as_json)) as bar:
+        with progress(quiet=quiet(as_json)) as bar:
             task = bar.add_task("enrolling", total=2 * len(photos), rate="")
             done = gallery.enroll_photos(
                 name, photos, face=choice, box=where, note=note,
                 progress=lambda d, t: bar.update(task, completed=d, total=t))
         for path, row in zip(photos, done, strict=True):
             if isinstance(row, FacepairError):
-                results.append({"path": str(path), "status": "refused", "error": _error(row)})
+                results.append({"path": str(path), "status": "refused", "error": error_dict(row)})
             else:
                 results.append({"path": str(path), "status": "enrolled", "face": row})
         person = gallery.store.person_by_name(name.strip())
@@ -103,20 +90,20 @@ def enroll(
         raise typer.Exit(1)
 
 
-@app.command()
+@commands.command()
 def identify(
     photos: list[Path] = typer.Argument(..., help="Photos to name the faces of."),
     threshold: float | None = typer.Option(None, help="Cosine threshold (default: calibrated)."),
     far: float | None = typer.Option(None, help="Use the model card's threshold at this FAR."),
     top_k: int | None = typer.Option(None, help="Candidates per face."),
-    as_json: bool = JSON,
+    as_json: Json = False,
 ) -> None:
     """Name every face in each photo, or say it is unknown."""
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
     if top_k is not None and not 1 <= top_k <= 100:
         raise fail("--top-k must be between 1 and 100")
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     in_force: dict | None = None  # the gallery's threshold and what it estimates of it
     if threshold is not None or far is not None:
         thr = threshold if threshold is not None else gallery.threshold(far)
@@ -125,14 +112,14 @@ def identify(
         thr, in_force = estimate.threshold, estimate.to_dict()
     results: list[dict] = []
     try:
-        with progress(quiet=_quiet(as_json)) as bar:
+        with progress(quiet=quiet(as_json)) as bar:
             task = bar.add_task("identifying", total=len(photos), rate="")
             for path in photos:
                 try:
                     matches = gallery.identify(path, threshold=thr, top_k=top_k)
                     results.append({"path": str(path), "faces": [m.to_dict() for m in matches]})
                 except FacepairError as exc:
-                    results.append({"path": str(path), "faces": [], "error": _error(exc)})
+                    results.append({"path": str(path), "faces": [], "error": error_dict(exc)})
                 bar.advance(task)
     finally:
         gallery.close()
@@ -152,17 +139,17 @@ def identify(
         raise typer.Exit(1)
 
 
-@app.command()
+@commands.command()
 def verify(
     a: Path = typer.Argument(..., help="A photo."),
     b: str = typer.Argument(..., help="Another photo, or person:NAME_OR_ID."),
     threshold: float | None = typer.Option(None, help="Cosine threshold (default: calibrated)."),
-    face: str = typer.Option("largest", help="Which face of each photo: largest or center."),
-    as_json: bool = JSON,
+    face: FaceChoice = typer.Option(FaceChoice.largest, help="Which face of each photo."),
+    as_json: Json = False,
 ) -> None:
     """Same person or not: two photos, or a photo and an enrolled person."""
-    choice = _face_choice(face)
-    gallery = _gallery(quiet=_quiet(as_json))
+    choice = face.value
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         other: Path | int = Path(b)
         if b.startswith("person:"):
@@ -178,9 +165,9 @@ def verify(
 
 
 @people_app.command("list")
-def people_list(as_json: bool = JSON) -> None:
+def people_list(as_json: Json = False) -> None:
     """Everyone enrolled, with their face counts."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         people = gallery.people()
     finally:
@@ -195,9 +182,9 @@ def people_list(as_json: bool = JSON) -> None:
 
 
 @people_app.command("show")
-def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: bool = JSON):
+def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: Json = False):
     """A person and their enrolled faces."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         p = gallery.find_person(person)
         faces = [f.to_dict() for f in gallery.store.faces_of(p.id)]
@@ -214,9 +201,9 @@ def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: 
 
 @people_app.command("rename")
 def people_rename(person: str = typer.Argument(..., help="Name or id."),
-                  new_name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+                  new_name: str = typer.Argument(...), as_json: Json = False) -> None:
     """Give a person another name."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         p = gallery.update_person(gallery.find_person(person).id, name=new_name)
     finally:
@@ -227,9 +214,9 @@ def people_rename(person: str = typer.Argument(..., help="Name or id."),
 @people_app.command("merge")
 def people_merge(keep: str = typer.Argument(..., help="Name or id that stays."),
                  other: str = typer.Argument(..., help="Name or id merged into it."),
-                 as_json: bool = JSON) -> None:
+                 as_json: Json = False) -> None:
     """Move one person's faces to another and remove the first."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         p = gallery.merge(gallery.find_person(keep).id, gallery.find_person(other).id)
     finally:
@@ -240,9 +227,9 @@ def people_merge(keep: str = typer.Argument(..., help="Name or id that stays."),
 @people_app.command("delete")
 def people_delete(person: str = typer.Argument(..., help="Name or id."),
                   yes: bool = typer.Option(False, "--yes", help="Do not ask."),
-                  as_json: bool = JSON) -> None:
+                  as_json: Json = False) -> None:
     """Delete a person for good: their faces, chips, embeddings and index entries."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         p = gallery.find_person(person)
         if not yes and not as_json and not typer.confirm(
@@ -256,9 +243,9 @@ def people_delete(person: str = typer.Argument(..., help="Name or id."),
 
 @people_app.command("remove-face")
 def people_remove_face(face_id: int = typer.Argument(..., help="A face id (people show)."),
-                       as_json: bool = JSON) -> None:
+                       as_json: Json = False) -> None:
     """Remove one enrolled face (its chip, embeddings and index entry)."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         result = gallery.remove_face(face_id)
     finally:
@@ -277,10 +264,10 @@ def describe_threshold(t: dict) -> str:
     return line
 
 
-@app.command()
-def status(as_json: bool = JSON) -> None:
+@commands.command()
+def status(as_json: Json = False) -> None:
     """The model, the gallery's size, and the thresholds in force with their estimated rates."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         result = gallery.status()
     finally:
@@ -298,17 +285,17 @@ def status(as_json: bool = JSON) -> None:
               f"verify threshold {result['verify_threshold']:.4f}", highlight=False)
 
 
-@app.command()
+@commands.command()
 def calibrate(
     target_fpir: float = typer.Option(0.01, help="False-identification rate to aim for."),
     apply: bool = typer.Option(False, help="Use the suggested threshold from now on."),
     reset: bool = typer.Option(False, help="Go back to the model card's threshold."),
-    as_json: bool = JSON,
+    as_json: Json = False,
 ) -> None:
     """Estimate how often a stranger would be named, from the enrolled people themselves."""
     if not 0 < target_fpir < 1:
         raise fail("--target-fpir must be between 0 and 1")
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
         if reset:
             gallery.reset_threshold()
@@ -328,12 +315,12 @@ def calibrate(
         out.print(Text(result["warning"], style="yellow"))
 
 
-@app.command()
-def reembed(as_json: bool = JSON) -> None:
+@commands.command()
+def reembed(as_json: Json = False) -> None:
     """Re-embed every enrolled face with the current model, keeping every label."""
-    gallery = _gallery(quiet=_quiet(as_json))
+    gallery = open_gallery(quiet=quiet(as_json))
     try:
-        with progress(quiet=_quiet(as_json)) as bar:
+        with progress(quiet=quiet(as_json)) as bar:
             task = bar.add_task("re-embedding", total=None, rate="")
             result = gallery.reembed(lambda d, t: bar.update(task, completed=d, total=t))
     finally:

@@ -1,0 +1,63 @@
+"""The `facepair` command line, assembled: each group of commands lives in a module of its own
+(`faces`, `gallery`, `albums`, `serve`, `train`) and nothing imports this one back. Thin: the
+commands parse, call `faces/`, `index/` and `training/`, and print.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+from typing import NoReturn
+
+import typer
+
+from faces.errors import FacepairError
+from faces.memory import keep_freed_memory
+from service.cli import albums, faces, gallery, serve, train
+from service.cli.common import emit_json, fail
+
+app = typer.Typer(
+    name="facepair",
+    help="Recognise friends and family in your photos, on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for group in (faces, gallery, albums, serve, train):
+    app.registered_commands += group.commands.registered_commands
+    app.registered_groups += group.commands.registered_groups
+
+
+def main() -> None:  # pragma: no cover - console-script convenience
+    keep_freed_memory()  # a command is one short process: keep what it frees for its next batch
+    try:
+        app()
+    except FacepairError as exc:
+        if "--json" in sys.argv:
+            emit_json({"error": {"code": exc.code, "message": exc.message}})
+        leave(fail(exc.message).exit_code)
+    except SystemExit as exc:  # how Typer ends every command
+        leave(exc.code)
+
+
+def leave(code: int | str | None) -> NoReturn:
+    """End the process without tearing the interpreter down module by module. By now the
+    command's work is committed (each store write commits) and its files are closed; what is
+    left is the exit handlers, run here, and the output streams, flushed here. Unloading torch,
+    FAISS and their thousands of objects one by one would add 0.7–1.4 s to every command that
+    embeds, for nothing (measured in the README's album figures)."""
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        sys.stderr.write(code + "\n")
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that went away (`| head`), or a closed stream
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,89 @@
+"""What every `facepair` command shares: the consoles, JSON output, errors, progress bars,
+the options that recur, and opening the gallery.
+
+Every command takes `--json`; with it, the last line printed is one JSON object. Progress goes
+to stderr, so stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from faces.errors import FacepairError
+from service.boxes import parse_box
+
+# No markup: names, notes, paths and messages are the user's text, printed as they are (a
+# person named "Eve[/x]" is not a style tag); styled words are `Text` with a style.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, markup=False)
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+class FaceChoice(Enum):
+    """Which face of a photo of several."""
+
+    center = "center"
+    largest = "largest"
+
+
+def emit_json(payload: dict) -> None:
+    """Print one JSON object on one line (never wrapped, unlike Rich)."""
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    return typer.Exit(code)
+
+
+def quiet(as_json: bool) -> bool:
+    """No progress bars when the output is JSON for a program."""
+    return as_json and not err.is_terminal
+
+
+def progress(quiet: bool = False) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=True,
+    )
+
+
+def box_option(text: str | None) -> list[float] | None:
+    """`--box`, checked as the API checks its `box` field."""
+    if text is None:
+        return None
+    try:
+        return parse_box(text)
+    except ValueError as exc:
+        raise fail(f"--box: {exc}") from None
+
+
+def error_dict(exc: FacepairError) -> dict:
+    return {"code": exc.code, "message": exc.message}
+
+
+def open_gallery(model: str | None = None, quiet: bool = False):  # -> Gallery
+    """The gallery in FACEPAIR_HOME, its stored faces embedded by the current model first
+    (a progress bar while that runs)."""
+    from index.gallery import Gallery
+
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task("embedding stored faces with the current model", total=None, rate="")
+        return Gallery(model=model,
+                       progress=lambda d, t: bar.update(task, completed=d, total=t))

@@ -1,0 +1,49 @@
+"""The code's shape: every module imports on its own (no import cycles that only the right
+import order hides), and the layers depend one way: service → index → faces ← training."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("faces", "index", "service", "training")
+
+
+def modules() -> list[str]:
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+
+
+def test_every_module_imports_on_its_own() -> None:
+    def fresh(name: str) -> tuple[str, str]:
+        done = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT,
+                              capture_output=True, text=True)
+        return name, done.stderr.strip().splitlines()[-1] if done.returncode else ""
+
+    with ThreadPoolExecutor(2) as pool:
+        failed = {name: why for name, why in pool.map(fresh, modules()) if why}
+    assert not failed, failed
+
+
+def test_layers_depend_one_way() -> None:
+    """faces imports none of the others; index imports only faces; training never imports
+    index or service; nothing imports service but service."""
+    allowed = {"faces": {"faces"}, "index": {"faces", "index"},
+               "training": {"faces", "training"},
+               "service": {"faces", "index", "service", "training"}}
+    wrong = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom)
+                         and node.level == 0 else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in PACKAGES and top not in allowed[package]:
+                        wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, wrong
