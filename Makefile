@@ -7,7 +7,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # TORCH_INDEX: a wheel index for torch (the Dockerfile's CPU image uses PyTorch's CPU-only one)
 # GPU=1: search with faiss-gpu instead of faiss-cpu
 
-.PHONY: install system-deps serve test lint bench-detect bench-gallery bench-train clean
+.PHONY: install system-deps serve test docs lint bench-detect bench-gallery bench-train clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q tests
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
