@@ -17,7 +17,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faces.errors import CorruptPhoto, EmptyPhoto, PhotoTooLarge, UnsupportedPhoto
+from faces.errors import CorruptPhoto, EmptyPhoto, NotFound, PhotoTooLarge, UnsupportedPhoto
 from faces.settings import get_settings
 
 pillow_heif.register_heif_opener()
@@ -43,7 +43,7 @@ def _open(source: Source, name: str | None = None) -> tuple[BinaryIO, str]:
         try:
             size = path.stat().st_size
         except FileNotFoundError as exc:
-            raise EmptyPhoto(f"{path}: no such file") from exc
+            raise NotFound(f"{path}: no such file") from exc
         if path.is_dir():
             raise UnsupportedPhoto(f"{path}: is a folder, not a photo")
         if size == 0:

@@ -1,4 +1,6 @@
-"""One error family for everything a user can get wrong. Messages are meant to be shown as-is."""
+"""One error family for everything a user can get wrong: a stable `code` and a message meant to
+be shown as-is. How a front end reports them (the HTTP status, an exit code) is its own choice
+(`service/problems.py` holds the HTTP statuses)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ class FacepairError(Exception):
     """Base of facepair's user-facing errors; `code` is a stable machine-readable name."""
 
     code = "facepair_error"
-    status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,7 +27,6 @@ class EmptyPhoto(PhotoError):
 
 class UnsupportedPhoto(PhotoError):
     code = "unsupported_photo"
-    status = 415
 
 
 class CorruptPhoto(PhotoError):
@@ -35,49 +35,42 @@ class CorruptPhoto(PhotoError):
 
 class PhotoTooLarge(PhotoError):
     code = "photo_too_large"
-    status = 413
 
 
 class ModelError(FacepairError):
     """A model file that is missing or does not match what the code expects."""
 
     code = "bad_model"
-    status = 500
 
 
 class StorageFull(FacepairError):
     """The disk (or the file size allowed) is full: nothing of the request was stored."""
 
     code = "storage_full"
-    status = 507
 
 
 class StoreBusy(FacepairError):
     """The store stayed locked by other writers for its whole wait: nothing was done."""
 
     code = "busy"
-    status = 503
 
 
 class NotFound(FacepairError):
     """A person, photo or face id that does not exist (any more)."""
 
     code = "not_found"
-    status = 404
 
 
 class Conflict(FacepairError):
     """A request that clashes with what is stored (a name already taken, …)."""
 
     code = "conflict"
-    status = 409
 
 
 class Refused(FacepairError):
     """A photo without the face a request needs (none, several, too small, already enrolled);
     `code` names why."""
 
-    status = 422
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -11,7 +11,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faces.errors import FacepairError
+from faces.errors import (
+    Conflict,
+    FacepairError,
+    ModelError,
+    NotFound,
+    PhotoError,
+    PhotoTooLarge,
+    Refused,
+    StorageFull,
+    StoreBusy,
+    UnsupportedPhoto,
+)
 
 log = logging.getLogger("facepair.service")
 MEDIA = "application/problem+json"
@@ -29,6 +40,26 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
           405: "Method not allowed", 409: "Conflict", 413: "Too large",
           415: "Unsupported media type", 422: "Unprocessable request",
           500: "Internal error", 503: "Unavailable", 504: "Timed out"}
+
+
+# The HTTP status of each kind of domain error (the most specific class listed wins). A 5xx
+# is the server's condition (a full disk, a busy store, a model file): 503 with Retry-After.
+STATUS: dict[type[FacepairError], int] = {
+    FacepairError: 400,
+    PhotoError: 400,
+    UnsupportedPhoto: 415,
+    PhotoTooLarge: 413,
+    NotFound: 404,
+    Conflict: 409,
+    Refused: 422,
+    ModelError: 503,
+    StorageFull: 503,
+    StoreBusy: 503,
+}
+
+
+def status_of(exc: FacepairError) -> int:
+    return next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
 
 
 def problem(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -57,9 +88,10 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FacepairError)
     async def facepair_error(_: Request, exc: FacepairError) -> JSONResponse:
-        if exc.status >= 500:  # the server's condition (busy, full disk): come back later
-            return problem(503, exc.code, exc.message, {"Retry-After": "5"})
-        return problem(exc.status, exc.code, exc.message)
+        status = status_of(exc)
+        if status >= 500:  # the server's condition (busy, full disk): come back later
+            return problem(status, exc.code, exc.message, {"Retry-After": "5"})
+        return problem(status, exc.code, exc.message)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

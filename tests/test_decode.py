@@ -14,7 +14,14 @@ import pytest
 from PIL import Image
 
 from faces.decode import _to_rgb, decode
-from faces.errors import CorruptPhoto, EmptyPhoto, PhotoError, PhotoTooLarge, UnsupportedPhoto
+from faces.errors import (
+    CorruptPhoto,
+    EmptyPhoto,
+    NotFound,
+    PhotoError,
+    PhotoTooLarge,
+    UnsupportedPhoto,
+)
 from tests.conftest import upright
 
 
@@ -178,7 +185,7 @@ def test_text_file(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(PhotoError, match="no such file"):
+    with pytest.raises(NotFound, match="no such file"):
         decode(tmp_path / "nope.jpg")
 
 

@@ -47,3 +47,21 @@ def test_layers_depend_one_way() -> None:
                     if top in PACKAGES and top not in allowed[package]:
                         wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong, wrong
+
+
+def test_every_error_code_is_in_the_docs() -> None:
+    """docs/errors.md lists every code the code can answer with, and no other."""
+    import re
+
+    found: set[str] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text()
+            found |= set(re.findall(r'^\s+code = "([a-z_]+)"', text, re.M))
+            found |= set(re.findall(r'Refused\(\s*"([a-z_]+)"', text))
+            found |= set(re.findall(r'(?:ApiError|problem)\(\s*\d+, "([a-z_]+)"', text))
+            found |= set(re.findall(r'\b\d{3}: "([a-z_]+)"', text))  # {404: "not_found", …}
+    found -= {"facepair_error", "http_error"}  # the base class; an unlisted HTTP error
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", (ROOT / "docs" / "errors.md").read_text(),
+                            re.M))
+    assert found == listed, {"not in the docs": found - listed, "not in the code": listed - found}
