@@ -405,7 +405,7 @@ class Gallery:
         one is named so), the chip of each, and, when its face is to be recognised among
         several, their embeddings. The decoded photo itself is not kept."""
         data, source = read_photo(photo, source)
-        image = decode(data, name=source)
+        image = decode(data, self.settings.max_pixels, name=source)
         smallest = min(self.settings.min_face_size, self.settings.enroll_min_face // 2)
         faces = self.detector.detect(image, smallest)
         chips = [face_chip(image, f.landmarks) for f in faces]
@@ -563,7 +563,7 @@ class Gallery:
     def identify(self, photo: PhotoInput, threshold: float | None = None,
                  top_k: int | None = None, source: str | None = None) -> list[FaceMatch]:
         data, source = read_photo(photo, source)
-        faces, vectors = self.faces_in(decode(data, name=source))
+        faces, vectors = self.faces_in(decode(data, self.settings.max_pixels, name=source))
         return self.match(faces, vectors, threshold, top_k)
 
     # -- verify -------------------------------------------------------------------------------
@@ -571,7 +571,7 @@ class Gallery:
     def _one_face(self, photo: PhotoInput, face: Literal["center", "largest"]) -> tuple[
             Face, np.ndarray]:
         data, source = read_photo(photo)
-        image = decode(data, name=source)
+        image = decode(data, self.settings.max_pixels, name=source)
         chosen = pick_face(self.detector.detect(image), image.shape, face)
         if chosen is None:
             raise Refused("no_face", f"{source}: no face found")

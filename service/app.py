@@ -314,6 +314,10 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         own = gallery is None
         # a long-lived process: keep freed blocks for the next request, within 64 MB
         keep_freed_memory(64 << 20, arenas=2)
+        if settings.threads:  # FACEPAIR_THREADS: torch's CPU threads in this process
+            import torch
+
+            torch.set_num_threads(settings.threads)
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings))
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
@@ -546,9 +550,10 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
         def prepare() -> tuple[float, dict | None, Any]:
             if threshold is not None:  # the caller's: no estimate needed
-                return threshold, None, decode(data, name=name)
+                return threshold, None, decode(data, settings.max_pixels, name=name)
             estimate = g.estimate(wait=False)
-            return estimate.threshold, estimate.to_dict(), decode(data, name=name)
+            photo = decode(data, settings.max_pixels, name=name)
+            return estimate.threshold, estimate.to_dict(), photo
 
         thr, in_force, image = await work(prepare)
         # detection and embedding: batched with the requests arriving at the same time
@@ -593,7 +598,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         """Every face in a photo: box, detector score and five landmarks."""
         data = await read(photo)
         name = source(photo)
-        faces = await work(lambda: g.detector.detect(decode(data, name=name)))
+        faces = await work(
+            lambda: g.detector.detect(decode(data, settings.max_pixels, name=name)))
         return {"faces": [f.to_dict() for f in faces]}
 
     # -- albums -------------------------------------------------------------------------------

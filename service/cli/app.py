@@ -32,6 +32,11 @@ for group in (faces, gallery, albums, serve, train):
 
 def main() -> None:  # pragma: no cover - console-script convenience
     keep_freed_memory()  # a command is one short process: keep what it frees for its next batch
+    from faces.settings import get_settings
+
+    threads = get_settings().threads  # FACEPAIR_THREADS, read by torch when it loads
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     try:
         app()
     except FacepairError as exc:
