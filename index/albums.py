@@ -36,7 +36,6 @@ from faces.errors import FacepairError, NotFound
 from faces.memory import keep_freed_memory
 from index.clustering import dbscan_labels
 from index.gallery import Gallery, encode_chip
-from index.store import now
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them
 
@@ -161,7 +160,6 @@ class AlbumTagger:
         problem, detail): counted as failed."""
         todo: list[tuple[str, int, float, str]] = []
         unchanged, unreadable = 0, []
-        conn = self.store.read()
         for path in photos:
             try:
                 st = path.stat()
@@ -170,17 +168,14 @@ class AlbumTagger:
             except OSError as exc:
                 unreadable.append((str(path), "unreadable", f"{type(exc).__name__}: {exc}"))
                 continue
-            row = conn.execute("SELECT size, mtime, sha256, model FROM album_photos WHERE path=?",
-                               (str(path),)).fetchone()
+            row = self.store.album_photo_state(path)
             if row is not None and row["model"] == self.gallery.model and row["size"] == st.st_size:
                 if row["mtime"] == st.st_mtime:
                     unchanged += 1
                     continue
                 sha = sha256_of(path)  # (read errors here end the job as failed, below)
                 if sha == row["sha256"]:  # touched, not changed
-                    with self.store.write(gallery=False) as w:
-                        w.execute("UPDATE album_photos SET mtime=? WHERE path=?",
-                                  (st.st_mtime, str(path)))
+                    self.store.touch_album_photo(path, st.st_mtime)
                     unchanged += 1
                     continue
             else:
@@ -302,23 +297,17 @@ class AlbumTagger:
             counts["failed"] += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
-        conn.execute("DELETE FROM album_photos WHERE path=?", (item.path,))
-        cur = conn.execute(
-            "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, "
-            "job_id, tagged) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item.path, item.size, item.mtime, item.sha256, item.width, item.height,
-             self.gallery.model, job_id, now()))
-        photo_id = cur.lastrowid
-        for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True):
-            conn.execute(
-                "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, "
-                "similarity, chip, chip_landmarks, model, vector) "
-                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (photo_id, json.dumps([round(float(x), 1) for x in m.face.box]),
-                 json.dumps(np.round(m.face.landmarks, 1).tolist()), float(m.face.score),
-                 m.person.id if m.person else None,
-                 float(m.score) if np.isfinite(m.score) else None, chip, json.dumps(points),
-                 self.gallery.model, np.asarray(v, dtype="<f4").tobytes()))
+        model = self.gallery.model
+        self.store.put_album_photo(conn, {
+            "path": item.path, "size": item.size, "mtime": item.mtime, "sha256": item.sha256,
+            "width": item.width, "height": item.height, "model": model, "job_id": job_id,
+        }, [{"box": json.dumps([round(float(x), 1) for x in m.face.box]),
+             "landmarks": json.dumps(np.round(m.face.landmarks, 1).tolist()),
+             "score": float(m.face.score), "person_id": m.person.id if m.person else None,
+             "similarity": float(m.score) if np.isfinite(m.score) else None, "chip": chip,
+             "chip_landmarks": json.dumps(points), "model": model,
+             "vector": np.asarray(v, dtype="<f4").tobytes()}
+            for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True)])
         named = [m for m in matches if m.person is not None]
         counts["photos"] += 1
         counts["faces"] += len(matches)
@@ -336,27 +325,18 @@ class AlbumTagger:
     def cluster(self) -> int:
         """Group the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
         threshold, at least 2 faces. Returns the number of groups."""
-        rows = self.store.read().execute(
-            "SELECT id, vector FROM album_faces WHERE person_id IS NULL AND model=? ORDER BY id",
-            (self.gallery.model,)).fetchall()
+        rows = self.store.unknown_album_faces(self.gallery.model)
         labels = np.full(len(rows), -1)
         if len(rows) >= 2:
             vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
             labels = self.clusterer(vectors, 1.0 - self.gallery.verify_threshold())
-        with self.store.write(gallery=False) as conn:
-            conn.execute("UPDATE album_faces SET cluster=NULL WHERE cluster IS NOT NULL")
-            conn.executemany("UPDATE album_faces SET cluster=? WHERE id=?",
-                             [(int(c) + 1, r["id"]) for r, c in zip(rows, labels, strict=True)
-                              if c >= 0])
+        self.store.set_album_clusters([(int(c) + 1, r["id"])
+                                       for r, c in zip(rows, labels, strict=True) if c >= 0])
         return int(labels.max() + 1) if len(labels) else 0
 
 
 def clusters(gallery: Gallery) -> list[dict]:
-    rows = gallery.store.read().execute(
-        "SELECT f.cluster, COUNT(*) AS faces, COUNT(DISTINCT f.photo_id) AS photos, "
-        "GROUP_CONCAT(p.path, '\n') AS paths FROM album_faces f JOIN album_photos p "
-        "ON p.id = f.photo_id WHERE f.cluster IS NOT NULL GROUP BY f.cluster "
-        "ORDER BY faces DESC, f.cluster").fetchall()
+    rows = gallery.store.album_clusters()
     return [{"id": r["cluster"], "faces": r["faces"], "photos": r["photos"],
              "examples": sorted(set(r["paths"].split("\n")))[:5]} for r in rows]
 
@@ -364,11 +344,7 @@ def clusters(gallery: Gallery) -> list[dict]:
 def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = None) -> dict:
     """Turn a group of unknown faces into an enrolled person (new, or one of that name), and
     re-tag the photos they came from."""
-    rows = gallery.store.read().execute(
-        "SELECT f.id, f.box, f.landmarks, f.score, f.chip, f.chip_landmarks, p.path, p.sha256, "
-        "p.width, p.height, p.id AS photo_id, j.xmp FROM album_faces f "
-        "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN album_jobs j ON j.id = p.job_id "
-        "WHERE f.cluster=? ORDER BY f.id", (cluster,)).fetchall()
+    rows = gallery.store.cluster_faces(cluster)
     if not rows:
         raise NotFound(f"no group of unknown faces with id {cluster} (facepair clusters list)")
     enrolled = 0
@@ -386,9 +362,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
             continue  # this face was enrolled already
     if person_id is None:
         person_id = gallery.find_person(name).id
-    with gallery.store.write(gallery=False) as conn:
-        conn.execute("UPDATE album_faces SET person_id=?, cluster=NULL, similarity=NULL "
-                     "WHERE cluster=?", (person_id, cluster))
+    gallery.store.name_cluster(cluster, person_id)
     tagger = AlbumTagger(gallery)
     rewritten = 0
     for path in sorted({(r["path"], r["xmp"]) for r in rows}):

@@ -184,8 +184,7 @@ class Gallery:
 
     def _refresh_people(self) -> None:
         """Re-read who owns which face (the index knows face ids only)."""
-        rows = self.store.read().execute("SELECT id, person_id FROM faces").fetchall()
-        self._face_person = {int(r[0]): int(r[1]) for r in rows}
+        self._face_person = self.store.face_people()
         self._people = {p.id: p for p in self.store.people()}
         self._most_faces = max((p.faces for p in self._people.values()), default=1)
 
@@ -746,7 +745,7 @@ class Gallery:
         """Back to the model card's threshold at the target false-accept rate."""
         with self._lock:
             with self.store.write() as conn:
-                conn.execute("DELETE FROM meta WHERE key=?", (f"threshold:{self.model}",))
+                self.store.delete_meta(conn, f"threshold:{self.model}")
             self._committed()
 
     # -- re-embed -----------------------------------------------------------------------------
@@ -772,7 +771,7 @@ class Gallery:
     def reembed(self, progress: Progress | None = None) -> dict:
         """Re-embed every stored face chip with the current model; labels stay as they are.
         Embeddings of other models are dropped, and the index is rebuilt."""
-        ids = [int(r[0]) for r in self.store.read().execute("SELECT id FROM faces ORDER BY id")]
+        ids = self.store.face_ids()
         done = self._embed_stored(ids, progress)
         dropped = self.store.drop_other_models(self.model)
         self._load_index(from_file=False)

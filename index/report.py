@@ -42,10 +42,7 @@ def _figure(chip: bytes, path: str, note: str = "") -> str:
 
 
 def write_report(gallery: Gallery, out: Path, per_group: int = 60) -> dict:
-    rows = gallery.store.read().execute(
-        "SELECT f.chip, f.similarity, f.cluster, p.path, pe.name FROM album_faces f "
-        "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
-        "ORDER BY pe.name COLLATE NOCASE, f.cluster, p.path").fetchall()
+    rows = gallery.store.report_faces()
     named: dict[str, list] = defaultdict(list)
     groups: dict[int, list] = defaultdict(list)
     alone = 0

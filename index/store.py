@@ -398,6 +398,17 @@ class Store:
         row = self.read().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return default if row is None else row[0]
 
+    def delete_meta(self, conn: sqlite3.Connection, key: str) -> None:
+        conn.execute("DELETE FROM meta WHERE key=?", (key,))
+
+    def face_people(self) -> dict[int, int]:
+        """Every enrolled face's person."""
+        return {int(r[0]): int(r[1]) for r in
+                self.read().execute("SELECT id, person_id FROM faces").fetchall()}
+
+    def face_ids(self) -> list[int]:
+        return [int(r[0]) for r in self.read().execute("SELECT id FROM faces ORDER BY id")]
+
     def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
         conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
                      "SET value=excluded.value", (key, value))
@@ -516,6 +527,73 @@ class Store:
         return [Path(r[0]) for r in self.read().execute(
             "SELECT DISTINCT p.path FROM album_photos p JOIN album_faces f "
             "ON f.photo_id = p.id WHERE f.person_id=? ORDER BY p.path", (person_id,))]
+
+    def album_photo_state(self, path: Path) -> sqlite3.Row | None:
+        """What the store knows of a tagged photo's file (size, mtime, sha256, model)."""
+        return self.read().execute("SELECT size, mtime, sha256, model FROM album_photos "
+                                   "WHERE path=?", (str(path),)).fetchone()
+
+    def touch_album_photo(self, path: Path, mtime: float) -> None:
+        """A tagged photo whose file was touched but not changed."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_photos SET mtime=? WHERE path=?", (mtime, str(path)))
+
+    def put_album_photo(self, conn: sqlite3.Connection, photo: dict[str, object],
+                        faces: list[dict[str, object]]) -> int:
+        """A tagged photo (replacing what was known of its path) and its faces, within the
+        caller's write."""
+        conn.execute("DELETE FROM album_photos WHERE path=?", (photo["path"],))
+        cur = conn.execute(
+            "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, job_id, "
+            "tagged) VALUES(:path, :size, :mtime, :sha256, :width, :height, :model, :job_id, "
+            ":tagged)", {**photo, "tagged": now()})
+        photo_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, similarity, "
+            "chip, chip_landmarks, model, vector) VALUES(:photo_id, :box, :landmarks, :score, "
+            ":person_id, :similarity, :chip, :chip_landmarks, :model, :vector)",
+            [{**face, "photo_id": photo_id} for face in faces])
+        return photo_id
+
+    def unknown_album_faces(self, model: str) -> list[sqlite3.Row]:
+        """(id, vector) of the album faces named as no one, for this model."""
+        return self.read().execute("SELECT id, vector FROM album_faces WHERE person_id IS NULL "
+                                   "AND model=? ORDER BY id", (model,)).fetchall()
+
+    def set_album_clusters(self, groups: list[tuple[int, int]]) -> None:
+        """The groups of unknown faces, as (group, face id); every other face in none."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET cluster=NULL WHERE cluster IS NOT NULL")
+            conn.executemany("UPDATE album_faces SET cluster=? WHERE id=?", groups)
+
+    def album_clusters(self) -> list[sqlite3.Row]:
+        """Each group of unknown faces: its id, faces, photos and their paths."""
+        return self.read().execute(
+            "SELECT f.cluster, COUNT(*) AS faces, COUNT(DISTINCT f.photo_id) AS photos, "
+            "GROUP_CONCAT(p.path, '\n') AS paths FROM album_faces f JOIN album_photos p "
+            "ON p.id = f.photo_id WHERE f.cluster IS NOT NULL GROUP BY f.cluster "
+            "ORDER BY faces DESC, f.cluster").fetchall()
+
+    def cluster_faces(self, cluster: int) -> list[sqlite3.Row]:
+        """The faces of one group, with their photo and the job that found them."""
+        return self.read().execute(
+            "SELECT f.id, f.box, f.landmarks, f.score, f.chip, f.chip_landmarks, p.path, "
+            "p.sha256, p.width, p.height, p.id AS photo_id, j.xmp FROM album_faces f "
+            "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN album_jobs j ON j.id = p.job_id "
+            "WHERE f.cluster=? ORDER BY f.id", (cluster,)).fetchall()
+
+    def name_cluster(self, cluster: int, person_id: int) -> None:
+        """A group of unknown faces becomes a person's."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET person_id=?, cluster=NULL, similarity=NULL "
+                         "WHERE cluster=?", (person_id, cluster))
+
+    def report_faces(self) -> list[sqlite3.Row]:
+        """Every album face for the report: chip, similarity, group, path, name."""
+        return self.read().execute(
+            "SELECT f.chip, f.similarity, f.cluster, p.path, pe.name FROM album_faces f "
+            "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
+            "ORDER BY pe.name COLLATE NOCASE, f.cluster, p.path").fetchall()
 
     def add_album_job(self, root: Path, xmp: bool, owner: int | None, resumable: bool) -> int:
         with self.write(gallery=False) as conn:

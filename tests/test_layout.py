@@ -65,3 +65,14 @@ def test_every_error_code_is_in_the_docs() -> None:
     listed = set(re.findall(r"^\| `([a-z_]+)` \|", (ROOT / "docs" / "errors.md").read_text(),
                             re.M))
     assert found == listed, {"not in the docs": found - listed, "not in the code": listed - found}
+
+
+def test_the_store_owns_all_sql() -> None:
+    """Only index/store.py runs SQL; everything else asks it through named methods."""
+    import re
+
+    outside = [f"{path.relative_to(ROOT)}:{n}" for package in PACKAGES
+               for path in (ROOT / package).rglob("*.py") if path != ROOT / "index" / "store.py"
+               for n, line in enumerate(path.read_text().splitlines(), 1)
+               if re.search(r"\.execute(many|script)?\(", line)]
+    assert not outside, outside
