@@ -1,1 +1,1 @@
-"""The gallery: the persistent store and the FAISS index over it (issue #5)."""
+"""The gallery: the persistent store, the FAISS index over it, album tagging and XMP sidecars."""

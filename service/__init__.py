@@ -1,1 +1,1 @@
-"""facepair's user-facing layers: the `facepair` CLI (and, later, the HTTP API)."""
+"""facepair's user-facing layers: the `facepair` CLI, the HTTP API and its web page."""

@@ -1,1 +1,1 @@
-"""Auxiliary-task training of the embedder: prepare, train, evaluate, export (issue #3)."""
+"""Auxiliary-task training of the embedder: prepare, train, evaluate, export."""
