@@ -1,0 +1,113 @@
+"""The HTTP API's request and response bodies, and the error answers every route documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path as PathParam
+from pydantic import AfterValidator, BaseModel, Field
+
+from service.problems import MEDIA, Problem
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {MEDIA: {}}, "description": d}
+    for code, d in ((400, "Bad input"), (401, "No or unknown API key"),
+                    (403, "The key's scope is too small"), (404, "Not found"),
+                    (413, "Upload or photo too large"), (415, "Not a photo"),
+                    (422, "Invalid request, or no usable face"))
+}
+
+Id = Annotated[int, PathParam(ge=1, le=2**62, description="An id from this API.")]
+
+
+def _utf8(value: str | None) -> str | None:
+    if value is not None:
+        value.encode("utf-8")  # lone surrogates (valid JSON escapes) are no text to store
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+
+
+class PersonIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=200)
+    note: Text = Field("", max_length=2000)
+
+
+class PersonPatch(BaseModel):
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    note: Text | None = Field(None, max_length=2000)
+
+
+class MergeIn(BaseModel):
+    other: int = Field(ge=1, le=2**62, description="The person merged into this one.")
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    note: str
+    created: str
+    faces: int
+
+
+class Named(BaseModel):
+    id: int
+    name: str
+
+
+class CandidateOut(Named):
+    score: float
+
+
+class FaceMatchOut(BaseModel):
+    box: list[float]
+    detector_score: float
+    person: Named | None
+    score: float | None
+    candidates: list[CandidateOut]
+
+
+class Rate(BaseModel):
+    estimate: float
+    low: float = Field(description="95 % interval (Wilson)")
+    high: float
+    count: int
+    of: int
+
+
+class ThresholdOut(BaseModel):
+    """The identify threshold in force and what the gallery's own faces say of it."""
+
+    threshold: float
+    source: str = Field(description="'gallery' (estimated from the enrolled faces), 'card' "
+                        "(the model card's) or 'manual' (calibrate --apply)")
+    target_fpir: float
+    card_threshold: float
+    gallery_threshold: float | None
+    faces: int
+    people: int
+    fpir: Rate | None = Field(description="Estimated share of strangers named")
+    fnir: Rate | None = Field(description="Estimated share of enrolled people missed")
+
+
+class IdentifyOut(BaseModel):
+    threshold: float
+    threshold_in_force: ThresholdOut | None = Field(
+        description="The gallery's threshold, its source and estimated rates (null when the "
+        "request gave a threshold)")
+    faces: list[FaceMatchOut]
+
+
+class StatusOut(BaseModel):
+    model: str
+    people: int
+    faces: int
+    verify_threshold: float
+    identify: ThresholdOut
+
+
+class AlbumJobIn(BaseModel):
+    path: str = Field(min_length=1, max_length=4096,
+                      description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.")
+    xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
