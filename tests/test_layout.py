@@ -76,3 +76,12 @@ def test_the_store_owns_all_sql() -> None:
                for n, line in enumerate(path.read_text().splitlines(), 1)
                if re.search(r"\.execute(many|script)?\(", line)]
     assert not outside, outside
+
+
+def test_no_function_runs_over_80_lines() -> None:
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+            for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and (node.end_lineno or node.lineno) - node.lineno + 1 > 80]
+    assert not long, long

@@ -18,6 +18,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -225,202 +227,251 @@ def shared_batches(data: CropSet, cfg: TrainConfig, steps: int,
     return batches
 
 
-def train(cfg: TrainConfig, on_step=None) -> dict:
-    rank, world, local_rank = _distributed()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(cfg.seed + rank)
-    amp = amp_default(device) if cfg.amp is None else cfg.amp
-    out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
-    data = CropSet(cfg.data, holdout=cfg.holdout, seed=cfg.seed)
-    arch = {**cfg.architecture, "input_size": data.size}
-    model = build(arch)
-    init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
-    norm = init_card["normalisation"] if init_card else NORMALISATION
-    strangers = np.zeros((0, *data.crops.shape[1:]), dtype=np.uint8)
-    if cfg.background_negatives:
-        if init_card is None:
-            raise ValueError("background_negatives needs init: a model that can tell which "
-                             "background faces are people of the data set")
-        strangers = background_strangers(model, data, init_card, device)
-        if rank == 0:
-            print(f"{len(strangers)} of {len(data.background)} background faces are trained "
-                  "on as strangers", file=sys.stderr)
-    template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
-    mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    groups: list[nn.Module] = model.layer_groups()  # type: ignore[operator]  # every backbone has it
-    lower = [p for g in groups[: cfg.freeze_lower] for p in g.parameters()]
-    lower_ids = {id(p) for p in lower}
-    upper = [p for p in model.parameters() if id(p) not in lower_ids]
-    param_groups = [{"params": upper, "lr_scale": 1.0}]
-    if lower:
-        param_groups.append({"params": lower, "lr_scale": cfg.lower_lr_scale})
-    optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+@dataclass
+class State:
+    """What a run has done so far; kept in every checkpoint, so a resumed run goes on."""
 
-    steps_per_epoch = max(1, len(data) // (cfg.batch_size * world))
-    total = cfg.epochs * steps_per_epoch
-    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    step: int = 0
+    train_seconds: float = 0.0
+    evals: list[dict] = field(default_factory=list)  # LFW View 1 figures by step
+    holdout: list[dict] = field(default_factory=list)  # held-out people's figures by step
+    best: dict | None = None  # the held-out figures of the best step (best.pt)
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return cfg.lr * (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
+
+class Trainer:
+    """One training run: the data, the network and its optimiser, the loss and the miner
+    (wrapped for torchrun where there are several processes), checkpoints and judgements.
+    `run()` trains to the end (or `max_steps`), resuming from `out/last.pt` where it exists."""
+
+    def __init__(self, cfg: TrainConfig, on_step: Callable[[int, int, float], None] | None = None
+                 ) -> None:
+        self.cfg, self.on_step = cfg, on_step
+        self.rank, self.world, local_rank = _distributed()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        torch.manual_seed(cfg.seed + self.rank)
+        self.amp = amp_default(self.device) if cfg.amp is None else cfg.amp
+        self.out = cfg.out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.last = self.out / "last.pt"
+        self.data = CropSet(cfg.data, holdout=cfg.holdout, seed=cfg.seed)
+        self._network()
+        self.steps_per_epoch = max(1, len(self.data) // (cfg.batch_size * self.world))
+        self.total = cfg.epochs * self.steps_per_epoch
+        self.warmup = max(1, int(cfg.warmup_epochs * self.steps_per_epoch))
+        self.state = State()
+        if self.last.exists():
+            ckpt = torch.load(self.last, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.state = State(**{"holdout": [], "best": None, **ckpt["state"]})
+            if self.rank == 0:
+                print(f"resumed from {self.last} at step {self.state.step}", file=sys.stderr)
+        self.net: nn.Module = self.model
+        self.loss_fn: nn.Module = losses.MultiSimilarityLoss(cfg.ms_alpha, cfg.ms_beta,
+                                                             cfg.ms_base)
+        self.miner: nn.Module = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
+            self.loss_fn = pml_dist.DistributedLossWrapper(self.loss_fn)
+            self.miner = pml_dist.DistributedMinerWrapper(self.miner)
+        self.log = Log(self.out / "log.csv") if self.rank == 0 else None
+        self.embed = embed_fn(self.model, self.device, self.amp, normalisation=self.norm)
+
+    def _network(self) -> None:
+        """The network (from `init` where given), its input normalisation, the background
+        strangers, and the optimiser over its upper and (slower) lower layers."""
+        cfg, data, device = self.cfg, self.data, self.device
+        self.arch = {**cfg.architecture, "input_size": data.size}
+        model = build(self.arch)
+        self.init_report: dict[str, Any] | None
+        self.init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
+        self.norm = init_card["normalisation"] if init_card else NORMALISATION
+        self.strangers = np.zeros((0, *data.crops.shape[1:]), dtype=np.uint8)
+        if cfg.background_negatives:
+            if init_card is None:
+                raise ValueError("background_negatives needs init: a model that can tell which "
+                                 "background faces are people of the data set")
+            self.strangers = background_strangers(model, data, init_card, device)
+            if self.rank == 0:
+                print(f"{len(self.strangers)} of {len(data.background)} background faces are "
+                      "trained on as strangers", file=sys.stderr)
+        self.template = json.loads((cfg.data[0] / "prepare.json").read_text()).get("template")
+        self.mean = torch.tensor(self.norm["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.norm["std"], device=device).view(1, 3, 1, 1)
+        self.model = model.to(device).to(memory_format=torch.channels_last)
+        # every backbone has layer_groups (torch's stubs type a module's attributes loosely)
+        self.groups: list[nn.Module] = self.model.layer_groups()  # type: ignore[operator]
+        lower = [p for g in self.groups[: cfg.freeze_lower] for p in g.parameters()]
+        lower_ids = {id(p) for p in lower}
+        upper = [p for p in self.model.parameters() if id(p) not in lower_ids]
+        param_groups = [{"params": upper, "lr_scale": 1.0}]
+        if lower:
+            param_groups.append({"params": lower, "lr_scale": cfg.lower_lr_scale})
+        self.optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then a cosine down to zero at the last step."""
+        cfg = self.cfg
+        if step < self.warmup:
+            return cfg.lr * (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    state: dict[str, Any] = {"step": 0, "train_seconds": 0.0, "evals": [], "holdout": [],
-                             "best": None}
-    last = out / "last.pt"
-    if last.exists():
-        ckpt = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        state = {"holdout": [], "best": None, **ckpt["state"]}
-        if rank == 0:
-            print(f"resumed from {last} at step {state['step']}", file=sys.stderr)
-
-    net: nn.Module = model
-    loss_fn: nn.Module = losses.MultiSimilarityLoss(cfg.ms_alpha, cfg.ms_beta, cfg.ms_base)
-    miner: nn.Module = miners.MultiSimilarityMiner(epsilon=cfg.miner_epsilon)
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
-        loss_fn = pml_dist.DistributedLossWrapper(loss_fn)
-        miner = pml_dist.DistributedMinerWrapper(miner)
-
-    log = Log(out / "log.csv") if rank == 0 else None
-    embed = embed_fn(model, device, amp, normalisation=norm)
-
-    def save(path: Path = last) -> None:
-        if rank != 0:
+    def save(self, path: Path | None = None) -> None:
+        """A checkpoint (rank 0 only), written whole or not at all."""
+        if self.rank != 0:
             return
+        path = path or self.last
         payload = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "state": state, "config": cfg.model_dump(mode="json"), "architecture": arch,
-            "normalisation": norm, "template": template, "hardware": hardware(device, world),
-            "init": init_report,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "state": asdict(self.state), "config": self.cfg.model_dump(mode="json"),
+            "architecture": self.arch, "normalisation": self.norm, "template": self.template,
+            "hardware": hardware(self.device, self.world), "init": self.init_report,
         }
         tmp = path.with_suffix(".pt.tmp")
         torch.save(payload, tmp)
         os.replace(tmp, path)  # a checkpoint is either the old one or the new one, whole
 
-    def judge() -> None:
+    def _epoch(self, step: int) -> float:
+        return round(step / self.steps_per_epoch, 3)
+
+    def judge(self) -> None:
         """Score the held-out people; keep the best step so far as best.pt."""
-        if rank != 0 or data.holdout is None:
+        if self.rank != 0 or self.data.holdout is None:
             return
         from training.evaluate import pair_figures
 
-        figures = pair_figures(*data.holdout.embedded(embed))
-        row = {"step": state["step"], **figures}
-        best = state["best"]
-        if best is None or figures[cfg.select_by] > best[cfg.select_by]:
-            state["best"] = row
-            save(out / "best.pt")
-        state["holdout"].append(row)
-        assert log is not None
-        log.write(time=round(time.time()), step=state["step"],
-                  epoch=round(state["step"] / steps_per_epoch, 3), holdout_auc=figures["auc"],
-                  **{f"holdout_{k}": figures[k] for k in ("tar_at_far_1e-3", "tar_at_far_1e-4")})
-        print(f"step {state['step']}: held-out people {figures}", file=sys.stderr)
+        figures = pair_figures(*self.data.holdout.embedded(self.embed))
+        state, select = self.state, self.cfg.select_by
+        row = {"step": state.step, **figures}
+        if state.best is None or figures[select] > state.best[select]:
+            state.best = row
+            self.save(self.out / "best.pt")
+        state.holdout.append(row)
+        assert self.log is not None
+        self.log.write(time=round(time.time()), step=state.step, epoch=self._epoch(state.step),
+                       holdout_auc=figures["auc"],
+                       **{f"holdout_{k}": figures[k] for k in ("tar_at_far_1e-3",
+                                                               "tar_at_far_1e-4")})
+        print(f"step {state.step}: held-out people {figures}", file=sys.stderr)
 
-    def evaluate_now() -> dict | None:
-        if rank != 0:
+    def evaluate_now(self) -> dict | None:
+        """LFW View 1 now (rank 0, where LFW is present)."""
+        if self.rank != 0:
             return None
         from training.evaluate import evaluate
 
         try:
-            result = evaluate(embed, data.size, views=("1",), template=template)["view1"]
+            result = evaluate(self.embed, self.data.size, views=("1",),
+                              template=self.template)["view1"]
         except FileNotFoundError:
             return None
-        state["evals"].append({"step": state["step"], **result})
-        assert log is not None
-        log.write(time=round(time.time()), step=state["step"],
-                  epoch=round(state["step"] / steps_per_epoch, 3),
-                  view1_accuracy=result["accuracy"],
-                  view1_devtrain_accuracy=result["devtrain_accuracy"], view1_auc=result["auc"])
-        print(f"step {state['step']}: LFW View 1 {result}", file=sys.stderr)
+        step = self.state.step
+        self.state.evals.append({"step": step, **result})
+        assert self.log is not None
+        self.log.write(time=round(time.time()), step=step, epoch=self._epoch(step),
+                       view1_accuracy=result["accuracy"],
+                       view1_devtrain_accuracy=result["devtrain_accuracy"],
+                       view1_auc=result["auc"])
+        print(f"step {step}: LFW View 1 {result}", file=sys.stderr)
         return result
 
-    stop = min(total, cfg.max_steps) if cfg.max_steps else total
-    last_ckpt = last_eval = time.monotonic()
-    frozen = None
-    model.train()
-    losses_seen: list[float] = []
-    if state["step"] == 0 and not state["holdout"]:
-        judge()  # the starting point (for --init, the model it starts from)
-    while state["step"] < stop:
-        epoch = state["step"] // steps_per_epoch
-        pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + rank)
+    def _batches(self, epoch: int) -> np.ndarray:
+        """This epoch's batches of crop rows (the same on a resumed run)."""
+        cfg = self.cfg
+        pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + self.rank)
         if cfg.class_share:
-            batches = shared_batches(data, cfg, steps_per_epoch,
-                                     np.random.default_rng([cfg.seed, epoch, rank]))
-        else:
-            sampler = samplers.MPerClassSampler(
-                data.labels, cfg.m_per_class, batch_size=cfg.batch_size,
-                length_before_new_iter=steps_per_epoch * cfg.batch_size,
-            )
-            order = np.fromiter(iter(sampler), dtype=np.int64)
-            batches = order.reshape(steps_per_epoch, cfg.batch_size)
-        for index in batches[state["step"] - epoch * steps_per_epoch :]:
-            if state["step"] >= stop:
-                break
-            step = state["step"]
-            want_frozen = bool(cfg.freeze_lower) and step < cfg.freeze_epochs * steps_per_epoch
-            if want_frozen != frozen:
-                _set_frozen(groups[: cfg.freeze_lower], want_frozen)
-                frozen = want_frozen
-            for g in optimizer.param_groups:
-                g["lr"] = lr_at(step) * g["lr_scale"]
-            tick = time.perf_counter()
-            images, labels = data.batch(index)
-            if len(strangers):
-                pick = np.random.default_rng([cfg.seed, rank, step]).choice(
-                    len(strangers), cfg.background_negatives, replace=False)
-                images = torch.cat([images, torch.from_numpy(strangers[np.sort(pick)]).permute(
-                    0, 3, 1, 2)])
-                # labels no person has, distinct across processes (losses compare all ranks')
-                first = data.num_people + rank * cfg.background_negatives
-                labels = torch.cat([labels, torch.arange(first, first + len(pick))])
-            x = augment(images.to(device).float())
-            x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-            labels = labels.to(device)
-            with _autocast(device, amp):
-                emb = net(x)
-            emb = emb.float()
-            pairs = miner(emb, labels)
-            loss = loss_fn(emb, labels, pairs)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seconds = time.perf_counter() - tick
-            state["train_seconds"] += seconds
-            state["step"] += 1
-            losses_seen.append(float(loss.detach()))
-            if on_step:
-                on_step(state["step"], stop, losses_seen[-1])
-            if log is not None and (state["step"] % 20 == 0 or state["step"] == stop):
-                log.write(time=round(time.time()), step=state["step"],
-                          epoch=round(state["step"] / steps_per_epoch, 3),
-                          lr=f"{lr_at(step):.3g}", loss=f"{np.mean(losses_seen[-20:]):.4f}",
-                          img_per_s=round(len(index) * world / seconds, 1))
-            now = time.monotonic()
-            if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                save()
-                last_ckpt = now
-            if cfg.eval_minutes and now - last_eval > cfg.eval_minutes * 60:
-                evaluate_now()
-                last_eval = time.monotonic()
-            if cfg.holdout_every and state["step"] % cfg.holdout_every == 0:
-                judge()
-    if state["holdout"] and state["holdout"][-1]["step"] != state["step"]:
-        judge()
-    save()
-    result = {"steps": state["step"], "total_steps": total, "losses": losses_seen,
-              "checkpoint": str(last), "train_seconds": round(state["train_seconds"], 1),
-              "best": state["best"]}
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return result
+            return shared_batches(self.data, cfg, self.steps_per_epoch,
+                                  np.random.default_rng([cfg.seed, epoch, self.rank]))
+        sampler = samplers.MPerClassSampler(
+            self.data.labels, cfg.m_per_class, batch_size=cfg.batch_size,
+            length_before_new_iter=self.steps_per_epoch * cfg.batch_size,
+        )
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        return order.reshape(self.steps_per_epoch, cfg.batch_size)
+
+    def _step(self, index: np.ndarray) -> tuple[float, float]:
+        """One optimiser step on these rows (and background strangers): (loss, seconds)."""
+        cfg, step, device = self.cfg, self.state.step, self.device
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.lr_at(step) * g["lr_scale"]
+        tick = time.perf_counter()
+        images, labels = self.data.batch(index)
+        if len(self.strangers):
+            pick = np.random.default_rng([cfg.seed, self.rank, step]).choice(
+                len(self.strangers), cfg.background_negatives, replace=False)
+            images = torch.cat([images, torch.from_numpy(
+                self.strangers[np.sort(pick)]).permute(0, 3, 1, 2)])
+            # labels no person has, distinct across processes (losses compare all ranks')
+            first = self.data.num_people + self.rank * cfg.background_negatives
+            labels = torch.cat([labels, torch.arange(first, first + len(pick))])
+        x = augment(images.to(device).float())
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        labels = labels.to(device)
+        with _autocast(device, self.amp):
+            emb = self.net(x)
+        emb = emb.float()
+        loss = self.loss_fn(emb, labels, self.miner(emb, labels))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach()), time.perf_counter() - tick
+
+    def run(self) -> dict:
+        cfg, state = self.cfg, self.state
+        stop = min(self.total, cfg.max_steps) if cfg.max_steps else self.total
+        last_ckpt = last_eval = time.monotonic()
+        frozen = None
+        self.model.train()
+        losses_seen: list[float] = []
+        if state.step == 0 and not state.holdout:
+            self.judge()  # the starting point (for --init, the model it starts from)
+        while state.step < stop:
+            epoch = state.step // self.steps_per_epoch
+            for index in self._batches(epoch)[state.step - epoch * self.steps_per_epoch :]:
+                if state.step >= stop:
+                    break
+                step = state.step
+                want_frozen = (bool(cfg.freeze_lower)
+                               and step < cfg.freeze_epochs * self.steps_per_epoch)
+                if want_frozen != frozen:
+                    _set_frozen(self.groups[: cfg.freeze_lower], want_frozen)
+                    frozen = want_frozen
+                loss, seconds = self._step(index)
+                state.train_seconds += seconds
+                state.step += 1
+                losses_seen.append(loss)
+                if self.on_step:
+                    self.on_step(state.step, stop, loss)
+                if self.log is not None and (state.step % 20 == 0 or state.step == stop):
+                    self.log.write(time=round(time.time()), step=state.step,
+                                   epoch=self._epoch(state.step), lr=f"{self.lr_at(step):.3g}",
+                                   loss=f"{np.mean(losses_seen[-20:]):.4f}",
+                                   img_per_s=round(len(index) * self.world / seconds, 1))
+                now = time.monotonic()
+                if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                    self.save()
+                    last_ckpt = now
+                if cfg.eval_minutes and now - last_eval > cfg.eval_minutes * 60:
+                    self.evaluate_now()
+                    last_eval = time.monotonic()
+                if cfg.holdout_every and state.step % cfg.holdout_every == 0:
+                    self.judge()
+        if state.holdout and state.holdout[-1]["step"] != state.step:
+            self.judge()
+        self.save()
+        result = {"steps": state.step, "total_steps": self.total, "losses": losses_seen,
+                  "checkpoint": str(self.last), "train_seconds": round(state.train_seconds, 1),
+                  "best": state.best}
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return result
+
+
+def train(cfg: TrainConfig, on_step: Callable[[int, int, float], None] | None = None) -> dict:
+    """Train (or resume) a run as `cfg` says; returns its steps, losses and best figures."""
+    return Trainer(cfg, on_step).run()
