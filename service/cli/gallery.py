@@ -57,7 +57,13 @@ def enroll(
 ) -> None:
     """Enroll a person from photos that each show them: one face, the one you name, or the
     one that matches their other photos."""
+    from index.store import checked_name
+
     choice, where = (face.value if face else None), box_option(box)
+    try:
+        checked_name(name)  # a name that cannot be stored is refused before any photo
+    except FacepairError as exc:
+        raise fail(exc.message) from None
     gallery = open_gallery(quiet=quiet(as_json))
     results: list[dict] = []
     try:

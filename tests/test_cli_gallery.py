@@ -1,0 +1,94 @@
+"""The gallery's commands as a user runs them: argument parsing, finding a person by name or
+id, `--json` and exit codes, on real LFW photos in a fresh FACEPAIR_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FACEPAIR = str(Path(sys.executable).parent / "facepair")
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path / "home")}
+
+    def run(*args: str, code: int = 0) -> dict:
+        done = subprocess.run([FACEPAIR, *args], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert done.returncode == code, (args, done.stdout[-800:], done.stderr[-800:])
+        assert "Traceback" not in done.stderr
+        lines = done.stdout.strip().splitlines()
+        return json.loads(lines[-1]) if "--json" in args and lines else {}
+
+    return run
+
+
+def photo(lfw: Path, name: str, i: int) -> str:
+    return str(lfw / name / f"{name}_{i:04d}.jpg")
+
+
+def test_enroll_identify_verify_people_calibrate_reembed_keys(cli, lfw_dir: Path,
+                                                              tmp_path: Path) -> None:
+    ann, bob = "Amelie_Mauresmo", "Bill_Frist"
+    first = cli("enroll", "Ann", photo(lfw_dir, ann, 1), photo(lfw_dir, ann, 2), "--json")
+    assert first["person"]["name"] == "Ann" and first["enrolled"] == 2
+    cli("enroll", "Bob", photo(lfw_dir, bob, 1), photo(lfw_dir, bob, 2), "--json")
+
+    named = cli("identify", photo(lfw_dir, ann, 3), "--json")
+    (found,) = named["photos"]
+    assert [f["person"]["name"] for f in found["faces"] if f["person"]] == ["Ann"]
+    assert named["threshold_in_force"]["source"] == "card"
+
+    same = cli("verify", photo(lfw_dir, ann, 3), "person:Ann", "--json")
+    other = cli("verify", photo(lfw_dir, ann, 3), photo(lfw_dir, bob, 3), "--json")
+    assert same["same"] is True and other["same"] is False and same["score"] > other["score"]
+
+    people = cli("people", "list", "--json")["people"]
+    assert sorted((p["name"], p["faces"]) for p in people) == [("Ann", 2), ("Bob", 2)]
+    ann_id = next(p["id"] for p in people if p["name"] == "Ann")
+    assert cli("people", "show", str(ann_id), "--json")["person"]["name"] == "Ann"  # by id
+    cli("people", "rename", "Ann", "Amélie", "--json")  # by name
+    assert cli("people", "show", "Amélie", "--json")["person"]["id"] == ann_id
+    cli("people", "show", "Ann", "--json", code=2)  # gone by that name: an error, no traceback
+
+    calibrated = cli("calibrate", "--json")
+    assert calibrated["people"] == 2 and calibrated["faces"] == 4
+    assert cli("reembed", "--json")["faces"] == 4
+    status = cli("status", "--json")
+    assert status["people"] == 2 and status["faces"] == 4
+
+    cli("people", "merge", "Amélie", "Bob", "--json")
+    assert [(p["name"], p["faces"]) for p in cli("people", "list", "--json")["people"]] == [
+        ("Amélie", 4)]
+
+    key = cli("keys", "create", "--scope", "read", "--name", "phone", "--json")
+    assert key["key"].startswith("fp_")
+    assert [k["name"] for k in cli("keys", "list", "--json")["keys"]] == ["phone"]
+    cli("keys", "revoke", str(key["id"]), "--json")
+    assert cli("keys", "list", "--json")["keys"] == []
+
+    vectors = tmp_path / "v.npy"
+    embedded = cli("embed", photo(lfw_dir, ann, 1), "/no/such.jpg", "--out", str(vectors),
+                   "--json", code=1)
+    assert [p["status"] for p in embedded["photos"]] == ["ok", "error"]
+    array = np.load(vectors)
+    assert array.shape == (2, embedded["dim"]) and np.isnan(array[1]).all()
+    assert abs(float(np.linalg.norm(array[0])) - 1) < 1e-4
+
+
+def test_bad_arguments_are_errors_not_tracebacks(cli, lfw_dir: Path) -> None:
+    one = photo(lfw_dir, "Amelie_Mauresmo", 1)
+    cli("enroll", "Ann", one, "--face", "left", code=2)  # not a choice
+    cli("enroll", "Ann", one, "--box", "1,2,nan,4", code=2)  # the API's box check
+    cli("enroll", "Ann", one, "--box", "10,10,5,5", code=2)
+    cli("enroll", "George\u0001W", one, code=2)  # a control character in a name
+    cli("verify", one, "person:nobody", code=2)
+    cli("people", "delete", "nobody", code=2)
+    assert cli("people", "list", "--json")["people"] == []  # nothing was half-made
