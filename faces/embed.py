@@ -8,7 +8,6 @@ embedding size, provenance, LFW figures and calibrated thresholds).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from torch import nn
 
 from faces.align import align
 from faces.backbones import build
+from faces.card import read_card
 from faces.detect import Detector, Face
 from faces.errors import ModelError
 from faces.settings import get_settings, resolve_device, resolve_model
@@ -42,14 +42,15 @@ def model_paths(model: str | Path | None = None) -> tuple[Path, Path]:
 
 
 def load_card(model: str | Path | None = None) -> dict[str, Any]:
-    return json.loads(model_paths(model)[1].read_text())
+    """A model's card, validated (`faces.card`)."""
+    return read_card(model_paths(model)[1])
 
 
 def load_network(model: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The embedding network of a model file, in eval mode (float32, or int8 for a quantised
     model: `faces.quantize`, CPU only), and its card."""
     weights, card_path = model_paths(model)
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path)
     if card.get("quantization"):
         from faces.quantize import from_file_state
 

@@ -1,0 +1,49 @@
+"""A model's card (`models/NAME.json`): what the code needs to load and use the weights beside
+it, validated when it is read, so a bad card is a clear error naming the file and the field
+rather than a KeyError somewhere later. Cards carry more (training, figures, provenance):
+those fields are kept as they are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from faces.errors import ModelError
+
+
+class Normalisation(BaseModel):
+    """Per-channel RGB mean and standard deviation of the network's input (0–255 scale)."""
+
+    mean: list[float] = Field(min_length=3, max_length=3)
+    std: list[float] = Field(min_length=3, max_length=3)
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    architecture: dict[str, Any]
+    input_size: int = Field(gt=0)
+    embedding_size: int = Field(gt=0)
+    normalisation: Normalisation
+    # cosine thresholds by false-accept rate ("1e-3": …), from the pairs named in the card
+    thresholds: dict[str, float] = Field(min_length=1)
+    template: list[list[float]] | None = Field(None, description="the crop's five points")
+    quantization: dict[str, Any] | None = None
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """The card at `path` as a dict, once it is known to be a valid `ModelCard`."""
+    try:
+        raw = json.loads(path.read_text())
+        ModelCard.model_validate(raw)
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, or a ValidationError
+        if isinstance(exc, ValidationError):
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
+                               for e in exc.errors()[:5])
+            raise ModelError(f"{path} is not a valid model card ({fields})") from exc
+        raise ModelError(f"{path} cannot be read as a model card: {exc}") from exc
+    return raw
