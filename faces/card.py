@@ -29,8 +29,10 @@ class ModelCard(BaseModel):
     input_size: int = Field(gt=0)
     embedding_size: int = Field(gt=0)
     normalisation: Normalisation
-    # cosine thresholds by false-accept rate ("1e-3": …), from the pairs named in the card
-    thresholds: dict[str, float] = Field(min_length=1)
+    # cosine thresholds by false-accept rate ("1e-3": …), from the pairs named in the card;
+    # a model exported without measuring them (`--view none`) has none: it trains and embeds,
+    # but a gallery cannot use it
+    thresholds: dict[str, float] | None = Field(None, min_length=1)
     template: list[list[float]] | None = Field(None, description="the crop's five points")
     quantization: dict[str, Any] | None = None
 

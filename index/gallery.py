@@ -27,7 +27,7 @@ from faces.align import face_chip, sharpness
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
-from faces.errors import FacepairError, NotFound, Refused
+from faces.errors import FacepairError, ModelError, NotFound, Refused
 from faces.settings import Settings, get_settings
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.search import FaceIndex
@@ -68,12 +68,13 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def threshold_at(thresholds: dict[str, float], far: float) -> float:
+def threshold_at(thresholds: dict[str, float] | None, far: float) -> float:
     """A card's calibrated cosine threshold at `far`, log-interpolated between the rates it
     lists (and held at the nearest one outside them)."""
-    points = sorted((float(k), float(v)) for k, v in thresholds.items())
+    points = sorted((float(k), float(v)) for k, v in (thresholds or {}).items())
     if not points:
-        raise ValueError("the model card has no calibrated thresholds")
+        raise ModelError("the model card has no calibrated thresholds (export the model with "
+                         "a view to measure them on)")
     logs = [math.log10(f) for f, _ in points]
     values = [v for _, v in points]
     return float(np.interp(math.log10(far), logs, values))
@@ -217,7 +218,7 @@ class Gallery:
         """The open-set (identify) threshold in force (see `estimate`); `far` asks for the
         card's at that pair false-accept rate instead."""
         if far is not None:
-            return threshold_at(self.embedder.card["thresholds"], far)
+            return threshold_at(self.embedder.card.get("thresholds"), far)
         return self.estimate().threshold
 
     def card_threshold(self, faces: int | None = None) -> float:
@@ -226,7 +227,7 @@ class Gallery:
         false-accept rate). The card's threshold at a pair rate of FPIR / faces holds that
         chance at `FACEPAIR_FPIR` for faces like those the card was measured on."""
         faces = max(1, len(self.index) if faces is None else faces)
-        return threshold_at(self.embedder.card["thresholds"], self.settings.fpir / faces)
+        return threshold_at(self.embedder.card.get("thresholds"), self.settings.fpir / faces)
 
     def estimate(self, wait: bool = True) -> Estimate:
         return self._estimated(wait)[0]
@@ -296,7 +297,7 @@ class Gallery:
 
     def verify_threshold(self) -> float:
         """The one-to-one threshold: the card's at `FACEPAIR_FAR` (1e-3)."""
-        return threshold_at(self.embedder.card["thresholds"], self.settings.far)
+        return threshold_at(self.embedder.card.get("thresholds"), self.settings.far)
 
     # -- analysis -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 @pytest.mark.parametrize(("change", "named"), [
     (lambda c: c.pop("input_size"), "input_size"),
     (lambda c: c.update(normalisation={"mean": [1, 2], "std": [1, 1, 1]}), "normalisation.mean"),
-    (lambda c: c.update(thresholds={}), "thresholds"),
+    (lambda c: c.update(thresholds={}), "thresholds"),  # absent is allowed, empty is not
     (lambda c: c.update(embedding_size="wide"), "embedding_size"),
 ])
 def test_a_bad_card_is_a_clear_error(tmp_path: Path, change, named: str) -> None:
