@@ -58,11 +58,16 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
             torch.set_num_threads(settings.threads)
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
-            partial(Gallery, settings=settings))
+            partial(Gallery, settings=settings)
+        )
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
-        app.state.batcher = IdentifyBatcher(app.state.gallery, settings.batch_max,
-                                            settings.batch_wait_ms, settings.identify_queue,
-                                            settings.identify_queue_mb << 20)
+        app.state.batcher = IdentifyBatcher(
+            app.state.gallery,
+            settings.batch_max,
+            settings.batch_wait_ms,
+            settings.identify_queue,
+            settings.identify_queue_mb << 20,
+        )
         app.state.ready = True
         try:
             yield
@@ -75,7 +80,9 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
                 app.state.gallery.close()
 
     app = FastAPI(
-        title="facepair", version="0.1.0", lifespan=lifespan,
+        title="facepair",
+        version="0.1.0",
+        lifespan=lifespan,
         description="Recognise friends and family in your photos, on your own machine. "
         "Send `Authorization: Bearer <key>` (keys: `facepair keys create`).",
         responses=ERRORS,
@@ -94,10 +101,10 @@ def _measure(app: FastAPI) -> None:
     """Prometheus counters and latencies by route, outside the gate (what it refuses counts
     too), with labels from small known sets only: a made-up method must not add a series."""
     registry = app.state.metrics = CollectorRegistry()
-    requests = Counter("facepair_requests", "HTTP requests", ["method", "route", "status"],
-                       registry=registry)
-    latency = Histogram("facepair_request_seconds", "Request latency", ["route"],
-                        registry=registry)
+    requests = Counter(
+        "facepair_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram("facepair_request_seconds", "Request latency", ["route"], registry=registry)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

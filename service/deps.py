@@ -35,20 +35,25 @@ bearer = Bearer(auto_error=False, description="An API key from `facepair keys cr
 
 
 def need(scope: str) -> Any:  # a dependency (FastAPI types `Depends(...)` as Any)
-    async def check(request: Request,
-                    cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def check(
+        request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)
+    ) -> None:
         settings: Settings = request.app.state.settings
         if not settings.auth:
             return
         challenge = {"WWW-Authenticate": "Bearer"}
         if cred is None:
-            raise ApiError(401, "no_key", "send an API key: 'Authorization: Bearer <key>' "
-                           "(create one with `facepair keys create`)", challenge)
+            raise ApiError(
+                401,
+                "no_key",
+                "send an API key: 'Authorization: Bearer <key>' "
+                "(create one with `facepair keys create`)",
+                challenge,
+            )
         have = getattr(request.state, "key_scope", None)  # the gate looked it up
         if have is None:
             gallery: Gallery = request.app.state.gallery
-            have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store,
-                                                  cred.credentials)
+            have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store, cred.credentials)
         if have is None:
             raise ApiError(401, "bad_key", "this API key is not known (revoked?)", challenge)
         if not keys.allows(have, scope):
@@ -88,12 +93,12 @@ class Runner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.slots = threading.BoundedSemaphore(settings.inference_threads)
-        self.executor = ThreadPoolExecutor(settings.inference_threads + settings.max_waiting,
-                                           thread_name_prefix="facepair-work")
+        self.executor = ThreadPoolExecutor(
+            settings.inference_threads + settings.max_waiting, thread_name_prefix="facepair-work"
+        )
         self.in_flight = 0  # touched on the event loop only
 
-    async def work(self, fn: Callable[..., T], *args: Any, write: bool = False,
-                   **kwargs: Any) -> T:
+    async def work(self, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` in a slot. Past the timeout: work that has not started is
         dropped (504, nothing was done); a read that has started is abandoned (504; it keeps
         its slot to the end); a write that has started runs to completion and is answered."""
@@ -119,12 +124,14 @@ class Runner:
                 return await asyncio.wait_for(asyncio.shield(answer), timeout)
             except TimeoutError:
                 if done.cancel():
-                    raise ApiError(504, "timeout", f"the request waited over {timeout:g} s for "
-                                   "its turn; nothing was done") from None
+                    raise ApiError(
+                        504,
+                        "timeout",
+                        f"the request waited over {timeout:g} s for its turn; nothing was done",
+                    ) from None
                 if write:
                     return await answer
-                raise ApiError(504, "timeout",
-                               f"the request took over {timeout:g} s") from None
+                raise ApiError(504, "timeout", f"the request took over {timeout:g} s") from None
         finally:
             self.in_flight -= 1
 

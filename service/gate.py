@@ -14,8 +14,11 @@ from faces.settings import Settings
 from service import keys
 from service.problems import problem
 
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer")]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
 DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"})
 
 
@@ -33,16 +36,16 @@ class Gate:
 
         async def send_secured(message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  *SECURITY_HEADERS]}
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 
         refused = await self._refused(scope)
         if refused is not None:
             return await refused(scope, receive, send_secured)
         length = dict(scope.get("headers", [])).get(b"content-length")
-        too_big = problem(413, "upload_too_large",
-                          f"the request body is over the limit of {self.limit:,} bytes")
+        too_big = problem(
+            413, "upload_too_large", f"the request body is over the limit of {self.limit:,} bytes"
+        )
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             return await too_big(scope, receive, send_secured)
         body, more = bytearray(), True
@@ -78,8 +81,13 @@ class Gate:
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
-            return problem(401, "no_key", "send an API key: 'Authorization: Bearer <key>' "
-                           "(create one with `facepair keys create`)", challenge)
+            return problem(
+                401,
+                "no_key",
+                "send an API key: 'Authorization: Bearer <key>' "
+                "(create one with `facepair keys create`)",
+                challenge,
+            )
         have = await anyio.to_thread.run_sync(keys.scope_of, state.gallery.store, token.strip())
         if have is None:
             return problem(401, "bad_key", "this API key is not known (revoked?)", challenge)
@@ -92,11 +100,15 @@ class Gate:
 def page_policy(html: str) -> str:
     """The page's Content-Security-Policy: nothing from elsewhere, its own inline script and
     style only (by hash), no framing."""
+
     def hashes(tag: str) -> str:
         return " ".join(
             "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S))
+            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+        )
 
-    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
-            "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+    return (
+        f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+        "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )

@@ -11,10 +11,15 @@ from service.problems import MEDIA, Problem
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {MEDIA: {}}, "description": d}
-    for code, d in ((400, "Bad input"), (401, "No or unknown API key"),
-                    (403, "The key's scope is too small"), (404, "Not found"),
-                    (413, "Upload or photo too large"), (415, "Not a photo"),
-                    (422, "Invalid request, or no usable face"))
+    for code, d in (
+        (400, "Bad input"),
+        (401, "No or unknown API key"),
+        (403, "The key's scope is too small"),
+        (404, "Not found"),
+        (413, "Upload or photo too large"),
+        (415, "Not a photo"),
+        (422, "Invalid request, or no usable face"),
+    )
 }
 
 Id = Annotated[int, PathParam(ge=1, le=2**62, description="An id from this API.")]
@@ -80,8 +85,10 @@ class ThresholdOut(BaseModel):
     """The identify threshold in force and what the gallery's own faces say of it."""
 
     threshold: float
-    source: str = Field(description="'gallery' (estimated from the enrolled faces), 'card' "
-                        "(the model card's) or 'manual' (calibrate --apply)")
+    source: str = Field(
+        description="'gallery' (estimated from the enrolled faces), 'card' "
+        "(the model card's) or 'manual' (calibrate --apply)"
+    )
     target_fpir: float
     card_threshold: float
     gallery_threshold: float | None
@@ -95,7 +102,8 @@ class IdentifyOut(BaseModel):
     threshold: float
     threshold_in_force: ThresholdOut | None = Field(
         description="The gallery's threshold, its source and estimated rates (null when the "
-        "request gave a threshold)")
+        "request gave a threshold)"
+    )
     faces: list[FaceMatchOut]
 
 
@@ -108,6 +116,127 @@ class StatusOut(BaseModel):
 
 
 class AlbumJobIn(BaseModel):
-    path: str = Field(min_length=1, max_length=4096,
-                      description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.")
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.",
+    )
     xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
+
+
+class PersonPhotoOut(BaseModel):
+    photo_id: int
+    face_id: int
+    box: list[float]
+    source: str
+
+
+class PersonDetailOut(PersonOut):
+    photos: list[PersonPhotoOut]
+
+
+class PeopleOut(BaseModel):
+    people: list[PersonOut]
+
+
+class DeletedPersonOut(BaseModel):
+    deleted_person: int
+    deleted_faces: int
+    sidecars_scrubbed: int = Field(
+        description="sidecars from which facepair's regions of the person were removed"
+    )
+
+
+class EnrolledFaceOut(BaseModel):
+    id: int
+    photo_id: int
+    person_id: int
+    box: list[float]
+    score: float
+    sharpness: float
+    source: str
+    person: PersonOut
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class EnrollmentOut(BaseModel):
+    photo: str
+    status: str = Field(description="'enrolled' or 'refused'")
+    face: EnrolledFaceOut | None = None
+    error: ErrorOut | None = None
+
+
+class EnrollmentsOut(BaseModel):
+    person: PersonOut
+    enrolled: int
+    photos: list[EnrollmentOut]
+
+
+class RemovedPhotoOut(BaseModel):
+    deleted_photo: int
+    deleted_faces: list[int]
+
+
+class BoxOut(BaseModel):
+    box: list[float]
+
+
+class VerifySecondOut(BaseModel):
+    box: list[float] | None = None
+    person: Named | None = None
+
+
+class VerifyOut(BaseModel):
+    threshold: float
+    a: BoxOut
+    b: VerifySecondOut
+    score: float
+    same: bool
+
+
+class FaceOut(BaseModel):
+    box: list[float]
+    score: float
+    landmarks: list[list[float]]
+
+
+class DetectOut(BaseModel):
+    faces: list[FaceOut]
+
+
+class ProblemRowOut(BaseModel):
+    path: str
+    problem: str
+    detail: str
+
+
+class AlbumJobOut(BaseModel):
+    id: int
+    root: str
+    status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
+    xmp: int
+    created: str
+    updated: str
+    total: int
+    done: int
+    unchanged: int
+    faces: int
+    named: int
+    unknown: int
+    skipped: int
+    failed: int
+    error: str | None
+    owner: int | None
+    resumable: int
+    cancel: int
+    problems: int
+    first_problems: list[ProblemRowOut]
+
+
+class CancelOut(BaseModel):
+    id: int
+    status: str

@@ -27,8 +27,9 @@ async def readyz(request: Request) -> Response:
     if not request.app.state.batcher.alive:
         return problem(503, "not_ready", "the identify worker has stopped")
     g: Gallery = request.app.state.gallery
-    return Response(content=f'{{"status": "ready", "model": "{g.model}"}}',
-                    media_type="application/json")
+    return Response(
+        content=f'{{"status": "ready", "model": "{g.model}"}}', media_type="application/json"
+    )
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)

@@ -9,7 +9,19 @@ from fastapi import APIRouter, File, Form, UploadFile
 from faces.errors import FacepairError
 from service.deps import G, Run, need, parse_box, read, source
 from service.problems import ApiError
-from service.schemas import Id, MergeIn, PersonIn, PersonOut, PersonPatch
+from service.schemas import (
+    DeletedPersonOut,
+    EnrolledFaceOut,
+    EnrollmentsOut,
+    Id,
+    MergeIn,
+    PeopleOut,
+    PersonDetailOut,
+    PersonIn,
+    PersonOut,
+    PersonPatch,
+    RemovedPhotoOut,
+)
 
 router = APIRouter(tags=["people"])
 
@@ -19,61 +31,78 @@ async def create_person(run: Run, body: PersonIn, g: G) -> PersonOut:
     person = await run.work(g.create_person, body.name, body.note, write=True)
     return PersonOut(**person.to_dict())
 
+
 @router.get("/v1/people", dependencies=[need("read")])
-async def list_people(run: Run, g: G) -> dict[str, list[PersonOut]]:
+async def list_people(run: Run, g: G) -> PeopleOut:
     people = await run.work(g.people)
-    return {"people": [PersonOut(**p.to_dict()) for p in people]}
+    return PeopleOut(people=[PersonOut(**p.to_dict()) for p in people])
+
 
 @router.get("/v1/people/{person_id}", dependencies=[need("read")])
-async def get_person(run: Run, person_id: Id, g: G) -> dict:
-    def get() -> dict:
+async def get_person(run: Run, person_id: Id, g: G) -> PersonDetailOut:
+    def get() -> PersonDetailOut:
         person = g.store.person(person_id)
-        return {**person.to_dict(), "photos": [
-            {"photo_id": f.photo_id, "face_id": f.id, "box": f.box, "source": f.source}
-            for f in g.store.faces_of(person_id)]}
+        return PersonDetailOut.model_validate(
+            {
+                **person.to_dict(),
+                "photos": [
+                    {"photo_id": f.photo_id, "face_id": f.id, "box": f.box, "source": f.source}
+                    for f in g.store.faces_of(person_id)
+                ],
+            }
+        )
+
     return await run.work(get)
+
 
 @router.patch("/v1/people/{person_id}", dependencies=[need("write")])
 async def update_person(run: Run, person_id: Id, body: PersonPatch, g: G) -> PersonOut:
     person = await run.work(g.update_person, person_id, body.name, body.note, write=True)
     return PersonOut(**person.to_dict())
 
+
 @router.delete("/v1/people/{person_id}", dependencies=[need("write")])
-async def delete_person(run: Run, person_id: Id, g: G) -> dict:
+async def delete_person(run: Run, person_id: Id, g: G) -> DeletedPersonOut:
     """Delete a person for good: rows, face chips, embeddings and index entries."""
-    return await run.work(g.delete_person, person_id, write=True)
+    return DeletedPersonOut.model_validate(await run.work(g.delete_person, person_id, write=True))
+
 
 @router.post("/v1/people/{person_id}/merge", dependencies=[need("write")])
 async def merge_people(run: Run, person_id: Id, body: MergeIn, g: G) -> PersonOut:
     person = await run.work(g.merge, person_id, body.other, write=True)
     return PersonOut(**person.to_dict())
 
-@router.post("/v1/people/{person_id}/photos", status_code=201,
-          dependencies=[need("write")])
+
+@router.post("/v1/people/{person_id}/photos", status_code=201, dependencies=[need("write")])
 async def enroll(
     run: Run,
-    person_id: Id, g: G, photo: Annotated[UploadFile, File(description="A photo of them")],
+    person_id: Id,
+    g: G,
+    photo: Annotated[UploadFile, File(description="A photo of them")],
     face: Annotated[Literal["center", "largest"] | None, Form()] = None,
-    box: Annotated[str | None, Form(max_length=200,
-                                    description="x1,y1,x2,y2 of the face")] = None,
-) -> dict:
+    box: Annotated[str | None, Form(max_length=200, description="x1,y1,x2,y2 of the face")] = None,
+) -> EnrolledFaceOut:
     """Enroll one face of a photo; 422 names why a photo cannot be used (`no_face`,
     `several_faces`, `face_too_small`, `duplicate_photo`). In a photo of several faces,
     without `face` or `box`, the one face that matches the person's enrolled faces."""
     where = parse_box(box) if box else None
     data = await read(photo)
     await run.work(g.store.person, person_id)  # 404 before any decoding
-    return await run.work(g.enroll, person_id, data, source=source(photo), face=face, box=where,
-                      write=True)
+    return EnrolledFaceOut.model_validate(
+        await run.work(
+            g.enroll, person_id, data, source=source(photo), face=face, box=where, write=True
+        )
+    )
 
-@router.post("/v1/people/{person_id}/enrollments",
-          dependencies=[need("write")])
+
+@router.post("/v1/people/{person_id}/enrollments", dependencies=[need("write")])
 async def enroll_several(
     run: Run,
-    person_id: Id, g: G,
+    person_id: Id,
+    g: G,
     photos: Annotated[list[UploadFile], File(description="Photos of them (1–50)")],
     face: Annotated[Literal["center", "largest"] | None, Form()] = None,
-) -> dict:
+) -> EnrollmentsOut:
     """Enroll one face of each photo. A photo of one face gives that face; in a photo of
     several, without `face`, the one face that matches the person's other photos of this
     call and their enrolled faces (above the verify threshold, and no other face does);
@@ -83,18 +112,31 @@ async def enroll_several(
         raise ApiError(422, "invalid_request", "send 1 to 50 photos")
     data = [await read(p) for p in photos]
     await run.work(g.store.person, person_id)  # 404 before any decoding
-    results = await run.work(g.enroll_photos, person_id, data, [source(p) for p in photos],
-                         face, write=True)
-    rows = [{"photo": source(p), "status": "enrolled", "face": r}
-            if not isinstance(r, FacepairError) else
-            {"photo": source(p), "status": "refused",
-             "error": {"code": r.code, "message": r.message}}
-            for p, r in zip(photos, results, strict=True)]
+    results = await run.work(
+        g.enroll_photos, person_id, data, [source(p) for p in photos], face, write=True
+    )
+    rows = [
+        {"photo": source(p), "status": "enrolled", "face": r}
+        if not isinstance(r, FacepairError)
+        else {
+            "photo": source(p),
+            "status": "refused",
+            "error": {"code": r.code, "message": r.message},
+        }
+        for p, r in zip(photos, results, strict=True)
+    ]
     person = await run.work(g.store.person, person_id)
-    return {"person": person.to_dict(), "enrolled": sum(r["status"] == "enrolled"
-                                                         for r in rows), "photos": rows}
+    return EnrollmentsOut.model_validate(
+        {
+            "person": person.to_dict(),
+            "enrolled": sum(r["status"] == "enrolled" for r in rows),
+            "photos": rows,
+        }
+    )
 
-@router.delete("/v1/people/{person_id}/photos/{photo_id}",
-            dependencies=[need("write")])
-async def remove_photo(run: Run, person_id: Id, photo_id: Id, g: G) -> dict:
-    return await run.work(g.remove_photo, person_id, photo_id, write=True)
+
+@router.delete("/v1/people/{person_id}/photos/{photo_id}", dependencies=[need("write")])
+async def remove_photo(run: Run, person_id: Id, photo_id: Id, g: G) -> RemovedPhotoOut:
+    return RemovedPhotoOut.model_validate(
+        await run.work(g.remove_photo, person_id, photo_id, write=True)
+    )

@@ -11,7 +11,7 @@ from faces.decode import decode
 from service.batching import Busy
 from service.deps import G, Run, S, busy, need, read, source
 from service.problems import ApiError
-from service.schemas import IdentifyOut, StatusOut, ThresholdOut
+from service.schemas import DetectOut, IdentifyOut, StatusOut, ThresholdOut, VerifyOut
 
 router = APIRouter(tags=["recognition"])
 
@@ -19,7 +19,9 @@ router = APIRouter(tags=["recognition"])
 @router.post("/v1/identify", dependencies=[need("read")])
 async def identify(
     run: Run,
-    request: Request, g: G, settings: S,
+    request: Request,
+    g: G,
+    settings: S,
     photo: Annotated[UploadFile, File(description="The photo to name faces in")],
     threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
     top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
@@ -42,15 +44,17 @@ async def identify(
     except Busy as exc:
         raise busy(str(exc)) from None
     try:
-        matches = await asyncio.wait_for(asyncio.wrap_future(future),
-                                         settings.request_timeout)
+        matches = await asyncio.wait_for(asyncio.wrap_future(future), settings.request_timeout)
     except TimeoutError as exc:
-        raise ApiError(504, "timeout", f"the request took over {settings.request_timeout:g}"
-                       " s") from exc
-    return IdentifyOut(threshold=round(thr, 4),
-                       threshold_in_force=None if in_force is None
-                       else ThresholdOut(**in_force),
-                       faces=[m.to_dict() for m in matches])
+        raise ApiError(
+            504, "timeout", f"the request took over {settings.request_timeout:g} s"
+        ) from exc
+    return IdentifyOut(
+        threshold=round(thr, 4),
+        threshold_in_force=None if in_force is None else ThresholdOut(**in_force),
+        faces=[m.to_dict() for m in matches],
+    )
+
 
 @router.get("/v1/status", dependencies=[need("read")])
 async def status(run: Run, g: G) -> StatusOut:
@@ -58,27 +62,32 @@ async def status(run: Run, g: G) -> StatusOut:
     comes from and its estimated FPIR and FNIR with their 95 % intervals."""
     return StatusOut(**await run.work(g.status, False))
 
+
 @router.post("/v1/verify", dependencies=[need("read")])
 async def verify(
     run: Run,
-    g: G, a: Annotated[UploadFile, File(description="A photo")],
+    g: G,
+    a: Annotated[UploadFile, File(description="A photo")],
     b: Annotated[UploadFile | None, File(description="Another photo")] = None,
     person_id: Annotated[int | None, Form(ge=1, le=2**62)] = None,
     threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
-) -> dict:
+) -> VerifyOut:
     """Same person or not: two photos (their largest faces), or a photo and a person."""
     if (b is None) == (person_id is None):
-        raise ApiError(422, "invalid_request", "send either a second photo 'b' or a "
-                       "'person_id', not both or neither")
+        raise ApiError(
+            422,
+            "invalid_request",
+            "send either a second photo 'b' or a 'person_id', not both or neither",
+        )
     first = await read(a)
     other: bytes | int = person_id if b is None else await read(b)  # type: ignore[assignment]
-    return await run.work(g.verify, first, other, threshold)
+    return VerifyOut.model_validate(await run.work(g.verify, first, other, threshold))
+
 
 @router.post("/v1/detect", dependencies=[need("read")])
-async def detect(run: Run, g: G, settings: S, photo: Annotated[UploadFile, File()]) -> dict:
+async def detect(run: Run, g: G, settings: S, photo: Annotated[UploadFile, File()]) -> DetectOut:
     """Every face in a photo: box, detector score and five landmarks."""
     data = await read(photo)
     name = source(photo)
-    faces = await run.work(
-        lambda: g.detector.detect(decode(data, settings.max_pixels, name=name)))
-    return {"faces": [f.to_dict() for f in faces]}
+    faces = await run.work(lambda: g.detector.detect(decode(data, settings.max_pixels, name=name)))
+    return DetectOut.model_validate({"faces": [f.to_dict() for f in faces]})
