@@ -23,7 +23,9 @@ def tag(
     album: Path = typer.Argument(..., help="A folder of photos (searched recursively)."),
     xmp: bool = typer.Option(False, "--xmp", help="Write photo.jpg.xmp sidecars (merged)."),
     report: Path | None = typer.Option(None, help="Write an HTML page of the faces found."),
-    workers: int = typer.Option(2, min=1, help="Worker processes (each loads the model)."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes, each loading the model (default: "
+        "FACEPAIR_ALBUM_WORKERS)."),
     as_json: Json = False,
 ) -> None:
     """Tag every face in a photo library; resumable, and a re-run skips unchanged photos."""
@@ -46,7 +48,8 @@ def tag(
                     rate = done / max(1e-9, time.monotonic() - started)
                     bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
 
-                tagger = AlbumTagger(gallery, workers=workers, xmp=xmp, progress=update,
+                tagger = AlbumTagger(gallery, workers=workers or gallery.settings.album_workers,
+                                     xmp=xmp, progress=update,
                                      clusterer=clusterer)
                 result = tagger.run(album)
             if report is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from faces.settings import get_settings
 from service.cli.common import FaceChoice, Json, emit_json, err, fail, out, progress
 
 commands = typer.Typer()
@@ -171,7 +172,8 @@ def train(
 def export(
     run: Path = typer.Argument(..., help="A training output folder (holds last.pt)."),
     name: str = typer.Option(..., help="Model name: models/<name>.safetensors + .json."),
-    models_dir: Path = typer.Option(Path("models"), help="Where to write it."),
+    models_dir: Path | None = typer.Option(None, help="Where to write it (default: "
+                                           "FACEPAIR_MODELS_DIR)."),
     view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
     data: Path | None = typer.Option(None, help="Folder holding lfw/ (default: settings)."),
     as_json: Json = False,
@@ -182,6 +184,7 @@ def export(
     if not (run / "last.pt").exists():
         raise fail(f"{run}: no last.pt checkpoint")
     views = _views(view)
+    models_dir = models_dir or get_settings().models_dir
     bar, update = _bar(as_json, "aligning LFW")
     with bar:
         card = run_export(run, name, models_dir, views, data, update, _command())
@@ -195,7 +198,8 @@ def export(
 def quantize(
     model: str = typer.Argument(..., help="A float model: a name in models/ or a path."),
     name: str = typer.Option(..., help="The int8 model's name: models/<name>.safetensors + .json."),
-    models_dir: Path = typer.Option(Path("models"), help="Where to write it."),
+    models_dir: Path | None = typer.Option(None, help="Where to write it (default: "
+                                           "FACEPAIR_MODELS_DIR)."),
     data: list[Path] | None = typer.Option(
         None, help="Prepared folders for the calibration crops (default: the data the model "
                    "was trained on, its held-out people aside). Repeatable."),
@@ -212,6 +216,7 @@ def quantize(
         if not (d / "manifest.csv").exists():
             raise fail(f"{d}: not a prepared folder (no manifest.csv; run facepair prepare)")
     views = _views(view)
+    models_dir = models_dir or get_settings().models_dir
     bar, update = _bar(as_json, "aligning LFW")
     try:
         with bar:
