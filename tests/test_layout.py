@@ -59,7 +59,7 @@ def test_every_error_code_is_in_the_docs() -> None:
             text = path.read_text()
             found |= set(re.findall(r'^\s+code = "([a-z_]+)"', text, re.M))
             found |= set(re.findall(r'Refused\(\s*"([a-z_]+)"', text))
-            found |= set(re.findall(r'(?:ApiError|problem)\(\s*\d+, "([a-z_]+)"', text))
+            found |= set(re.findall(r'(?:ApiError|problem)\(\s*\d+,\s*"([a-z_]+)"', text))
             found |= set(re.findall(r'\b\d{3}: "([a-z_]+)"', text))  # {404: "not_found", …}
     found -= {"facepair_error", "http_error"}  # the base class; an unlisted HTTP error
     listed = set(re.findall(r"^\| `([a-z_]+)` \|", (ROOT / "docs" / "errors.md").read_text(),
