@@ -41,11 +41,12 @@ def read_card(path: Path) -> dict[str, Any]:
     """The card at `path` as a dict, once it is known to be a valid `ModelCard`."""
     try:
         raw = json.loads(path.read_text())
-        ModelCard.model_validate(raw)
-    except (OSError, ValueError) as exc:  # unreadable, not JSON, or a ValidationError
-        if isinstance(exc, ValidationError):
-            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
-                               for e in exc.errors()[:5])
-            raise ModelError(f"{path} is not a valid model card ({fields})") from exc
+    except (OSError, ValueError) as exc:  # unreadable, or not JSON
         raise ModelError(f"{path} cannot be read as a model card: {exc}") from exc
+    try:
+        ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
+                           for e in exc.errors()[:5])
+        raise ModelError(f"{path} is not a valid model card ({fields})") from exc
     return raw

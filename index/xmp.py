@@ -18,6 +18,7 @@ A sidecar is the user's file; facepair only keeps its own part of it up to date:
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ def _region(holder: etree._Element) -> Region | None:
 
 def read_regions(path: Path) -> list[Region]:
     """Every face region in a sidecar (ours carry `person`)."""
-    return [r for _, r in _regions(_parse(path).getroot()) if r is not None]
+    return [r for _, r in _regions(_parse(path)[0].getroot()) if r is not None]
 
 
 def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
@@ -136,17 +137,18 @@ def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]
                           NS)]
 
 
-def _parse(path: Path) -> etree._ElementTree:
+def _parse(path: Path) -> tuple[etree._ElementTree, bytes]:
+    """A sidecar's document and the bytes it was read from (read once)."""
     if path.is_symlink():
         raise SidecarError(f"{path}: a symbolic link; facepair leaves it as it is")
+    data = path.read_bytes()
     try:
-        with open(path, "rb") as f:
-            tree = etree.parse(f, _PARSER)
+        tree = etree.parse(io.BytesIO(data), _PARSER)
     except etree.XMLSyntaxError as exc:
         raise SidecarError(f"{path}: not valid XML ({exc}); facepair leaves it as it is") from exc
     if tree.getroot().find(".//rdf:RDF", NS) is None and tree.getroot().tag != q("rdf:RDF"):
         raise SidecarError(f"{path}: no rdf:RDF element; facepair leaves it as it is")
-    return tree
+    return tree, data
 
 
 def _new() -> etree._ElementTree:
@@ -156,11 +158,11 @@ def _new() -> etree._ElementTree:
     return etree.ElementTree(root)
 
 
-def _child(parent: etree._Element, name: str, attrib: dict[str, str] | None = None,
-           nsmap: dict[str, str] | None = None) -> etree._Element:
+def _child(parent: etree._Element, name: str) -> etree._Element:
+    """`parent`'s child of this name, made where there is none."""
     found = parent.find(name, NS)
     if found is None:
-        found = etree.SubElement(parent, q(name), attrib or {}, nsmap=nsmap)
+        found = etree.SubElement(parent, q(name))
     return found
 
 
@@ -174,8 +176,7 @@ def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int
     exists = path.exists() or path.is_symlink()
     if not exists and (not regions or not create):
         return None
-    tree = _parse(path) if exists else _new()
-    original = path.read_bytes() if exists else b""
+    tree, original = _parse(path) if exists else (_new(), b"")
     root = tree.getroot()
 
     # facepair's earlier regions go; every other region stays

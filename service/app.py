@@ -18,7 +18,6 @@ a small web page at /.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,7 +39,6 @@ from service.routes import albums, ops, people, recognition
 from service.schemas import ERRORS
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-log = logging.getLogger("facepair.service")
 
 
 def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:

@@ -44,9 +44,9 @@ class Server:
                              capture_output=True, text=True, check=True, cwd=ROOT)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def start(self) -> None:
+    def start(self, workers: int = 1) -> None:
         self.proc = subprocess.Popen(
-            [FACEPAIR, "serve", "--port", str(self.port)],
+            [FACEPAIR, "serve", "--port", str(self.port), "--workers", str(workers)],
             env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -91,6 +91,18 @@ def photo(lfw: Path, name: str, i: int) -> Path:
 
 def upload(path: Path, field: str = "photo") -> dict:
     return {field: (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def job_end(api: httpx.Client, job_id: int, seconds: float) -> dict:
+    """An album job's state once it ended (done, failed or cancelled), or the last one seen
+    within `seconds`."""
+    deadline, state = time.monotonic() + seconds, {}
+    while time.monotonic() < deadline:
+        state = api.get(f"/v1/albums/jobs/{job_id}").json()
+        if state["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    return state
 
 
 def is_problem(r: httpx.Response, status: int, code: str | None = None) -> bool:
@@ -245,13 +257,7 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         job = api.post("/v1/albums/jobs", json={"path": str(album), "xmp": True})
         assert job.status_code == 202, job.text
         job_id = job.json()["id"]
-        deadline = time.monotonic() + 180
-        state = {}
-        while time.monotonic() < deadline:
-            state = api.get(f"/v1/albums/jobs/{job_id}").json()
-            if state["status"] in ("done", "failed", "cancelled"):
-                break
-            time.sleep(0.5)
+        state = job_end(api, job_id, 180)
         assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
         assert state["named"] >= 2 and len(list(album.glob("celine_*.jpg.xmp"))) >= 2
         assert is_problem(api.delete(f"/v1/albums/jobs/{job_id}"), 409, "not_running")
@@ -351,12 +357,7 @@ def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
     second.start()
     try:
         with client(second, "write") as api:
-            deadline, state = time.monotonic() + 300, {}
-            while time.monotonic() < deadline:
-                state = api.get(f"/v1/albums/jobs/{job_id}").json()
-                if state["status"] in ("done", "failed", "cancelled"):
-                    break
-                time.sleep(0.5)
+            state = job_end(api, job_id, 300)
             assert state["status"] == "done" and state["done"] == len(people) - state[
                 "unchanged"] and state["unchanged"] >= 5
     finally:
@@ -365,18 +366,8 @@ def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
     several = Server(home)
     several.env.update(first.env)
     several.keys = first.keys
-    several.proc = subprocess.Popen(
-        [FACEPAIR, "serve", "--port", str(several.port), "--workers", "2"],
-        env=several.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    several.start(workers=2)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(several.url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
         (album / "new").mkdir()  # new photos: the next job has work to do
         for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir())[400:700]:
             shutil.copy(folder / f"{folder.name}_0001.jpg", album / "new")
@@ -390,12 +381,7 @@ def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
         with client(several, "write") as api:
             assert api.delete(f"/v1/albums/jobs/{job_id}").status_code == 202
         with client(several, "write") as api:
-            deadline, state = time.monotonic() + 120, {}
-            while time.monotonic() < deadline:
-                state = api.get(f"/v1/albums/jobs/{job_id}").json()
-                if state["status"] in ("done", "failed", "cancelled"):
-                    break
-                time.sleep(0.3)
+            state = job_end(api, job_id, 120)
         assert state["status"] == "cancelled", state
     finally:
         several.stop()
