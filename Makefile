@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
+# the data sets (LFW, ORL, cfp-dev) that tests, benchmarks and training read
+export FACEPAIR_DATA_DIR ?= $(abspath ../shared/data)
 # TORCH_INDEX: a wheel index for torch (the Dockerfile's CPU image uses PyTorch's CPU-only one)
 # GPU=1: search with faiss-gpu instead of faiss-cpu
 

@@ -18,7 +18,7 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faces.errors import CorruptPhoto, EmptyPhoto, NotFound, PhotoTooLarge, UnsupportedPhoto
-from faces.settings import get_settings
+from faces.settings import DEFAULTS
 
 pillow_heif.register_heif_opener()
 
@@ -92,13 +92,14 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return out
 
 
-def decode(source: Source, max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
+def decode(source: Source, max_pixels: int = DEFAULTS.max_pixels, name: str | None = None
+           ) -> np.ndarray:
     """Decode a photo (bytes, a path or a binary stream) to an upright H×W×3 uint8 RGB array.
 
     Raises a `PhotoError` naming the problem: empty, not a photo of a supported kind,
     over `max_pixels` (checked from the header, before decoding), or corrupt/truncated.
     """
-    limit = max_pixels or get_settings().max_pixels
+    limit = max_pixels
     stream, name = _open(source, name)
     try:
         with warnings.catch_warnings():

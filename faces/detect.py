@@ -13,7 +13,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from faces.settings import Settings, get_settings, resolve_device
+from faces.settings import DEFAULTS, Settings, resolve_device
 
 # The second look at a photo without a face: a border of this share of its longer side, and
 # faces of at least this share of its shorter side. On the 30 of 3,708 tight LFW DevTest
@@ -74,7 +74,7 @@ class Detector:
     def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
         from faces.mtcnn import Cascade
 
-        self.settings = settings or get_settings()
+        self.settings = settings or DEFAULTS
         self.device = resolve_device(device or self.settings.device)
         self._cascade = Cascade(self.device)
 

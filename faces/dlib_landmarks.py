@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from faces.errors import ModelError
-from faces.settings import get_settings
+from faces.settings import DEFAULTS
 
 MODEL_NAME = "dlib-landmarks-5"
 
@@ -72,9 +72,9 @@ class ShapeModel:
     deltas: np.ndarray  # (C, F, 2) float32: its offset from that landmark in the initial shape
 
 
-def default_model_file() -> Path:
-    """`models/dlib-landmarks-5.safetensors`, in the configured models_dir."""
-    return get_settings().models_dir / f"{MODEL_NAME}.safetensors"
+def default_model_file(models_dir: Path = DEFAULTS.models_dir) -> Path:
+    """`dlib-landmarks-5.safetensors` in `models_dir`."""
+    return models_dir / f"{MODEL_NAME}.safetensors"
 
 
 def load_shape_model(path: Path | None = None) -> ShapeModel:

@@ -22,18 +22,20 @@ from faces.backbones import build
 from faces.card import read_card
 from faces.detect import Detector, Face
 from faces.errors import ModelError
-from faces.settings import get_settings, resolve_device, resolve_model
+from faces.settings import DEFAULTS, resolve_device, resolve_model
+
+Model = str | Path  # a model's name in the models folder, or the path of its files
 
 
-def model_paths(model: str | Path | None = None) -> tuple[Path, Path]:
-    """The (weights, card) files of a model given by name (in `models/`) or by path."""
-    settings = get_settings()
+def model_paths(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir
+                ) -> tuple[Path, Path]:
+    """The (weights, card) files of a model given by name (in `models_dir`) or by path."""
     name = str(resolve_model(model))
     path = Path(name)
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
     elif not path.is_absolute() and len(path.parts) == 1:
-        path = settings.models_dir / name
+        path = models_dir / name
     weights, card = path.with_suffix(".safetensors"), path.with_suffix(".json")
     for f in (weights, card):
         if not f.exists():
@@ -41,15 +43,16 @@ def model_paths(model: str | Path | None = None) -> tuple[Path, Path]:
     return weights, card
 
 
-def load_card(model: str | Path | None = None) -> dict[str, Any]:
+def load_card(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir) -> dict[str, Any]:
     """A model's card, validated (`faces.card`)."""
-    return read_card(model_paths(model)[1])
+    return read_card(model_paths(model, models_dir)[1])
 
 
-def load_network(model: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_network(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir
+                 ) -> tuple[nn.Module, dict[str, Any]]:
     """The embedding network of a model file, in eval mode (float32, or int8 for a quantised
     model: `faces.quantize`, CPU only), and its card."""
-    weights, card_path = model_paths(model)
+    weights, card_path = model_paths(model, models_dir)
     card = read_card(card_path)
     if card.get("quantization"):
         from faces.quantize import from_file_state
@@ -108,11 +111,12 @@ def embed_with(
 class Embedder:
     """Loads a model once; embeds aligned crops or detected faces to unit vectors."""
 
-    def __init__(self, model: str | Path | None = None, device: str | None = None) -> None:
-        model = resolve_model(model, device)
+    def __init__(self, model: Model | None = None, device: str = "auto",
+                 models_dir: Path = DEFAULTS.models_dir) -> None:
+        model = resolve_model(model or "auto", device)
         self.device = resolve_device(device)
-        self.path = model_paths(model)[0]  # the weights file (worker processes reload it)
-        net, self.card = load_network(model)
+        self.path = model_paths(model, models_dir)[0]  # the weights (workers reload them)
+        net, self.card = load_network(model, models_dir)
         self.quantized = bool(self.card.get("quantization"))
         if self.quantized:  # int8 kernels are CPU kernels
             self.device = "cpu"

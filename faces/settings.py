@@ -20,8 +20,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("var"), description="Where facepair keeps its data.")
     data_dir: Path = Field(
-        REPO_ROOT.parent / "shared" / "data",
-        description="Face data sets (LFW, ORL) for evaluation, tests and benchmarks.",
+        Path("data"), description="Face data sets (LFW, ORL, cfp-dev) for evaluation, "
+        "training and benchmarks (`make` sets it to the checkout's ../shared/data).",
     )
     models_dir: Path = Field(REPO_ROOT / "models", description="Where model files live.")
     model: str = Field(
@@ -111,25 +111,29 @@ class Settings(BaseSettings):
     album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
 
 
+# the documented defaults, not read from the environment: what library code uses when its
+# caller passes no settings (the entry points pass theirs)
+DEFAULTS = Settings.model_construct()
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings of this process, from its environment: for entry points (the CLI, the
+    service, benchmarks) to read once and pass down."""
     return Settings()
 
 
-def resolve_device(name: str | None = None) -> str:
+def resolve_device(name: str = "auto") -> str:
     """Turn the `device` setting into a torch device string ('auto' → cuda when present)."""
     import torch
 
-    name = name or get_settings().device
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
 
 
-def resolve_model(model: str | Path | None = None, device: str | None = None) -> str | Path:
-    """A model name or path (default: the `model` setting), 'auto' turned into the model for
-    the device that embeds."""
-    model = model or get_settings().model
+def resolve_model(model: str | Path = "auto", device: str = "auto") -> str | Path:
+    """A model name or path, 'auto' turned into the model for the device that embeds."""
     if str(model) != "auto":
         return model
     if resolve_device(device).startswith("cuda"):

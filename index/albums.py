@@ -34,6 +34,7 @@ from faces.detect import Face
 from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound
 from faces.memory import keep_freed_memory
+from faces.settings import Settings
 from index.clustering import dbscan_labels
 from index.gallery import Gallery, encode_chip
 
@@ -59,7 +60,7 @@ class Analysed:
 _WORKER: dict = {}
 
 
-def _init_worker(model: str, threads: int) -> None:
+def _init_worker(settings: Settings, model: str, device: str, threads: int) -> None:
     """A spawned worker: load the detector and the model itself."""
     import torch
 
@@ -68,7 +69,8 @@ def _init_worker(model: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     keep_freed_memory()
-    _WORKER["detector"], _WORKER["embedder"] = Detector(), Embedder(model)
+    _WORKER.update(detector=Detector(settings, device), embedder=Embedder(model, device),
+                   max_pixels=settings.max_pixels)
 
 
 def _init_forked() -> None:
@@ -102,7 +104,7 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     ok: list[Analysed] = []
     for item in results:
         try:
-            photo = decode(Path(item.path))
+            photo = decode(Path(item.path), _WORKER["max_pixels"])
         except FacepairError as exc:
             item.error = exc.message
             continue
@@ -183,20 +185,22 @@ class AlbumTagger:
             todo.append((str(path), st.st_size, st.st_mtime, sha))
         return todo, unchanged, unreadable
 
+    def _lend_to_workers(self) -> None:
+        """This process's detector and model, for `analyse` here or in forked workers."""
+        _WORKER.update(detector=self.gallery.detector, embedder=self.gallery.embedder,
+                       max_pixels=self.gallery.settings.max_pixels)
+
     def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
         chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
         if self.workers <= 1:
-            if "detector" not in _WORKER:
-                _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
-                                                            self.gallery.embedder)
+            self._lend_to_workers()
             for chunk in chunks:
                 yield analyse(chunk)
             return
         if self.gallery.embedder.device == "cpu" and "fork" in mp.get_all_start_methods():
             # forked from here, with the detector and model this process holds: a worker
             # starts in milliseconds instead of importing torch and loading both (seconds)
-            _WORKER["detector"], _WORKER["embedder"] = (self.gallery.detector,
-                                                        self.gallery.embedder)
+            self._lend_to_workers()
             # what exists now is out of the workers' garbage collector's sight, so that a
             # collection in a worker does not copy the pages it shares; this process (the
             # service lives on) sees it all again once they are forked
@@ -208,7 +212,8 @@ class AlbumTagger:
         else:  # CUDA cannot be forked once initialised; elsewhere there is no fork
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             pool = mp.get_context("spawn").Pool(
-                self.workers, _init_worker, (str(self.gallery.embedder.path), threads))
+                self.workers, _init_worker, (self.gallery.settings, str(self.gallery.embedder.path),
+                                             self.gallery.embedder.device, threads))
         with pool:
             if self.clusterer is dbscan_labels:
                 # the workers are forked: scikit-learn may load meanwhile (a second and a
@@ -241,8 +246,7 @@ class AlbumTagger:
             self.store.add_album_problems(job_id, unreadable)
             failed = len(unreadable)
             counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": failed}
-            self.update_job(job_id, status="running", total=len(todo) + failed,
-                            unchanged=unchanged, skipped=skipped, failed=failed, done=failed)
+            self.store.start_album_job(job_id, len(todo) + failed, unchanged, skipped, failed)
             for chunk in self._analysed(todo):
                 # named before the write: naming takes the gallery's lock, which an enrollment
                 # holds while it waits for the store's (taking them the other way round here
@@ -252,9 +256,9 @@ class AlbumTagger:
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
                     for item, matches in zip(chunk, named, strict=True):
                         self._record(conn, item, matches, job_id, counts)
-                    self.store.update_album_job(
-                        conn, job_id, done=counts["photos"] + counts["failed"],
-                        **{k: counts[k] for k in ("faces", "named", "unknown", "failed")})
+                    self.store.album_job_progress(
+                        conn, job_id, counts["photos"] + counts["failed"], counts["faces"],
+                        counts["named"], counts["unknown"], counts["failed"])
                 problems = [(item.path, "unreadable", item.error) for item in chunk
                             if item.error is not None]
                 if self.xmp:
@@ -269,18 +273,13 @@ class AlbumTagger:
                     status = "cancelled"
                     break
         except BaseException as exc:
-            self.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self.store.end_album_job(job_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
         clusters = self.cluster()
-        self.update_job(job_id, status=status)
+        self.store.end_album_job(job_id, status)
         return {"job": job_id, "status": status, **counts, "unchanged": unchanged,
                 "skipped": skipped, "clusters": clusters,
                 "seconds": round(time.perf_counter() - start, 2)}
-
-    def update_job(self, job_id: int, **fields: str | int | float | None) -> None:
-        """Set fields of a job's row (status, counts, error)."""
-        with self.store.write(gallery=False) as conn:
-            self.store.update_album_job(conn, job_id, **fields)
 
     def _named(self, item: Analysed, threshold: float) -> list:
         """The faces of one analysed photo, named (none for a photo that failed)."""

@@ -28,7 +28,7 @@ from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import FacepairError, ModelError, NotFound, Refused
-from faces.settings import Settings, get_settings
+from faces.settings import DEFAULTS, Settings
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.search import FaceIndex
 from index.store import Person, Store
@@ -129,9 +129,10 @@ class Gallery:
     def __init__(self, settings: Settings | None = None, model: str | None = None,
                  home: Path | None = None, detector: Detector | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None) -> None:
-        self.settings = settings or get_settings()
+        self.settings = settings or DEFAULTS
         self.home = Path(home or self.settings.home)
-        self.embedder = embedder or Embedder(model or self.settings.model)
+        self.embedder = embedder or Embedder(model or self.settings.model, self.settings.device,
+                                             self.settings.models_dir)
         self._detector = detector
         self.model = self.embedder.name
         self.store = Store(self.home / "gallery.sqlite3")

@@ -57,7 +57,7 @@ class AlbumJobs:
             else:
                 if self.stop.is_set() and not self.gallery.store.album_job_cancelled(job["id"]):
                     # stopped by this process's shutdown, not cancelled: another takes it up
-                    tagger.update_job(job["id"], status="queued", owner=None)
+                    self.gallery.store.release_album_job(job["id"])
 
     def close(self) -> None:
         """Stop after the photos in hand; a job left running is taken up by the next

@@ -184,8 +184,10 @@ MIGRATIONS: list[str] = [
 ]
 
 
-ALBUM_JOB_FIELDS = frozenset({"status", "total", "done", "unchanged", "faces", "named",
-                              "unknown", "skipped", "failed", "error", "owner", "cancel"})
+# the highest id each table has given is kept in `meta` under its key (see `Store._new_id`)
+_LAST_ID = {"people": ("last_id:people", "SELECT COALESCE(MAX(id), 0) FROM people"),
+            "photos": ("last_id:photos", "SELECT COALESCE(MAX(id), 0) FROM photos"),
+            "faces": ("last_id:faces", "SELECT COALESCE(MAX(id), 0) FROM faces")}
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -445,25 +447,24 @@ class Store:
     def add_person(self, conn: sqlite3.Connection, name: str, note: str = "") -> int:
         name = checked_name(name)
         try:
-            return self._insert(conn, "people", {"name": name, "note": note, "created": now()})
+            new = self._new_id(conn, "people")
+            conn.execute("INSERT INTO people(id, name, note, created) VALUES(?, ?, ?, ?)",
+                         (new, name, note, now()))
+            return new
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"a person named {name!r} already exists") from exc
 
-    def _insert(self, conn: sqlite3.Connection, table: str, row: dict[str, object]) -> int:
-        """Insert a row under an id this table never gave before: SQLite hands the highest
-        id out again once its row is deleted, and an id in an API answer must never come to
-        mean someone else (a script deleting person 170 twice would delete a stranger)."""
-        if table not in ("people", "photos", "faces"):
-            raise ValueError(table)
-        key = f"last_id:{table}"
+    def _new_id(self, conn: sqlite3.Connection, table: str) -> int:
+        """An id this table never gave before, for the row the caller inserts next: SQLite
+        hands the highest id out again once its row is deleted, and an id in an API answer
+        must never come to mean someone else (a script deleting person 170 twice would
+        delete a stranger)."""
+        key, top_sql = _LAST_ID[table]
         last = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        top = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+        top = conn.execute(top_sql).fetchone()[0]
         new = max(int(last[0]) if last else 0, int(top)) + 1
         conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
                      "SET value=excluded.value", (key, str(new)))
-        names = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        conn.execute(f"INSERT INTO {table}(id, {names}) VALUES(?, {marks})", (new, *row.values()))
         return new
 
     def update_person(self, person_id: int, name: str | None = None,
@@ -603,15 +604,37 @@ class Store:
                 (str(root), int(xmp), now(), now(), owner, int(resumable)))
         return int(cur.lastrowid or 0)
 
-    def update_album_job(self, conn: sqlite3.Connection, job_id: int,
-                         **fields: str | int | float | None) -> None:
-        """Set fields of a job's row (status, counts, error) within the caller's write."""
-        bad = set(fields) - ALBUM_JOB_FIELDS
-        if bad:
-            raise ValueError(f"not album job fields: {sorted(bad)}")
-        fields["updated"] = now()
-        sets = ", ".join(f"{k}=?" for k in fields)
-        conn.execute(f"UPDATE album_jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+    def start_album_job(self, job_id: int, total: int, unchanged: int, skipped: int,
+                        failed: int) -> None:
+        """A job has found its photos: `total` to read (`failed` of them unreadable)."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_jobs SET status='running', total=?, unchanged=?, "
+                         "skipped=?, failed=?, done=?, updated=? WHERE id=?",
+                         (total, unchanged, skipped, failed, failed, now(), job_id))
+
+    def album_job_progress(self, conn: sqlite3.Connection, job_id: int, done: int, faces: int,
+                           named: int, unknown: int, failed: int) -> None:
+        """A job's counts so far, within the write that records its latest photos."""
+        conn.execute("UPDATE album_jobs SET done=?, faces=?, named=?, unknown=?, failed=?, "
+                     "updated=? WHERE id=?", (done, faces, named, unknown, failed, now(), job_id))
+
+    def end_album_job(self, job_id: int, status: str, error: str | None = None) -> None:
+        """A job has stopped: done, cancelled, failed (with `error`)."""
+        with self.write(gallery=False) as conn:
+            self._album_job_status(conn, job_id, status, error)
+
+    def release_album_job(self, job_id: int) -> None:
+        """A job this process stops without finishing goes back to the queue, for the next
+        service process to take up."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_jobs SET status='queued', owner=NULL, updated=? "
+                         "WHERE id=?", (now(), job_id))
+
+    @staticmethod
+    def _album_job_status(conn: sqlite3.Connection, job_id: int, status: str,
+                          error: str | None = None) -> None:
+        conn.execute("UPDATE album_jobs SET status=?, error=COALESCE(?, error), updated=? "
+                     "WHERE id=?", (status, error, now(), job_id))
 
     def album_job(self, job_id: int) -> dict | None:
         row = self.read().execute("SELECT * FROM album_jobs WHERE id=?", (job_id,)).fetchone()
@@ -629,10 +652,11 @@ class Store:
                 if row["owner"] is not None and alive(row["owner"]):
                     continue
                 if not row["resumable"]:
-                    self.update_album_job(conn, row["id"], status="interrupted",
-                                          error="the process running it stopped")
+                    self._album_job_status(conn, row["id"], "interrupted",
+                                           "the process running it stopped")
                     continue
-                self.update_album_job(conn, row["id"], owner=owner)
+                conn.execute("UPDATE album_jobs SET owner=?, updated=? WHERE id=?",
+                             (owner, now(), row["id"]))
                 return {**dict(row), "owner": owner}
         return None
 
@@ -643,8 +667,8 @@ class Store:
                                 "'running') AND resumable=0 AND owner IS NOT NULL").fetchall()
             gone = [r["id"] for r in rows if not alive(r["owner"])]
             for job_id in gone:
-                self.update_album_job(conn, job_id, status="interrupted",
-                                      error="the process running it stopped")
+                self._album_job_status(conn, job_id, "interrupted",
+                                       "the process running it stopped")
         return len(gone)
 
     def cancel_album_job(self, job_id: int) -> bool:
@@ -655,10 +679,9 @@ class Store:
                                (job_id,)).fetchone()
             if row is None or row["status"] not in ("queued", "running"):
                 return False
+            conn.execute("UPDATE album_jobs SET cancel=1, updated=? WHERE id=?", (now(), job_id))
             if row["owner"] is None:
-                self.update_album_job(conn, job_id, status="cancelled", cancel=1)
-            else:
-                self.update_album_job(conn, job_id, cancel=1)
+                self._album_job_status(conn, job_id, "cancelled")
         return True
 
     def album_job_cancelled(self, job_id: int) -> bool:
@@ -693,8 +716,10 @@ class Store:
         row = conn.execute("SELECT id FROM photos WHERE sha256=?", (sha256,)).fetchone()
         if row is not None:
             return int(row[0])
-        return self._insert(conn, "photos", {"sha256": sha256, "source": source,
-                                             "width": width, "height": height, "added": now()})
+        new = self._new_id(conn, "photos")
+        conn.execute("INSERT INTO photos(id, sha256, source, width, height, added) "
+                     "VALUES(?, ?, ?, ?, ?, ?)", (new, sha256, source, width, height, now()))
+        return new
 
     def faces_in_photo(self, photo_id: int) -> list[StoredFace]:
         return self._faces("WHERE f.photo_id=?", (photo_id,))
@@ -720,10 +745,13 @@ class Store:
     def add_face(self, conn: sqlite3.Connection, photo_id: int, person_id: int,
                  box: list[float], landmarks: list[list[float]], score: float, sharpness: float,
                  chip: bytes, chip_landmarks: list[list[float]]) -> int:
-        return self._insert(conn, "faces", {
-            "photo_id": photo_id, "person_id": person_id, "box": json.dumps(box),
-            "landmarks": json.dumps(landmarks), "score": score, "sharpness": sharpness,
-            "chip": chip, "chip_landmarks": json.dumps(chip_landmarks), "added": now()})
+        new = self._new_id(conn, "faces")
+        conn.execute(
+            "INSERT INTO faces(id, photo_id, person_id, box, landmarks, score, sharpness, chip, "
+            "chip_landmarks, added) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new, photo_id, person_id, json.dumps(box), json.dumps(landmarks), score, sharpness,
+             chip, json.dumps(chip_landmarks), now()))
+        return new
 
     def delete_face(self, face_id: int) -> None:
         with self.write() as conn:

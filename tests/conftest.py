@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# the data sets beside the checkout (../shared/data), for this process and those it starts
+os.environ.setdefault("FACEPAIR_DATA_DIR",
+                      str(Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 
 from faces.settings import get_settings
 

@@ -92,3 +92,28 @@ def test_bad_arguments_are_errors_not_tracebacks(cli, lfw_dir: Path) -> None:
     cli("verify", one, "person:nobody", code=2)
     cli("people", "delete", "nobody", code=2)
     assert cli("people", "list", "--json")["people"] == []  # nothing was half-made
+
+
+def test_tag_then_name_a_group_of_unknown_faces(cli, lfw_dir: Path, tmp_path: Path) -> None:
+    album = tmp_path / "album"
+    album.mkdir()
+    stranger = "Gerhard_Schroeder"  # 109 photos: enough of one stranger to form a group
+    for i in range(1, 6):
+        (album / f"{stranger}_{i}.jpg").write_bytes(Path(photo(lfw_dir, stranger, i)).read_bytes())
+    (album / "notes.txt").write_text("not a photo")
+    cli("enroll", "Ann", photo(lfw_dir, "Amelie_Mauresmo", 1), "--json")
+
+    tagged = cli("tag", str(album), "--workers", "1", "--json")
+    assert (tagged["photos"], tagged["skipped"], tagged["named"]) == (5, 1, 0)
+    assert tagged["clusters"] >= 1
+    groups = cli("clusters", "list", "--json")["clusters"]
+    biggest = groups[0]
+    assert biggest["faces"] >= 3 and all(stranger in e for e in biggest["examples"])
+
+    named = cli("clusters", "name", str(biggest["id"]), "Gerhard", "--json")
+    assert named["person"]["name"] == "Gerhard" and named["enrolled_faces"] == biggest["faces"]
+    people = {p["name"]: p["faces"] for p in cli("people", "list", "--json")["people"]}
+    assert people == {"Ann": 1, "Gerhard": biggest["faces"]}
+    assert biggest["id"] not in [g["id"] for g in cli("clusters", "list", "--json")["clusters"]]
+    cli("clusters", "name", "999", "Nobody", "--json", code=2)  # no such group: a clear error
+    cli("tag", str(tmp_path / "nowhere"), "--json", code=2)

@@ -127,14 +127,20 @@ def test_the_loss_falls_and_training_resumes(prepared: Path, tmp_path: Path):
 
 def test_export_then_load_gives_the_same_embeddings(prepared: Path, tmp_path: Path):
     from faces.backbones import build
-    from faces.embed import Embedder
-    from training.export import export
+    from faces.embed import Embedder, load_card
     from training.train import embed_fn, train
 
     train(_config(prepared, tmp_path / "run", max_steps=5))
-    card = export(tmp_path / "run", "tiny", tmp_path / "models", views=())
-    assert (tmp_path / "models" / "tiny.safetensors").stat().st_size < 30 * 2**20
+    models = tmp_path / "models"
+    done = facepair("export", str(tmp_path / "run"), "--name", "tiny", "--models-dir",
+                    str(models), "--view", "none", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["model"] == "tiny"
+    assert (models / "tiny.safetensors").stat().st_size < 30 * 2**20
+    card = load_card(models / "tiny")
     assert card["init"] is None and card["embedding_size"] == 64
+    missing = facepair("export", str(tmp_path / "nowhere"), "--name", "x", "--json")
+    assert missing.returncode == 2 and "no last.pt" in missing.stderr
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     net = build(ckpt["architecture"])
     net.load_state_dict(ckpt["model"])

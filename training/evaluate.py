@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from faces.mtcnn import VERSION as DETECTOR
-from faces.settings import get_settings
+from faces.settings import DEFAULTS
 
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
@@ -57,8 +57,8 @@ def read_pairs(path: Path) -> list[list[Pair]]:
     return [pairs[i * 2 * per : (i + 1) * 2 * per] for i in range(folds)]
 
 
-def lfw_root(data_dir: Path | None = None) -> Path:
-    root = (data_dir or get_settings().data_dir) / "lfw"
+def lfw_root(data_dir: Path) -> Path:
+    root = data_dir / "lfw"
     if not (root / "pairsDevTest.txt").exists():
         raise FileNotFoundError(f"LFW protocol files not found in {root}")
     return root
@@ -176,19 +176,21 @@ def pair_photos(folds: list[list[Pair]]) -> list[str]:
 def lfw_crops(
     root: Path, pairs_file: str, size: int = 112, workers: int = 2,
     on_progress: Callable[[int, int], None] | None = None, template: list | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[list[str], np.ndarray, int]:
-    """The photos of one pairs file, their aligned crops (cached per file) and how many needed
-    the fallback crop."""
+    """The photos of one pairs file, their aligned crops (kept in `cache_dir`, where one is
+    given) and how many needed the fallback crop. Faces are found with the default detection
+    settings, as `facepair prepare` finds them for training."""
     from training.prepare import align_all
 
-    settings = get_settings()
+    settings = DEFAULTS
     photos = pair_photos(read_pairs(root / pairs_file))
     folder = root / "lfw-deepfunneled"
     key = json.dumps([str(folder), photos, size, template, settings.min_face_size,
                       settings.min_face_score, settings.detect_max_side, DETECTOR])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cache = settings.home / "cache" / f"lfw_{Path(pairs_file).stem}_{size}_{digest}.npz"
-    if cache.exists():
+    cache = (cache_dir or Path()) / f"lfw_{Path(pairs_file).stem}_{size}_{digest}.npz"
+    if cache_dir is not None and cache.exists():
         data = np.load(cache)
         return photos, data["crops"], int(data["fallback"])
     crops, rows = align_all([str(folder / p) for p in photos], size, "center", workers,
@@ -197,10 +199,11 @@ def lfw_crops(
     if missing:
         crops[missing] = _fallback_crops([str(folder / photos[i]) for i in missing], size,
                                          template)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, crops=crops, fallback=len(missing))
-    tmp.replace(cache)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, crops=crops, fallback=len(missing))
+        tmp.replace(cache)
     return photos, crops, len(missing)
 
 
@@ -299,15 +302,18 @@ def calibrated_thresholds(emb: dict[str, np.ndarray], root: Path) -> dict[str, f
 def evaluate(
     embed: Callable[[np.ndarray], np.ndarray], size: int, views: tuple[str, ...] = ("1",),
     workers: int = 2, on_progress: Callable[[int, int], None] | None = None,
-    thresholds: bool = False, data_dir: Path | None = None, template: list | None = None,
+    thresholds: bool = False, *, data_dir: Path, template: list | None = None,
+    cache_dir: Path | None = None,
 ) -> dict:
-    """Run the LFW protocols with `embed` (uint8 crops → unit vectors, flip-summed)."""
+    """Run the LFW protocols with `embed` (uint8 crops → unit vectors, flip-summed) on the LFW
+    in `data_dir`/lfw, its aligned crops kept in `cache_dir`."""
     root = lfw_root(data_dir)
     files = {"1": ["pairsDevTrain.txt", "pairsDevTest.txt"], "2": ["pairs.txt"]}
     emb: dict[str, np.ndarray] = {}
     fallback = 0
     for name in (name for v in views for name in files[v]):
-        photos, crops, missing = lfw_crops(root, name, size, workers, on_progress, template)
+        photos, crops, missing = lfw_crops(root, name, size, workers, on_progress, template,
+                                            cache_dir)
         emb.update(zip(photos, embed(crops), strict=True))
         fallback += missing
     result: dict = {"photos": len(emb), "fallback_crops": fallback}

@@ -65,6 +65,8 @@ def write_model(
         return card
     embedder = Embedder(weights)
     if views:
+        if data_dir is None:
+            raise ValueError("measuring LFW views needs the folder holding lfw/ (data_dir)")
         figures = evaluate(embedder.embed_crops, embedder.input_size, views,
                            on_progress=on_progress, thresholds=True, data_dir=data_dir,
                            template=card.get("template"))

@@ -58,6 +58,7 @@ class TrainConfig(BaseModel):
     threads: int = 0
     checkpoint_minutes: float = 10.0
     eval_minutes: float = 0.0  # LFW View 1 every N minutes (0: only at the end)
+    lfw_data: Path | None = None  # the folder holding lfw/ for View 1 (None: not measured)
     init: Path | None = None  # start from this model file's weights (where the names match)
     freeze_lower: int = 0  # layer groups (stem, stages…) frozen at the start
     freeze_epochs: float = 0.0
@@ -360,13 +361,14 @@ class Trainer:
 
     def evaluate_now(self) -> dict | None:
         """LFW View 1 now (rank 0, where LFW is present)."""
-        if self.rank != 0:
+        if self.rank != 0 or self.cfg.lfw_data is None:
             return None
         from training.evaluate import evaluate
 
         try:
             result = evaluate(self.embed, self.data.size, views=("1",),
-                              template=self.template)["view1"]
+                              data_dir=self.cfg.lfw_data, template=self.template,
+                              cache_dir=self.cfg.out / "cache")["view1"]
         except FileNotFoundError:
             return None
         step = self.state.step

@@ -78,12 +78,31 @@ def error_dict(exc: FacepairError) -> dict:
     return {"code": exc.code, "message": exc.message}
 
 
+def load_detector():  # -> Detector
+    """The detector, as this process's settings say."""
+    from faces.detect import Detector
+    from faces.settings import get_settings
+
+    return Detector(get_settings())
+
+
+def load_embedder(model: str | None = None):  # -> Embedder
+    """A model (default: the `model` setting) on the configured device, from the configured
+    models folder."""
+    from faces.embed import Embedder
+    from faces.settings import get_settings
+
+    settings = get_settings()
+    return Embedder(model or settings.model, settings.device, settings.models_dir)
+
+
 def open_gallery(model: str | None = None, quiet: bool = False):  # -> Gallery
     """The gallery in FACEPAIR_HOME, its stored faces embedded by the current model first
     (a progress bar while that runs)."""
+    from faces.settings import get_settings
     from index.gallery import Gallery
 
     with progress(quiet=quiet) as bar:
         task = bar.add_task("embedding stored faces with the current model", total=None, rate="")
-        return Gallery(model=model,
+        return Gallery(get_settings(), model=model,
                        progress=lambda d, t: bar.update(task, completed=d, total=t))

@@ -9,7 +9,17 @@ from rich.table import Table
 from rich.text import Text
 
 from faces.errors import FacepairError
-from service.cli.common import FaceChoice, Json, emit_json, err, fail, out, progress
+from service.cli.common import (
+    FaceChoice,
+    Json,
+    emit_json,
+    err,
+    fail,
+    load_detector,
+    load_embedder,
+    out,
+    progress,
+)
 
 commands = typer.Typer()
 
@@ -21,16 +31,16 @@ def detect(
 ) -> None:
     """Find every face in each photo: box, detector score and five landmarks."""
     from faces.decode import decode
-    from faces.detect import Detector
+    from faces.settings import get_settings
 
-    detector = Detector()
+    detector, max_pixels = load_detector(), get_settings().max_pixels
     results: list[dict] = []
     with progress(quiet=as_json and not err.is_terminal) as bar:
         task = bar.add_task("detecting", total=len(photos), rate="")
         for path in photos:
             entry: dict = {"path": str(path)}
             try:
-                entry["faces"] = [f.to_dict() for f in detector.detect(decode(path))]
+                entry["faces"] = [f.to_dict() for f in detector.detect(decode(path, max_pixels))]
             except FacepairError as exc:
                 entry["faces"] = []
                 entry["error"] = {"code": exc.code, "message": exc.message}
@@ -65,12 +75,13 @@ def embed(
     import numpy as np
 
     from faces.decode import decode
-    from faces.detect import Detector, pick_face
-    from faces.embed import Embedder
+    from faces.detect import pick_face
+    from faces.settings import get_settings
 
     if out_file.suffix != ".npy":
         raise fail(f"--out must name a .npy file, not {out_file}")
-    detector, embedder = Detector(), Embedder(model)
+    detector, embedder = load_detector(), load_embedder(model)
+    max_pixels = get_settings().max_pixels
     vectors = np.full((len(photos), embedder.dim), np.nan, dtype=np.float32)
     results: list[dict] = []
     with progress(quiet=as_json and not err.is_terminal) as bar:
@@ -78,7 +89,7 @@ def embed(
         for i, path in enumerate(photos):
             entry: dict = {"path": str(path), "row": i}
             try:
-                photo = decode(path)
+                photo = decode(path, max_pixels)
                 chosen = pick_face(detector.detect(photo), photo.shape, face.value)
                 if chosen is None:
                     entry["status"] = "no_face"

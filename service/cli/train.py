@@ -11,7 +11,16 @@ from pathlib import Path
 import typer
 
 from faces.settings import get_settings
-from service.cli.common import FaceChoice, Json, emit_json, err, fail, out, progress
+from service.cli.common import (
+    FaceChoice,
+    Json,
+    emit_json,
+    err,
+    fail,
+    load_embedder,
+    out,
+    progress,
+)
 
 commands = typer.Typer()
 
@@ -63,7 +72,7 @@ def prepare(
 
     template = None
     if model:
-        card = load_card(model)
+        card = load_card(model, get_settings().models_dir)
         size, template = int(card["input_size"]), card.get("template")
     if not src.is_dir():
         raise fail(f"{src}: not a folder")
@@ -132,6 +141,7 @@ def train(
     fields.update({k: v for k, v in flags.items() if v is not None})
     fields.update(data=data, out=out_dir)
     fields.setdefault("command", _command())
+    fields.setdefault("lfw_data", get_settings().data_dir)
     try:
         cfg = TrainConfig(**fields)
     except Exception as exc:
@@ -187,7 +197,8 @@ def export(
     models_dir = models_dir or get_settings().models_dir
     bar, update = _bar(as_json, "aligning LFW")
     with bar:
-        card = run_export(run, name, models_dir, views, data, update, _command())
+        card = run_export(run, name, models_dir, views, data or get_settings().data_dir,
+                          update, _command())
     if as_json:
         emit_json({"model": name, "lfw": card.get("lfw"), "thresholds": card.get("thresholds")})
     else:
@@ -221,7 +232,8 @@ def quantize(
     try:
         with bar:
             card = quantize_model(model, name, models_dir, data or None, crops, views,
-                                  on_progress=update, command=_command())
+                                  data_dir=get_settings().data_dir, on_progress=update,
+                                  command=_command())
     except (ValueError, FileNotFoundError, FacepairError) as exc:
         raise fail(str(exc)) from exc
     result = {"model": name, "of": card["quantization"]["of"], "lfw": card.get("lfw"),
@@ -251,8 +263,9 @@ def import_dlib(
         None, help="dlib_face_recognition_resnet_model_v1.dat (default: the one inside an "
                    "installed face-recognition-models)."
     ),
-    out_path: Path = typer.Option(Path("models/dlib-resnet-v1"), "--out",
-                                  help="models/NAME: where the model files go."),
+    out_path: Path | None = typer.Option(
+        None, "--out", help="DIR/NAME: where the model files go (default: dlib-resnet-v1 in "
+                            "FACEPAIR_MODELS_DIR)."),
     view: str = typer.Option("all", help="LFW views to measure for the card: 1, 2, all, none."),
     as_json: Json = False,
 ) -> None:
@@ -261,12 +274,13 @@ def import_dlib(
     from training.export import import_dlib as run_import
 
     dat = _dat_file(dat_file, DAT_NAME)
+    out_path = out_path or get_settings().models_dir / "dlib-resnet-v1"
     views = _views(view)
     bar, update = _bar(as_json, "aligning LFW")
     try:
         with bar:
-            card = run_import(dat, out_path.name, out_path.parent, views, None, update,
-                              _command())
+            card = run_import(dat, out_path.name, out_path.parent, views,
+                              get_settings().data_dir, update, _command())
     except DlibFormatError as exc:
         raise fail(str(exc)) from exc
     if as_json:
@@ -282,8 +296,9 @@ def import_dlib_landmarks(
         None, help="shape_predictor_5_face_landmarks.dat (default: the one inside an installed "
                    "face-recognition-models)."
     ),
-    out_path: Path = typer.Option(Path("models/dlib-landmarks-5"), "--out",
-                                  help="models/NAME: where the model files go."),
+    out_path: Path | None = typer.Option(
+        None, "--out", help="DIR/NAME: where the model files go (default: dlib-landmarks-5 in "
+                            "FACEPAIR_MODELS_DIR)."),
     as_json: Json = False,
 ) -> None:
     """Import dlib's public-domain 5-point face landmark model (no dlib needed) as plain arrays
@@ -292,6 +307,7 @@ def import_dlib_landmarks(
     from training.dlib_shape_import import SHAPE_DAT_NAME, import_shape_predictor
 
     dat = _dat_file(dat_file, SHAPE_DAT_NAME)
+    out_path = out_path or get_settings().models_dir / "dlib-landmarks-5"
     try:
         card = import_shape_predictor(dat, out_path, _command())
     except DlibFormatError as exc:
@@ -317,18 +333,19 @@ def eval_lfw(
     as_json: Json = False,
 ) -> None:
     """LFW verification: View 1 (threshold on DevTrain, accuracy on DevTest) and View 2."""
-    from faces.embed import Embedder
     from training.evaluate import evaluate
 
     views = _views(view)
     if not views:
         raise fail("--view must be 1, 2 or all")
-    embedder = Embedder(model)
+    settings = get_settings()
+    embedder = load_embedder(model)
     bar, update = _bar(as_json, "aligning LFW")
     try:
         with bar:
             result = evaluate(embedder.embed_crops, embedder.input_size, views,
-                              on_progress=update, data_dir=data,
+                              on_progress=update, data_dir=data or settings.data_dir,
+                              cache_dir=settings.home / "cache",
                               template=embedder.card.get("template"))
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
