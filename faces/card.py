@@ -35,18 +35,27 @@ class ModelCard(BaseModel):
     thresholds: dict[str, float] | None = Field(None, min_length=1)
     template: list[list[float]] | None = Field(None, description="the crop's five points")
     quantization: dict[str, Any] | None = None
+    # provenance and figures: what the model was trained on and how (`training.config` holds
+    # the run's settings), where its weights came from, its licence, its LFW figures
+    training: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] | None = None
+    licence: str | None = None
+    lfw: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card as written to its file (fields its file does not have left out)."""
+        return self.model_dump(exclude_unset=True)
 
 
-def read_card(path: Path) -> dict[str, Any]:
-    """The card at `path` as a dict, once it is known to be a valid `ModelCard`."""
+def read_card(path: Path) -> ModelCard:
+    """The card at `path`, validated."""
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:  # unreadable, or not JSON
         raise ModelError(f"{path} cannot be read as a model card: {exc}") from exc
     try:
-        ModelCard.model_validate(raw)
+        return ModelCard.model_validate(raw)
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
                            for e in exc.errors()[:5])
         raise ModelError(f"{path} is not a valid model card ({fields})") from exc
-    return raw

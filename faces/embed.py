@@ -19,7 +19,7 @@ from torch import nn
 
 from faces.align import align
 from faces.backbones import build
-from faces.card import read_card
+from faces.card import ModelCard, Normalisation, read_card
 from faces.detect import Detector, Face
 from faces.errors import ModelError
 from faces.settings import DEFAULTS, resolve_device, resolve_model
@@ -43,25 +43,25 @@ def model_paths(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir
     return weights, card
 
 
-def load_card(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir) -> dict[str, Any]:
+def load_card(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir) -> ModelCard:
     """A model's card, validated (`faces.card`)."""
     return read_card(model_paths(model, models_dir)[1])
 
 
 def load_network(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir
-                 ) -> tuple[nn.Module, dict[str, Any]]:
+                 ) -> tuple[nn.Module, ModelCard]:
     """The embedding network of a model file, in eval mode (float32, or int8 for a quantised
     model: `faces.quantize`, CPU only), and its card."""
     weights, card_path = model_paths(model, models_dir)
     card = read_card(card_path)
-    if card.get("quantization"):
+    if card.quantization:
         from faces.quantize import from_file_state
 
         try:
-            return from_file_state(card["architecture"], load_file(str(weights))), card
+            return from_file_state(card.architecture, load_file(str(weights))), card
         except (RuntimeError, ValueError, KeyError) as exc:
             raise ModelError(f"{weights} does not match its card: {exc}") from exc
-    net = build(card["architecture"])
+    net = build(card.architecture)
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -72,28 +72,26 @@ def load_network(model: Model = "auto", models_dir: Path = DEFAULTS.models_dir
     return net.eval(), card
 
 
-def to_input(crops: np.ndarray, card: dict[str, Any]) -> torch.Tensor:
+def to_input(crops: np.ndarray, norm: Normalisation) -> torch.Tensor:
     """uint8 N×H×W×3 RGB crops → the normalised float N×3×H×W tensor the network expects."""
-    norm = card["normalisation"]
     x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
-    mean = torch.tensor(norm["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(norm["std"]).view(1, 3, 1, 1)
+    mean = torch.tensor(norm.mean).view(1, 3, 1, 1)
+    std = torch.tensor(norm.std).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
 def embed_with(
-    net: nn.Module, crops: np.ndarray, normalisation: dict[str, Any], device: str | torch.device,
+    net: nn.Module, crops: np.ndarray, normalisation: Normalisation, device: str | torch.device,
     flip: bool = True, batch_size: int = 64, autocast: Any = None, channels_last: bool = True,
 ) -> np.ndarray:
     """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3) from `net` in eval mode.
     With `flip`, each crop and its mirror image are embedded and summed before normalising.
     `autocast`: a context manager to run the network under (mixed precision), or None.
     `channels_last`: the input's memory layout (faster for float networks, not for int8)."""
-    card = {"normalisation": normalisation}
     out: list[np.ndarray] = []
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
-            x = to_input(crops[start : start + batch_size], card).to(device)
+            x = to_input(crops[start : start + batch_size], normalisation).to(device)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast if autocast is not None else contextlib.nullcontext():
@@ -117,24 +115,24 @@ class Embedder:
         self.device = resolve_device(device)
         self.path = model_paths(model, models_dir)[0]  # the weights (workers reload them)
         net, self.card = load_network(model, models_dir)
-        self.quantized = bool(self.card.get("quantization"))
+        self.quantized = self.card.quantization is not None
         if self.quantized:  # int8 kernels are CPU kernels
             self.device = "cpu"
         else:
             net = net.to(self.device).to(memory_format=torch.channels_last)
         self.net = net
-        self.input_size = int(self.card["input_size"])
-        self.dim = int(self.card["embedding_size"])
-        self.name = str(self.card["name"])
+        self.input_size = self.card.input_size
+        self.dim = self.card.embedding_size
+        self.name = self.card.name
         # The crop's 5 points, where the card names them (e.g. dlib's chip geometry).
-        template = self.card.get("template")
+        template = self.card.template
         self.template = None if template is None else np.asarray(template, dtype=np.float64)
 
     def embed_crops(self, crops: np.ndarray, flip: bool = True, batch_size: int = 64) -> np.ndarray:
         """Unit vectors (N×D float32) for aligned uint8 crops (N×S×S×3), flip-summed."""
         if len(crops) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
-        return embed_with(self.net, crops, self.card["normalisation"], self.device, flip,
+        return embed_with(self.net, crops, self.card.normalisation, self.device, flip,
                           batch_size, channels_last=not self.quantized)
 
     def crops(self, photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:

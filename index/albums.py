@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -55,6 +56,41 @@ class Analysed:
     vectors: np.ndarray | None = None
     chips: list[tuple[bytes, list]] = field(default_factory=list)
     error: str | None = None
+
+
+class AlbumRun(TypedDict):
+    """What a tagging run did: photos tagged, faces found, named and unknown, unreadable
+    photos (`failed`), photos unchanged since the last run, other files (`skipped`), groups
+    of unknown faces, and the time it took."""
+
+    job: int
+    status: str  # done or cancelled
+    photos: int
+    faces: int
+    named: int
+    unknown: int
+    failed: int
+    unchanged: int
+    skipped: int
+    clusters: int
+    seconds: float
+    report: NotRequired[str]  # the HTML report's path, where one was written
+
+
+class Cluster(TypedDict):
+    """A group of unknown faces: how many, in how many photos, a few of those photos."""
+
+    id: int
+    faces: int
+    photos: int
+    examples: list[str]
+
+
+class NamedCluster(TypedDict):
+    person: dict[str, Any]
+    enrolled_faces: int
+    photos: int
+    sidecars_written: int
 
 
 _WORKER: dict = {}
@@ -233,7 +269,8 @@ class AlbumTagger:
             self.store.interrupt_orphan_album_jobs(alive)
         return self.store.add_album_job(root, self.xmp, owner, resumable)
 
-    def run(self, root: Path, job_id: int | None = None) -> dict:
+    def run(self, root: Path, job_id: int | None = None) -> AlbumRun:
+        """Tag every photo under `root` as job `job_id` (a new job by default)."""
         root = Path(root).resolve()
         if not root.is_dir():
             raise NotFound(f"{root}: no such folder")
@@ -277,9 +314,10 @@ class AlbumTagger:
             raise
         clusters = self.cluster()
         self.store.end_album_job(job_id, status)
-        return {"job": job_id, "status": status, **counts, "unchanged": unchanged,
-                "skipped": skipped, "clusters": clusters,
-                "seconds": round(time.perf_counter() - start, 2)}
+        return AlbumRun(job=job_id, status=status, photos=counts["photos"],
+                        faces=counts["faces"], named=counts["named"], unknown=counts["unknown"],
+                        failed=counts["failed"], unchanged=unchanged, skipped=skipped,
+                        clusters=clusters, seconds=round(time.perf_counter() - start, 2))
 
     def _named(self, item: Analysed, threshold: float) -> list:
         """The faces of one analysed photo, named (none for a photo that failed)."""
@@ -334,13 +372,15 @@ class AlbumTagger:
         return int(labels.max() + 1) if len(labels) else 0
 
 
-def clusters(gallery: Gallery) -> list[dict]:
+def clusters(gallery: Gallery) -> list[Cluster]:
+    """The groups of unknown faces, biggest first."""
     rows = gallery.store.album_clusters()
-    return [{"id": r["cluster"], "faces": r["faces"], "photos": r["photos"],
-             "examples": sorted(set(r["paths"].split("\n")))[:5]} for r in rows]
+    return [Cluster(id=r["cluster"], faces=r["faces"], photos=r["photos"],
+                    examples=sorted(set(r["paths"].split("\n")))[:5]) for r in rows]
 
 
-def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = None) -> dict:
+def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = None
+                 ) -> NamedCluster:
     """Turn a group of unknown faces into an enrolled person (new, or one of that name), and
     re-tag the photos they came from."""
     rows = gallery.store.cluster_faces(cluster)
@@ -368,8 +408,8 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
         if (xmp if xmp is not None else bool(path[1])) and tagger.write_xmp(Path(path[0]))[0]:
             rewritten += 1
     person = gallery.store.person(person_id)
-    return {"person": person.to_dict(), "enrolled_faces": enrolled,
-            "photos": len({r["photo_id"] for r in rows}), "sidecars_written": rewritten}
+    return NamedCluster(person=person.to_dict(), enrolled_faces=enrolled,
+                        photos=len({r["photo_id"] for r in rows}), sidecars_written=rewritten)
 
 
 def job(gallery: Gallery, job_id: int) -> dict:

@@ -219,7 +219,7 @@ class Gallery:
         """The open-set (identify) threshold in force (see `estimate`); `far` asks for the
         card's at that pair false-accept rate instead."""
         if far is not None:
-            return threshold_at(self.embedder.card.get("thresholds"), far)
+            return threshold_at(self.embedder.card.thresholds, far)
         return self.estimate().threshold
 
     def card_threshold(self, faces: int | None = None) -> float:
@@ -228,7 +228,7 @@ class Gallery:
         false-accept rate). The card's threshold at a pair rate of FPIR / faces holds that
         chance at `FACEPAIR_FPIR` for faces like those the card was measured on."""
         faces = max(1, len(self.index) if faces is None else faces)
-        return threshold_at(self.embedder.card.get("thresholds"), self.settings.fpir / faces)
+        return threshold_at(self.embedder.card.thresholds, self.settings.fpir / faces)
 
     def estimate(self, wait: bool = True) -> Estimate:
         return self._estimated(wait)[0]
@@ -298,7 +298,7 @@ class Gallery:
 
     def verify_threshold(self) -> float:
         """The one-to-one threshold: the card's at `FACEPAIR_FAR` (1e-3)."""
-        return threshold_at(self.embedder.card.get("thresholds"), self.settings.far)
+        return threshold_at(self.embedder.card.thresholds, self.settings.far)
 
     # -- analysis -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from faces.card import Normalisation
 from faces.embed import Embedder, to_input
 from training.dlib_import import DlibFormatError, default_dat_file, load_dlib, read_layers
 
@@ -48,9 +49,9 @@ def dlib_chips(lfw_photos):
 def test_our_network_reproduces_dlibs_descriptors(dlib_chips):
     _, chips, descriptors = dlib_chips
     net, means = load_dlib(DAT)
-    card = {"normalisation": {"mean": means, "std": [256.0] * 3}}
+    norm = Normalisation(mean=means, std=[256.0] * 3)
     with torch.no_grad():
-        ours = net(to_input(chips, card)).numpy()
+        ours = net(to_input(chips, norm)).numpy()
     assert np.abs(ours - descriptors).max() < 1e-4
     assert sum(p.numel() for p in net.parameters()) == 5_614_592
 
@@ -80,14 +81,14 @@ def test_our_alignment_moves_descriptors_only_a_little(dlib_chips, detector):
 
     paths, _, descriptors = dlib_chips
     net, means = load_dlib(DAT)
-    card = {"normalisation": {"mean": means, "std": [256.0] * 3}}
+    norm = Normalisation(mean=means, std=[256.0] * 3)
     ours = []
     for path in paths:
         photo = decode(path)
         face = pick_face(detector.detect(photo), photo.shape)
         ours.append(align(photo, face.landmarks, 150, DLIB_CHIP_TEMPLATE))
     with torch.no_grad():
-        moved = net(to_input(np.stack(ours), card)).numpy()
+        moved = net(to_input(np.stack(ours), norm)).numpy()
     distance = np.linalg.norm(moved - descriptors, axis=1)
     print(f"descriptor L2 distance, our chips vs dlib's: mean {distance.mean():.3f}, "
           f"max {distance.max():.3f} (dlib's match threshold: 0.6)")

@@ -83,7 +83,7 @@ def test_enroll_identify_verify(gallery: Gallery, lfw_dir: Path) -> None:
     same = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, AMELIE, 8))
     other = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, CARLOS, 8))
     assert same["same"] and not other["same"]
-    assert same["threshold"] == pytest.approx(threshold_at(gallery.embedder.card["thresholds"],
+    assert same["threshold"] == pytest.approx(threshold_at(gallery.embedder.card.thresholds,
                                                            1e-3), abs=1e-4)
     carlos = gallery.find_person(CARLOS).id
     assert gallery.verify(photo(lfw_dir, CARLOS, 9), carlos)["same"]

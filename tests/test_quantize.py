@@ -38,9 +38,9 @@ def test_int8_twin_agrees_with_its_float_model(lfw_dir: Path, detector, tmp_path
 
     float_model = Embedder("dlib-resnet-v1")
     calibration, _ = _crops(float_model, detector, lfw_dir, CALIBRATE, 3)
-    x = to_input(calibration, float_model.card)
+    x = to_input(calibration, float_model.card.normalisation)
     qnet = quantize(float_model.net, [x, x.flip(3)])
-    card = {k: v for k, v in load_card("dlib-resnet-v1").items()
+    card = {k: v for k, v in load_card("dlib-resnet-v1").as_dict().items()
             if k not in ("lfw", "thresholds", "thresholds_from")}
     card.update(name="tiny-int8", quantization={"of": "dlib-resnet-v1", "runs_on": "cpu"})
     write_model(qnet, card, tmp_path, views=())
@@ -68,9 +68,10 @@ def test_the_default_on_a_cpu_is_the_shipped_int8_model():
 
     embedder = Embedder(device="cpu")
     card = load_card(embedder.path.with_suffix(""))
-    assert embedder.quantized and card["quantization"]["of"] == "facepair-v2"
+    assert embedder.quantized and card.quantization
+    assert card.quantization["of"] == "facepair-v2"
     # its own thresholds, measured on it, not its float model's
-    assert card["thresholds"] != load_card("facepair-v2")["thresholds"]
+    assert card.thresholds != load_card("facepair-v2").thresholds
 
 
 def test_quantize_refuses_what_it_cannot_do(tmp_path: Path):

@@ -44,14 +44,21 @@ class Server:
                              capture_output=True, text=True, check=True, cwd=ROOT)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def start(self, workers: int = 1) -> None:
+    def start(self, workers: int = 1, tries: int = 3) -> None:
+        """Serve on the free port chosen; on another where some other process took it first
+        (the port is free when chosen, not reserved)."""
         self.proc = subprocess.Popen(
             [FACEPAIR, "serve", "--port", str(self.port), "--workers", str(workers)],
             env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "")
+                stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                if "address already in use" in stderr.lower() and tries > 1:
+                    self.port = free_port()
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    return self.start(workers, tries - 1)
+                raise RuntimeError(stderr)
             try:
                 if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
                     return

@@ -85,13 +85,12 @@ def test_the_key_is_checked_before_the_body_is_read(gallery: Gallery) -> None:
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    listening = socket.socket()  # bound here and handed over: no other process can take it
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
     settings = Settings(home=gallery.home)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, gallery), port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, gallery), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 60

@@ -138,7 +138,7 @@ def test_export_then_load_gives_the_same_embeddings(prepared: Path, tmp_path: Pa
     assert json.loads(done.stdout.splitlines()[-1])["model"] == "tiny"
     assert (models / "tiny.safetensors").stat().st_size < 30 * 2**20
     card = load_card(models / "tiny")
-    assert card["init"] is None and card["embedding_size"] == 64
+    assert card.as_dict()["init"] is None and card.embedding_size == 64
     missing = facepair("export", str(tmp_path / "nowhere"), "--name", "x", "--json")
     assert missing.returncode == 2 and "no last.pt" in missing.stderr
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
@@ -320,7 +320,7 @@ def test_shipped_model_reproduces_its_card(lfw_dir: Path):
     result = facepair("eval", "lfw", "--view", "1", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert abs(figures["view1"]["accuracy"] - card["lfw"]["view1"]["accuracy"]) <= 0.005
+    assert abs(figures["view1"]["accuracy"] - card.lfw["view1"]["accuracy"]) <= 0.005
 
 
 def test_init_from_a_model_file_and_frozen_lower_layers(prepared: Path, tmp_path: Path):

@@ -159,33 +159,34 @@ def quantize_model(
     trained on, without the people its run held out: those, when there are any, give the
     int8 model its thresholds, as they gave the float model its own."""
     net, source = load_network(model)
-    if source.get("quantization") or not isinstance(net, DlibResNet):
-        raise ValueError(f"{source['name']}: only float dlib_resnet models can be quantised")
-    config = source.get("training", {}).get("config") or {}
+    if source.quantization or not isinstance(net, DlibResNet):
+        raise ValueError(f"{source.name}: only float dlib_resnet models can be quantised")
+    config = source.training.get("config") or {}
     dirs = [Path(d) for d in (data or config.get("data") or [])]
     if not dirs:
-        raise ValueError(f"{source['name']} names no training data: give prepared folders")
+        raise ValueError(f"{source.name} names no training data: give prepared folders")
     held = config.get("holdout", 0.0) if not data else 0.0
     crop_set = CropSet(dirs, holdout=held, seed=config.get("seed", 0))
-    if crop_set.size != source["input_size"]:
-        raise ValueError(f"the prepared crops are {crop_set.size} px; {source['name']} takes "
-                         f"{source['input_size']} px")
+    if crop_set.size != source.input_size:
+        raise ValueError(f"the prepared crops are {crop_set.size} px; {source.name} takes "
+                         f"{source.input_size} px")
     rng = np.random.default_rng(0)
     chosen = np.sort(rng.choice(len(crop_set), min(crops, len(crop_set)), replace=False))
     calibration = crop_set.crops[chosen]
 
     def batches() -> Iterator[torch.Tensor]:
         for start in range(0, len(calibration), 64):
-            x = to_input(calibration[start : start + 64], source)
+            x = to_input(calibration[start : start + 64], source.normalisation)
             yield x
             yield torch.flip(x, dims=[3])
 
     keep = ("format", "architecture", "input_size", "template", "alignment", "normalisation",
             "embedding_size", "similarity", "init", "source", "licence", "training",
             "parameters")
-    card = {"name": name, **{k: source[k] for k in keep if k in source},
+    written = source.as_dict()
+    card = {"name": name, **{k: written[k] for k in keep if k in written},
             "quantization": {
-                "of": source["name"],
+                "of": source.name,
                 "scheme": "static int8 (PyTorch eager mode): weights per output channel, "
                           "activations per tensor as uint8 0-127 with histogram ranges; "
                           "dlib's affine layers folded into the convolutions; the last linear "

@@ -33,6 +33,7 @@ from pytorch_metric_learning.utils import distributed as pml_dist
 from torch import nn
 
 from faces.backbones import build
+from faces.card import ModelCard, Normalisation
 from faces.embed import embed_with, load_card, load_network
 from training.data import CropSet, augment
 
@@ -119,16 +120,16 @@ def _set_frozen(groups: list[nn.Module], frozen: bool) -> None:
                 m.train(not frozen)
 
 
-def check_init(path: Path) -> dict[str, Any]:
+def check_init(path: Path) -> ModelCard:
     """The card of a model to start training from; ValueError for one that cannot be (int8)."""
     card = load_card(path)
-    if card.get("quantization"):
+    if card.quantization:
         raise ValueError(f"{path} is an int8 model: --init its float model, "
-                         f"{card['quantization']['of']}")
+                         f"{card.quantization['of']}")
     return card
 
 
-def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], ModelCard]:
     """Copy weights from a facepair model file into `model` where names and shapes match.
     Returns what was copied (with the source model's provenance) and the source's card."""
     check_init(path)
@@ -137,8 +138,8 @@ def load_init(model: nn.Module, path: Path) -> tuple[dict[str, Any], dict[str, A
     matched = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
     ours.update(matched)
     model.load_state_dict(ours)
-    report = {"path": str(path), "name": card["name"], "matched": len(matched),
-              "total": len(ours), "source": card.get("source"), "licence": card.get("licence")}
+    report = {"path": str(path), "name": card.name, "matched": len(matched),
+              "total": len(ours), "source": card.source, "licence": card.licence}
     return report, card
 
 
@@ -150,18 +151,21 @@ def hardware(device: torch.device, world: int) -> str:
 
 
 def background_strangers(
-    model: nn.Module, data: CropSet, card: dict[str, Any], device: torch.device
+    model: nn.Module, data: CropSet, card: ModelCard, device: torch.device
 ) -> np.ndarray:
     """The background faces (of training people's photos) that the starting `model`, whose
     card is `card`, scores under its FAR 1e-6 threshold against every face of the data set,
     held-out ones included: strangers, not a person of the data seen in someone's background."""
     if not len(data.background):
         return data.background
-    embed = embed_fn(model, device, amp=False, normalisation=card["normalisation"], flip=False)
+    embed = embed_fn(model, device, amp=False, normalisation=card.normalisation.model_dump(),
+                     flip=False)
     faces = [data.crops] + ([data.holdout.crops] if data.holdout is not None else [])
     known = np.concatenate([embed(c) for c in faces])
     best = np.max(embed(data.background) @ known.T, axis=1)
-    return data.background[best < card["thresholds"]["1e-6"]]
+    if not card.thresholds or "1e-6" not in card.thresholds:
+        raise ValueError(f"{card.name}'s card has no threshold at 1e-6 to tell strangers by")
+    return data.background[best < card.thresholds["1e-6"]]
 
 
 def embed_fn(
@@ -169,12 +173,13 @@ def embed_fn(
     normalisation: dict | None = None, flip: bool = True,
 ):
     """uint8 crops → (flip-summed) unit vectors, with the model in eval mode meanwhile."""
+    norm = Normalisation.model_validate(normalisation or NORMALISATION)
 
     def embed(crops: np.ndarray) -> np.ndarray:
         was_training = model.training
         model.eval()
         try:
-            return embed_with(model, crops, normalisation or NORMALISATION, device, flip,
+            return embed_with(model, crops, norm, device, flip,
                               batch_size=batch, autocast=_autocast(device, amp))
         finally:
             model.train(was_training)
@@ -288,7 +293,7 @@ class Trainer:
         model = build(self.arch)
         self.init_report: dict[str, Any] | None
         self.init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
-        self.norm = init_card["normalisation"] if init_card else NORMALISATION
+        self.norm = init_card.normalisation.model_dump() if init_card else NORMALISATION
         self.strangers = np.zeros((0, *data.crops.shape[1:]), dtype=np.uint8)
         if cfg.background_negatives:
             if init_card is None:

@@ -38,8 +38,7 @@ def tag(
         from index.albums import AlbumTagger
         from index.report import write_report
 
-        gallery = open_gallery(quiet=quiet(as_json))
-        try:
+        with open_gallery(quiet=quiet(as_json)) as gallery:
             with progress(quiet=quiet(as_json)) as bar:
                 task = bar.add_task("tagging", total=None, rate="")
                 started = time.monotonic()
@@ -54,8 +53,6 @@ def tag(
                 result = tagger.run(album)
             if report is not None:
                 result["report"] = write_report(gallery, report)["report"]
-        finally:
-            gallery.close()
     if as_json:
         emit_json(result)
         return
@@ -72,11 +69,8 @@ def clusters_list(as_json: Json = False) -> None:
     """The groups of unknown faces, biggest first."""
     from index.albums import clusters
 
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         groups = clusters(gallery)
-    finally:
-        gallery.close()
     if as_json:
         emit_json({"clusters": groups})
         return
@@ -96,11 +90,8 @@ def clusters_name(cluster: int = typer.Argument(..., help="A group id (clusters 
 
     if not name.strip():
         raise fail("the name must not be empty")
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         result = name_cluster(gallery, cluster, name)
-    finally:
-        gallery.close()
     if as_json:
         emit_json(result)
     else:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,7 +36,7 @@ class FaceChoice(Enum):
     largest = "largest"
 
 
-def emit_json(payload: dict) -> None:
+def emit_json(payload: Mapping[str, Any]) -> None:
     """Print one JSON object on one line (never wrapped, unlike Rich)."""
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     sys.stdout.flush()

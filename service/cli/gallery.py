@@ -155,14 +155,11 @@ def verify(
 ) -> None:
     """Same person or not: two photos, or a photo and an enrolled person."""
     choice = face.value
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         other: Path | int = Path(b)
         if b.startswith("person:"):
             other = gallery.find_person(b.removeprefix("person:")).id
         result = gallery.verify(a, other, threshold, face=choice)
-    finally:
-        gallery.close()
     if as_json:
         emit_json(result)
     else:
@@ -173,11 +170,8 @@ def verify(
 @people_app.command("list")
 def people_list(as_json: Json = False) -> None:
     """Everyone enrolled, with their face counts."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         people = gallery.people()
-    finally:
-        gallery.close()
     if as_json:
         emit_json({"people": [p.to_dict() for p in people]})
         return
@@ -190,12 +184,9 @@ def people_list(as_json: Json = False) -> None:
 @people_app.command("show")
 def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: Json = False):
     """A person and their enrolled faces."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         p = gallery.find_person(person)
         faces = [f.to_dict() for f in gallery.store.faces_of(p.id)]
-    finally:
-        gallery.close()
     if as_json:
         emit_json({"person": p.to_dict(), "faces": faces})
         return
@@ -209,11 +200,8 @@ def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: 
 def people_rename(person: str = typer.Argument(..., help="Name or id."),
                   new_name: str = typer.Argument(...), as_json: Json = False) -> None:
     """Give a person another name."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         p = gallery.update_person(gallery.find_person(person).id, name=new_name)
-    finally:
-        gallery.close()
     _say(as_json, {"person": p.to_dict()}, f"renamed: {p.name}")
 
 
@@ -222,11 +210,8 @@ def people_merge(keep: str = typer.Argument(..., help="Name or id that stays."),
                  other: str = typer.Argument(..., help="Name or id merged into it."),
                  as_json: Json = False) -> None:
     """Move one person's faces to another and remove the first."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         p = gallery.merge(gallery.find_person(keep).id, gallery.find_person(other).id)
-    finally:
-        gallery.close()
     _say(as_json, {"person": p.to_dict()}, f"{p.name} now has {p.faces} face(s)")
 
 
@@ -235,15 +220,12 @@ def people_delete(person: str = typer.Argument(..., help="Name or id."),
                   yes: bool = typer.Option(False, "--yes", help="Do not ask."),
                   as_json: Json = False) -> None:
     """Delete a person for good: their faces, chips, embeddings and index entries."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         p = gallery.find_person(person)
         if not yes and not as_json and not typer.confirm(
                 f"Delete {p.name} and their {p.faces} face(s) for good?"):
             raise typer.Exit(1)
         result = gallery.delete_person(p.id)
-    finally:
-        gallery.close()
     _say(as_json, result, f"deleted {p.name} and {result['deleted_faces']} face(s)")
 
 
@@ -251,11 +233,8 @@ def people_delete(person: str = typer.Argument(..., help="Name or id."),
 def people_remove_face(face_id: int = typer.Argument(..., help="A face id (people show)."),
                        as_json: Json = False) -> None:
     """Remove one enrolled face (its chip, embeddings and index entry)."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         result = gallery.remove_face(face_id)
-    finally:
-        gallery.close()
     _say(as_json, result, f"removed face {face_id}")
 
 
@@ -273,11 +252,8 @@ def describe_threshold(t: dict) -> str:
 @commands.command()
 def status(as_json: Json = False) -> None:
     """The model, the gallery's size, and the thresholds in force with their estimated rates."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         result = gallery.status()
-    finally:
-        gallery.close()
     if as_json:
         emit_json(result)
         return
@@ -301,13 +277,10 @@ def calibrate(
     """Estimate how often a stranger would be named, from the enrolled people themselves."""
     if not 0 < target_fpir < 1:
         raise fail("--target-fpir must be between 0 and 1")
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
+    with open_gallery(quiet=quiet(as_json)) as gallery:
         if reset:
             gallery.reset_threshold()
         result = gallery.calibrate(target_fpir, apply=apply)
-    finally:
-        gallery.close()
     if as_json:
         emit_json(result)
         return
@@ -324,11 +297,7 @@ def calibrate(
 @commands.command()
 def reembed(as_json: Json = False) -> None:
     """Re-embed every enrolled face with the current model, keeping every label."""
-    gallery = open_gallery(quiet=quiet(as_json))
-    try:
-        with progress(quiet=quiet(as_json)) as bar:
-            task = bar.add_task("re-embedding", total=None, rate="")
-            result = gallery.reembed(lambda d, t: bar.update(task, completed=d, total=t))
-    finally:
-        gallery.close()
+    with open_gallery(quiet=quiet(as_json)) as gallery, progress(quiet=quiet(as_json)) as bar:
+        task = bar.add_task("re-embedding", total=None, rate="")
+        result = gallery.reembed(lambda d, t: bar.update(task, completed=d, total=t))
     _say(as_json, result, f"re-embedded {result['faces']} face(s) with {result['model']}")

@@ -73,7 +73,7 @@ def prepare(
     template = None
     if model:
         card = load_card(model, get_settings().models_dir)
-        size, template = int(card["input_size"]), card.get("template")
+        size, template = card.input_size, card.template
     if not src.is_dir():
         raise fail(f"{src}: not a folder")
     include = read_people(people) if people else None
@@ -346,14 +346,14 @@ def eval_lfw(
             result = evaluate(embedder.embed_crops, embedder.input_size, views,
                               on_progress=update, data_dir=data or settings.data_dir,
                               cache_dir=settings.home / "cache",
-                              template=embedder.card.get("template"))
+                              template=embedder.card.template)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     payload: dict = {"model": embedder.name, **{k: result[k] for k in ("view1", "view2")
                                                   if k in result}}
     if "view2" in payload:
         used_lfw = any("lfw" in str(d.get("source", "")).lower()
-                       for d in embedder.card.get("training", {}).get("data", []))
+                       for d in embedder.card.training.get("data", []))
         payload["view2"]["contaminated"] = used_lfw
     payload["fallback_crops"] = result["fallback_crops"]
     if as_json:
