@@ -33,11 +33,12 @@ import numpy as np
 from faces.decode import decode, is_photo_path
 from faces.detect import Face
 from faces.embed import detect_and_embed
-from faces.errors import FacepairError, NotFound
+from faces.errors import FacepairError, NotFound, Refused
 from faces.memory import keep_freed_memory
 from faces.settings import Settings
 from index.clustering import dbscan_labels
-from index.gallery import Gallery, encode_chip
+from index.face_tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
+from index.gallery import FaceMatch, Gallery, encode_chip
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them
 
@@ -75,6 +76,29 @@ class AlbumRun(TypedDict):
     clusters: int
     seconds: float
     report: NotRequired[str]  # the HTML report's path, where one was written
+
+
+@dataclass
+class Naming:
+    """The faces of one photo, named: facepair's matches, the name a user's own tag (in a
+    sidecar or the photo's XMP) gives each face, which wins, and what did not fit."""
+
+    matches: list[FaceMatch]
+    by_user: list[str | None]
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class TagCounts:
+    """What the users' own face tags of a run said: regions by name (found, matched to a
+    detected face), regions without a face, faces named differently by two tags, and faces
+    facepair would have named otherwise."""
+
+    regions: dict[str, int] = field(default_factory=dict)
+    matched: dict[str, int] = field(default_factory=dict)
+    without_face: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    differ: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Cluster(TypedDict):
@@ -168,12 +192,18 @@ class AlbumTagger:
     def __init__(self, gallery: Gallery, workers: int = 2, xmp: bool = False,
                  progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None,
-                 clusterer: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
-        """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`."""
+                 clusterer: Callable[[np.ndarray, float], np.ndarray] | None = None,
+                 only_tagged: bool = False, people: set[str] | None = None) -> None:
+        """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`. `only_tagged`:
+        only photos that carry face tags of other tools; `people`: only these names of
+        theirs are taken (default: every name)."""
         self.gallery, self.store = gallery, gallery.store
         self.workers, self.xmp = workers, xmp
         self.clusterer = clusterer or dbscan_labels
         self.progress, self.cancel = progress, cancel or threading.Event()
+        self.only_tagged, self.people = only_tagged, people
+        self.tags = TagCounts()
+        self._person_ids: dict[str, int] = {}
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -206,8 +236,11 @@ class AlbumTagger:
             except OSError as exc:
                 unreadable.append((str(path), "unreadable", f"{type(exc).__name__}: {exc}"))
                 continue
+            if self.only_tagged and not tagged_photo(path):
+                continue
             row = self.store.album_photo_state(path)
-            if row is not None and row["model"] == self.gallery.model and row["size"] == st.st_size:
+            if (row is not None and row["model"] == self.gallery.model
+                    and row["size"] == st.st_size and row["tags"] == fingerprint(path)):
                 if row["mtime"] == st.st_mtime:
                     unchanged += 1
                     continue
@@ -290,14 +323,15 @@ class AlbumTagger:
                 # held both for the store's whole busy wait)
                 threshold = self.gallery.threshold()
                 named = [self._named(item, threshold) for item in chunk]
+                problems = [p for n in named for p in n.problems]
                 with self.store.write(gallery=False) as conn:  # a chunk and its progress
-                    for item, matches in zip(chunk, named, strict=True):
-                        self._record(conn, item, matches, job_id, counts)
+                    for item, naming in zip(chunk, named, strict=True):
+                        self._record(conn, item, naming, job_id, counts)
                     self.store.album_job_progress(
                         conn, job_id, counts["photos"] + counts["failed"], counts["faces"],
                         counts["named"], counts["unknown"], counts["failed"])
-                problems = [(item.path, "unreadable", item.error) for item in chunk
-                            if item.error is not None]
+                problems += [(item.path, "unreadable", item.error) for item in chunk
+                             if item.error is not None]
                 if self.xmp:
                     for item in chunk:
                         if item.error is None:
@@ -319,14 +353,87 @@ class AlbumTagger:
                         failed=counts["failed"], unchanged=unchanged, skipped=skipped,
                         clusters=clusters, seconds=round(time.perf_counter() - start, 2))
 
-    def _named(self, item: Analysed, threshold: float) -> list:
-        """The faces of one analysed photo, named (none for a photo that failed)."""
-        if item.error is not None or not item.faces:
-            return []
-        vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
-        return self.gallery.match(item.faces, vectors, threshold)
+    def preview(self, root: Path) -> int:
+        """Read and name the photos under `root` as `run` would, writing nothing (what the
+        users' tags say is in `self.tags`). Returns how many photos were read."""
+        photos = [p for p in self.scan(Path(root).resolve())[0]
+                  if not self.only_tagged or tagged_photo(p)]
+        items = []
+        for path in photos:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            items.append((str(path), st.st_size, st.st_mtime, ""))
+        done = 0
+        for chunk in self._analysed(items):
+            threshold = self.gallery.threshold()
+            for item in chunk:
+                self._named(item, threshold)
+                done += item.error is None
+            if self.progress:
+                self.progress(done, len(items))
+        return done
 
-    def _record(self, conn: sqlite3.Connection, item: Analysed, matches: list, job_id: int,
+    def _named(self, item: Analysed, threshold: float) -> Naming:
+        """The faces of one analysed photo, named by facepair and by the user's own tags
+        (none for a photo that failed)."""
+        if item.error is not None:
+            return Naming([], [])
+        vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
+        matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
+        naming = Naming(matches, [None] * len(matches))
+        self._apply_tags(item.path, read_tags(Path(item.path)), naming)
+        return naming
+
+    def _apply_tags(self, path: str, tags: PhotoTags, naming: Naming) -> None:
+        """The user's names win: a face that a tag of theirs marks is theirs to name. A tag
+        with no face under it, a face two tags name differently, and a face facepair would
+        have named otherwise are reported, never guessed at."""
+        naming.problems += [(file, "tags_unreadable", detail) for file, detail in tags.problems]
+        counts = self.tags
+        boxes = [m.face.box for m in naming.matches]
+        chosen = assign([f.box for f in tags.faces], boxes)
+        for i, tagged in enumerate(tags.faces):
+            names = [n for n in tagged.names if self.people is None or n in self.people]
+            if not names:
+                continue
+            where = {"path": path, "box": [round(v, 1) for v in tagged.box],
+                     "sources": sorted({t.source for t in tagged.tags})}
+            for name in names:
+                counts.regions[name] = counts.regions.get(name, 0) + 1
+            if i not in chosen:
+                counts.without_face.append({**where, "names": names})
+                naming.problems.append((path, "tag_without_face",
+                                        f"{' / '.join(names)}: no face found in the region"))
+                continue
+            if len(tagged.names) > 1:
+                counts.conflicts.append({**where, "names": tagged.names})
+                naming.problems.append((path, "tag_conflict", "one face is named "
+                                        + " and ".join(repr(n) for n in tagged.names)))
+                continue
+            name, match = names[0], naming.matches[chosen[i]]
+            counts.matched[name] = counts.matched.get(name, 0) + 1
+            naming.by_user[chosen[i]] = name
+            if match.person is not None and match.person.name != name:
+                counts.differ.append({**where, "tag": name, "facepair": match.person.name})
+                naming.problems.append((path, "name_differs", f"the photo's tag names "
+                                        f"{name!r} where facepair sees {match.person.name!r}; "
+                                        "the tag's name is kept"))
+
+    def _person_id(self, conn: sqlite3.Connection, name: str) -> int | None:
+        """The id of the person a user's tag names, made where there is none yet (None for
+        a name facepair cannot store)."""
+        if name not in self._person_ids:
+            found = self.store.person_by_name(name)
+            try:
+                self._person_ids[name] = (found.id if found is not None
+                                          else self.store.add_person(conn, name))
+            except Refused:
+                return None
+        return self._person_ids[name]
+
+    def _record(self, conn: sqlite3.Connection, item: Analysed, naming: Naming, job_id: int,
                 counts: dict) -> None:
         """One analysed photo and its named faces into the store, within the caller's
         write."""
@@ -335,17 +442,24 @@ class AlbumTagger:
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         model = self.gallery.model
+        people = [self._person_id(conn, n) if n else None for n in naming.by_user]
+        matches = naming.matches
         self.store.put_album_photo(conn, {
             "path": item.path, "size": item.size, "mtime": item.mtime, "sha256": item.sha256,
             "width": item.width, "height": item.height, "model": model, "job_id": job_id,
+            "tags": fingerprint(Path(item.path)),
         }, [{"box": json.dumps([round(float(x), 1) for x in m.face.box]),
              "landmarks": json.dumps(np.round(m.face.landmarks, 1).tolist()),
-             "score": float(m.face.score), "person_id": m.person.id if m.person else None,
-             "similarity": float(m.score) if np.isfinite(m.score) else None, "chip": chip,
+             "score": float(m.face.score),
+             "person_id": user if user else (m.person.id if m.person else None),
+             "similarity": (None if user or not np.isfinite(m.score) else float(m.score)),
+             "named_by": "user" if user else None, "chip": chip,
              "chip_landmarks": json.dumps(points), "model": model,
              "vector": np.asarray(v, dtype="<f4").tobytes()}
-            for m, (chip, points), v in zip(matches, item.chips, vectors, strict=True)])
-        named = [m for m in matches if m.person is not None]
+            for m, user, (chip, points), v in zip(matches, people, item.chips, vectors,
+                                                  strict=True)])
+        named = [m for m, user in zip(matches, people, strict=True)
+                 if user or m.person is not None]
         counts["photos"] += 1
         counts["faces"] += len(matches)
         counts["named"] += len(named)

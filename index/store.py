@@ -181,6 +181,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE album_jobs ADD COLUMN resumable INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE album_jobs ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: the names people gave in other tools (index.face_tags): a photo's tag files as last
+    # read (their sizes and times), and album faces named by such a tag, not by facepair
+    """
+    ALTER TABLE album_photos ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+    ALTER TABLE album_faces ADD COLUMN named_by TEXT;
+    """,
 ]
 
 
@@ -512,7 +518,8 @@ class Store:
 
     def album_photo_regions(self, path: Path) -> tuple[
             int, int, list[tuple[int, str, list]]] | None:
-        """A tagged photo's size and its named faces (person id, name, box), or None."""
+        """A tagged photo's size and the faces facepair named in it (person id, name, box),
+        or None. Faces a user's own tag names are not facepair's to write."""
         conn = self.read()
         photo = conn.execute("SELECT id, width, height FROM album_photos WHERE path=?",
                              (str(path),)).fetchone()
@@ -520,7 +527,7 @@ class Store:
             return None
         rows = conn.execute(
             "SELECT p.id, p.name, f.box FROM album_faces f JOIN people p ON p.id = f.person_id "
-            "WHERE f.photo_id=? ORDER BY f.id", (photo["id"],)).fetchall()
+            "WHERE f.photo_id=? AND f.named_by IS NULL ORDER BY f.id", (photo["id"],)).fetchall()
         return photo["width"], photo["height"], [(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def album_paths_of(self, person_id: int) -> list[Path]:
@@ -531,7 +538,7 @@ class Store:
 
     def album_photo_state(self, path: Path) -> sqlite3.Row | None:
         """What the store knows of a tagged photo's file (size, mtime, sha256, model)."""
-        return self.read().execute("SELECT size, mtime, sha256, model FROM album_photos "
+        return self.read().execute("SELECT size, mtime, sha256, model, tags FROM album_photos "
                                    "WHERE path=?", (str(path),)).fetchone()
 
     def touch_album_photo(self, path: Path, mtime: float) -> None:
@@ -546,13 +553,14 @@ class Store:
         conn.execute("DELETE FROM album_photos WHERE path=?", (photo["path"],))
         cur = conn.execute(
             "INSERT INTO album_photos(path, size, mtime, sha256, width, height, model, job_id, "
-            "tagged) VALUES(:path, :size, :mtime, :sha256, :width, :height, :model, :job_id, "
-            ":tagged)", {**photo, "tagged": now()})
+            "tagged, tags) VALUES(:path, :size, :mtime, :sha256, :width, :height, :model, "
+            ":job_id, :tagged, :tags)", {**photo, "tagged": now()})
         photo_id = int(cur.lastrowid or 0)
         conn.executemany(
             "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, similarity, "
-            "chip, chip_landmarks, model, vector) VALUES(:photo_id, :box, :landmarks, :score, "
-            ":person_id, :similarity, :chip, :chip_landmarks, :model, :vector)",
+            "chip, chip_landmarks, model, vector, named_by) VALUES(:photo_id, :box, :landmarks, "
+            ":score, :person_id, :similarity, :chip, :chip_landmarks, :model, :vector, "
+            ":named_by)",
             [{**face, "photo_id": photo_id} for face in faces])
         return photo_id
 
@@ -582,6 +590,17 @@ class Store:
             "p.sha256, p.width, p.height, p.id AS photo_id, j.xmp FROM album_faces f "
             "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN album_jobs j ON j.id = p.job_id "
             "WHERE f.cluster=? ORDER BY f.id", (cluster,)).fetchall()
+
+    def user_named_album_faces(self, root: Path) -> list[sqlite3.Row]:
+        """The album faces under `root` that a user's tag names, with their photo: the faces
+        a tag import may enroll."""
+        prefix = str(root).rstrip(os.sep) + os.sep
+        return self.read().execute(
+            "SELECT f.id, f.box, f.landmarks, f.score, f.chip, f.chip_landmarks, f.vector, "
+            "f.person_id, p.path, p.sha256, p.width, p.height FROM album_faces f "
+            "JOIN album_photos p ON p.id = f.photo_id WHERE f.named_by='user' "
+            "AND substr(p.path, 1, ?) = ? ORDER BY f.person_id, p.path, f.id",
+            (len(prefix), prefix)).fetchall()
 
     def name_cluster(self, cluster: int, person_id: int) -> None:
         """A group of unknown faces becomes a person's."""

@@ -1,4 +1,4 @@
-"""`facepair tag ALBUM` and `facepair clusters list | name`."""
+"""`facepair tag ALBUM`, `facepair import-tags ALBUM` and `facepair clusters list | name`."""
 
 from __future__ import annotations
 
@@ -62,6 +62,54 @@ def tag(
               f"{result['clusters']} groups; {result['seconds']:.1f} s", highlight=False)
     if report is not None:
         out.print(f"report: {report}")
+
+
+@commands.command("import-tags")
+def import_tags(
+    album: Path = typer.Argument(..., help="A folder of photos tagged in another tool."),
+    people: Path | None = typer.Option(
+        None, help="A file of names, one a line: only these people are imported."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and match, write nothing."),
+    per_person: int = typer.Option(10, min=1, help="Faces enrolled per person, at most."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes (default: FACEPAIR_ALBUM_WORKERS)."),
+    as_json: Json = False,
+) -> None:
+    """Turn the face tags of digiKam, Lightroom, Picasa or Windows Photos (MWG and Microsoft
+    regions, in sidecars or in the photos) into people: each named region is matched to a
+    face, a few good faces per person are enrolled, and the rest are known album faces."""
+    from index.tag_import import import_tags as run_import
+
+    if not album.is_dir():
+        raise fail(f"{album}: not a folder")
+    names = None
+    if people is not None:
+        try:
+            names = {line.strip() for line in people.read_text().splitlines()
+                     if line.strip() and not line.lstrip().startswith("#")}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"{people}: cannot be read ({exc})") from exc
+    with open_gallery(quiet=quiet(as_json)) as gallery, progress(quiet=quiet(as_json)) as bar:
+        task = bar.add_task("reading tagged photos", total=None, rate="")
+        report = run_import(gallery, album, workers or gallery.settings.album_workers, names,
+                            per_person, dry_run,
+                            lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json(report)
+        return
+    verb = "would be" if dry_run else "were"
+    out.print(f"{report['photos']} tagged photos read ({report['unchanged']} unchanged): "
+              f"{report['regions']} named regions, {report['matched']} on a detected face",
+              highlight=False)
+    for name, figures in report["names"].items():
+        out.print(f"  {name}: {figures['matched']}/{figures['regions']} regions on a face, "
+                  f"{figures['enrolled']} faces enrolled", highlight=False, markup=False)
+    for found, what in ((report["without_face"], "regions without a face"),
+                        (report["conflicts"], "faces named differently by two tags"),
+                        (report["differ"], "faces facepair would have named otherwise")):
+        if found:
+            err.print(f"{len(found)} {what} (they {verb} left as tagged; --json lists them)",
+                      highlight=False)
 
 
 @clusters_app.command("list")
