@@ -193,12 +193,14 @@ class AlbumTagger:
                  progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None,
                  clusterer: Callable[[np.ndarray, float], np.ndarray] | None = None,
-                 only_tagged: bool = False, people: set[str] | None = None) -> None:
+                 only_tagged: bool = False, people: set[str] | None = None,
+                 embed: bool = False) -> None:
         """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`. `only_tagged`:
         only photos that carry face tags of other tools; `people`: only these names of
-        theirs are taken (default: every name)."""
+        theirs are taken (default: every name). `embed`: with `xmp`, the XMP goes into the
+        JPEGs themselves, not into sidecars."""
         self.gallery, self.store = gallery, gallery.store
-        self.workers, self.xmp = workers, xmp
+        self.workers, self.xmp, self.embed = workers, xmp, embed
         self.clusterer = clusterer or dbscan_labels
         self.progress, self.cancel = progress, cancel or threading.Event()
         self.only_tagged, self.people = only_tagged, people
@@ -293,14 +295,15 @@ class AlbumTagger:
 
     # -- the job ------------------------------------------------------------------------------
 
-    def start_job(self, root: Path, owner: int | None = None, resumable: bool = False) -> int:
+    def start_job(self, root: Path, owner: int | None = None, resumable: bool = False,
+                  kind: str = "tag") -> int:
         """A job's row: run by `owner` (default: this process), or waiting for a service
         process to take it (`owner=None`, `resumable`). Jobs of commands that were killed
         are marked interrupted on the way."""
         if owner is None and not resumable:
             owner = os.getpid()
             self.store.interrupt_orphan_album_jobs(alive)
-        return self.store.add_album_job(root, self.xmp, owner, resumable)
+        return self.store.add_album_job(root, self.xmp, owner, resumable, self.embed, kind)
 
     def run(self, root: Path, job_id: int | None = None) -> AlbumRun:
         """Tag every photo under `root` as job `job_id` (a new job by default)."""
@@ -468,7 +471,7 @@ class AlbumTagger:
     def write_xmp(self, path: Path) -> tuple[bool, list[tuple[str, str, str]]]:
         """(Re)write facepair's part of one tagged photo's sidecar from what the store says:
         whether it changed, and its problems (`Gallery.sync_sidecars`)."""
-        changed, problems = self.gallery.sync_sidecars([path], create=True)
+        changed, problems = self.gallery.sync_sidecars([path], create=True, embed=self.embed)
         return bool(changed), problems
 
     # -- clusters of unknown faces ------------------------------------------------------------

@@ -29,12 +29,6 @@ from PIL import Image, UnidentifiedImageError
 
 from index.xmp import _PARSER, NS, q
 
-MP = {
-    "MP": "http://ns.microsoft.com/photo/1.2/",
-    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
-    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
-}
-ALL_NS = {**NS, **MP}
 SAME_FACE = 0.5  # IoU above which two tags (from two files or standards) mark the same face
 # IoU from which a tag's region and a detected face are the same face: people draw regions
 # looser than a detector's box (a region 1.5 times the box's width and height overlaps it by
@@ -167,29 +161,24 @@ def tags_in(data: bytes, source: str, stored: tuple[int, int], orientation: int
 
 def _text(element: etree._Element, name: str) -> str | None:
     """A property given as an attribute or as a child element."""
-    value = element.get(q_all(name))
+    value = element.get(q(name))
     if value is not None:
         return value.strip()
-    child = element.find(name, ALL_NS)
+    child = element.find(name, NS)
     return None if child is None or child.text is None else child.text.strip()
 
 
-def q_all(name: str) -> str:
-    prefix, local = name.split(":")
-    return f"{{{ALL_NS[prefix]}}}{local}"
-
-
 def _holder(li: etree._Element) -> etree._Element:
-    description = li.find("rdf:Description", ALL_NS)
+    description = li.find("rdf:Description", NS)
     return description if description is not None else li
 
 
 def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source: str
          ) -> list[FaceTag]:
     found: list[FaceTag] = []
-    for regions in root.iterfind(".//mwg-rs:Regions", ALL_NS):
+    for regions in root.iterfind(".//mwg-rs:Regions", NS):
         frame = _frame(regions, stored, orientation)
-        for li in regions.iterfind("mwg-rs:RegionList/rdf:Bag/rdf:li", ALL_NS):
+        for li in regions.iterfind("mwg-rs:RegionList/rdf:Bag/rdf:li", NS):
             holder = _holder(li)
             if holder.get(q("facepair:Person")) is not None:
                 continue  # facepair's own guess
@@ -197,7 +186,7 @@ def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source
             name = _text(holder, "mwg-rs:Name") or ""
             if (kind and kind.lower() != "face") or not name:
                 continue
-            area = holder.find("mwg-rs:Area", ALL_NS)
+            area = holder.find("mwg-rs:Area", NS)
             area = _holder(area) if area is not None else holder
             try:
                 x, y, w, h = (float(_text(area, f"stArea:{k}") or "nan")
@@ -218,7 +207,7 @@ def _frame(regions: etree._Element, stored: tuple[int, int], orientation: int
            ) -> tuple[bool, tuple[float, float] | None]:
     """Whether the regions are relative to the stored (unrotated) image, and the dimensions
     they were applied to."""
-    applied = regions.find("mwg-rs:AppliedToDimensions", ALL_NS)
+    applied = regions.find("mwg-rs:AppliedToDimensions", NS)
     dims = None
     if applied is not None:
         applied = _holder(applied)
@@ -243,7 +232,7 @@ def _ratio(size: Sequence[float]) -> bool:
 def _mp(root: etree._Element, stored: tuple[int, int], orientation: int, source: str
         ) -> list[FaceTag]:
     found: list[FaceTag] = []
-    for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", ALL_NS):
+    for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
         holder = _holder(li)
         if holder.get(q("facepair:Person")) is not None:
             continue

@@ -653,14 +653,17 @@ class Gallery:
         return {"deleted_person": person_id, "deleted_faces": len(face_ids),
                 "sidecars_scrubbed": changed}
 
-    def sync_sidecars(self, paths: list[Path], create: bool = False) -> tuple[
-            int, list[tuple[str, str, str]]]:
-        """Make facepair's regions in these photos' XMP sidecars say what the store says
-        (`index.xmp`: only facepair's own part changes). Sidecars are made only with `create`
-        (an album job asked for them); otherwise only existing ones are updated. Returns how
-        many changed and the problems, as (path, problem, detail): a sidecar left alone, or a
-        face the sidecar names differently."""
-        from index.xmp import Region, SidecarError, sync_sidecar
+    def sync_sidecars(self, paths: list[Path], create: bool = False, embed: bool = False
+                      ) -> tuple[int, list[tuple[str, str, str]]]:
+        """Make facepair's regions in these photos' XMP say what the store says (`index.xmp`:
+        only facepair's own part changes): in their sidecars, or, with `embed` or where
+        facepair wrote there before, inside the JPEGs themselves. Sidecars (and packets) are
+        made only with `create` (an album job asked for them); otherwise only existing ones
+        are updated. Returns how many changed and the problems, as (path, problem, detail):
+        a sidecar or photo left alone, or a face another tool's region names differently."""
+        from index.albums import sha256_of
+        from index.jpeg_xmp import PhotoLeftAlone, is_jpeg, read_packet
+        from index.xmp import Region, SidecarError, sync_embedded, sync_sidecar
 
         changed, problems = 0, []
         for path in paths:
@@ -671,16 +674,25 @@ class Gallery:
             regions = [Region.from_box(name, box, width, height, person)
                        for person, name, box in named]
             try:
-                synced = sync_sidecar(path, regions, width, height, create)
+                inside = is_jpeg(path) and (embed or b"facepair.invalid/ns" in (
+                    read_packet(path) or b""))
+                synced = (sync_embedded if inside else sync_sidecar)(path, regions, width,
+                                                                     height, create)
+            except PhotoLeftAlone as exc:
+                problems.append((str(path), "photo_left_alone", str(exc)))
+                continue
             except (SidecarError, OSError) as exc:
                 problems.append((str(path), "sidecar_left_alone", str(exc)))
                 continue
             if synced is None:
                 continue
+            if inside and synced.changed:
+                st = path.stat()
+                self.store.album_photo_rewritten(path, st.st_size, st.st_mtime, sha256_of(path))
             changed += synced.changed
             problems += [(str(path), "name_differs",
-                          f"the sidecar names {theirs.name!r} where facepair sees "
-                          f"{ours.name!r}; the sidecar's name is kept")
+                          f"another tool's region names {theirs.name!r} where facepair "
+                          f"sees {ours.name!r}; that region's name is kept")
                          for theirs, ours in synced.disagreements]
         return changed, problems
 

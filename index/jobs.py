@@ -17,6 +17,7 @@ from pathlib import Path
 
 from index.albums import AlbumTagger, alive
 from index.gallery import Gallery
+from index.tag_import import import_tags
 
 log = logging.getLogger("facepair.jobs")
 POLL_SECONDS = 1.0  # how often an idle process looks for a job
@@ -29,10 +30,11 @@ class AlbumJobs:
         self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
         self.thread.start()
 
-    def submit(self, root: Path, xmp: bool) -> int:
-        """Queue a job; the first idle process of the service takes it."""
-        job_id = AlbumTagger(self.gallery, xmp=xmp).start_job(root, owner=None,
-                                                              resumable=True)
+    def submit(self, root: Path, xmp: bool, embed: bool = False, kind: str = "tag") -> int:
+        """Queue a job (`kind`: "tag" the album, or "import-tags", its face tags); the first
+        idle process of the service takes it."""
+        job_id = AlbumTagger(self.gallery, xmp=xmp, embed=embed).start_job(
+            root, owner=None, resumable=True, kind=kind)
         self.wake.set()
         return job_id
 
@@ -49,9 +51,13 @@ class AlbumJobs:
                 self.wake.clear()
                 continue
             tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=bool(job["xmp"]),
-                                 cancel=self.stop)
+                                 embed=bool(job["embed"]), cancel=self.stop)
             try:
-                tagger.run(Path(job["root"]), job["id"])
+                if job["kind"] == "import-tags":
+                    import_tags(self.gallery, Path(job["root"]), self.workers,
+                                job_id=job["id"], cancel=self.stop)
+                else:
+                    tagger.run(Path(job["root"]), job["id"])
             except Exception:  # recorded in the job row by the tagger
                 log.exception("album job %s failed", job["id"])
             else:

@@ -186,6 +186,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE album_photos ADD COLUMN tags TEXT NOT NULL DEFAULT '';
     ALTER TABLE album_faces ADD COLUMN named_by TEXT;
+    -- a job's XMP goes into the JPEGs themselves (embed), and what the job is: tagging the
+    -- album, or importing its face tags (import)
+    ALTER TABLE album_jobs ADD COLUMN embed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE album_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'tag';
     """,
 ]
 
@@ -615,13 +619,20 @@ class Store:
             "JOIN album_photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
             "ORDER BY pe.name COLLATE NOCASE, f.cluster, p.path").fetchall()
 
-    def add_album_job(self, root: Path, xmp: bool, owner: int | None, resumable: bool) -> int:
+    def add_album_job(self, root: Path, xmp: bool, owner: int | None, resumable: bool,
+                      embed: bool = False, kind: str = "tag") -> int:
         with self.write(gallery=False) as conn:
             cur = conn.execute(
-                "INSERT INTO album_jobs(root, status, xmp, created, updated, owner, resumable) "
-                "VALUES(?, 'queued', ?, ?, ?, ?, ?)",
-                (str(root), int(xmp), now(), now(), owner, int(resumable)))
+                "INSERT INTO album_jobs(root, status, xmp, created, updated, owner, resumable, "
+                "embed, kind) VALUES(?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                (str(root), int(xmp), now(), now(), owner, int(resumable), int(embed), kind))
         return int(cur.lastrowid or 0)
+
+    def album_photo_rewritten(self, path: Path, size: int, mtime: float, sha256: str) -> None:
+        """facepair wrote into a tagged photo's own XMP: its file is as tagged, not changed."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_photos SET size=?, mtime=?, sha256=? WHERE path=?",
+                         (size, mtime, sha256, str(path)))
 
     def start_album_job(self, job_id: int, total: int, unchanged: int, skipped: int,
                         failed: int) -> None:

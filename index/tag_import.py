@@ -12,6 +12,7 @@ file or tag files changed.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,20 +54,23 @@ class ImportReport(TypedDict):
 
 def import_tags(gallery: Gallery, root: Path, workers: int = 2, people: set[str] | None = None,
                 per_person: int = PER_PERSON, dry_run: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> ImportReport:
+                progress: Callable[[int, int], None] | None = None,
+                job_id: int | None = None, cancel: threading.Event | None = None
+                ) -> ImportReport:
     """Read the face tags of the photos under `root`, record the faces they name and enroll a
-    chosen few per person; with `dry_run`, only read and match, and write nothing."""
+    chosen few per person (as album job `job_id`, a new one by default); with `dry_run`, only
+    read and match, and write nothing."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise NotFound(f"{root}: no such folder")
     start = time.perf_counter()
     tagger = AlbumTagger(gallery, workers=workers, progress=progress, only_tagged=True,
-                         people=people)
+                         people=people, cancel=cancel)
     enrolled: dict[int, int] = {}
     if dry_run:
         photos, unchanged, job = tagger.preview(root), 0, None
     else:
-        run = tagger.run(root)
+        run = tagger.run(root, job_id or tagger.start_job(root, kind="import-tags"))
         photos, unchanged, job = run["photos"], run["unchanged"], run["job"]
         enrolled = learn(gallery, root, per_person, people)
     return _report(gallery, tagger.tags, photos, unchanged, enrolled, dry_run, job,

@@ -1,5 +1,7 @@
-"""XMP sidecars (`photo.jpg.xmp`) that photo managers read (digiKam, Lightroom, darktable):
-MWG face regions (`mwg-rs:Regions`: a name and a normalised centre/size area per face) and
+"""XMP sidecars (`photo.jpg.xmp`) that photo managers read (digiKam, Lightroom, darktable,
+Windows Photos): MWG face regions (`mwg-rs:Regions`: a name and a normalised centre/size area
+per face), the same faces as Microsoft People Tagging regions (`MP:RegionInfo`: a name and a
+normalised left, top, width, height), as digiKam writes both, and
 `Iptc4xmpExt:PersonInImage`.
 
 A sidecar is the user's file; facepair only keeps its own part of it up to date:
@@ -33,6 +35,9 @@ NS = {
     "stArea": "http://ns.adobe.com/xmp/sType/Area#",
     "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "MP": "http://ns.microsoft.com/photo/1.2/",
+    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
+    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
     "facepair": "https://facepair.invalid/ns/1.0/",
 }
 OVERLAP = 0.5  # IoU above which two regions are the same face
@@ -137,6 +142,25 @@ def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]
                           NS)]
 
 
+def _mp_regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
+    """Microsoft People Tagging regions, as `Region`s (centre and size)."""
+    found: list[tuple[etree._Element, Region | None]] = []
+    for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
+        holder = _holder(li)
+        region = None
+        try:
+            left, top, w, h = (float(v) for v in
+                               (_value(holder, "MPReg:Rectangle") or "").split(","))
+            mark = holder.get(q("facepair:Person"))
+            region = Region(_value(holder, "MPReg:PersonDisplayName") or "", left + w / 2,
+                            top + h / 2, w, h,
+                            person=int(mark) if mark is not None and mark.isdigit() else None)
+        except ValueError:
+            pass
+        found.append((li, region))
+    return found
+
+
 def _parse(path: Path) -> tuple[etree._ElementTree, bytes]:
     """A sidecar's document and the bytes it was read from (read once)."""
     if path.is_symlink():
@@ -177,50 +201,7 @@ def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int
     if not exists and (not regions or not create):
         return None
     tree, original = _parse(path) if exists else (_new(), b"")
-    root = tree.getroot()
-
-    # facepair's earlier regions go; every other region stays
-    foreign: list[Region] = []
-    for li, region in _regions(root):
-        if _holder(li).get(q("facepair:Person")) is not None:
-            parent = li.getparent()
-            assert parent is not None
-            parent.remove(li)
-        elif region is not None:
-            foreign.append(region)
-
-    synced = Synced(path, False)
-    written: list[Region] = []
-    for r in regions:
-        theirs = next((f for f in foreign if f.name and f.overlaps(r)), None)
-        if theirs is None:
-            written.append(r)
-        elif theirs.name != r.name:
-            synced.disagreements.append((theirs, r))
-
-    description = _description(root)
-    if written:
-        regions_el = description.find("mwg-rs:Regions", NS)
-        if regions_el is None:
-            regions_el = etree.SubElement(description, q("mwg-rs:Regions"),
-                                          {q("rdf:parseType"): "Resource"},
-                                          nsmap={"mwg-rs": NS["mwg-rs"]})
-            etree.SubElement(regions_el, q("mwg-rs:AppliedToDimensions"), {
-                q("stDim:w"): str(width), q("stDim:h"): str(height),
-                q("stDim:unit"): "pixel"}, nsmap={"stDim": NS["stDim"]})
-        bag = _child(_child(regions_el, "mwg-rs:RegionList"), "rdf:Bag")
-        for r in written:
-            li = etree.SubElement(bag, q("rdf:li"))
-            desc = etree.SubElement(li, q("rdf:Description"), {
-                q("mwg-rs:Name"): r.name, q("mwg-rs:Type"): "Face",
-                q("facepair:Person"): str(r.person if r.person is not None else 0)},
-                nsmap={"facepair": NS["facepair"]})
-            etree.SubElement(desc, q("mwg-rs:Area"), {
-                q("stArea:x"): f"{r.x:.6f}", q("stArea:y"): f"{r.y:.6f}",
-                q("stArea:w"): f"{r.w:.6f}", q("stArea:h"): f"{r.h:.6f}",
-                q("stArea:unit"): "normalized"}, nsmap={"stArea": NS["stArea"]})
-    _person_in_image(root, description, list(dict.fromkeys(r.name for r in written)))
-
+    synced = Synced(path, False, _sync_document(tree.getroot(), regions, width, height))
     if not exists:
         etree.indent(tree, space=" ")
         data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
@@ -234,6 +215,120 @@ def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int
         _save(data, path)
         synced.changed = True
     return synced
+
+
+def sync_embedded(photo: Path, regions: Sequence[Region], width: int, height: int,
+                  create: bool = True) -> Synced | None:
+    """As `sync_sidecar`, in the XMP packet inside a JPEG (`index.jpeg_xmp`): nothing of the
+    photo but that packet changes. Raises PhotoLeftAlone for a photo that must not be
+    touched, SidecarError for a packet that does not parse."""
+    from index.jpeg_xmp import read_packet, write_packet
+
+    original = read_packet(photo)
+    if original is None and (not regions or not create):
+        return None
+    if original is None:
+        tree = _new()
+    else:
+        start = original.find(b"<x:xmpmeta")
+        try:
+            tree = etree.ElementTree(etree.fromstring(
+                original[max(0, start) :].split(b"<?xpacket end")[0].strip(), _PARSER))
+        except etree.XMLSyntaxError as exc:
+            raise SidecarError(f"{photo}: its XMP does not parse ({exc}); facepair leaves "
+                               "it as it is") from exc
+    synced = Synced(photo, False, _sync_document(tree.getroot(), regions, width, height))
+    etree.indent(tree, space=" ")
+    data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
+    etree.fromstring(data, _PARSER)
+    if original is None or data != original.rstrip(b" "):
+        write_packet(photo, data)
+        synced.changed = True
+    return synced
+
+
+def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
+                   height: int) -> list[tuple[Region, Region]]:
+    """Make facepair's part of one XMP document say `regions`; returns the disagreements
+    (another tool's region at one of our faces, with another name: theirs is kept)."""
+    # facepair's earlier regions go; every other region stays
+    foreign: list[Region] = []
+    emptied: list[etree._Element] = []
+    for li, region in _regions(root) + _mp_regions(root):
+        if _holder(li).get(q("facepair:Person")) is not None:
+            bag = li.getparent()
+            assert bag is not None
+            bag.remove(li)
+            emptied.append(bag)
+        elif region is not None:
+            foreign.append(region)
+    for bag in emptied:  # a region list that held only facepair's regions goes whole
+        holder = bag.getparent()
+        if len(bag) == 0 and holder is not None:
+            _remove(holder.getparent())
+
+    disagreements: list[tuple[Region, Region]] = []
+    written: list[Region] = []
+    for r in regions:
+        theirs = next((f for f in foreign if f.name and f.overlaps(r)), None)
+        if theirs is None:
+            written.append(r)
+        elif theirs.name != r.name:
+            disagreements.append((theirs, r))
+
+    description = _description(root)
+    if written:
+        _write_mwg(description, written, width, height)
+        _write_mp(description, written)
+    _person_in_image(root, description, list(dict.fromkeys(r.name for r in written)))
+    return disagreements
+
+
+def _remove(element: etree._Element | None) -> None:
+    parent = element.getparent() if element is not None else None
+    if element is not None and parent is not None:
+        parent.remove(element)
+
+
+def _write_mwg(description: etree._Element, written: list[Region], width: int,
+               height: int) -> None:
+    """MWG face regions (marked as facepair's)."""
+    regions_el = description.find("mwg-rs:Regions", NS)
+    if regions_el is None:
+        regions_el = etree.SubElement(description, q("mwg-rs:Regions"),
+                                      {q("rdf:parseType"): "Resource"},
+                                      nsmap={"mwg-rs": NS["mwg-rs"]})
+        etree.SubElement(regions_el, q("mwg-rs:AppliedToDimensions"), {
+            q("stDim:w"): str(width), q("stDim:h"): str(height),
+            q("stDim:unit"): "pixel"}, nsmap={"stDim": NS["stDim"]})
+    bag = _child(_child(regions_el, "mwg-rs:RegionList"), "rdf:Bag")
+    for r in written:
+        li = etree.SubElement(bag, q("rdf:li"))
+        desc = etree.SubElement(li, q("rdf:Description"), {
+            q("mwg-rs:Name"): r.name, q("mwg-rs:Type"): "Face",
+            q("facepair:Person"): str(r.person if r.person is not None else 0)},
+            nsmap={"facepair": NS["facepair"]})
+        etree.SubElement(desc, q("mwg-rs:Area"), {
+            q("stArea:x"): f"{r.x:.6f}", q("stArea:y"): f"{r.y:.6f}",
+            q("stArea:w"): f"{r.w:.6f}", q("stArea:h"): f"{r.h:.6f}",
+            q("stArea:unit"): "normalized"}, nsmap={"stArea": NS["stArea"]})
+
+
+def _write_mp(description: etree._Element, written: list[Region]) -> None:
+    """The same faces as Microsoft People Tagging regions (marked as facepair's)."""
+    info = description.find("MP:RegionInfo", NS)
+    if info is None:
+        info = etree.SubElement(description, q("MP:RegionInfo"), {q("rdf:parseType"): "Resource"},
+                                nsmap={"MP": NS["MP"]})
+    bag = _child(_child(info, "MPRI:Regions"), "rdf:Bag")
+    for r in written:
+        li = etree.SubElement(bag, q("rdf:li"))
+        etree.SubElement(li, q("rdf:Description"), {
+            q("MPReg:PersonDisplayName"): r.name,
+            q("MPReg:Rectangle"): f"{r.x - r.w / 2:.6f}, {r.y - r.h / 2:.6f}, {r.w:.6f}, "
+                                  f"{r.h:.6f}",
+            q("facepair:Person"): str(r.person if r.person is not None else 0)},
+            nsmap={"MPReg": NS["MPReg"], "facepair": NS["facepair"]})
 
 
 def _description(root: etree._Element) -> etree._Element:
@@ -260,11 +355,15 @@ def _person_in_image(root: etree._Element, description: etree._Element,
         parent = mine.getparent()
         assert parent is not None
         parent.remove(mine)
-    for bag in root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag", NS):
+    for bag in list(root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag", NS)):
+        emptied = False
         for li in list(bag):
             if li.text in added:
                 added.remove(li.text)
                 bag.remove(li)
+                emptied = True
+        if emptied and len(bag) == 0:  # a list facepair emptied goes (no empty property)
+            _remove(bag.getparent())
     theirs = {(li.text or "").strip() for li in
               root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag/rdf:li", NS)}
     new = [n for n in names if n not in theirs]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
@@ -122,6 +122,12 @@ class AlbumJobIn(BaseModel):
         description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.",
     )
     xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
+    embed: bool = Field(False, description="With xmp: write the XMP into the JPEGs "
+                        "themselves (only their XMP changes), not into sidecars.")
+    kind: Literal["tag", "import-tags"] = Field(
+        "tag", description="tag: name every face of the album. import-tags: read the face "
+        "tags other tools wrote (MWG and Microsoft regions), record the faces they name and "
+        "enroll a few per person.")
 
 
 class PersonPhotoOut(BaseModel):
@@ -219,6 +225,8 @@ class AlbumJobOut(BaseModel):
     root: str
     status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
     xmp: int
+    embed: int
+    kind: str
     created: str
     updated: str
     total: int

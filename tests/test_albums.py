@@ -18,6 +18,7 @@ import pytest
 from bench.album import ENROLL, KNOWN, STRANGERS, build_album, lfw, precision_recall
 from index.albums import AlbumTagger, clusters, name_cluster
 from index.clustering import ClusterHelper
+from index.face_tags import read_tags
 from index.gallery import Gallery
 from index.report import write_report
 
@@ -73,7 +74,8 @@ def tags(g: Gallery, root: Path) -> dict[str, list[str]]:
 
 def exiftool(path: Path) -> dict:
     out = subprocess.run(["exiftool", "-j", "-RegionName", "-RegionAreaX", "-RegionAreaY",
-                          "-RegionAreaW", "-RegionAreaH", "-PersonInImage", "-Rating", str(path)],
+                          "-RegionAreaW", "-RegionAreaH", "-PersonInImage", "-Rating",
+                          "-RegionPersonDisplayName", "-RegionRectangle", str(path)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]
 
@@ -115,6 +117,13 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
         part = int(x * width) // 170
         assert truth[group].count(name) == 1 and 0 <= part < 3
     assert sorted(as_list(meta["RegionName"])) == sorted(truth[group])
+    # the same faces as Microsoft regions (left, top, width, height), as digiKam writes both
+    assert as_list(meta["RegionPersonDisplayName"]) == names
+    rectangles = [float(v) for r in as_list(meta["RegionRectangle"]) for v in str(r).split(",")]
+    for i, x in enumerate(xs):
+        left, w = rectangles[4 * i], rectangles[4 * i + 2]
+        assert abs(left + w / 2 - x) < 1e-4
+    assert read_tags(work / group).faces == []  # facepair's own regions are no user's tags
     assert not (work / "others" / f"{STRANGERS[0]}_1.jpg.xmp").exists()  # no names, no sidecar
 
     groups = clusters(gallery)
@@ -139,6 +148,7 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
     scrubbed = exiftool(work / (group + ".xmp"))
     assert person.name not in as_list(scrubbed.get("PersonInImage", []))
     assert person.name not in as_list(scrubbed.get("RegionName", []))
+    assert person.name not in as_list(scrubbed.get("RegionPersonDisplayName", []))
     assert exiftool(work / (first + ".xmp"))["Rating"] == 4
 
     page = write_report(gallery, tmp_path / "report.html")
@@ -277,8 +287,10 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
     sidecar_path(work / broken).write_bytes(b"<x:xmpmeta><rdf:RDF")  # cut off
     result = AlbumTagger(gallery, workers=1, xmp=True).run(work)
     state = job(gallery, result["job"])
-    assert state["problems"] == 1 and state["first_problems"][0]["problem"] == (
-        "sidecar_left_alone") and state["first_problems"][0]["path"] == str(work / broken)
+    # its tags cannot be read, and it is not written
+    assert sorted((p["problem"], p["path"]) for p in state["first_problems"]) == [
+        ("sidecar_left_alone", str(work / broken)),
+        ("tags_unreadable", str(sidecar_path(work / broken)))]
     assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"
 
     def named(rel: str) -> list[tuple[str, int | None]]:

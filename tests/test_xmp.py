@@ -89,10 +89,12 @@ def foreign_sidecar(regions: list[tuple[str, tuple]], keywords: list[str],
 
 
 def foreign_view(data: bytes) -> bytes:
-    """The document without facepair's part (its regions, its PersonInImage names and their
-    record), empty region and person lists, and whitespace between elements: canonical XML."""
+    """The document without facepair's part (its regions in both standards, its
+    PersonInImage names and their record), empty region and person lists, and whitespace
+    between elements: canonical XML."""
     root = etree.fromstring(data)
-    for li in root.iterfind(".//mwg-rs:RegionList/rdf:Bag/rdf:li", NS):
+    for li in [*root.iterfind(".//mwg-rs:RegionList/rdf:Bag/rdf:li", NS),
+               *root.iterfind(".//MPRI:Regions/rdf:Bag/rdf:li", NS)]:
         holder = li.find("rdf:Description", NS)
         if (holder if holder is not None else li).get(q("facepair:Person")) is not None:
             li.getparent().remove(li)
@@ -104,7 +106,7 @@ def foreign_view(data: bytes) -> bytes:
         if li.text in added:
             added.remove(li.text)
             li.getparent().remove(li)
-    for path in ("mwg-rs:Regions", "Iptc4xmpExt:PersonInImage"):
+    for path in ("mwg-rs:Regions", "MP:RegionInfo", "Iptc4xmpExt:PersonInImage"):
         for el in root.iterfind(f".//{path}", NS):
             if el.find(".//rdf:li", NS) is None:
                 el.getparent().remove(el)

@@ -22,6 +22,9 @@ commands.add_typer(clusters_app, name="clusters")
 def tag(
     album: Path = typer.Argument(..., help="A folder of photos (searched recursively)."),
     xmp: bool = typer.Option(False, "--xmp", help="Write photo.jpg.xmp sidecars (merged)."),
+    embed: bool = typer.Option(
+        False, "--embed", help="With --xmp: write into each JPEG's own XMP instead of a "
+        "sidecar (only the XMP changes; the image data stays byte for byte)."),
     report: Path | None = typer.Option(None, help="Write an HTML page of the faces found."),
     workers: int | None = typer.Option(
         None, min=1, help="Worker processes, each loading the model (default: "
@@ -48,7 +51,7 @@ def tag(
                     bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
 
                 tagger = AlbumTagger(gallery, workers=workers or gallery.settings.album_workers,
-                                     xmp=xmp, progress=update,
+                                     xmp=xmp, embed=embed, progress=update,
                                      clusterer=clusterer)
                 result = tagger.run(album)
             if report is not None:

@@ -37,9 +37,11 @@ def allowed(path: str, settings: Settings) -> Path:
 async def start_album_job(
     run: Run, body: AlbumJobIn, request: Request, g: G, settings: S
 ) -> AlbumJobOut:
-    """Tag every photo in a server-side folder, in the background."""
+    """Tag every photo in a server-side folder, or import its face tags, in the
+    background."""
     root = allowed(body.path, settings)
-    job_id = await run.work(request.app.state.jobs.submit, root, body.xmp, write=True)
+    job_id = await run.work(request.app.state.jobs.submit, root, body.xmp, body.embed,
+                            body.kind, write=True)
     return AlbumJobOut.model_validate(await run.work(albums.job, g, job_id))
 
 
