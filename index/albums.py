@@ -36,8 +36,8 @@ from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound, Refused
 from faces.memory import keep_freed_memory
 from faces.settings import Settings
+from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
-from index.face_tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.gallery import FaceMatch, Gallery, encode_chip
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them

@@ -181,7 +181,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE album_jobs ADD COLUMN resumable INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE album_jobs ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;
     """,
-    # 6: the names people gave in other tools (index.face_tags): a photo's tag files as last
+    # 6: the names people gave in other tools (faces.tags): a photo's tag files as last
     # read (their sizes and times), and album faces named by such a tag, not by facepair
     """
     ALTER TABLE album_photos ADD COLUMN tags TEXT NOT NULL DEFAULT '';
@@ -601,10 +601,16 @@ class Store:
         prefix = str(root).rstrip(os.sep) + os.sep
         return self.read().execute(
             "SELECT f.id, f.box, f.landmarks, f.score, f.chip, f.chip_landmarks, f.vector, "
-            "f.person_id, p.path, p.sha256, p.width, p.height FROM album_faces f "
+            "f.model, f.person_id, p.path, p.sha256, p.width, p.height FROM album_faces f "
             "JOIN album_photos p ON p.id = f.photo_id WHERE f.named_by='user' "
             "AND substr(p.path, 1, ?) = ? ORDER BY f.person_id, p.path, f.id",
             (len(prefix), prefix)).fetchall()
+
+    def album_chips(self, face_ids: list[int]) -> dict[int, bytes]:
+        """The chips of these album faces."""
+        marks = ", ".join("?" * len(face_ids))
+        return {int(r[0]): bytes(r[1]) for r in self.read().execute(
+            f"SELECT id, chip FROM album_faces WHERE id IN ({marks})", face_ids)}
 
     def name_cluster(self, cluster: int, person_id: int) -> None:
         """A group of unknown faces becomes a person's."""
@@ -905,6 +911,11 @@ class Store:
                     "AND EXISTS (SELECT 1 FROM faces WHERE id=?)",
                     [(score, face, f, model, score, face) for f, k, score, face in raised
                      if k == kind])
+
+    def face_shas(self) -> dict[int, str]:
+        """The content hash of each enrolled face's photo."""
+        return {int(r[0]): r[1] for r in self.read().execute(
+            "SELECT f.id, p.sha256 FROM faces f JOIN photos p ON p.id = f.photo_id")}
 
     def counts(self) -> dict[str, int]:
         conn = self.read()

@@ -1,6 +1,6 @@
 """A library tagged in another tool becomes a gallery: `import_tags(gallery, root)`.
 
-The photos under `root` that carry face tags (`index.face_tags`) are tagged as an album is
+The photos under `root` that carry face tags (`faces.tags`) are tagged as an album is
 (`AlbumTagger`, only those photos): each named region is matched to a face facepair detects,
 and that face is recorded as the person the region names (made where there is none). Then, per
 person, a few of those faces are enrolled (`learn`): large and sharp ones, from different

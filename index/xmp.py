@@ -28,30 +28,12 @@ from pathlib import Path
 
 from lxml import etree
 
-NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
-    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
-    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
-    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
-    "MP": "http://ns.microsoft.com/photo/1.2/",
-    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
-    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
-    "facepair": "https://facepair.invalid/ns/1.0/",
-}
+from faces.tags import NS, PARSER, q
+
 OVERLAP = 0.5  # IoU above which two regions are the same face
 
-# no entities expanded, nothing fetched, no huge documents
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                          remove_comments=False, remove_pis=False)
 _XPACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n',
             b'\n<?xpacket end="w"?>\n')
-
-
-def q(name: str) -> str:
-    prefix, local = name.split(":")
-    return f"{{{NS[prefix]}}}{local}"
 
 
 class SidecarError(Exception):
@@ -167,7 +149,7 @@ def _parse(path: Path) -> tuple[etree._ElementTree, bytes]:
         raise SidecarError(f"{path}: a symbolic link; facepair leaves it as it is")
     data = path.read_bytes()
     try:
-        tree = etree.parse(io.BytesIO(data), _PARSER)
+        tree = etree.parse(io.BytesIO(data), PARSER)
     except etree.XMLSyntaxError as exc:
         raise SidecarError(f"{path}: not valid XML ({exc}); facepair leaves it as it is") from exc
     if tree.getroot().find(".//rdf:RDF", NS) is None and tree.getroot().tag != q("rdf:RDF"):
@@ -210,7 +192,7 @@ def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int
                               xml_declaration=original.lstrip().startswith(b"<?xml"))
         if original.endswith(b"\n") and not data.endswith(b"\n"):
             data += b"\n"
-    etree.fromstring(data, _PARSER)  # what replaces the sidecar parses, or nothing is written
+    etree.fromstring(data, PARSER)  # what replaces the sidecar parses, or nothing is written
     if data != original:
         _save(data, path)
         synced.changed = True
@@ -233,14 +215,14 @@ def sync_embedded(photo: Path, regions: Sequence[Region], width: int, height: in
         start = original.find(b"<x:xmpmeta")
         try:
             tree = etree.ElementTree(etree.fromstring(
-                original[max(0, start) :].split(b"<?xpacket end")[0].strip(), _PARSER))
+                original[max(0, start) :].split(b"<?xpacket end")[0].strip(), PARSER))
         except etree.XMLSyntaxError as exc:
             raise SidecarError(f"{photo}: its XMP does not parse ({exc}); facepair leaves "
                                "it as it is") from exc
     synced = Synced(photo, False, _sync_document(tree.getroot(), regions, width, height))
     etree.indent(tree, space=" ")
     data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
-    etree.fromstring(data, _PARSER)
+    etree.fromstring(data, PARSER)
     if original is None or data != original.rstrip(b" "):
         write_packet(photo, data)
         synced.changed = True

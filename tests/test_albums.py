@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.album import ENROLL, KNOWN, STRANGERS, build_album, lfw, precision_recall
+from faces.tags import read_tags
 from index.albums import AlbumTagger, clusters, name_cluster
 from index.clustering import ClusterHelper
-from index.face_tags import read_tags
 from index.gallery import Gallery
 from index.report import write_report
 

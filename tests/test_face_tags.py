@@ -19,7 +19,7 @@ from PIL import Image
 from bench.tagged_album import PEOPLE, STRANGER, build, display_name, exiftool
 from faces.decode import decode
 from faces.detect import pick_face
-from index.face_tags import iou, read_tags
+from faces.tags import iou, read_tags
 
 FACEPAIR = str(Path(sys.executable).parent / "facepair")
 
@@ -101,8 +101,8 @@ def cli(tmp_path: Path):
     return run
 
 
-def test_import_tags_makes_a_gallery_and_never_touches_the_library(library, cli,
-                                                                    lfw_dir: Path) -> None:
+def test_import_tags_makes_a_gallery_and_never_touches_the_library(library, cli, lfw_dir: Path,
+                                                                    tmp_path: Path) -> None:
     root, truth = library
     before = hashes(root)
     preview = cli("import-tags", str(root), "--dry-run", "--json")
@@ -125,6 +125,14 @@ def test_import_tags_makes_a_gallery_and_never_touches_the_library(library, cli,
 
     again = cli("import-tags", str(root), "--json")  # only what changed is read
     assert (again["photos"], again["unchanged"]) == (0, report["photos"])
+
+    # how well facepair agrees with the tags: each face with its own photo held out
+    page = tmp_path / "agree.html"
+    agreed = cli("agree", str(root), "--report", str(page), "--json")
+    assert agreed["tagged"] == report["matched"]
+    assert agreed["right"] + agreed["wrong"] + agreed["unknown"] == agreed["tagged"]
+    assert agreed["right"] >= 0.8 * agreed["tagged"], agreed
+    assert "How well facepair agrees" in page.read_text()
 
     # the gallery it made names new photos of the same people
     person = PEOPLE[2]
@@ -164,3 +172,24 @@ def test_the_users_tag_wins_when_an_album_is_tagged(library, tmp_path: Path, det
         problems = job(g, result["job"])["first_problems"]
         assert [p["problem"] for p in problems] == ["name_differs"]
     assert hashes(album) == before  # no sidecar written: the only face is the user's
+
+
+def test_a_tagged_library_is_a_training_source(library, tmp_path: Path) -> None:
+    """`prepare --from-tags`: each named face a labelled crop of its person; a face two tags
+    name differently, and a region without a face, give no crop."""
+    import csv
+
+    root, truth = library
+    done = subprocess.run([FACEPAIR, "prepare", str(root), str(tmp_path / "prep"),
+                           "--from-tags", "--json"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = list(csv.DictReader((tmp_path / "prep" / "manifest.csv").open()))
+    ok = sorted((Path(r["path"]).relative_to(root).as_posix(), r["person"]) for r in rows
+                if r["status"] == "ok")
+    assert ok == sorted((rel, faces[0].name) for rel, faces in truth.items())
+    assert report["ok"] == len(truth) and report["no_face"] == 1  # the region on the wall
+    crops = np.load(tmp_path / "prep" / "crops.npy")
+    assert crops.shape == (len(rows), 112, 112, 3) and crops[[int(r["index"]) for r in rows
+                                                              if r["status"] == "ok"]].any()

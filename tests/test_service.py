@@ -271,6 +271,33 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 
 
+def test_an_import_tags_job_makes_people_from_a_tagged_folder(server: Server, lfw_dir: Path,
+                                                               detector) -> None:
+    from bench.tagged_album import _digikam, _region
+    from faces.decode import decode
+    from faces.detect import pick_face
+
+    album = server.albums / "tagged"
+    album.mkdir()
+    for i in (1, 2, 3):
+        source = photo(lfw_dir, "Halle_Berry", i)
+        face = pick_face(detector.detect(decode(source)), (250, 250))
+        shutil.copy(source, album / f"halle_{i}.jpg")
+        (album / f"halle_{i}.jpg.xmp").write_text(
+            _digikam("Halle Berry", _region(face.box, 250, 250), 250, 250))
+    before = {p.name: p.read_bytes() for p in album.iterdir()}
+    with client(server, "write") as api:
+        job = api.post("/v1/albums/jobs", json={"path": str(album), "kind": "import-tags"})
+        assert job.status_code == 202 and job.json()["kind"] == "import-tags", job.text
+        state = job_end(api, job.json()["id"], 180)
+        assert (state["status"], state["done"], state["named"]) == ("done", 3, 3), state
+        people = {p["name"]: p["faces"] for p in api.get("/v1/people").json()["people"]}
+        assert people["Halle Berry"] == 3
+        bad = api.post("/v1/albums/jobs", json={"path": str(album), "kind": "everything"})
+        assert bad.status_code == 422
+    assert {p.name: p.read_bytes() for p in album.iterdir()} == before
+
+
 def chromium() -> tuple[str, str] | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")

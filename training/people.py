@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faces.decode import is_photo_path
+from faces.tags import Box
 
 
 def read_people(path: Path) -> set[str]:
@@ -21,6 +22,30 @@ def read_people(path: Path) -> set[str]:
             continue
         names.add(name)
     return names
+
+
+def scan_tags(
+    root: Path, include: set[str] | None = None, exclude: set[str] | None = None
+) -> list[tuple[Path, str, Box, list[Box]]]:
+    """(photo, person, the region naming them, every named region of the photo) for each face
+    a user's tags name in the photos under `root` (`faces.tags`: MWG or Microsoft regions, in
+    sidecars or in the photos), sorted, filtered by the lists. A face two tags name
+    differently is left out."""
+    from faces.tags import read_tags
+
+    items = []
+    for photo in sorted(p for p in root.rglob("*") if is_photo_path(p) and p.is_file()
+                        and not any(part.startswith(".") for part in p.relative_to(root).parts)):
+        faces = read_tags(photo).faces
+        boxes = [f.box for f in faces]
+        for face in faces:
+            name = face.name
+            if name is None or (include is not None and name not in include):
+                continue
+            if exclude and name in exclude:
+                continue
+            items.append((photo, name, face.box, boxes))
+    return items
 
 
 def scan(

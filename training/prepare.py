@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from training.people import scan
+from faces.tags import Box
+from training.people import scan, scan_tags
 
 CHUNK = 32
 
@@ -63,16 +64,23 @@ def _init_worker(threads: int) -> None:
 Others = tuple[np.ndarray, np.ndarray]  # crops K×S×S×3, rows K×(row, size, score) float32
 
 
+Regions = list[tuple[Box, list[Box]]]  # per photo of a tagged library: (its face's region,
+# every named region of the photo)
+
+
 def _process(
-    task: tuple[int, list[str], int, str, list | None],
+    task: tuple[int, list[str], int, str, list | None, Regions | None],
 ) -> tuple[int, np.ndarray, list[tuple], Others]:
-    """Detect and align one chunk; returns (start, crops, [(score, status)], the other faces)."""
+    """Detect and align one chunk; returns (start, crops, [(score, status)], the other faces).
+    With `regions`, each photo's labelled face is the one under its region, and faces under
+    any named region are nobody's background."""
     from faces.align import align
     from faces.decode import decode
     from faces.detect import pick_face
     from faces.errors import FacepairError
+    from faces.tags import MATCH, iou
 
-    start, paths, size, how, template = task
+    start, paths, size, how, template, regions = task
     points = None if template is None else np.asarray(template, dtype=np.float64)
     crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     rows: list[tuple] = []
@@ -89,14 +97,21 @@ def _process(
     found = _detector.detect_batch(list(good.values())) if good else []
     other_crops, other_rows = [], []
     for (i, photo), faces in zip(good.items(), found, strict=True):
-        face = pick_face(faces, photo.shape, how)  # type: ignore[arg-type]
+        named: list[Box] = []
+        if regions is None:
+            face = pick_face(faces, photo.shape, how)  # type: ignore[arg-type]
+        else:
+            box, named = regions[i]
+            face = max(faces, key=lambda f: iou(f.box, box), default=None)
+            if face is not None and iou(face.box, box) < MATCH:
+                face = None
         if face is None:
             rows[i] = (0.0, "no_face")
             continue
         crops[i] = align(photo, face.landmarks, size, points)
         rows[i] = (face.score, "ok")
         for other in faces:
-            if other is not face:
+            if other is not face and not any(iou(other.box, b) >= MATCH for b in named):
                 other_crops.append(align(photos[i], other.landmarks, size, points))  # type: ignore[arg-type]
                 other_rows.append((start + i, other.size, other.score))
     others = (np.stack(other_crops) if other_crops else np.zeros((0, size, size, 3), np.uint8),
@@ -106,13 +121,15 @@ def _process(
 
 def align_chunks(
     paths: list[str], starts: list[int], size: int, face: str, workers: int,
-    template: list | None = None,
+    template: list | None = None, regions: Regions | None = None,
 ) -> Iterator[tuple[int, np.ndarray, list[tuple], Others]]:
     """Detect and align `paths[s : s + CHUNK]` for each start `s`, in `workers` processes
     (each loads the detector once); yields (start, crops, [(score, status)], other faces) as
     they finish.
-    `template`: the 5 points of the crop (default: faces.align's template at `size`)."""
-    tasks = ((s, paths[s : s + CHUNK], size, face, template) for s in starts)
+    `template`: the 5 points of the crop (default: faces.align's template at `size`).
+    `regions`: per path, the tagged region of its face (a tagged library)."""
+    tasks = ((s, paths[s : s + CHUNK], size, face, template,
+              None if regions is None else regions[s : s + CHUNK]) for s in starts)
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(1,)) as pool:
         yield from pool.imap_unordered(_process, tasks)
@@ -147,16 +164,28 @@ def prepare(
     workers: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
     template: list | None = None,
+    tags: bool = False,
 ) -> PrepareReport:
-    """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out."""
-    items = scan(src, include, exclude)
-    if not items:
-        raise ValueError(f"{src}: no photos in person folders (expected SRC/<person>/<photo>)")
+    """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out.
+    With `tags`, `src` is a photo library tagged in another tool: each face a user's tag
+    names is a labelled face of that person (`training.people.scan_tags`)."""
+    regions: Regions | None = None
+    if tags:
+        tagged = scan_tags(src, include, exclude)
+        items = [(path, person) for path, person, _, _ in tagged]
+        regions = [(box, boxes) for _, _, box, boxes in tagged]
+        if not items:
+            raise ValueError(f"{src}: no named face regions in its photos' tags")
+    else:
+        items = scan(src, include, exclude)
+        if not items:
+            raise ValueError(f"{src}: no photos in person folders (expected "
+                             "SRC/<person>/<photo>)")
     dst.mkdir(parents=True, exist_ok=True)
     people = sorted({person for _, person in items})
     label_of = {p: i for i, p in enumerate(people)}
-    meta = {"source": str(src), "size": size, "face": face, "photos": len(items),
-            "people": len(people), "template": template}
+    meta = {"source": str(src), "size": size, "face": "tagged" if tags else face,
+            "photos": len(items), "people": len(people), "template": template}
     meta_path = dst / "prepare.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise ValueError(f"{dst} holds a different preparation; choose another DST or delete it")
@@ -179,7 +208,7 @@ def prepare(
     others_dir = dst / "others"
     others_dir.mkdir(exist_ok=True)
     for k, (start, chunk, chunk_rows, (other_crops, other_rows)) in enumerate(
-        align_chunks(paths, todo, size, face, workers, template)
+        align_chunks(paths, todo, size, face, workers, template, regions)
     ):
         end = start + len(chunk)
         part = others_dir / f"{start:08d}.npz"  # before the chunk counts as done

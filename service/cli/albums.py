@@ -115,6 +115,42 @@ def import_tags(
                       highlight=False)
 
 
+@commands.command()
+def agree(
+    album: Path = typer.Argument(..., help="A folder whose face tags were imported or read."),
+    report: Path | None = typer.Option(None, help="Write the figures and the faces named "
+                                       "wrong as an HTML page."),
+    as_json: Json = False,
+) -> None:
+    """How well facepair agrees with your own tags: each tagged face identified with its own
+    photo held out, at the threshold in force: named right, named wrong, or left unknown."""
+    from index.agreement import agree as measure
+    from index.agreement import write_agreement
+
+    if not album.is_dir():
+        raise fail(f"{album}: not a folder")
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        result = measure(gallery, album)
+        if report is not None:
+            write_agreement(gallery, result, report)
+    if as_json:
+        emit_json({**result, "report": str(report) if report else None})
+        return
+    total = max(1, result["tagged"])
+    out.print(f"{result['tagged']} tagged faces at threshold {result['threshold']:.3f}: "
+              f"{result['right']} right ({result['right'] / total:.1%}), {result['wrong']} "
+              f"wrong ({result['wrong'] / total:.1%}), {result['unknown']} unknown "
+              f"({result['unknown'] / total:.1%})", highlight=False)
+    for name, p in sorted(result["people"].items(), key=lambda kv: kv[0].casefold()):
+        out.print(f"  {name}: {p['right']}/{p['tagged']} right, {p['wrong']} wrong, "
+                  f"{p['unknown']} unknown ({p['enrolled']} enrolled)", highlight=False,
+                  markup=False)
+    if result["tagged"] == 0:
+        err.print("no tagged faces under this folder (run facepair import-tags first)")
+    if report is not None:
+        out.print(f"report: {report}")
+
+
 @clusters_app.command("list")
 def clusters_list(as_json: Json = False) -> None:
     """The groups of unknown faces, biggest first."""

@@ -53,7 +53,8 @@ def _bar(as_json: bool, description: str):
 
 @commands.command()
 def prepare(
-    src: Path = typer.Argument(..., help="Dataset: SRC/<person>/<photos>."),
+    src: Path = typer.Argument(..., help="Dataset: SRC/<person>/<photos>, or with --from-tags "
+                               "a photo library tagged in another tool."),
     dst: Path = typer.Argument(..., help="Where the aligned crops go (resumable)."),
     people: Path | None = typer.Option(None, help="Only these people (list file)."),
     exclude: Path | None = typer.Option(None, help="Never these people (list file)."),
@@ -63,9 +64,14 @@ def prepare(
         None, help="Crop for this model (its input size and template), e.g. to fine-tune it."
     ),
     workers: int = typer.Option(2, help="Processes."),
+    from_tags: bool = typer.Option(
+        False, "--from-tags", help="SRC is a photo library whose faces were named in another "
+        "tool (MWG or Microsoft regions, in sidecars or in the photos): each named face is a "
+        "labelled face of that person."),
     as_json: Json = False,
 ) -> None:
-    """Detect and align every photo of an identity-folder dataset into training crops."""
+    """Detect and align every photo of an identity-folder dataset (or every named face of a
+    tagged library) into training crops."""
     from faces.embed import load_card
     from training.people import read_people
     from training.prepare import prepare as run_prepare
@@ -82,7 +88,7 @@ def prepare(
     try:
         with bar:
             report = run_prepare(src, dst, include, skip, size, face.value,
-                                 workers, update, template)
+                                 workers, update, template, from_tags)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     (dst / "command.txt").write_text(_command() + "\n")

@@ -27,7 +27,28 @@ from pathlib import Path
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-from index.xmp import _PARSER, NS, q
+# the XMP namespaces facepair reads and writes (`facepair:` marks its own regions and names)
+NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
+    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
+    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "MP": "http://ns.microsoft.com/photo/1.2/",
+    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
+    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
+    "facepair": "https://facepair.invalid/ns/1.0/",
+}
+# no entities expanded, nothing fetched, no huge documents
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                         remove_comments=False, remove_pis=False)
+
+
+def q(name: str) -> str:
+    prefix, local = name.split(":")
+    return f"{{{NS[prefix]}}}{local}"
+
 
 SAME_FACE = 0.5  # IoU above which two tags (from two files or standards) mark the same face
 # IoU from which a tag's region and a detected face are the same face: people draw regions
@@ -152,7 +173,7 @@ def tags_in(data: bytes, source: str, stored: tuple[int, int], orientation: int
         start = data.find(b"<rdf:RDF")
     if start < 0:
         return []
-    root = etree.parse(io.BytesIO(data[start:].rstrip(b"\0 \n\r\t")), _PARSER).getroot()
+    root = etree.parse(io.BytesIO(data[start:].rstrip(b"\0 \n\r\t")), PARSER).getroot()
     found = _mwg(root, stored, orientation, source)
     if not found:
         found = _mp(root, stored, orientation, source)

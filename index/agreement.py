@@ -1,0 +1,118 @@
+"""How well facepair agrees with the names a user gave: a personal benchmark on their own
+library (`facepair agree ALBUM`).
+
+Every album face under the folder that a user's tag names (`facepair import-tags`, or tagging
+an album whose photos carry tags) is identified as a new photo would be, against the gallery
+as it is, with the enrolled faces that come from that same photo held out (so a face is never
+compared with itself), at the identify threshold in force. Each face is then named right, named
+wrong (as someone else), or left unknown.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+
+from index.gallery import Gallery
+from index.report import STYLE, thumbnail
+
+
+class PersonAgreement(TypedDict):
+    tagged: int  # faces the user's tags name as this person
+    right: int
+    wrong: int
+    unknown: int
+    enrolled: int  # this person's enrolled faces
+    named_as: dict[str, int]  # who the wrong ones were taken for
+
+
+class Agreement(TypedDict):
+    threshold: float
+    tagged: int
+    right: int
+    wrong: int
+    unknown: int
+    people: dict[str, PersonAgreement]
+    mistakes: list[dict]  # path, tagged, named, score: the faces named wrong
+
+
+def agree(gallery: Gallery, root: Path) -> Agreement:
+    """Identify every tagged face under `root`, its own photo held out of the gallery."""
+    root = Path(root).resolve()
+    threshold = gallery.threshold()
+    faces = [r for r in gallery.store.user_named_album_faces(root)
+             if r["model"] == gallery.model]
+    ids, owners, vectors = gallery.store.embeddings(gallery.model)
+    shas = gallery.store.face_shas()
+    enrolled_sha = np.array([shas.get(int(i), "") for i in ids])
+    people = {p.id: p for p in gallery.store.people()}
+    result = Agreement(threshold=round(threshold, 4), tagged=0, right=0, wrong=0, unknown=0,
+                       people={}, mistakes=[])
+    for row in faces:
+        person = people[int(row["person_id"])]
+        entry = result["people"].setdefault(person.name, PersonAgreement(
+            tagged=0, right=0, wrong=0, unknown=0, enrolled=person.faces, named_as={}))
+        entry["tagged"] += 1
+        result["tagged"] += 1
+        named, score = _identify(np.frombuffer(row["vector"], dtype="<f4"), vectors, owners,
+                                 enrolled_sha != row["sha256"], threshold)
+        if named is None:
+            entry["unknown"] += 1
+            result["unknown"] += 1
+        elif named == person.id:
+            entry["right"] += 1
+            result["right"] += 1
+        else:
+            other = people[named].name
+            entry["wrong"] += 1
+            result["wrong"] += 1
+            entry["named_as"][other] = entry["named_as"].get(other, 0) + 1
+            result["mistakes"].append({"path": row["path"], "tagged": person.name,
+                                       "named": other, "score": round(score, 4),
+                                       "face": int(row["id"])})
+    return result
+
+
+def _identify(vector: np.ndarray, vectors: np.ndarray, owners: np.ndarray, keep: np.ndarray,
+              threshold: float) -> tuple[int | None, float]:
+    """The person whose best kept face scores highest, where that reaches `threshold`."""
+    if not keep.any():
+        return None, -1.0
+    scores = vectors[keep] @ vector
+    best = int(np.argmax(scores))
+    score = float(scores[best])
+    return (int(owners[keep][best]) if score >= threshold else None), score
+
+
+def write_agreement(gallery: Gallery, result: Agreement, out: Path) -> Path:
+    """The agreement as an HTML page: the figures per person, then the faces named wrong."""
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{p['tagged']}</td><td>{p['right']}</td>"
+        f"<td>{p['wrong']}</td><td>{p['unknown']}</td><td>{p['enrolled']}</td></tr>"
+        for name, p in sorted(result["people"].items(), key=lambda kv: kv[0].casefold()))
+    chips = gallery.store.album_chips([m["face"] for m in result["mistakes"]])
+    wrong = "".join(
+        f'<figure><img src="{thumbnail(chips[m["face"]])}" alt=""><figcaption>'
+        f'{html.escape(Path(m["path"]).name)}: tagged {html.escape(m["tagged"])}, taken for '
+        f'{html.escape(m["named"])} ({m["score"]:.2f})</figcaption></figure>'
+        for m in result["mistakes"] if m["face"] in chips)
+    total = max(1, result["tagged"])
+    page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>facepair: how well it "
+            f"agrees with your tags</title><style>{STYLE}table{{border-collapse:collapse}}"
+            f"td,th{{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:right}}"
+            f"td:first-child,th:first-child{{text-align:left}}</style>"
+            f"<h1>How well facepair agrees with your tags</h1>"
+            f"<p>{result['tagged']} tagged faces, each identified with its own photo held out, "
+            f"at the threshold in force ({result['threshold']:.3f}): "
+            f"{result['right']} named right ({result['right'] / total:.1%}), "
+            f"{result['wrong']} named wrong ({result['wrong'] / total:.1%}), "
+            f"{result['unknown']} left unknown ({result['unknown'] / total:.1%}).</p>"
+            f"<table><tr><th>person</th><th>tagged</th><th>right</th><th>wrong</th>"
+            f"<th>unknown</th><th>enrolled</th></tr>{rows}</table>"
+            f"<h2>Named wrong</h2><div class=faces>{wrong or '<p class=muted>none</p>'}</div>\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
