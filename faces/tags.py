@@ -27,6 +27,8 @@ from pathlib import Path
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
+import faces.decode  # noqa: F401  (registers the HEIF opener with Pillow)
+
 # the XMP namespaces facepair reads and writes (`facepair:` marks its own regions and names)
 NS = {
     "x": "adobe:ns:meta/",

@@ -55,6 +55,19 @@ def test_every_layout_gives_the_name_and_the_face_as_shown(library) -> None:
     assert read_tags(root / "untagged" / f"{STRANGER}_0001.jpg").faces == []
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".heic", ".webp"])
+def test_tags_embedded_in_other_formats_are_read(tmp_path: Path, face_photo: Path,
+                                                 suffix: str) -> None:
+    if shutil.which("exiftool") is None:
+        pytest.skip("needs exiftool (make system-deps)")
+    path = tmp_path / f"photo{suffix}"
+    Image.open(face_photo).save(path)
+    exiftool("-RegionInfo={AppliedToDimensions={W=250,H=250,Unit=pixel},RegionList=[{Area={"
+             "X=0.5,Y=0.45,W=0.4,H=0.5,Unit=normalized},Name=Ann,Type=Face}]}", str(path))
+    (face,) = read_tags(path).faces
+    assert face.names == ["Ann"] and iou(face.box, (75, 50, 175, 175)) > 0.99
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_a_region_lands_on_the_face_whatever_the_orientation(tmp_path: Path,
                                                              orientation: int) -> None:

@@ -169,18 +169,7 @@ def prepare(
     """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out.
     With `tags`, `src` is a photo library tagged in another tool: each face a user's tag
     names is a labelled face of that person (`training.people.scan_tags`)."""
-    regions: Regions | None = None
-    if tags:
-        tagged = scan_tags(src, include, exclude)
-        items = [(path, person) for path, person, _, _ in tagged]
-        regions = [(box, boxes) for _, _, box, boxes in tagged]
-        if not items:
-            raise ValueError(f"{src}: no named face regions in its photos' tags")
-    else:
-        items = scan(src, include, exclude)
-        if not items:
-            raise ValueError(f"{src}: no photos in person folders (expected "
-                             "SRC/<person>/<photo>)")
+    items, regions = _items(src, include, exclude, tags)
     dst.mkdir(parents=True, exist_ok=True)
     people = sorted({person for _, person in items})
     label_of = {p: i for i, p in enumerate(people)}
@@ -243,6 +232,22 @@ def prepare(
         people=len(people),
         others=n_others,
     )
+
+
+def _items(src: Path, include: set[str] | None, exclude: set[str] | None, tags: bool
+           ) -> tuple[list[tuple[Path, str]], Regions | None]:
+    """(photo, person) of each labelled face, and for a tagged library each one's region."""
+    if not tags:
+        items = scan(src, include, exclude)
+        if not items:
+            raise ValueError(f"{src}: no photos in person folders (expected "
+                             "SRC/<person>/<photo>)")
+        return items, None
+    tagged = scan_tags(src, include, exclude)
+    if not tagged:
+        raise ValueError(f"{src}: no named face regions in its photos' tags")
+    return ([(path, person) for path, person, _, _ in tagged],
+            [(box, boxes) for _, _, box, boxes in tagged])
 
 
 def _gather_others(dst: Path, items: list[tuple[Path, str]], size: int) -> int:
