@@ -457,6 +457,8 @@ class AlbumTagger:
              "person_id": user if user else (m.person.id if m.person else None),
              "similarity": (None if user or not np.isfinite(m.score) else float(m.score)),
              "named_by": "user" if user else None, "chip": chip,
+             "candidate_id": (m.candidates[0].person.id if not user and m.person is None
+                              and m.candidates else None),
              "chip_landmarks": json.dumps(points), "model": model,
              "vector": np.asarray(v, dtype="<f4").tobytes()}
             for m, user, (chip, points), v in zip(matches, people, item.chips, vectors,

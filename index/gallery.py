@@ -37,6 +37,9 @@ PhotoInput = bytes | Path
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Gallery.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
+# cosine from which a face is the one a user said is not someone (the same photo analysed
+# again gives the same vector; a near-copy of it scores above this too)
+SAME_FACE = 0.95
 Progress = Callable[[int, int], None]
 
 
@@ -188,7 +191,27 @@ class Gallery:
         """Re-read who owns which face (the index knows face ids only)."""
         self._face_person = self.store.face_people()
         self._people = {p.id: p for p in self.store.people()}
+        self._exclusions = self.store.exclusions(self.model)
         self._most_faces = max((p.faces for p in self._people.values()), default=1)
+
+    def candidates(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
+        """Each face's best people, best first, never one the user said it is not."""
+        candidates = self.person_scores(vectors, top_k)
+        if not self._exclusions:
+            return candidates
+        return [[c for c in cs if not self.excluded(c.person.id, v)]
+                for cs, v in zip(candidates, vectors, strict=True)]
+
+    def excluded(self, person_id: int, vector: np.ndarray) -> bool:
+        """Whether the user said a face this close to `vector` is not this person."""
+        them = self._exclusions.get(person_id)
+        return them is not None and float(np.max(them @ vector)) >= SAME_FACE
+
+    def exclude(self, person_id: int, vector: np.ndarray) -> None:
+        """Remember that this face is not this person."""
+        self.store.add_exclusion(person_id, self.model, vector)
+        with self._lock:
+            self._exclusions = self.store.exclusions(self.model)
 
     def _added(self, face_id: int, person_id: int) -> None:
         """After our own enrollment: the caches, without re-reading the whole store."""
@@ -533,8 +556,7 @@ class Gallery:
               top_k: int | None = None) -> list[FaceMatch]:
         """Name the faces of one photo: a joint assignment, each person at most once."""
         thr = self.threshold() if threshold is None else threshold
-        k = top_k or self.settings.top_k
-        candidates = self.person_scores(vectors, k)
+        candidates = self.candidates(vectors, top_k or self.settings.top_k)
         matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c)
                    for f, c in zip(faces, candidates, strict=True)]
         people = sorted({c.person.id for cs in candidates for c in cs if c.score >= thr})

@@ -191,6 +191,25 @@ MIGRATIONS: list[str] = [
     ALTER TABLE album_jobs ADD COLUMN embed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE album_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'tag';
     """,
+    # 7: curation. A face a user said is not someone (its vector, so that it is never named
+    # as them again, whatever photo it comes back in); per album face: the person it came
+    # closest to when named as no one (a suggestion), whether the user hid it or split it off
+    # its group, or skipped it as a suggestion
+    """
+    CREATE TABLE exclusions (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX exclusions_person ON exclusions(person_id);
+    ALTER TABLE album_faces ADD COLUMN candidate_id INTEGER
+        REFERENCES people(id) ON DELETE SET NULL;
+    ALTER TABLE album_faces ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE album_faces ADD COLUMN ungrouped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE album_faces ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -265,10 +284,11 @@ class Person:
     note: str
     created: str
     faces: int = 0
+    face_id: int | None = None  # the sharpest enrolled face: the person's picture
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "note": self.note, "created": self.created,
-                "faces": self.faces}
+                "faces": self.faces, "face_id": self.face_id}
 
 
 @dataclass(frozen=True)
@@ -433,10 +453,13 @@ class Store:
     # -- people -----------------------------------------------------------------------------
 
     def _person(self, row: sqlite3.Row) -> Person:
-        return Person(row["id"], row["name"], row["note"], row["created"], row["faces"])
+        return Person(row["id"], row["name"], row["note"], row["created"], row["faces"],
+                      row["face_id"])
 
     _PEOPLE = ("SELECT p.id, p.name, p.note, p.created, "
-               "(SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS faces FROM people p")
+               "(SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS faces, "
+               "(SELECT f.id FROM faces f WHERE f.person_id = p.id "
+               "ORDER BY f.sharpness DESC, f.id LIMIT 1) AS face_id FROM people p")
 
     def people(self) -> list[Person]:
         rows = self.read().execute(self._PEOPLE + " ORDER BY p.name COLLATE NOCASE").fetchall()
@@ -562,16 +585,18 @@ class Store:
         photo_id = int(cur.lastrowid or 0)
         conn.executemany(
             "INSERT INTO album_faces(photo_id, box, landmarks, score, person_id, similarity, "
-            "chip, chip_landmarks, model, vector, named_by) VALUES(:photo_id, :box, :landmarks, "
-            ":score, :person_id, :similarity, :chip, :chip_landmarks, :model, :vector, "
-            ":named_by)",
+            "chip, chip_landmarks, model, vector, named_by, candidate_id) VALUES(:photo_id, :box, "
+            ":landmarks, :score, :person_id, :similarity, :chip, :chip_landmarks, :model, "
+            ":vector, :named_by, :candidate_id)",
             [{**face, "photo_id": photo_id} for face in faces])
         return photo_id
 
     def unknown_album_faces(self, model: str) -> list[sqlite3.Row]:
-        """(id, vector) of the album faces named as no one, for this model."""
+        """(id, vector) of the album faces named as no one, for this model (those the user
+        hid or split off a group aside: they go into no group)."""
         return self.read().execute("SELECT id, vector FROM album_faces WHERE person_id IS NULL "
-                                   "AND model=? ORDER BY id", (model,)).fetchall()
+                                   "AND hidden=0 AND ungrouped=0 AND model=? ORDER BY id",
+                                   (model,)).fetchall()
 
     def set_album_clusters(self, groups: list[tuple[int, int]]) -> None:
         """The groups of unknown faces, as (group, face id); every other face in none."""
@@ -617,6 +642,123 @@ class Store:
         with self.write(gallery=False) as conn:
             conn.execute("UPDATE album_faces SET person_id=?, cluster=NULL, similarity=NULL "
                          "WHERE cluster=?", (person_id, cluster))
+
+    # -- curation ------------------------------------------------------------------------------
+
+    def enrolled_faces_of(self, person_id: int) -> list[sqlite3.Row]:
+        """A person's enrolled faces, newest first: id, box, the photo's source, when."""
+        return self.read().execute(
+            "SELECT f.id, f.box, f.added, p.source FROM faces f JOIN photos p "
+            "ON p.id = f.photo_id WHERE f.person_id=? ORDER BY f.added DESC, f.id DESC",
+            (person_id,)).fetchall()
+
+    def album_faces_named(self, person_id: int, limit: int = 500) -> list[sqlite3.Row]:
+        """The album faces named as a person, newest first."""
+        return self.read().execute(
+            "SELECT f.id, f.box, f.similarity, f.named_by, p.id AS photo_id, p.path, p.tagged "
+            "FROM album_faces f JOIN album_photos p ON p.id = f.photo_id WHERE f.person_id=? "
+            "ORDER BY p.tagged DESC, f.id DESC LIMIT ?", (person_id, limit)).fetchall()
+
+    def face_chip(self, face_id: int) -> bytes:
+        row = self.read().execute("SELECT chip FROM faces WHERE id=?", (face_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no face with id {face_id}")
+        return bytes(row[0])
+
+    def album_face(self, face_id: int) -> sqlite3.Row:
+        """One album face with its photo: for naming, excluding, thumbnails."""
+        row = self.read().execute(
+            "SELECT f.*, p.path, p.sha256, p.width, p.height FROM album_faces f "
+            "JOIN album_photos p ON p.id = f.photo_id WHERE f.id=?", (face_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no album face with id {face_id}")
+        return row
+
+    def add_exclusion(self, person_id: int, model: str, vector: np.ndarray) -> None:
+        with self.write() as conn:
+            conn.execute("INSERT INTO exclusions(person_id, model, vector, created) "
+                         "VALUES(?, ?, ?, ?)",
+                         (person_id, model, np.asarray(vector, dtype="<f4").tobytes(), now()))
+
+    def exclusions(self, model: str) -> dict[int, np.ndarray]:
+        """Per person, the vectors of the faces a user said are not them (K×D)."""
+        found: dict[int, list[np.ndarray]] = {}
+        for person_id, vector in self.read().execute(
+                "SELECT person_id, vector FROM exclusions WHERE model=?", (model,)):
+            found.setdefault(int(person_id), []).append(np.frombuffer(vector, dtype="<f4"))
+        return {p: np.stack(v) for p, v in found.items()}
+
+    def name_album_face(self, face_id: int, person_id: int | None, by_user: bool) -> None:
+        """An album face becomes a person's (or no one's), as the user says."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET person_id=?, named_by=?, cluster=NULL, "
+                         "candidate_id=NULL, similarity=CASE WHEN ? THEN NULL ELSE similarity "
+                         "END WHERE id=?",
+                         (person_id, "user" if by_user and person_id else None, by_user,
+                          face_id))
+
+    def hide_album_faces(self, face_ids: list[int]) -> None:
+        """Faces the user does not want to see: out of every group and every suggestion."""
+        with self.write(gallery=False) as conn:
+            conn.executemany("UPDATE album_faces SET hidden=1, cluster=NULL WHERE id=?",
+                             [(i,) for i in face_ids])
+
+    def ungroup_album_face(self, face_id: int) -> None:
+        """A face split off its group: in no group again."""
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET ungrouped=1, cluster=NULL WHERE id=?",
+                         (face_id,))
+
+    def cluster_face_ids(self, cluster: int) -> list[int]:
+        return [int(r[0]) for r in self.read().execute(
+            "SELECT id FROM album_faces WHERE cluster=? ORDER BY id", (cluster,))]
+
+    def suggestions(self, low: float, high: float, limit: int) -> tuple[int, list[sqlite3.Row]]:
+        """Unknown album faces that came within [low, high) of someone, closest first: how
+        many wait, and the first `limit`."""
+        where = ("FROM album_faces f JOIN album_photos p ON p.id = f.photo_id "
+                 "JOIN people pe ON pe.id = f.candidate_id WHERE f.person_id IS NULL "
+                 "AND f.hidden=0 AND f.skipped=0 AND f.similarity >= ? AND f.similarity < ?")
+        conn = self.read()
+        count = conn.execute("SELECT COUNT(*) " + where, (low, high)).fetchone()[0]
+        rows = conn.execute(
+            "SELECT f.id, f.similarity, f.candidate_id, pe.name, p.path, p.id AS photo_id "
+            + where + " ORDER BY f.similarity DESC, f.id LIMIT ?", (low, high, limit)).fetchall()
+        return int(count), rows
+
+    def skip_album_face(self, face_id: int) -> None:
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET skipped=1 WHERE id=?", (face_id,))
+
+    def reject_candidate(self, face_id: int) -> None:
+        with self.write(gallery=False) as conn:
+            conn.execute("UPDATE album_faces SET candidate_id=NULL WHERE id=?", (face_id,))
+
+    def album_photo(self, photo_id: int) -> sqlite3.Row:
+        row = self.read().execute("SELECT * FROM album_photos WHERE id=?",
+                                  (photo_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no album photo with id {photo_id}")
+        return row
+
+    def album_photos_under(self, root: Path, limit: int, offset: int
+                           ) -> tuple[int, list[sqlite3.Row], list[sqlite3.Row]]:
+        """The tagged photos under `root` (how many, a page of them by path) and their
+        faces with names."""
+        prefix = str(root).rstrip(os.sep) + os.sep
+        conn = self.read()
+        count = conn.execute("SELECT COUNT(*) FROM album_photos WHERE substr(path, 1, ?) = ?",
+                             (len(prefix), prefix)).fetchone()[0]
+        photos = conn.execute(
+            "SELECT id, path, width, height FROM album_photos WHERE substr(path, 1, ?) = ? "
+            "ORDER BY path LIMIT ? OFFSET ?", (len(prefix), prefix, limit, offset)).fetchall()
+        ids = [r["id"] for r in photos]
+        marks = ", ".join("?" * len(ids))
+        faces = conn.execute(
+            "SELECT f.id, f.photo_id, f.box, f.person_id, pe.name, f.named_by FROM album_faces f "
+            f"LEFT JOIN people pe ON pe.id = f.person_id WHERE f.photo_id IN ({marks}) "
+            "ORDER BY f.id", ids).fetchall() if ids else []
+        return int(count), photos, faces
 
     def report_faces(self) -> list[sqlite3.Row]:
         """Every album face for the report: chip, similarity, group, path, name."""

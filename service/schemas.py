@@ -54,6 +54,8 @@ class PersonOut(BaseModel):
     note: str
     created: str
     faces: int
+    face_id: int | None = Field(None, description="their sharpest enrolled face (its chip: "
+                                "GET /v1/faces/{id}/chip)")
 
 
 class Named(BaseModel):
@@ -243,6 +245,128 @@ class AlbumJobOut(BaseModel):
     cancel: int
     problems: int
     first_problems: list[ProblemRowOut]
+
+
+class EnrolledFaceRowOut(BaseModel):
+    id: int
+    box: list[float]
+    added: str
+    source: str
+
+
+class AlbumFaceRowOut(BaseModel):
+    id: int
+    box: list[float]
+    photo_id: int
+    path: str
+    similarity: float | None
+    named_by: str | None = Field(description="user: a tag of the user's, or their answer")
+    tagged: str
+
+
+class PersonFacesOut(BaseModel):
+    person: PersonOut
+    enrolled: list[EnrolledFaceRowOut]
+    album: list[AlbumFaceRowOut]
+
+
+class NotThisIn(BaseModel):
+    face_id: int = Field(ge=1)
+    kind: Literal["enrolled", "album"] = Field(
+        description="an enrolled face of theirs, or an album face named as them")
+
+
+class NotThisOut(BaseModel):
+    person: PersonOut
+    face_id: int
+    kind: str
+
+
+class FolderOut(BaseModel):
+    path: str
+    name: str
+
+
+class FoldersOut(BaseModel):
+    path: str | None = Field(description="the folder listed (null: the allowed roots)")
+    parent: str | None
+    folders: list[FolderOut]
+
+
+class AlbumPhotoFaceOut(BaseModel):
+    id: int
+    box: list[float]
+    person: Named | None
+    named_by: str | None
+
+
+class AlbumPhotoOut(BaseModel):
+    id: int
+    path: str
+    width: int
+    height: int
+    faces: list[AlbumPhotoFaceOut]
+
+
+class AlbumPhotosOut(BaseModel):
+    count: int
+    photos: list[AlbumPhotoOut]
+
+
+class GroupOut(BaseModel):
+    id: int
+    faces: int
+    photos: int
+    examples: list[str]
+    face_ids: list[int]
+
+
+class GroupsOut(BaseModel):
+    clusters: list[GroupOut]
+
+
+class GroupNameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=400)
+
+
+class NamedGroupOut(BaseModel):
+    person: PersonOut
+    enrolled_faces: int
+    photos: int
+    sidecars_written: int
+
+
+class HiddenOut(BaseModel):
+    hidden: int
+
+
+class SplitOut(BaseModel):
+    face_id: int
+
+
+class SuggestionOut(BaseModel):
+    face_id: int
+    score: float
+    person: Named
+    photo_id: int
+    path: str
+
+
+class SuggestionsOut(BaseModel):
+    waiting: int
+    threshold: float
+    suggestions: list[SuggestionOut]
+
+
+class AnswerIn(BaseModel):
+    answer: Literal["yes", "no", "skip"]
+
+
+class AnswerOut(BaseModel):
+    face_id: int
+    answer: str
+    person_id: int
+    enrolled: bool
 
 
 class CancelOut(BaseModel):

@@ -1,16 +1,33 @@
-"""Album jobs: tag a server-side folder in the background, follow it, cancel it."""
+"""Albums: jobs that tag a server-side folder in the background (follow, cancel), its
+folders and tagged photos, the groups of unknown faces and the suggestions to confirm."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from faces.settings import Settings
-from index import albums
+from index import albums, curation
 from service.deps import G, Run, S, need
 from service.problems import ApiError
-from service.schemas import AlbumJobIn, AlbumJobOut, CancelOut, Id
+from service.schemas import (
+    AlbumJobIn,
+    AlbumJobOut,
+    AlbumPhotosOut,
+    AnswerIn,
+    AnswerOut,
+    CancelOut,
+    FoldersOut,
+    GroupNameIn,
+    GroupsOut,
+    HiddenOut,
+    Id,
+    NamedGroupOut,
+    SplitOut,
+    SuggestionsOut,
+)
 
 router = APIRouter(tags=["albums"])
 
@@ -58,3 +75,102 @@ async def cancel_album_job(run: Run, job_id: Id, request: Request, g: G) -> Canc
     if not await run.work(g.store.cancel_album_job, job_id, write=True):
         raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
     return CancelOut(id=job_id, status="cancelling")
+
+
+@router.get("/v1/albums/folders", dependencies=[need("read")])
+async def album_folders(run: Run, settings: S, path: str | None = None) -> FoldersOut:
+    """The folders a job may tag: the allowed roots, or the subfolders of one inside them."""
+    folder = allowed(path, settings) if path else None
+    return FoldersOut.model_validate(await run.work(curation.folders, settings.album_roots,
+                                                    folder))
+
+
+@router.get("/v1/albums/photos", dependencies=[need("read")])
+async def album_photos(run: Run, g: G, settings: S, root: str,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> AlbumPhotosOut:
+    """The tagged photos under a folder, with their faces and names, a page at a time."""
+    folder = allowed(root, settings)
+    return AlbumPhotosOut.model_validate(
+        await run.work(curation.album_photos, g, folder, limit, offset))
+
+
+@router.get("/v1/albums/photos/{photo_id}/image", dependencies=[need("read")],
+            response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
+async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Response:
+    """A tagged photo as a browser shows it (JPEG, PNG and WebP as they are; others as
+    JPEG), from inside the allowed folders only."""
+    row = await run.work(g.store.album_photo, photo_id)
+    path = allowed(str(Path(row["path"]).parent), settings) / Path(row["path"]).name
+    data, media = await run.work(viewable, path, settings.max_pixels)
+    return Response(data, media_type=media, headers={"Cache-Control": "private"})
+
+
+def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:
+    """A photo's bytes as a browser shows them, and their media type."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from faces.decode import decode
+
+    if path.is_symlink() or not path.is_file():
+        raise ApiError(404, "not_found", f"{path.name}: the photo is no longer there")
+    data = path.read_bytes()
+    kinds = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"RIFF": "image/webp"}
+    media = next((m for magic, m in kinds.items() if data.startswith(magic)), None)
+    if media is not None:
+        return data, media
+    out = BytesIO()
+    Image.fromarray(decode(data, max_pixels, name=path.name)).save(out, "JPEG", quality=88)
+    return out.getvalue(), "image/jpeg"
+
+
+@router.get("/v1/album-faces/{face_id}/chip", dependencies=[need("read")],
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+async def album_face_chip(run: Run, face_id: Id, g: G) -> Response:
+    row = await run.work(g.store.album_face, face_id)
+    return Response(bytes(row["chip"]), media_type="image/jpeg",
+                    headers={"Cache-Control": "private"})
+
+
+@router.get("/v1/clusters", dependencies=[need("read")])
+async def list_groups(run: Run, g: G) -> GroupsOut:
+    """The groups of faces nobody is enrolled as, biggest first."""
+    return GroupsOut(clusters=await run.work(curation.groups, g))
+
+
+@router.post("/v1/clusters/{cluster}/name", dependencies=[need("write")])
+async def name_group(run: Run, cluster: Id, body: GroupNameIn, g: G) -> NamedGroupOut:
+    """Enroll a group as a person: a new one, or, by an existing name, that person."""
+    return NamedGroupOut.model_validate(
+        await run.work(albums.name_cluster, g, cluster, body.name, write=True))
+
+
+@router.post("/v1/clusters/{cluster}/hide", dependencies=[need("write")])
+async def hide_group(run: Run, cluster: Id, g: G) -> HiddenOut:
+    """Hide a group: its faces go into no group and no suggestion again."""
+    return HiddenOut(hidden=await run.work(curation.hide_group, g, cluster, write=True))
+
+
+@router.post("/v1/album-faces/{face_id}/split", dependencies=[need("write")])
+async def split_face(run: Run, face_id: Id, g: G) -> SplitOut:
+    """Take a wrong face out of its group."""
+    await run.work(curation.split_face, g, face_id, write=True)
+    return SplitOut(face_id=face_id)
+
+
+@router.get("/v1/suggestions", dependencies=[need("read")])
+async def list_suggestions(run: Run, g: G,
+                           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> SuggestionsOut:
+    """Unknown album faces that came close to someone ("is this Ann?"), closest first."""
+    return SuggestionsOut.model_validate(await run.work(curation.suggestions, g, limit))
+
+
+@router.post("/v1/suggestions/{face_id}", dependencies=[need("write")])
+async def answer_suggestion(run: Run, face_id: Id, body: AnswerIn, g: G) -> AnswerOut:
+    """yes: theirs (and enrolled while they have room); no: never them; skip: not asked
+    again."""
+    return AnswerOut.model_validate(
+        await run.work(curation.answer, g, face_id, body.answer, write=True))

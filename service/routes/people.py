@@ -1,12 +1,14 @@
-"""People: create, list, show, rename, merge, delete; enroll their photos."""
+"""People: create, list, show, rename, merge, delete; enroll their photos; their faces, and
+"not this person"."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from faces.errors import FacepairError
+from index import curation
 from service.deps import G, Run, need, parse_box, read, source
 from service.problems import ApiError
 from service.schemas import (
@@ -15,8 +17,11 @@ from service.schemas import (
     EnrollmentsOut,
     Id,
     MergeIn,
+    NotThisIn,
+    NotThisOut,
     PeopleOut,
     PersonDetailOut,
+    PersonFacesOut,
     PersonIn,
     PersonOut,
     PersonPatch,
@@ -133,6 +138,31 @@ async def enroll_several(
             "photos": rows,
         }
     )
+
+
+@router.get("/v1/people/{person_id}/faces", dependencies=[need("read")])
+async def person_faces(run: Run, person_id: Id, g: G) -> PersonFacesOut:
+    """Their enrolled faces and the album faces named as them, newest first."""
+    return PersonFacesOut.model_validate(await run.work(curation.person_faces, g, person_id))
+
+
+@router.post("/v1/people/{person_id}/not-this", dependencies=[need("write")])
+async def not_this_person(run: Run, person_id: Id, body: NotThisIn, g: G) -> NotThisOut:
+    """Take a face away from them, for good: it is never named as them again."""
+    return NotThisOut.model_validate(await run.work(
+        curation.not_this_person, g, person_id, body.face_id, body.kind, write=True))
+
+
+CHIP: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "the face chip (JPEG)"}}
+
+
+@router.get("/v1/faces/{face_id}/chip", dependencies=[need("read")], response_class=Response,
+            responses=CHIP)
+async def face_chip(run: Run, face_id: Id, g: G) -> Response:
+    """An enrolled face's chip: the face aligned, with a margin."""
+    chip = await run.work(g.store.face_chip, face_id)
+    return Response(chip, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
 @router.delete("/v1/people/{person_id}/photos/{photo_id}", dependencies=[need("write")])

@@ -1,0 +1,126 @@
+"""Curating by hand, as the web app does: suggestions answered yes, no and skip; groups split
+and hidden; "not this person" remembered; the folders and photos of a tagged album. On LFW
+photos of two enrolled people and a stranger, with a strict threshold (FPIR 1e-4) so that some
+of the enrolled people's album faces fall just under it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faces.errors import Refused
+from faces.settings import Settings
+from index import curation
+from index.albums import AlbumTagger
+from index.gallery import Gallery
+
+ANN, BOB, STRANGER = "Gerhard_Schroeder", "Jacques_Chirac", "Celine_Dion"
+
+
+def lfw(root: Path, name: str, i: int) -> Path:
+    return root / name / f"{name}_{i:04d}.jpg"
+
+
+@pytest.fixture
+def tagged(tmp_path: Path, lfw_dir: Path, detector):
+    from faces.embed import Embedder
+
+    album = tmp_path / "album" / "2024"
+    album.mkdir(parents=True)
+    for name, numbers in ((ANN, range(4, 16)), (BOB, range(4, 16)), (STRANGER, range(1, 6))):
+        for i in numbers:
+            shutil.copy(lfw(lfw_dir, name, i), album / f"{name}_{i}.jpg")
+    g = Gallery(Settings(home=tmp_path / "home", fpir=1e-4), detector=detector,
+                embedder=Embedder())
+    for name, person in (("Ann", ANN), ("Bob", BOB)):
+        for i in (1, 2, 3):
+            g.enroll(name, lfw(lfw_dir, person, i), face="center")
+    AlbumTagger(g, workers=1).run(album.parent)
+    yield g, album
+    g.close()
+
+
+def vector_of(g: Gallery, face_id: int) -> np.ndarray:
+    return np.frombuffer(g.store.album_face(face_id)["vector"], dtype="<f4")
+
+
+def test_suggestions_yes_no_skip(tagged) -> None:
+    g, _ = tagged
+    ann = g.find_person("Ann")
+    first = curation.suggestions(g)
+    assert first["waiting"] >= 3
+    yes, no, skip = first["suggestions"][:3]
+    assert all(s["person"]["name"] == "Ann" and ANN in s["path"] for s in (yes, no, skip))
+    assert all(s["score"] < first["threshold"] for s in first["suggestions"])
+
+    assert curation.answer(g, yes["face_id"], "yes")["enrolled"]
+    assert g.store.person(ann.id).faces == ann.faces + 1
+    assert g.store.album_face(yes["face_id"])["person_id"] == ann.id
+    curation.answer(g, no["face_id"], "no")
+    # never named Ann again: the match leaves her out for this face
+    (candidates,) = g.candidates(vector_of(g, no["face_id"])[None, :], top_k=5)
+    assert candidates and all(c.person.id != ann.id for c in candidates)
+    curation.answer(g, skip["face_id"], "skip")
+    after = curation.suggestions(g)
+    assert after["waiting"] == first["waiting"] - 3
+    assert not {yes["face_id"], no["face_id"], skip["face_id"]} & {
+        s["face_id"] for s in after["suggestions"]}
+    with pytest.raises(Refused, match="waits for no answer"):
+        curation.answer(g, yes["face_id"], "yes")
+
+
+def test_groups_split_and_hide(tagged) -> None:
+    g, _ = tagged
+    (group,) = [c for c in curation.groups(g) if all(STRANGER in e for e in c["examples"])]
+    assert group["faces"] == 5 and len(group["face_ids"]) == 5
+    curation.split_face(g, group["face_ids"][0])
+    AlbumTagger(g).cluster()  # grouping again keeps the split face out
+    (again,) = [c for c in curation.groups(g) if all(STRANGER in e for e in c["examples"])]
+    assert again["faces"] == 4 and group["face_ids"][0] not in again["face_ids"]
+    with pytest.raises(Refused):
+        curation.split_face(g, group["face_ids"][0])
+    assert curation.hide_group(g, again["id"]) == 4
+    AlbumTagger(g).cluster()
+    assert not [c for c in curation.groups(g) if any(STRANGER in e for e in c["examples"])]
+
+
+def test_not_this_person_is_remembered(tagged, lfw_dir: Path) -> None:
+    g, album = tagged
+    bob = g.find_person("Bob")
+    faces = curation.person_faces(g, bob.id)
+    assert len(faces["enrolled"]) == 3 and len(faces["album"]) >= 5
+    assert all(BOB in f["path"] for f in faces["album"])
+    wrong = faces["album"][0]
+    curation.not_this_person(g, bob.id, wrong["id"], "album")
+    assert g.store.album_face(wrong["id"])["person_id"] is None
+    assert wrong["id"] not in [f["id"] for f in curation.person_faces(g, bob.id)["album"]]
+    # the same photo analysed again is not named Bob
+    photo = Path(wrong["path"])
+    photo.write_bytes(photo.read_bytes() + b"\0")  # changed: tagged again
+    AlbumTagger(g, workers=1).run(album.parent)
+    named = {f["path"]: f for f in curation.person_faces(g, bob.id)["album"]}
+    assert str(photo) not in named and len(named) == len(faces["album"]) - 1
+
+    enrolled = faces["enrolled"][0]["id"]
+    curation.not_this_person(g, bob.id, enrolled, "enrolled")
+    assert g.store.person(bob.id).faces == 2
+    with pytest.raises(Refused, match="not one of"):
+        curation.not_this_person(g, g.find_person("Ann").id, faces["enrolled"][1]["id"],
+                                 "enrolled")
+
+
+def test_folders_and_photos(tagged) -> None:
+    g, album = tagged
+    root = album.parent
+    assert curation.folders([root], None)["folders"] == [{"path": str(root), "name": str(root)}]
+    inside = curation.folders([root], root)
+    assert inside["parent"] is None and [f["name"] for f in inside["folders"]] == ["2024"]
+    assert curation.folders([root], album)["parent"] == str(root)
+    page = curation.album_photos(g, root, limit=10, offset=0)
+    assert page["count"] == 29 and len(page["photos"]) == 10
+    names = {f["person"]["name"] for p in curation.album_photos(g, root, 100, 0)["photos"]
+             for f in p["faces"] if f["person"]}
+    assert names == {"Ann", "Bob"}
