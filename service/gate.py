@@ -98,17 +98,17 @@ class Gate:
 
 
 def page_policy(html: str) -> str:
-    """The page's Content-Security-Policy: nothing from elsewhere, its own inline script and
-    style only (by hash), no framing."""
+    """The page's Content-Security-Policy: nothing from elsewhere; its own scripts and styles
+    (served from /static, or inline by hash), no framing."""
 
-    def hashes(tag: str) -> str:
-        return " ".join(
+    def sources(tag: str) -> str:
+        return " ".join(["'self'"] + [
             "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
             for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
-        )
+        ])
 
     return (
-        f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+        f"default-src 'none'; script-src {sources('script')}; style-src {sources('style')}; "
         "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )

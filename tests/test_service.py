@@ -304,44 +304,30 @@ def chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-@pytest.mark.skipif(chromium() is None, reason="needs chromium and chromedriver (apt: chromium "
-                    "chromium-driver; .ci/run installs them)")
-def test_web_page_in_headless_chromium(server: Server, lfw_dir: Path, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser, driver_path = chromium()  # type: ignore[misc]
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    wait = WebDriverWait(driver, 60)
-    try:
-        driver.get(server.url + "/")
-        driver.find_element(By.ID, "key").send_keys(server.keys["write"])
-        driver.find_element(By.ID, "save-key").click()
-        driver.find_element(By.ID, "name").send_keys("Ana")
-        driver.find_element(By.CSS_SELECTOR, "#new-person button").click()
-        row = '#people tr[data-name="Ana"]'
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
-        for count, i in enumerate((1, 3), start=1):  # photos that show her alone
-            driver.find_element(By.CSS_SELECTOR, f"{row} input.enroll").send_keys(
-                str(photo(lfw_dir, "Ana_Palacio", i)))
-            wait.until(lambda d, n=count: d.find_element(
-                By.CSS_SELECTOR, f"{row} td:nth-child(2)").text == str(n))
-        driver.find_element(By.ID, "identify-file").send_keys(
-            str(photo(lfw_dir, "Ana_Palacio", 5)))
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#names li"))
-        labels = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#names li")]
-        assert any(label.startswith("Ana (") for label in labels), labels
-        canvas = driver.find_element(By.ID, "canvas")
-        assert int(canvas.get_attribute("width")) == 250
-    finally:
-        driver.quit()
+def test_the_web_apps_routes_refuse_clearly(server: Server) -> None:
+    with client(server, "read") as api:
+        roots = api.get("/v1/albums/folders").json()
+        assert [f["path"] for f in roots["folders"]] == [str(server.albums.resolve())]
+        assert is_problem(api.get("/v1/albums/folders", params={"path": "/etc"}), 403,
+                          "path_not_allowed")
+        assert is_problem(api.get("/v1/albums/photos", params={"root": "/"}), 403,
+                          "path_not_allowed")
+        assert is_problem(api.get("/v1/faces/999999/chip"), 404, "not_found")
+        assert is_problem(api.get("/v1/album-faces/999999/chip"), 404, "not_found")
+        assert is_problem(api.get("/v1/albums/photos/999999/image"), 404, "not_found")
+        assert is_problem(api.post("/v1/suggestions/1", json={"answer": "yes"}), 403, "scope")
+    with client(server, "write") as api:
+        assert is_problem(api.post("/v1/suggestions/999999", json={"answer": "yes"}), 404)
+        assert is_problem(api.post("/v1/suggestions/1", json={"answer": "maybe"}), 422)
+        assert is_problem(api.post("/v1/clusters/999999/hide"), 404)
+        assert is_problem(api.post("/v1/album-faces/999999/split"), 404)
+        assert is_problem(api.post("/v1/people/999999/not-this",
+                                   json={"face_id": 1, "kind": "album"}), 404)
+    script = httpx.get(server.url + "/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert httpx.get(server.url + "/static/index.py").status_code == 404
+    policy = httpx.get(server.url + "/").headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 def test_made_up_methods_do_not_grow_the_metrics(server: Server) -> None:

@@ -41,3 +41,16 @@ async def metrics(request: Request) -> Response:
 async def page() -> HTMLResponse:
     html = resources.files("service").joinpath("static/index.html").read_text()
     return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
+
+
+# the web app's files: a fixed list, nothing else of the package is served
+STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static(name: str) -> Response:
+    if name not in STATIC:
+        return problem(404, "not_found", f"no file {name!r} here")
+    body = resources.files("service").joinpath(f"static/{name}").read_bytes()
+    return Response(body, media_type=STATIC[name] + "; charset=utf-8",
+                    headers={"Cache-Control": "no-cache"})

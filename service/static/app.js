@@ -1,0 +1,376 @@
+// facepair's web app: every action goes through the public /v1 API, with the API key kept in
+// sessionStorage and sent in a header (never in a URL). Names and file names are set as text.
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const view = () => $("#view");
+const key = () => sessionStorage.getItem("facepair-key") || "";
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== false && value !== null && value !== undefined) node.setAttribute(name, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function say(text, ok = true) {
+  const status = $("#status");
+  status.textContent = text;
+  status.className = ok ? "ok" : "error";
+}
+
+class ApiError extends Error {
+  constructor(body, status) {
+    super(body.detail || `HTTP ${status}`);
+    this.code = body.code;
+    this.status = status;
+  }
+}
+
+async function api(path, { method = "GET", json, form } = {}) {
+  const headers = { Authorization: "Bearer " + key() };
+  let body;
+  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
+  if (form !== undefined) body = form;
+  const response = await fetch(path, { method, headers, body });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(data, response.status);
+  return data;
+}
+
+const images = new Map(); // path → object URL, for this page's life
+
+async function imageUrl(path) {
+  if (!images.has(path)) {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + key() } });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    images.set(path, URL.createObjectURL(await response.blob()));
+  }
+  return images.get(path);
+}
+
+function picture(path, alt) {
+  const img = el("img", { alt, loading: "lazy" });
+  if (path) imageUrl(path).then((url) => { img.src = url; }).catch(() => { img.alt = alt + " (not available)"; });
+  return img;
+}
+
+// -- people -----------------------------------------------------------------------------
+
+async function peopleView() {
+  const { people } = await api("/v1/people");
+  const name = el("input", { id: "new-name", placeholder: "Name", required: "", maxlength: "200" });
+  const files = el("input", { id: "new-photos", type: "file", accept: "image/*", multiple: "" });
+  const add = el("form", { class: "row", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const person = await api("/v1/people", { method: "POST", json: { name: name.value } });
+      if (files.files.length) await enrollPhotos(person, [...files.files]);
+      else say(`Added ${person.name}.`);
+      if (!$("#pick .photo-pick")) route();
+    } catch (e) { say(e.message, false); }
+  } }, el("label", {}, "New person ", name), el("label", {}, " photos ", files),
+     el("button", { class: "primary", type: "submit", text: "Add" }));
+  const grid = el("div", { class: "grid", id: "people" });
+  for (const p of people) grid.append(personCard(p, people));
+  view().replaceChildren(el("h2", { text: "People" }), add, el("div", { id: "pick" }), grid,
+    people.length ? "" : el("p", { class: "muted", text: "Nobody yet: add someone with a few photos of them." }));
+}
+
+function personCard(p, people) {
+  const upload = el("input", { type: "file", accept: "image/*", multiple: "", class: "enroll",
+    "aria-label": `Add photos of ${p.name}`,
+    onchange: async () => { await enrollPhotos(p, [...upload.files]); if (!$("#pick .photo-pick")) route(); } });
+  const rename = el("button", { text: "Rename", onclick: () => {
+    const input = el("input", { value: p.name, "aria-label": "New name", maxlength: "200" });
+    const form = el("form", { class: "row", onsubmit: async (event) => {
+      event.preventDefault();
+      try { await api(`/v1/people/${p.id}`, { method: "PATCH", json: { name: input.value } }); say(`Renamed to ${input.value}.`); route(); }
+      catch (e) { say(e.message, false); }
+    } }, input, el("button", { type: "submit", text: "Save" }));
+    card.append(form); input.focus();
+  } });
+  const merge = el("button", { text: "Merge…", onclick: () => {
+    const others = people.filter((o) => o.id !== p.id);
+    if (!others.length) { say("There is nobody to merge with.", false); return; }
+    const select = el("select", { "aria-label": `Merge into ${p.name}` },
+      ...others.map((o) => el("option", { value: String(o.id), text: o.name })));
+    const form = el("form", { class: "row", onsubmit: async (event) => {
+      event.preventDefault();
+      const other = others.find((o) => String(o.id) === select.value);
+      try { await api(`/v1/people/${p.id}/merge`, { method: "POST", json: { other: other.id } }); say(`${other.name} merged into ${p.name}.`); route(); }
+      catch (e) { say(e.message, false); }
+    } }, el("span", { text: "merge in" }), select, el("button", { type: "submit", text: "Merge" }));
+    card.append(form); select.focus();
+  } });
+  const remove = el("button", { class: "danger", text: "Delete", onclick: async () => {
+    if (!confirm(`Delete ${p.name} for good? Their faces, photos and embeddings are removed and cannot be brought back.`)) return;
+    try { await api(`/v1/people/${p.id}`, { method: "DELETE" }); say(`Deleted ${p.name} for good.`); route(); }
+    catch (e) { say(e.message, false); }
+  } });
+  const card = el("div", { class: "card", "data-name": p.name },
+    el("a", { href: `#/person/${p.id}` },
+      picture(p.face_id ? `/v1/faces/${p.face_id}/chip` : null, p.name),
+      el("div", { class: "name", text: p.name })),
+    el("div", { class: "muted count", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }),
+    el("label", { class: "muted" }, "Add photos ", upload),
+    el("div", { class: "actions" }, rename, merge, remove));
+  return card;
+}
+
+async function enrollPhotos(person, files) {
+  const form = new FormData();
+  for (const f of files) form.append("photos", f);
+  const result = await api(`/v1/people/${person.id}/enrollments`, { method: "POST", form });
+  say(`${person.name}: ${result.enrolled} of ${files.length} photo(s) enrolled.`);
+  for (const [i, row] of result.photos.entries()) {
+    if (row.status === "refused" && row.error.code === "several_faces") await pickFace(person, files[i]);
+    else if (row.status === "refused") say(`${row.photo}: ${row.error.message}`, false);
+  }
+}
+
+async function pickFace(person, file) {
+  // a photo of several faces: the user clicks theirs
+  const form = new FormData(); form.append("photo", file);
+  const { faces } = await api("/v1/detect", { method: "POST", form });
+  const img = el("img", { alt: file.name, src: URL.createObjectURL(file) });
+  const holder = el("div", { class: "photo-pick" }, img);
+  const box = el("div", {}, el("p", { text: `${file.name} shows ${faces.length} faces: which one is ${person.name}?` }), holder);
+  $("#pick").replaceChildren(box);
+  img.addEventListener("load", () => {
+    const sx = img.clientWidth / img.naturalWidth, sy = img.clientHeight / img.naturalHeight;
+    faces.forEach((f, i) => {
+      const [x1, y1, x2, y2] = f.box;
+      const button = el("button", { class: "box", "aria-label": `Face ${i + 1}`, "data-face": String(i),
+        onclick: async () => {
+          const one = new FormData(); one.append("photo", file); one.append("box", f.box.join(","));
+          try { await api(`/v1/people/${person.id}/photos`, { method: "POST", form: one }); say(`Enrolled ${person.name} from ${file.name}.`); $("#pick").replaceChildren(); route(); }
+          catch (e) { say(e.message, false); }
+        } });
+      Object.assign(button.style, { left: `${x1 * sx}px`, top: `${y1 * sy}px`,
+        width: `${(x2 - x1) * sx}px`, height: `${(y2 - y1) * sy}px` });
+      holder.append(button);
+    });
+  }, { once: true });
+}
+
+// -- a person's page --------------------------------------------------------------------
+
+async function personView(id) {
+  const faces = await api(`/v1/people/${id}/faces`);
+  const p = faces.person;
+  const tile = (path, caption, face, kind) => el("div", { class: "face", "data-face": `${kind}:${face}` },
+    picture(path, caption), el("div", { text: caption }),
+    el("button", { text: "Not this person", onclick: async () => {
+      try { await api(`/v1/people/${id}/not-this`, { method: "POST", json: { face_id: face, kind } }); say(`That face is no longer ${p.name}'s, and never will be.`); route(); }
+      catch (e) { say(e.message, false); }
+    } }));
+  view().replaceChildren(
+    el("h2", { text: p.name }),
+    el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album.length} album faces named as them, newest first.` }),
+    el("h2", { text: "Enrolled faces" }),
+    el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
+    el("h2", { text: "In albums" }),
+    el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
+      f.path.split("/").pop() + (f.named_by === "user" ? " ✓" : ""), f.id, "album"))));
+}
+
+// -- albums -------------------------------------------------------------------------------
+
+let polling = null;
+
+async function albumsView(path = null) {
+  const data = await api("/v1/albums/folders" + (path ? `?path=${encodeURIComponent(path)}` : ""));
+  const list = el("ul", { class: "folders", id: "folders" });
+  if (data.path && data.parent) list.append(el("li", {}, el("button", { text: "↑ up", onclick: () => albumsView(data.parent) })));
+  if (data.path && !data.parent) list.append(el("li", {}, el("button", { text: "↑ all folders", onclick: () => albumsView(null) })));
+  for (const f of data.folders) list.append(el("li", {}, el("button", { class: "folder", "data-path": f.path, text: f.name, onclick: () => albumsView(f.path) })));
+  const parts = [el("h2", { text: "Albums" }),
+    el("p", { class: "muted", text: data.path ? `In ${data.path}` : "The folders this service may read (FACEPAIR_ALBUM_ROOTS)." }), list];
+  if (!data.folders.length && !data.path) parts.push(el("p", { class: "muted", text: "No folders: set FACEPAIR_ALBUM_ROOTS." }));
+  if (data.path) {
+    const xmp = el("input", { type: "checkbox", id: "xmp" });
+    parts.push(el("div", { class: "row" },
+      el("button", { class: "primary", id: "tag", text: "Tag this folder", onclick: () => startJob(data.path, xmp.checked) }),
+      el("label", {}, xmp, " write XMP sidecars (face tags photo managers read)")),
+      el("div", { id: "job" }), el("div", { id: "photos" }));
+    showPhotos(data.path);
+  }
+  view().replaceChildren(...parts);
+}
+
+async function startJob(path, xmp) {
+  try {
+    const job = await api("/v1/albums/jobs", { method: "POST", json: { path, xmp } });
+    followJob(job.id, path);
+  } catch (e) { say(e.message, false); }
+}
+
+function followJob(id, path) {
+  const bar = el("progress", { class: "progress", max: "1", value: "0", id: "job-progress" });
+  const text = el("p", { id: "job-text", text: "Waiting for a worker…" });
+  const cancel = el("button", { text: "Cancel", onclick: () => api(`/v1/albums/jobs/${id}`, { method: "DELETE" }).catch((e) => say(e.message, false)) });
+  $("#job").replaceChildren(bar, text, cancel);
+  clearInterval(polling);
+  polling = setInterval(async () => {
+    let job;
+    try { job = await api(`/v1/albums/jobs/${id}`); } catch (e) { say(e.message, false); clearInterval(polling); return; }
+    bar.max = String(Math.max(1, job.total)); bar.value = String(job.done);
+    text.textContent = `${job.status}: ${job.done} of ${job.total} photos, ${job.faces} faces, ${job.named} named, ${job.unknown} unknown` +
+      (job.problems ? `, ${job.problems} problem(s)` : "");
+    if (!["queued", "running"].includes(job.status)) {
+      clearInterval(polling);
+      cancel.remove();
+      say(`Album job ${job.status}.`, job.status === "done");
+      showPhotos(path);
+      refreshWaiting();
+    }
+  }, 700);
+}
+
+async function showPhotos(path) {
+  const { count, photos } = await api(`/v1/albums/photos?root=${encodeURIComponent(path)}&limit=60`);
+  const grid = el("div", { class: "photos" });
+  for (const p of photos) {
+    const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
+    grid.append(el("figure", {}, picture(`/v1/albums/photos/${p.id}/image`, p.path.split("/").pop()),
+      el("figcaption", {}, el("span", { class: "file", text: p.path.split("/").pop() }), el("br"), el("span", { class: "who", text: names }))));
+  }
+  const holder = $("#photos");
+  if (holder) holder.replaceChildren(el("h2", { text: `Tagged photos (${count})` }), grid);
+}
+
+// -- unknown groups -----------------------------------------------------------------------
+
+async function groupsView() {
+  const [{ clusters }, { people }] = await Promise.all([api("/v1/clusters"), api("/v1/people")]);
+  const names = el("datalist", { id: "people-names" }, ...people.map((p) => el("option", { value: p.name })));
+  const parts = [el("h2", { text: "Unknown groups" }), names,
+    el("p", { class: "muted", text: "Faces nobody is enrolled as, grouped. Naming a group as someone who exists adds the faces to them." })];
+  if (!clusters.length) parts.push(el("p", { class: "muted", text: "No groups: tag an album first." }));
+  for (const g of clusters) {
+    const input = el("input", { list: "people-names", placeholder: "Who is this?", "aria-label": `Name group ${g.id}`, maxlength: "200", required: "" });
+    parts.push(el("section", { class: "card group", "data-group": String(g.id) },
+      el("div", { text: `Group ${g.id}: ${g.faces} faces in ${g.photos} photos` }),
+      el("div", { class: "faces" }, ...g.face_ids.map((id) => el("div", { class: "face", "data-face": String(id) },
+        picture(`/v1/album-faces/${id}/chip`, `face ${id}`),
+        el("button", { text: "Not in this group", onclick: async () => {
+          try { await api(`/v1/album-faces/${id}/split`, { method: "POST" }); say("Split off."); route(); } catch (e) { say(e.message, false); }
+        } })))),
+      el("form", { class: "row", onsubmit: async (event) => {
+        event.preventDefault();
+        try { const r = await api(`/v1/clusters/${g.id}/name`, { method: "POST", json: { name: input.value } }); say(`${r.person.name}: ${r.enrolled_faces} faces enrolled.`); route(); }
+        catch (e) { say(e.message, false); }
+      } }, input, el("button", { class: "primary", type: "submit", text: "Name" }),
+        el("button", { type: "button", text: "Hide", onclick: async () => {
+          try { await api(`/v1/clusters/${g.id}/hide`, { method: "POST" }); say("Hidden."); route(); } catch (e) { say(e.message, false); }
+        } }))));
+  }
+  view().replaceChildren(...parts);
+}
+
+// -- suggestions --------------------------------------------------------------------------
+
+async function refreshWaiting() {
+  try { const { waiting } = await api("/v1/suggestions?limit=1"); $("#waiting").textContent = waiting ? String(waiting) : ""; }
+  catch { $("#waiting").textContent = ""; }
+}
+
+async function suggestionsView() {
+  const { waiting, suggestions } = await api("/v1/suggestions?limit=1");
+  $("#waiting").textContent = waiting ? String(waiting) : "";
+  if (!suggestions.length) {
+    view().replaceChildren(el("h2", { text: "Suggestions" }), el("p", { class: "muted", id: "none-waiting", text: "No suggestions wait." }));
+    return;
+  }
+  const s = suggestions[0];
+  const reply = async (answer) => {
+    document.removeEventListener("keydown", keys);
+    try { await api(`/v1/suggestions/${s.face_id}`, { method: "POST", json: { answer } }); } catch (e) { say(e.message, false); }
+    suggestionsView();
+  };
+  const keys = (event) => {
+    if (event.target.tagName === "INPUT" || location.hash !== "#/suggestions") return;
+    const answer = { y: "yes", n: "no", s: "skip" }[event.key];
+    if (answer) { event.preventDefault(); reply(answer); }
+  };
+  document.addEventListener("keydown", keys);
+  view().replaceChildren(el("h2", { text: "Suggestions" }),
+    el("p", { id: "waiting-count", class: "muted", text: `${waiting} waiting` }),
+    el("div", { class: "suggestion", "data-face": String(s.face_id) },
+      picture(`/v1/album-faces/${s.face_id}/chip`, "the face"),
+      el("p", {}, "Is this ", el("strong", { id: "suggested", text: s.person.name }), "?"),
+      el("p", { class: "muted", text: `${s.path.split("/").pop()} · score ${s.score.toFixed(3)}` }),
+      el("div", { class: "row" },
+        el("button", { class: "primary", text: "Yes", onclick: () => reply("yes") }),
+        el("button", { text: "No", onclick: () => reply("no") }),
+        el("button", { text: "Skip", onclick: () => reply("skip") })),
+      el("p", { class: "keys muted" }, "Keys: ", el("kbd", { text: "y" }), " yes, ", el("kbd", { text: "n" }), " no, ", el("kbd", { text: "s" }), " skip")));
+}
+
+// -- who is in this photo? ----------------------------------------------------------------
+
+function identifyView() {
+  const file = el("input", { type: "file", accept: "image/*", id: "identify-file", onchange: () => identify(file.files[0]) });
+  view().replaceChildren(el("h2", { text: "Who is in this photo?" }), el("label", {}, "A photo ", file),
+    el("canvas", { id: "canvas", width: "0", height: "0" }), el("ul", { id: "names" }));
+}
+
+async function identify(file) {
+  const form = new FormData(); form.append("photo", file);
+  let result;
+  try { result = await api("/v1/identify", { method: "POST", form }); } catch (e) { say(e.message, false); return; }
+  const image = await createImageBitmap(file);
+  const canvas = $("#canvas"), ctx = canvas.getContext("2d");
+  canvas.width = image.width; canvas.height = image.height;
+  ctx.drawImage(image, 0, 0);
+  ctx.lineWidth = Math.max(2, image.width / 300);
+  ctx.font = `${Math.max(14, image.width / 40)}px system-ui`;
+  const list = $("#names"); list.replaceChildren();
+  for (const face of result.faces) {
+    const [x1, y1, x2, y2] = face.box;
+    const label = face.person ? `${face.person.name} (${face.score.toFixed(2)})` : "unknown";
+    ctx.strokeStyle = face.person ? "#106b21" : "#b00020";
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.fillText(label, x1, Math.max(12, y1 - 6));
+    const candidates = face.candidates.map((c) => `${c.name} ${c.score.toFixed(2)}`).join(", ");
+    list.append(el("li", {}, el("span", { class: "label", text: label }),
+      el("span", { class: "muted", text: candidates ? ` — candidates: ${candidates}` : "" })));
+  }
+  say(`${result.faces.length} face(s) found.`);
+}
+
+// -- routing ------------------------------------------------------------------------------
+
+async function route() {
+  const [, name = "people", arg] = location.hash.split("/");
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.dataset.view === name);
+  if (!key()) {
+    view().replaceChildren(el("p", { text: "Paste an API key above (make one with: facepair keys create --scope write)." }));
+    return;
+  }
+  try {
+    if (name === "person") await personView(Number(arg));
+    else if (name === "albums") await albumsView();
+    else if (name === "groups") await groupsView();
+    else if (name === "suggestions") await suggestionsView();
+    else if (name === "identify") identifyView();
+    else await peopleView();
+  } catch (e) { say(e.message, false); }
+}
+
+$("#key").value = key();
+$("#key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("facepair-key", $("#key").value.trim());
+  say("Key in use for this tab.");
+  route();
+  refreshWaiting();
+});
+window.addEventListener("hashchange", route);
+route();
+if (key()) refreshWaiting();
