@@ -45,7 +45,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of both commands, taking "
                         "turns; the median of each run's ratio is reported")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--phone", action="store_true", help="the phone album instead: 100 "
+                        "photos of 12 megapixels, JPEG and HEIC (bench/phone.py)")
     args = parser.parse_args()
+    if args.phone:
+        from bench import phone
+
+        phone.main(args.json, args.workers)
+        return
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
@@ -53,6 +54,7 @@ def _open(source: Source, name: str | None = None) -> tuple[BinaryIO, str]:
 
 
 BAND = 256  # rows converted at a time
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def _gray8(values: np.ndarray) -> np.ndarray:
@@ -99,7 +101,43 @@ def decode(source: Source, max_pixels: int = DEFAULTS.max_pixels, name: str | No
     Raises a `PhotoError` naming the problem: empty, not a photo of a supported kind,
     over `max_pixels` (checked from the header, before decoding), or corrupt/truncated.
     """
-    limit = max_pixels
+    return _decode(source, max_pixels, name, None)[0]
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """A photo decoded at a reduced size, upright: `image`, `scale` full-size pixels to one of
+    its pixels (1.0: decoded in full), and the full upright size (width, height)."""
+
+    image: np.ndarray
+    scale: float
+    size: tuple[int, int]
+
+
+def decode_reduced(source: Source, longest: int, max_pixels: int = DEFAULTS.max_pixels,
+                   name: str | None = None) -> Reduced:
+    """As `decode`, at the smallest size whose longer side keeps at least `longest` pixels
+    where the format decodes at reduced sizes: a JPEG's DCT scaling decodes it at 1/2, 1/4 or
+    1/8 of its size in a fraction of the time and memory. Other formats are decoded in full.
+    EXIF orientation is applied to the reduced image."""
+    image, size = _decode(source, max_pixels, name, longest)
+    return Reduced(image, size[0] / image.shape[1], size)
+
+
+def _draft(im: Image.Image, longest: int) -> None:
+    """Ask a JPEG for the largest DCT reduction that keeps `longest` pixels on its longer
+    side."""
+    width, height = im.size
+    for step in (8, 4, 2):
+        if max(width, height) / step >= longest:
+            im.draft(None, (-(-width // step), -(-height // step)))
+            return
+
+
+def _decode(source: Source, limit: int, name: str | None, longest: int | None
+            ) -> tuple[np.ndarray, tuple[int, int]]:
+    """The upright RGB pixels (reduced where `longest` asks and the format allows) and the
+    photo's full upright size (width, height)."""
     stream, name = _open(source, name)
     try:
         with warnings.catch_warnings():
@@ -124,9 +162,12 @@ def decode(source: Source, max_pixels: int = DEFAULTS.max_pixels, name: str | No
                     f"of {limit:,}"
                 )
             try:
+                turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                if longest is not None and im.format == "JPEG":
+                    _draft(im, longest)
                 im.load()
                 ImageOps.exif_transpose(im, in_place=True)
-                return _to_rgb(im)
+                return _to_rgb(im), (height, width) if turned else (width, height)
             except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
                 raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
                                    f"({exc})") from exc

@@ -30,9 +30,8 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
-from faces.decode import decode, is_photo_path
+from faces.decode import decode, decode_reduced, is_photo_path
 from faces.detect import Face
-from faces.embed import detect_and_embed
 from faces.errors import FacepairError, NotFound, Refused
 from faces.memory import keep_freed_memory
 from faces.settings import Settings
@@ -118,6 +117,9 @@ class NamedCluster(TypedDict):
 
 
 _WORKER: dict = {}
+# the share of the model's input that a face's detected box spans in its aligned crop: a face
+# smaller than that in the reduced photo is aligned from the photo in full
+CHIP_FACE = 0.72
 
 
 def _init_worker(settings: Settings, model: str, device: str, threads: int) -> None:
@@ -155,29 +157,56 @@ def alive(pid: int) -> bool:
 
 
 def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
-    """Decode, detect (batched) and embed (batched) a chunk of photos, in a worker."""
+    """Decode, detect and embed a chunk of photos, in a worker. Each photo is decoded at the
+    size detection works at (a JPEG at a DCT-reduced size: `decode_reduced`); a face too small
+    there to fill the model's input is aligned from the photo decoded in full, which is
+    decoded only then and let go at once. The chunk's faces are embedded together."""
     from faces.align import face_chip
 
     detector, embedder = _WORKER["detector"], _WORKER["embedder"]
     results = [Analysed(path, size, mtime, sha) for path, size, mtime, sha in items]
-    photos: list[np.ndarray] = []
-    ok: list[Analysed] = []
+    crops: list[np.ndarray] = []
     for item in results:
         try:
-            photo = decode(Path(item.path), _WORKER["max_pixels"])
+            faces = _faces_of(item, detector, embedder, crops, face_chip)
         except FacepairError as exc:
             item.error = exc.message
             continue
-        item.height, item.width = photo.shape[:2]
-        photos.append(photo)
-        ok.append(item)
-    for item, photo, (faces, vectors) in zip(ok, photos, detect_and_embed(detector, embedder,
-                                                                          photos), strict=True):
-        item.faces, item.vectors = faces, vectors
-        for f in faces:
-            chip, points = face_chip(photo, f.landmarks)
-            item.chips.append((encode_chip(chip), points.round(3).tolist()))
+        item.faces = faces
+    vectors = (embedder.embed_crops(np.stack(crops)) if crops
+               else np.empty((0, embedder.dim), dtype=np.float32))
+    start = 0
+    for item in results:
+        item.vectors = vectors[start : start + len(item.faces)]
+        start += len(item.faces)
     return results
+
+
+def _faces_of(item: Analysed, detector, embedder, crops: list[np.ndarray], face_chip
+              ) -> list[Face]:
+    """One photo's faces, in its full-size coordinates; their chips go into `item.chips` and
+    their model crops into `crops`."""
+    path, limit = Path(item.path), _WORKER["max_pixels"]
+    reduced = decode_reduced(path, detector.settings.detect_max_side, limit)
+    item.width, item.height = reduced.size
+    scale = reduced.scale
+    found = detector.detect(reduced.image,
+                            max(8, round(detector.settings.min_face_size / scale)))
+    smallest = CHIP_FACE * embedder.input_size  # a face under this gives an upsampled crop
+    full: np.ndarray | None = None
+    faces = []
+    for f in found:
+        source, points = reduced.image, f.landmarks
+        if scale > 1 and f.size < smallest:
+            if full is None:
+                full = decode(path, limit)
+            source, points = full, f.landmarks * scale
+        chip, chip_points = face_chip(source, points)
+        crops.append(embedder.crops_at(source, [points])[0])
+        item.chips.append((encode_chip(chip), chip_points.round(3).tolist()))
+        x1, y1, x2, y2 = (float(v) * scale for v in f.box)
+        faces.append(Face(box=(x1, y1, x2, y2), score=f.score, landmarks=f.landmarks * scale))
+    return faces
 
 
 def sha256_of(path: Path) -> str:

@@ -329,3 +329,33 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
         assert "Ann <the> &amp; Co" not in sidecar_path(work / rel).read_text()
     assert ("Grandma", None) in named(mine)
     assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"
+
+
+def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery: Gallery,
+                                                                          tmp_path: Path) -> None:
+    """A 12-megapixel JPEG is decoded at half size for detection; a face too small there to
+    fill the model's input is cut from the photo decoded in full, a large one from the
+    reduced photo."""
+    import numpy as np
+
+    from faces.decode import decode
+    from index.albums import analyse
+    from tests.test_decode import phone_photo
+
+    AlbumTagger(gallery, workers=1)._lend_to_workers()
+    embedder = gallery.embedder
+    for face_px, from_full in ((90, True), (600, False)):
+        path = tmp_path / f"phone_{face_px}.jpg"
+        phone_photo(lfw(KNOWN[0], 5), path, face_px)
+        (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
+        assert item.error is None and (item.width, item.height) == (4032, 3024)
+        (face,) = item.faces  # in the full photo's coordinates
+        assert abs(face.size - face_px) < 0.35 * face_px
+        full = decode(path)
+        half = full[::2, ::2]
+        in_full = embedder.embed_crops(embedder.crops_at(full, [face.landmarks]))[0]
+        in_half = embedder.embed_crops(embedder.crops_at(half, [face.landmarks / 2]))[0]
+        got = item.vectors[0]
+        assert (float(got @ in_full) > float(got @ in_half)) == from_full, face_px
+        assert float(got @ (in_full if from_full else in_half)) > 0.99
+        assert np.isfinite(got).all()

@@ -212,3 +212,52 @@ def test_large_photos_convert_band_by_band_as_a_whole(original, mode):
     got = _to_rgb(im)
     assert got.shape == (610, 700, 3) and got.dtype == np.uint8 and got.flags.writeable
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def phone_photo(face_photo: Path, path: Path, face: int, orientation: int = 1) -> None:
+    """A 4032×3024 photo (stored turned as `orientation` says) with an LFW photo pasted so that
+    its face is about `face` pixels wide."""
+    canvas = Image.new("RGB", (4032, 3024), (90, 110, 100))
+    side = round(face / 0.42)
+    canvas.paste(Image.open(face_photo).resize((side, side)), (2400, 900))
+    stored = canvas.transpose(Image.Transpose.ROTATE_90) if orientation == 6 else canvas
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, quality=92, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_jpeg_decodes_reduced_and_upright(face_photo: Path, tmp_path: Path,
+                                            orientation: int) -> None:
+    from faces.decode import decode_reduced
+
+    path = tmp_path / "phone.jpg"
+    phone_photo(face_photo, path, 300, orientation)
+    full = decode(path)
+    reduced = decode_reduced(path, 1600)
+    assert reduced.scale == 2.0 and reduced.size == (full.shape[1], full.shape[0])
+    assert reduced.image.shape == (full.shape[0] // 2, full.shape[1] // 2, 3)
+    assert max(reduced.image.shape) >= 1600
+    # the same picture, the right way up: the reduced image is the full one at half size
+    halved = np.asarray(Image.fromarray(full).resize(reduced.image.shape[1::-1],
+                                                     Image.Resampling.BOX))
+    assert np.abs(halved.astype(int) - reduced.image.astype(int)).mean() < 3
+    assert decode_reduced(path, 5000).scale == 1.0  # never below what is asked
+    png = tmp_path / "phone.png"
+    Image.fromarray(full).save(png)
+    assert decode_reduced(png, 1600).image.shape == full.shape  # other formats: in full
+
+
+def test_a_truncated_jpeg_is_refused_when_reduced_too(face_photo: Path, tmp_path: Path) -> None:
+    from faces.decode import decode_reduced
+
+    path = tmp_path / "phone.jpg"
+    phone_photo(face_photo, path, 300)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(CorruptPhoto, match=r"cut\.jpg"):
+        decode_reduced(cut, 1600)
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(path.read_bytes()[:600] + b"\x00" * 5000)
+    with pytest.raises(PhotoError):
+        decode_reduced(garbage, 1600)

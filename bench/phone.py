@@ -1,0 +1,226 @@
+"""Phone-sized photos: `facepair tag --workers 2` against the face_recognition CLI (`--cpus 2`)
+on the phone album (bench/phone_album.py: 100 photos of 12 megapixels, JPEG and HEIC), both
+commands timed from their start, with the peak resident memory of each of their processes, the
+precision and recall of their names, and where one photo's time goes in facepair (one thread,
+in this process): decode, detect, align, embed, naming and writing.
+
+    .venv/bin/python -m bench.tag_album --phone [--json]
+
+The compute floor: the sum, over the album, of the least time each photo needs to be decoded
+(at the size detection uses), detected and its faces embedded, on one thread; divided by the
+workers, that is the fastest a run could go without overheads. facepair's share of it is
+reported beside the ratio to face_recognition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench import anchor
+from bench.album import precision_recall
+from bench.phone_album import CACHE, build, enrollment
+
+BIN = Path(sys.executable).parent
+
+
+class PeakMemory:
+    """The peak resident memory (VmHWM) of a process and of every process it starts, by
+    their command line, sampled every 50 ms while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peaks, self.stop = pid, {}, threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _tree(self) -> list[int]:
+        found, frontier = [self.pid], [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            try:
+                children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            except OSError:
+                continue
+            found += [int(c) for c in children]
+            frontier += [int(c) for c in children]
+        return found
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            for pid in self._tree():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                peak = next((int(line.split()[1]) for line in status.splitlines()
+                             if line.startswith("VmHWM:")), 0)
+                label = f"{pid} {cmd.decode(errors='replace')[:80].strip()}"
+                self.peaks[label] = max(self.peaks.get(label, 0), peak // 1024)
+            time.sleep(0.05)
+
+    def done(self) -> dict[str, int]:
+        self.stop.set()
+        self.thread.join()
+        return dict(sorted(self.peaks.items(), key=lambda kv: -kv[1]))
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess, dict]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    memory = PeakMemory(proc.pid)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    peaks = memory.done()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed:\n{err[-3000:]}")
+    return seconds, subprocess.CompletedProcess(cmd, 0, out, err), peaks
+
+
+def breakdown(album: Path, truth: dict, home: Path, sample: int = 20) -> dict:
+    """Where one photo's time goes in facepair, one thread, on `sample` photos of the album,
+    step by step as an album worker takes them (index.albums.analyse), then naming and writing
+    (the rest of an in-process `AlbumTagger` run over the same photos); and the least time of
+    decoding, detecting and embedding each: the compute floor."""
+    import numpy as np
+    import torch
+
+    from faces.align import face_chip
+    from faces.decode import decode, decode_reduced
+    from faces.settings import get_settings
+    from index.albums import CHIP_FACE, AlbumTagger
+    from index.gallery import Gallery, encode_chip
+
+    torch.set_num_threads(1)
+    work = home.parent / "breakdown"
+    shutil.copytree(home, work / "home")
+    subset = work / "album"
+    for rel in sorted(truth)[:sample]:
+        (subset / rel).parent.mkdir(parents=True, exist_ok=True)
+        (subset / rel).symlink_to(album / rel)
+    settings = get_settings().model_copy(update={"home": work / "home"})
+    gallery = Gallery(settings)
+    detector, embedder = gallery.detector, gallery.embedder
+    rows = []
+    for rel in sorted(truth)[:sample]:
+        path = album / rel
+        t0 = time.perf_counter()
+        reduced = decode_reduced(path, settings.detect_max_side, settings.max_pixels)
+        t1 = time.perf_counter()
+        faces = detector.detect(reduced.image,
+                                max(8, round(settings.min_face_size / reduced.scale)))
+        t2 = time.perf_counter()
+        full_s, crops = 0.0, []
+        full = None
+        for f in faces:
+            source, points = reduced.image, f.landmarks
+            if reduced.scale > 1 and f.size < CHIP_FACE * embedder.input_size:
+                if full is None:
+                    start = time.perf_counter()
+                    full = decode(path, settings.max_pixels)
+                    full_s = time.perf_counter() - start
+                source, points = full, f.landmarks * reduced.scale
+            encode_chip(face_chip(source, points)[0])
+            crops.append(embedder.crops_at(source, [points])[0])
+        t3 = time.perf_counter()
+        if crops:
+            embedder.embed_crops(np.stack(crops))
+        t4 = time.perf_counter()
+        rows.append({"decode": t1 - t0 + full_s, "detect": t2 - t1, "align": t3 - t2 - full_s,
+                     "embed": t4 - t3, "faces": len(faces), "full_decodes": full is not None,
+                     "least_decode": t1 - t0})
+    start = time.perf_counter()
+    AlbumTagger(gallery, workers=1).run(subset)
+    run_s = time.perf_counter() - start
+    gallery.close()
+    n = len(rows)
+    mean = {k: round(1000 * sum(r[k] for r in rows) / n, 1)
+            for k in ("decode", "detect", "align", "embed")}
+    mean["naming_and_writing"] = round(1000 * run_s / n - sum(mean.values()), 1)
+    floor = sum(r["least_decode"] + r["detect"] + r["embed"] for r in rows) / n
+    return {"photos": n, "ms_per_photo": mean,
+            "faces_per_photo": round(sum(r["faces"] for r in rows) / n, 2),
+            "decoded_in_full": sum(r["full_decodes"] for r in rows),
+            "floor_ms_per_photo": round(1000 * floor, 1)}
+
+
+def main(as_json: bool = False, workers: int = 2) -> None:
+    truth = build()
+    album = CACHE / "album"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        enrolled = tmp / "enrolled"
+        env = {**os.environ, "FACEPAIR_HOME": str(enrolled)}
+        known, flat = tmp / "known", tmp / "flat"
+        known.mkdir()
+        flat.mkdir()
+        for name, photos in enrollment().items():
+            subprocess.run([str(BIN / "facepair"), "enroll", name, *map(str, photos), "--json"],
+                           env=env, check=True, capture_output=True)
+            for i, p in enumerate(photos):
+                (known / f"{name}__{i}.jpg").symlink_to(p)
+        for rel in truth:
+            (flat / rel.replace("/", "__")).symlink_to(album / rel)
+
+        home = tmp / "home"
+        shutil.copytree(enrolled, home)
+        ours_s, ours, ours_mem = timed([str(BIN / "facepair"), "tag", str(album), "--workers",
+                                        str(workers), "--json"],
+                                       {**os.environ, "FACEPAIR_HOME": str(home)})
+        result = json.loads(ours.stdout.strip().splitlines()[-1])
+        with sqlite3.connect(home / "gallery.sqlite3") as conn:
+            rows = conn.execute("SELECT p.path, pe.name FROM album_photos p JOIN album_faces f "
+                                "ON f.photo_id = p.id JOIN people pe ON pe.id = f.person_id")
+            ours_tags: dict[str, list[str]] = {}
+            for path, name in rows:
+                ours_tags.setdefault(str(Path(path).relative_to(album.resolve())),
+                                     []).append(name)
+
+        cli = anchor.ensure_venv().parent / "face_recognition"
+        theirs_s, theirs, theirs_mem = timed([str(cli), "--cpus", str(workers), str(known),
+                                              str(flat)], anchor.thread_env(1))
+        their_tags: dict[str, list[str]] = {}
+        for line in theirs.stdout.splitlines():
+            path, _, name = line.rpartition(",")
+            if name not in ("unknown_person", "no_persons_found"):
+                their_tags.setdefault(Path(path).name.replace("__", "/"), []).append(
+                    name.split("__")[0])
+        parts = breakdown(album, truth, enrolled)
+
+    photos = len(truth)
+    floor_s = parts["floor_ms_per_photo"] / 1000 * photos / workers
+    figures = {
+        "photos": photos, "workers": workers,
+        "facepair": {"seconds": round(ours_s, 1), "photos_per_s": round(photos / ours_s, 2),
+                     "faces": result["faces"], **precision_recall(truth, ours_tags),
+                     "peak_mb": ours_mem},
+        "face_recognition": {"seconds": round(theirs_s, 1),
+                             "photos_per_s": round(photos / theirs_s, 2),
+                             **precision_recall(truth, their_tags), "peak_mb": theirs_mem},
+        "speedup": round(theirs_s / ours_s, 2),
+        "breakdown": parts,
+        "compute_floor_s": round(floor_s, 1),
+        "share_of_floor": round(floor_s / ours_s, 2),
+    }
+    print(f"phone album: {photos} photos of 12 MP (JPEG and HEIC), {workers} workers/cpus, "
+          "wall time of each command from its start")
+    for system in ("facepair", "face_recognition"):
+        f = figures[system]
+        print(f"{system:17s} {f['seconds']:6.1f} s  {f['photos_per_s']:5.2f} photos/s  "
+              f"precision {f['precision']:.3f} recall {f['recall']:.3f}  largest process "
+              f"{max(f['peak_mb'].values())} MB")
+    print(f"facepair {figures['speedup']:.2f}× faster; compute floor {floor_s:.1f} s "
+          f"({figures['share_of_floor']:.0%} of it reached)")
+    print(f"one photo, one thread (ms): {parts['ms_per_photo']}, "
+          f"{parts['faces_per_photo']} faces a photo")
+    if as_json:
+        print(json.dumps(figures))
