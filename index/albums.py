@@ -209,6 +209,17 @@ def _faces_of(item: Analysed, detector, embedder, crops: list[np.ndarray], face_
     return faces
 
 
+def enroll_album_face(gallery: Gallery, person: str | int, row: sqlite3.Row, note: str = ""
+                      ) -> dict:
+    """Enroll an album face (a row of the album tables, with its photo's) for a person, from
+    its stored chip; raises FacepairError where it cannot be (enrolled already, …)."""
+    face = Face(box=tuple(json.loads(row["box"])), score=float(row["score"]),
+                landmarks=np.asarray(json.loads(row["landmarks"])))
+    return gallery.enroll_chip(person, bytes(row["chip"]),
+                               np.asarray(json.loads(row["chip_landmarks"])), face,
+                               row["sha256"], row["path"], row["width"], row["height"], note)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -537,12 +548,8 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     enrolled = 0
     person_id: int | None = None
     for r in rows:
-        face = Face(box=tuple(json.loads(r["box"])), score=float(r["score"]),
-                    landmarks=np.asarray(json.loads(r["landmarks"])))
         try:
-            stored = gallery.enroll_chip(person_id or name, bytes(r["chip"]),
-                                         np.asarray(json.loads(r["chip_landmarks"])), face,
-                                         r["sha256"], r["path"], r["width"], r["height"])
+            stored = enroll_album_face(gallery, person_id or name, r)
             person_id = stored["person"]["id"]
             enrolled += 1
         except FacepairError:

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from faces.detect import Face
 from faces.errors import FacepairError, NotFound, Refused
+from index.albums import enroll_album_face
 from index.gallery import SAME_FACE, Gallery
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
@@ -105,13 +105,8 @@ def _enroll_if_room(gallery: Gallery, person_id: int, row: Any, vector: np.ndarr
     ids, _, vectors = gallery.store.embeddings(gallery.model, person_id)
     if len(ids) >= SUGGEST_CAP or (len(ids) and float(np.max(vectors @ vector)) >= SAME_FACE):
         return False
-    face = Face(box=tuple(json.loads(row["box"])), score=float(row["score"]),
-                landmarks=np.asarray(json.loads(row["landmarks"])))
     try:
-        gallery.enroll_chip(person_id, bytes(row["chip"]),
-                            np.asarray(json.loads(row["chip_landmarks"])), face,
-                            row["sha256"], row["path"], row["width"], row["height"],
-                            note="confirmed as a suggestion")
+        enroll_album_face(gallery, person_id, row, note="confirmed as a suggestion")
     except FacepairError:
         return False
     return True

@@ -29,6 +29,7 @@ from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import FacepairError, ModelError, NotFound, Refused
 from faces.settings import DEFAULTS, Settings
+from faces.tags import iou
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.search import FaceIndex
 from index.store import Person, Store
@@ -61,14 +62,6 @@ def encode_chip(chip: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
     return buffer.getvalue()
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def threshold_at(thresholds: dict[str, float] | None, far: float) -> float:

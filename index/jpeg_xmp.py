@@ -10,9 +10,10 @@ split over several segments) is refused with `PhotoLeftAlone`, and stays as it i
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
+
+from index.atomic import write_whole
 
 XMP_NAME = b"http://ns.adobe.com/xap/1.0/\x00"
 EXTENDED_NAME = b"http://ns.adobe.com/xmp/extension/\x00"
@@ -94,23 +95,6 @@ def write_packet(path: Path, packet: bytes) -> None:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    tmp = path.with_name(f".{path.name}.facepair.tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves the photo as it was
-        raise
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """The photo replaced whole or not at all, with its permissions (`index.atomic`)."""
+    write_whole(path, data, path.with_name(f".{path.name}.facepair.tmp"),
+                stat.S_IMODE(path.stat().st_mode))

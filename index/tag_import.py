@@ -22,9 +22,8 @@ import numpy as np
 
 from faces.align import sharpness
 from faces.decode import decode
-from faces.detect import Face
 from faces.errors import FacepairError, NotFound
-from index.albums import AlbumTagger, TagCounts
+from index.albums import AlbumTagger, TagCounts, enroll_album_face
 from index.gallery import Gallery
 
 PER_PERSON = 10  # faces enrolled per person, at most (those enrolled before count)
@@ -136,13 +135,8 @@ def _enroll_best(gallery: Gallery, person_id: int, faces: list, room: int) -> in
         vector = np.frombuffer(row["vector"], dtype="<f4")
         if row["path"] in photos or any(float(vector @ c) > NEAR_COPY for c in chosen):
             continue
-        face = Face(box=tuple(json.loads(row["box"])), score=float(row["score"]),
-                    landmarks=np.asarray(json.loads(row["landmarks"])))
         try:
-            gallery.enroll_chip(person_id, bytes(row["chip"]),
-                                np.asarray(json.loads(row["chip_landmarks"])), face,
-                                row["sha256"], row["path"], row["width"], row["height"],
-                                note="from the photo's face tag")
+            enroll_album_face(gallery, person_id, row, note="from the photo's face tag")
         except FacepairError:
             continue  # this face is enrolled already
         chosen.append(vector)

@@ -21,7 +21,6 @@ A sidecar is the user's file; facepair only keeps its own part of it up to date:
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from lxml import etree
 
 from faces.tags import NS, PARSER, q
+from index.atomic import write_whole
 
 OVERLAP = 0.5  # IoU above which two regions are the same face
 
@@ -365,24 +365,5 @@ def _person_in_image(root: etree._Element, description: etree._Element,
 
 
 def _save(data: bytes, path: Path) -> None:
-    """Write a sidecar whole or not at all: a temporary file of our own (created anew, never
-    through a link: whatever lies at its name, a leftover or a planted symlink, is removed,
-    not written through), flushed to disk, renamed over the sidecar, the folder flushed."""
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
-        raise
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write a sidecar whole or not at all (`index.atomic`)."""
+    write_whole(path, data, path.with_name(path.name + ".tmp"))
