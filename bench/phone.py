@@ -34,10 +34,13 @@ BIN = Path(sys.executable).parent
 
 class PeakMemory:
     """The peak resident memory (VmHWM) of a process and of every process it starts, by
-    their command line, sampled every 50 ms while it runs."""
+    their command line, and the peak of their proportional share of it (PSS: pages shared
+    between a forked worker and its parent count half to each), sampled every 50 ms while it
+    runs."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peaks, self.stop = pid, {}, threading.Event()
+        self.pss: dict[str, int] = {}
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
 
@@ -65,12 +68,19 @@ class PeakMemory:
                              if line.startswith("VmHWM:")), 0)
                 label = f"{pid} {cmd.decode(errors='replace')[:80].strip()}"
                 self.peaks[label] = max(self.peaks.get(label, 0), peak // 1024)
+                try:
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                    pss = int(rollup.split("\nPss:")[1].split()[0]) // 1024
+                    self.pss[label] = max(self.pss.get(label, 0), pss)
+                except (OSError, IndexError, ValueError):
+                    pass
             time.sleep(0.05)
 
-    def done(self) -> dict[str, int]:
+    def done(self) -> dict[str, dict[str, int]]:
         self.stop.set()
         self.thread.join()
-        return dict(sorted(self.peaks.items(), key=lambda kv: -kv[1]))
+        return {label: {"rss": rss, "pss": self.pss.get(label, 0)}
+                for label, rss in sorted(self.peaks.items(), key=lambda kv: -kv[1]) if rss}
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess, dict]:
@@ -226,7 +236,8 @@ def main(as_json: bool = False, workers: int = 2) -> None:
         f = figures[system]
         print(f"{system:17s} {f['seconds']:6.1f} s  {f['photos_per_s']:5.2f} photos/s  "
               f"precision {f['precision']:.3f} recall {f['recall']:.3f}  largest process "
-              f"{max(f['peak_mb'].values())} MB")
+              f"{max(m['rss'] for m in f['peak_mb'].values())} MB resident, "
+              f"{max(m['pss'] for m in f['peak_mb'].values())} MB its share (PSS)")
     print(f"facepair {figures['speedup']:.2f}× faster; compute floor {floor_s:.1f} s "
           f"({figures['share_of_floor']:.0%} of it reached)")
     print(f"one photo, one thread (ms): {parts['ms_per_photo']}, "
