@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.tagged_album import _digikam, _region
+from bench.tagged_album import digikam_sidecar, region_of
 
 WORK = Path.home() / ".cache" / "facepair" / "learn-from-tags"
 FACEPAIR = str(Path(sys.executable).parent / "facepair")
@@ -83,7 +83,7 @@ def build(work: Path, people: int) -> dict[str, str]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, dst)
                 dst.with_name(dst.name + ".xmp").write_text(
-                    _digikam(name, _region(face.box, width, height), width, height))
+                    digikam_sidecar(name, region_of(face.box, width, height), width, height))
     done.write_text(json.dumps(listing, indent=1))
     return listing
 

@@ -51,14 +51,16 @@ def display_name(person: str) -> str:
     return person.replace("_", " ")
 
 
-def _region(box, width: int, height: int) -> tuple[float, float, float, float]:
+def region_of(box, width: int, height: int) -> tuple[float, float, float, float]:
     """A face box as the normalised centre and size of a region a person would draw."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     w, h = (box[2] - box[0]) * ENLARGE, (box[3] - box[1]) * ENLARGE
     return cx / width, cy / height, w / width, h / height
 
 
-def _digikam(name: str, region, width: int, height: int) -> str:
+def digikam_sidecar(name: str, region, width: int, height: int) -> str:
+    """A `photo.jpg.xmp` as digiKam writes it: MWG and Microsoft regions for one face, a
+    rating and its tag list."""
     x, y, w, h = region
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
@@ -181,7 +183,7 @@ def build(dst: Path, detector, per_person: int = 6) -> dict[str, list[Truth]]:
     box = _centre_box(lfw_dir() / PEOPLE[0] / f"{PEOPLE[0]}_0010.jpg", detector)
     _write(conflict, lfw_dir() / PEOPLE[0] / f"{PEOPLE[0]}_0010.jpg",
            display_name(PEOPLE[0]), box, "digikam")
-    exiftool(_mwg_arg([(display_name(PEOPLE[1]), _region(box, 250, 250))], 250, 250),
+    exiftool(_mwg_arg([(display_name(PEOPLE[1]), region_of(box, 250, 250))], 250, 250),
              str(conflict))
     # a region on the background: no face under it
     empty = dst / "odd" / "wall.jpg"
@@ -212,7 +214,7 @@ def _write(path: Path, source: Path, name: str, box, layout: str) -> Truth:
     if layout in ("rotated", "rotated-stored"):
         upright = Image.open(source).convert("RGB").crop((0, 25, 250, 225))  # 250×200
         shown = (shown[0], shown[1] - 25, shown[2], shown[3] - 25)
-        region = _region(shown, 250, 200)
+        region = region_of(shown, 250, 200)
         if layout == "rotated":  # stored anticlockwise; orientation 6 turns it back
             upright.transpose(Image.Transpose.ROTATE_90).save(path, quality=92)
             exiftool("-Orientation#=6", _mwg_arg([(name, region)], 250, 200), str(path))
@@ -223,9 +225,9 @@ def _write(path: Path, source: Path, name: str, box, layout: str) -> Truth:
                      str(path))
         return Truth(name, shown, layout)  # type: ignore[arg-type]
     shutil.copyfile(source, path)
-    region = _region(shown, 250, 250)
+    region = region_of(shown, 250, 250)
     if layout == "digikam":
-        path.with_name(path.name + ".xmp").write_text(_digikam(name, region, 250, 250))
+        path.with_name(path.name + ".xmp").write_text(digikam_sidecar(name, region, 250, 250))
     elif layout == "lightroom":
         path.with_suffix(".xmp").write_text(_lightroom(name, region, 250, 250))
     elif layout == "exiftool":

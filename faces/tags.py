@@ -182,18 +182,35 @@ def tags_in(data: bytes, source: str, stored: tuple[int, int], orientation: int
     return found
 
 
-def _text(element: etree._Element, name: str) -> str | None:
-    """A property given as an attribute or as a child element."""
-    value = element.get(q(name))
-    if value is not None:
-        return value.strip()
+def value(element: etree._Element, name: str) -> str | None:
+    """A property given as an attribute (as it is) or as a child element (its text,
+    trimmed)."""
+    if q(name) in element.attrib:
+        return str(element.attrib[q(name)])
     child = element.find(name, NS)
     return None if child is None or child.text is None else child.text.strip()
 
 
-def _holder(li: etree._Element) -> etree._Element:
-    description = li.find("rdf:Description", NS)
-    return description if description is not None else li
+def _text(element: etree._Element, name: str) -> str | None:
+    """A property's value, trimmed."""
+    found = value(element, name)
+    return None if found is None else found.strip()
+
+
+def holder(element: etree._Element) -> etree._Element:
+    """Where a structure's fields are: its rdf:Description, or the element itself
+    (`rdf:parseType="Resource"`)."""
+    description = element.find("rdf:Description", NS)
+    return description if description is not None else element
+
+
+def mp_rectangle(fields: etree._Element) -> tuple[float, float, float, float] | None:
+    """A Microsoft region's rectangle (normalised left, top, width, height), or None."""
+    try:
+        left, top, w, h = (float(v) for v in (value(fields, "MPReg:Rectangle") or "").split(","))
+    except ValueError:
+        return None
+    return left, top, w, h
 
 
 def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source: str
@@ -202,15 +219,15 @@ def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source
     for regions in root.iterfind(".//mwg-rs:Regions", NS):
         frame = _frame(regions, stored, orientation)
         for li in regions.iterfind("mwg-rs:RegionList/rdf:Bag/rdf:li", NS):
-            holder = _holder(li)
-            if holder.get(q("facepair:Person")) is not None:
+            fields = holder(li)
+            if fields.get(q("facepair:Person")) is not None:
                 continue  # facepair's own guess
-            kind = _text(holder, "mwg-rs:Type")
-            name = _text(holder, "mwg-rs:Name") or ""
+            kind = _text(fields, "mwg-rs:Type")
+            name = _text(fields, "mwg-rs:Name") or ""
             if (kind and kind.lower() != "face") or not name:
                 continue
-            area = holder.find("mwg-rs:Area", NS)
-            area = _holder(area) if area is not None else holder
+            area = fields.find("mwg-rs:Area", NS)
+            area = holder(area) if area is not None else fields
             try:
                 x, y, w, h = (float(_text(area, f"stArea:{k}") or "nan")
                               for k in ("x", "y", "w", "h"))
@@ -233,7 +250,7 @@ def _frame(regions: etree._Element, stored: tuple[int, int], orientation: int
     applied = regions.find("mwg-rs:AppliedToDimensions", NS)
     dims = None
     if applied is not None:
-        applied = _holder(applied)
+        applied = holder(applied)
         try:
             dims = (float(_text(applied, "stDim:w") or "nan"),
                     float(_text(applied, "stDim:h") or "nan"))
@@ -256,15 +273,12 @@ def _mp(root: etree._Element, stored: tuple[int, int], orientation: int, source:
         ) -> list[FaceTag]:
     found: list[FaceTag] = []
     for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
-        holder = _holder(li)
-        if holder.get(q("facepair:Person")) is not None:
+        fields = holder(li)
+        rectangle = mp_rectangle(fields)
+        if fields.get(q("facepair:Person")) is not None or rectangle is None:
             continue
-        name = _text(holder, "MPReg:PersonDisplayName") or ""
-        rectangle = _text(holder, "MPReg:Rectangle") or ""
-        try:
-            left, top, w, h = (float(v) for v in rectangle.split(","))
-        except ValueError:
-            continue
+        name = _text(fields, "MPReg:PersonDisplayName") or ""
+        left, top, w, h = rectangle
         box = _upright((left, top, left + w, top + h), _shown(stored, orientation), 1)
         if name and box is not None:
             found.append(FaceTag(name, box, "mp", source))
@@ -333,4 +347,4 @@ def tagged_photo(photo: Path) -> bool:
             head = f.read(1 << 18)
     except OSError:
         return False
-    return b"mwg-rs:Regions" in head or b"MP:RegionInfo" in head or b"RegionInfo" in head
+    return NS["mwg-rs"].encode() in head or NS["MP"].encode() in head  # whatever the prefixes

@@ -14,7 +14,6 @@ Originals are only ever read.
 from __future__ import annotations
 
 import gc
-import hashlib
 import importlib
 import json
 import multiprocessing as mp
@@ -30,13 +29,16 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
+from faces.align import face_chip
 from faces.decode import decode, decode_reduced, is_photo_path
-from faces.detect import Face
+from faces.detect import Detector, Face
+from faces.embed import Embedder
 from faces.errors import FacepairError, NotFound, Refused
 from faces.memory import keep_freed_memory
 from faces.settings import Settings
 from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
+from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
 
 CHUNK = 8  # photos per worker task: detection and embedding are batched over them
@@ -126,9 +128,6 @@ def _init_worker(settings: Settings, model: str, device: str, threads: int) -> N
     """A spawned worker: load the detector and the model itself."""
     import torch
 
-    from faces.detect import Detector
-    from faces.embed import Embedder
-
     torch.set_num_threads(threads)
     keep_freed_memory()
     _WORKER.update(detector=Detector(settings, device), embedder=Embedder(model, device),
@@ -161,14 +160,12 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     size detection works at (a JPEG at a DCT-reduced size: `decode_reduced`); a face too small
     there to fill the model's input is aligned from the photo decoded in full, which is
     decoded only then and let go at once. The chunk's faces are embedded together."""
-    from faces.align import face_chip
-
     detector, embedder = _WORKER["detector"], _WORKER["embedder"]
     results = [Analysed(path, size, mtime, sha) for path, size, mtime, sha in items]
     crops: list[np.ndarray] = []
     for item in results:
         try:
-            faces = _faces_of(item, detector, embedder, crops, face_chip)
+            faces = _faces_of(item, detector, embedder, crops)
         except FacepairError as exc:
             item.error = exc.message
             continue
@@ -182,7 +179,7 @@ def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     return results
 
 
-def _faces_of(item: Analysed, detector, embedder, crops: list[np.ndarray], face_chip
+def _faces_of(item: Analysed, detector: Detector, embedder: Embedder, crops: list[np.ndarray]
               ) -> list[Face]:
     """One photo's faces, in its full-size coordinates; their chips go into `item.chips` and
     their model crops into `crops`."""
@@ -218,14 +215,6 @@ def enroll_album_face(gallery: Gallery, person: str | int, row: sqlite3.Row, not
     return gallery.enroll_chip(person, bytes(row["chip"]),
                                np.asarray(json.loads(row["chip_landmarks"])), face,
                                row["sha256"], row["path"], row["width"], row["height"], note)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class AlbumTagger:

@@ -68,8 +68,7 @@ def suggestions(gallery: Gallery, limit: int = 20) -> dict[str, Any]:
     waiting, rows = gallery.store.suggestions(threshold - SUGGEST_BAND, threshold, limit * 4)
     found = []
     for row in rows:  # a face the user said is not them is no suggestion
-        vector = np.frombuffer(gallery.store.album_face(row["id"])["vector"], dtype="<f4")
-        if gallery.excluded(row["candidate_id"], vector):
+        if gallery.excluded(row["candidate_id"], np.frombuffer(row["vector"], dtype="<f4")):
             waiting -= 1
             continue
         found.append({"face_id": row["id"], "score": round(float(row["similarity"]), 4),

@@ -31,6 +31,7 @@ from faces.errors import FacepairError, ModelError, NotFound, Refused
 from faces.settings import DEFAULTS, Settings
 from faces.tags import iou
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
+from index.files import sha256_of
 from index.search import FaceIndex
 from index.store import Person, Store
 
@@ -676,7 +677,6 @@ class Gallery:
         made only with `create` (an album job asked for them); otherwise only existing ones
         are updated. Returns how many changed and the problems, as (path, problem, detail):
         a sidecar or photo left alone, or a face another tool's region names differently."""
-        from index.albums import sha256_of
         from index.jpeg_xmp import PhotoLeftAlone, is_jpeg, read_packet
         from index.xmp import Region, SidecarError, sync_embedded, sync_sidecar
 

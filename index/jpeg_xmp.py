@@ -13,7 +13,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from index.atomic import write_whole
+from index.files import write_whole
 
 XMP_NAME = b"http://ns.adobe.com/xap/1.0/\x00"
 EXTENDED_NAME = b"http://ns.adobe.com/xmp/extension/\x00"
@@ -58,12 +58,30 @@ def _segments(data: bytes, path: Path) -> list[tuple[int, int, int]]:
 
 
 def read_packet(path: Path) -> bytes | None:
-    """The photo's XMP packet, or None where it has none."""
-    data = path.read_bytes()
-    for marker, start, end in _segments(data, path):
-        if marker == APP1 and data[start + 4 : start + 4 + len(XMP_NAME)] == XMP_NAME:
-            return data[start + 4 + len(XMP_NAME) : end]
-    return None
+    """The photo's XMP packet, or None where it has none. Only the segments before the image
+    data are read, not the photo's pixels."""
+    with path.open("rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            raise PhotoLeftAlone(f"{path}: not a JPEG")
+        while True:
+            head = f.read(2)
+            if len(head) < 2 or head[0] != 0xFF:
+                raise PhotoLeftAlone(f"{path}: its JPEG segments do not parse")
+            marker = head[1]
+            if marker == 0xFF:  # fill byte
+                f.seek(-1, 1)
+                continue
+            if marker == SOS:
+                return None
+            if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+                continue
+            size = f.read(2)
+            length = int.from_bytes(size, "big") - 2
+            payload = f.read(max(0, length))
+            if len(size) < 2 or len(payload) < length:
+                raise PhotoLeftAlone(f"{path}: a JPEG segment runs past the end of the file")
+            if marker == APP1 and payload.startswith(XMP_NAME):
+                return payload[len(XMP_NAME) :]
 
 
 def write_packet(path: Path, packet: bytes) -> None:
@@ -95,6 +113,6 @@ def write_packet(path: Path, packet: bytes) -> None:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """The photo replaced whole or not at all, with its permissions (`index.atomic`)."""
+    """The photo replaced whole or not at all, with its permissions (`index.files`)."""
     write_whole(path, data, path.with_name(f".{path.name}.facepair.tmp"),
                 stat.S_IMODE(path.stat().st_mode))

@@ -722,7 +722,8 @@ class Store:
         conn = self.read()
         count = conn.execute("SELECT COUNT(*) " + where, (low, high)).fetchone()[0]
         rows = conn.execute(
-            "SELECT f.id, f.similarity, f.candidate_id, pe.name, p.path, p.id AS photo_id "
+            "SELECT f.id, f.similarity, f.candidate_id, f.vector, pe.name, p.path, "
+            "p.id AS photo_id "
             + where + " ORDER BY f.similarity DESC, f.id LIMIT ?", (low, high, limit)).fetchall()
         return int(count), rows
 

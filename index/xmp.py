@@ -27,8 +27,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from faces.tags import NS, PARSER, q
-from index.atomic import write_whole
+from faces.tags import NS, PARSER, holder, mp_rectangle, q, value
+from index.files import write_whole
 
 OVERLAP = 0.5  # IoU above which two regions are the same face
 
@@ -84,32 +84,19 @@ def sidecar_path(photo: Path) -> Path:
     return photo.with_name(photo.name + ".xmp")
 
 
-def _value(element: etree._Element, name: str) -> str | None:
-    """A property given as an attribute or as a child element."""
-    if q(name) in element.attrib:
-        return str(element.attrib[q(name)])
-    child = element.find(name, NS)
-    return None if child is None or child.text is None else child.text.strip()
-
-
-def _holder(li: etree._Element) -> etree._Element:
-    desc = li.find("rdf:Description", NS)
-    return desc if desc is not None else li
-
-
-def _region(holder: etree._Element) -> Region | None:
-    area = holder.find("mwg-rs:Area", NS)
+def _region(fields: etree._Element) -> Region | None:
+    area = fields.find("mwg-rs:Area", NS)
     if area is None:
-        area = holder
+        area = fields
     try:
-        box = [float(_value(area, f"stArea:{k}") or "nan") for k in ("x", "y", "w", "h")]
+        box = [float(value(area, f"stArea:{k}") or "nan") for k in ("x", "y", "w", "h")]
     except ValueError:
         return None
     if any(v != v for v in box):  # NaN: no area
         return None
-    mark = holder.get(q("facepair:Person"))
+    mark = fields.get(q("facepair:Person"))
     x, y, w, h = box
-    return Region(_value(holder, "mwg-rs:Name") or "", x, y, w, h,
+    return Region(value(fields, "mwg-rs:Name") or "", x, y, w, h,
                   person=int(mark) if mark is not None and mark.isdigit() else None)
 
 
@@ -119,7 +106,7 @@ def read_regions(path: Path) -> list[Region]:
 
 
 def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
-    return [(li, _region(_holder(li))) for li in
+    return [(li, _region(holder(li))) for li in
             root.iterfind(".//rdf:Description/mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag/rdf:li",
                           NS)]
 
@@ -128,17 +115,15 @@ def _mp_regions(root: etree._Element) -> list[tuple[etree._Element, Region | Non
     """Microsoft People Tagging regions, as `Region`s (centre and size)."""
     found: list[tuple[etree._Element, Region | None]] = []
     for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
-        holder = _holder(li)
+        fields = holder(li)
+        rectangle = mp_rectangle(fields)
         region = None
-        try:
-            left, top, w, h = (float(v) for v in
-                               (_value(holder, "MPReg:Rectangle") or "").split(","))
-            mark = holder.get(q("facepair:Person"))
-            region = Region(_value(holder, "MPReg:PersonDisplayName") or "", left + w / 2,
+        if rectangle is not None:
+            left, top, w, h = rectangle
+            mark = fields.get(q("facepair:Person"))
+            region = Region(value(fields, "MPReg:PersonDisplayName") or "", left + w / 2,
                             top + h / 2, w, h,
                             person=int(mark) if mark is not None and mark.isdigit() else None)
-        except ValueError:
-            pass
         found.append((li, region))
     return found
 
@@ -237,7 +222,7 @@ def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
     foreign: list[Region] = []
     emptied: list[etree._Element] = []
     for li, region in _regions(root) + _mp_regions(root):
-        if _holder(li).get(q("facepair:Person")) is not None:
+        if holder(li).get(q("facepair:Person")) is not None:
             bag = li.getparent()
             assert bag is not None
             bag.remove(li)
@@ -245,9 +230,9 @@ def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
         elif region is not None:
             foreign.append(region)
     for bag in emptied:  # a region list that held only facepair's regions goes whole
-        holder = bag.getparent()
-        if len(bag) == 0 and holder is not None:
-            _remove(holder.getparent())
+        container = bag.getparent()
+        if len(bag) == 0 and container is not None:
+            _remove(container.getparent())
 
     disagreements: list[tuple[Region, Region]] = []
     written: list[Region] = []
@@ -351,11 +336,11 @@ def _person_in_image(root: etree._Element, description: etree._Element,
     new = [n for n in names if n not in theirs]
     if not new:
         return
-    holder = description.find("Iptc4xmpExt:PersonInImage", NS)
-    if holder is None:
-        holder = etree.SubElement(description, q("Iptc4xmpExt:PersonInImage"),
+    people = description.find("Iptc4xmpExt:PersonInImage", NS)
+    if people is None:
+        people = etree.SubElement(description, q("Iptc4xmpExt:PersonInImage"),
                                   nsmap={"Iptc4xmpExt": NS["Iptc4xmpExt"]})
-    bag = _child(holder, "rdf:Bag")
+    bag = _child(people, "rdf:Bag")
     mine_bag = etree.SubElement(etree.SubElement(description, q("facepair:PersonInImage"),
                                                  nsmap={"facepair": NS["facepair"]}),
                                 q("rdf:Bag"))
@@ -365,5 +350,5 @@ def _person_in_image(root: etree._Element, description: etree._Element,
 
 
 def _save(data: bytes, path: Path) -> None:
-    """Write a sidecar whole or not at all (`index.atomic`)."""
+    """Write a sidecar whole or not at all (`index.files`)."""
     write_whole(path, data, path.with_name(path.name + ".tmp"))

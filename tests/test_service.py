@@ -273,7 +273,7 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
 
 def test_an_import_tags_job_makes_people_from_a_tagged_folder(server: Server, lfw_dir: Path,
                                                                detector) -> None:
-    from bench.tagged_album import _digikam, _region
+    from bench.tagged_album import digikam_sidecar, region_of
     from faces.decode import decode
     from faces.detect import pick_face
 
@@ -284,7 +284,7 @@ def test_an_import_tags_job_makes_people_from_a_tagged_folder(server: Server, lf
         face = pick_face(detector.detect(decode(source)), (250, 250))
         shutil.copy(source, album / f"halle_{i}.jpg")
         (album / f"halle_{i}.jpg.xmp").write_text(
-            _digikam("Halle Berry", _region(face.box, 250, 250), 250, 250))
+            digikam_sidecar("Halle Berry", region_of(face.box, 250, 250), 250, 250))
     before = {p.name: p.read_bytes() for p in album.iterdir()}
     with client(server, "write") as api:
         job = api.post("/v1/albums/jobs", json={"path": str(album), "kind": "import-tags"})

@@ -1,9 +1,19 @@
-"""Replacing a user's file whole or not at all."""
+"""A user's files: their content hash, read in blocks, and replacing one whole or not at
+all."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_whole(path: Path, data: bytes, tmp: Path, mode: int = 0o644) -> None:
