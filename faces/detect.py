@@ -148,8 +148,13 @@ class Detector:
         scale = min(1.0, self.settings.detect_max_side / max(h, w))
         if scale == 1.0:
             return np.ascontiguousarray(photo), 1.0
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        return cv2.resize(photo, size, interpolation=cv2.INTER_AREA), scale
+        import torch
+
+        from faces.mtcnn import shrink
+
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        small = shrink(torch.from_numpy(photo).permute(2, 0, 1)[None], size)  # on the CPU
+        return np.ascontiguousarray(small[0].permute(1, 2, 0).numpy()), scale
 
     def _faces(
         self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, scale: float,

@@ -16,27 +16,42 @@ used here (`roi_align`, `nms`) are called from torchvision's operator library di
 Stages: (1) PNet slides over an image pyramid and proposes boxes; (2) RNet rescores 24×24
 cuts of them; (3) ONet rescores 48×48 cuts and places the five landmarks. Between stages
 boxes are regressed, squared and suppressed (non-maximum suppression).
+
+In a large photo the finest pyramid levels, where the smallest faces are and most of PNet's
+work is, are searched only near the places where the next level up already sees a face
+(GATE): PNet fires on a face two or three times smaller than its window, too small for it to
+place, so that level marks where a finer one can find more.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-VERSION = "facepair-cascade-3"  # caches of detected crops name the detector that made them
+VERSION = "facepair-cascade-4"  # caches of detected crops name the detector that made them
 THRESHOLDS = (0.6, 0.7, 0.7)  # the score each stage asks of a box (the original MTCNN's)
 # The overlap (IoU) above which the weaker of two RNet-approved boxes is dropped before ONet:
 # 0.5 where the original has 0.7 sends ONet about half as many boxes, with LFW View 1 and the
 # re-detection of aligned faces unchanged (README). At 0.5 before RNet too, faces were lost.
 ONET_OVERLAP = 0.5
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale against the previous one
+# In a large photo (a first pyramid level of GATED_PIXELS or more) the FINE_LEVELS finest
+# levels, the smallest faces and most of PNet's work, are searched only near the cells where
+# the next level up gives a face probability of GATE (the regions: `_hot_regions`).
+# bench.detect_gate measures what the gated search finds against the whole search, on the
+# phone album and on photos tiled edge to edge with faces (docs/pipeline.md).
+GATED_PIXELS, FINE_LEVELS, GATE = 250_000, 3, 0.05
+WHOLE_SHARE = 0.5  # where the regions cover more of the photos than this, the levels are
+# searched whole (fewer, larger calls: on photos tiled with faces the gate costs 8 % otherwise)
 
 
 def _package_dir(name: str) -> Path:
@@ -158,7 +173,9 @@ class ONet(_DenseNet):
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
-    return (x - 127.5) * 0.0078125
+    """Pixels to the networks' range, channels-last (the faster layout for their convolutions)."""
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    return torch.sub(x, 127.5, out=out).mul_(0.0078125)
 
 
 def _square(boxes: torch.Tensor) -> torch.Tensor:
@@ -195,6 +212,56 @@ def _suppress_by_smaller(boxes: torch.Tensor, scores: torch.Tensor, limit: float
     return torch.tensor(keep, dtype=torch.long, device=boxes.device)
 
 
+def shrink(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """N×3×H×W 8-bit images (channels-last) resampled to `size` (height, width): bilinear with
+    antialiasing, a filter as wide as the step, so that every pixel counts (as area
+    averaging). On the CPU torch resamples 8-bit pixels directly, about three times as fast as
+    OpenCV's area resampling at these steps; other devices get floats back."""
+    if images.device.type != "cpu":
+        images = images.float()
+    return F.interpolate(images, size=size, mode="bilinear", antialias=True)
+
+
+def _windows(offsets: torch.Tensor, probs: torch.Tensor, photo: int | None = None,
+             row0: int = 0, col0: int = 0) -> tuple[torch.Tensor, ...]:
+    """PNet's cells that pass THRESHOLDS[0] in a batch of maps (`probs`: N×h×w), as (photo,
+    row, column on the whole level, score, box offsets). A cut of one photo's level gives its
+    photo index and where it starts on the level, in cells."""
+    hits = (probs >= THRESHOLDS[0]).nonzero()  # (map, row, column)
+    which, row, col = hits.unbind(1)
+    owner = which if photo is None else torch.full_like(which, photo)
+    return (owner, row + row0, col + col0, probs[which, row, col],
+            offsets[which, :, row, col])
+
+
+def _suppressed(scale: float, windows: list[tuple[torch.Tensor, ...]]
+                ) -> list[tuple[torch.Tensor, ...]]:
+    """One level's windows as boxes in photo pixels, suppressed within the level (overlap
+    0.5): [(boxes, scores, photo, box offsets)], or [] where none passed."""
+    if not windows or not sum(len(w[0]) for w in windows):
+        return []
+    photo, row, col, score, deltas = (torch.cat(parts) for parts in zip(*windows, strict=True))
+    xy = torch.stack([col, row], dim=1).float()
+    boxes = torch.cat([((2 * xy + 1) / scale).floor(), ((2 * xy + 12) / scale).floor()], dim=1)
+    keep = batched_nms(boxes, score, photo, 0.5)
+    return [(boxes[keep], score[keep], photo[keep], deltas[keep])]
+
+
+def _hot_regions(probs: torch.Tensor, scale: float) -> list[tuple[int, int, int, int, int]]:
+    """Where a finer level can find a face: around the cells of `probs` (PNet's face
+    probability on one level, N×h×w) that reach GATE, each grown by a window on every side,
+    merged where they touch. (photo, x1, y1, x2, y2) in photo pixels."""
+    regions = []
+    for photo, cells in enumerate((probs >= GATE).cpu().numpy().astype(np.uint8)):
+        grown = cv2.dilate(cells, np.ones((13, 13), np.uint8))  # a window: 6 cells each way
+        count, _, stats, _ = cv2.connectedComponentsWithStats(grown)
+        for left, top, width, height, _ in stats[1:count]:
+            regions.append((photo, math.floor(2 * left / scale), math.floor(2 * top / scale),
+                            math.ceil((2 * (left + width) + 12) / scale),
+                            math.ceil((2 * (top + height) + 12) / scale)))
+    return regions
+
+
 class Cascade:
     """MTCNN on batches of equal-sized photos: `cascade(images)` → per photo (boxes K×4 as
     x1, y1, x2, y2; scores K; landmarks K×5×2), in the photo's pixel coordinates."""
@@ -211,8 +278,7 @@ class Cascade:
         self, photos: np.ndarray, min_face_size: int = 20
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """`photos`: N×H×W×3 uint8 RGB; faces from `min_face_size` pixels up are looked for."""
-        images = torch.from_numpy(photos).to(self.device).permute(0, 3, 1, 2).float()
-        pyramid = self._pyramid(images, min_face_size)
+        pyramid = self._pyramid(photos, min_face_size)
         boxes, scores, owner = self._propose(pyramid)
         boxes, scores, owner, _ = self._refine(pyramid, boxes, owner, self.rnet, 24, 1)
         boxes, scores, owner, points = self._refine(pyramid, boxes, owner, self.onet, 48, 2)
@@ -225,39 +291,56 @@ class Cascade:
                         points[keep].cpu().numpy().astype(np.float64)))
         return out
 
-    @staticmethod
-    def _pyramid(images: torch.Tensor, min_face_size: int) -> list[tuple[float, torch.Tensor]]:
+    def _pyramid(self, photos: np.ndarray, min_face_size: int
+                 ) -> list[tuple[float, torch.Tensor]]:
         """The photos at scale 1, then at 12/min_face_size, shrinking by PYRAMID_FACTOR while
         the shorter side keeps 12 pixels (a 12-pixel window at scale s is a face of 12/s).
-        (scale, N×3×h×w) pairs; each level is area-averaged from the one before it."""
-        h, w = images.shape[2:]
-        levels = [(1.0, images)]
+        (scale, N×3×h×w float, channels-last) pairs. Each level is resampled from the one
+        above it on the 8-bit pixels (`shrink`)."""
+        h, w = photos.shape[1:3]
+        above = torch.from_numpy(photos).to(self.device).permute(0, 3, 1, 2)
+        levels = [(1.0, above.float())]
         scale = 12.0 / min_face_size
         while min(h, w) * scale >= 12:
             size = (int(h * scale + 1), int(w * scale + 1))
-            above = levels[-1][1] if levels[-1][0] >= scale else images
-            levels.append((scale, F.interpolate(above, size=size, mode="area")))
+            above = shrink(above if above.shape[2] >= size[0] else levels[0][1].byte(), size)
+            levels.append((scale, above.float()))
             scale *= PYRAMID_FACTOR
         return levels
 
     def _propose(
         self, pyramid: list[tuple[float, torch.Tensor]]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Stage 1: PNet slides over every level but the first and proposes boxes."""
+        """Stage 1: PNet slides over every level but the first and proposes boxes. In a large
+        photo the finest FINE_LEVELS levels (the small faces, most of the work) are searched
+        only near where the next level up gives a face probability of GATE (`_hot_regions`)."""
+        levels = pyramid[1:]
+        area = levels[0][1].shape[2] * levels[0][1].shape[3] if levels else 0
+        gated = area >= GATED_PIXELS and len(levels) > FINE_LEVELS
+        fine, coarse = (levels[:FINE_LEVELS], levels[FINE_LEVELS:]) if gated else ([], levels)
         found: list[tuple[torch.Tensor, ...]] = []
-        for scale, level in pyramid[1:]:
-            x = _normalise(level).contiguous(memory_format=torch.channels_last)
-            offsets, probs = self.pnet(x)
-            hits = (probs[:, 1] >= THRESHOLDS[0]).nonzero()  # (photo, row, column)
-            if len(hits):
-                photo, row, col = hits.unbind(1)
-                score = probs[photo, 1, row, col]
-                xy = torch.stack([col, row], dim=1).float()
-                boxes = torch.cat([((2 * xy + 1) / scale).floor(),
-                                   ((2 * xy + 12) / scale).floor()], dim=1)
-                keep = batched_nms(boxes, score, photo, 0.5)
-                found.append((boxes[keep], score[keep], photo[keep],
-                              offsets[photo, :, row, col][keep]))
+        hot: list[tuple[int, int, int, int, int]] = []
+        for k, (scale, level) in enumerate(coarse):
+            offsets, probs = self.pnet(_normalise(level))
+            found += _suppressed(scale, [_windows(offsets, probs[:, 1])])
+            if fine and k == 0:
+                hot = _hot_regions(probs[:, 1], scale)
+                photos, (h, w) = len(level), pyramid[0][1].shape[2:]
+                if sum((x1 - x0) * (y1 - y0) for _, x0, y0, x1, y1 in hot) > (
+                        WHOLE_SHARE * photos * h * w):  # hot nearly everywhere: search it all
+                    hot = [(photo, 0, 0, w, h) for photo in range(photos)]
+        for scale, level in fine:
+            h, w = level.shape[2:]
+            windows = []
+            for photo, x0, y0, x1, y1 in hot:
+                # even offsets keep the cut's cells on the whole level's 2-pixel grid
+                c0, r0 = int(x0 * scale) // 2 * 2, int(y0 * scale) // 2 * 2
+                c1, r1 = min(w, math.ceil(x1 * scale)), min(h, math.ceil(y1 * scale))
+                if c1 - c0 >= 12 and r1 - r0 >= 12:
+                    offsets, probs = self.pnet(
+                        _normalise(level[photo : photo + 1, :, r0:r1, c0:c1]))
+                    windows.append(_windows(offsets, probs[:, 1], photo, r0 // 2, c0 // 2))
+            found += _suppressed(scale, windows)
         if not found:
             images = pyramid[0][1]
             empty = images.new_zeros((0, 4))
@@ -286,7 +369,13 @@ class Cascade:
                 continue
             sx, sy = level.shape[3] / w, level.shape[2] / h
             scaled = regions[mine] * regions.new_tensor([sx, sy, sx, sy])
-            cuts[mine] = roi_align(level, torch.cat([owner[mine, None].float(), scaled], dim=1),
+            # only the part of the level that the regions span (2 pixels more each way), in
+            # the layout roi_align reads: it copies a whole level otherwise, on every call
+            x0, y0 = (max(0, math.floor(float(v)) - 2) for v in scaled[:, :2].min(dim=0).values)
+            x1, y1 = (math.ceil(float(v)) + 3 for v in scaled[:, 2:].max(dim=0).values)
+            part = level[:, :, y0:y1, x0:x1].contiguous()
+            scaled -= scaled.new_tensor([x0, y0, x0, y0])
+            cuts[mine] = roi_align(part, torch.cat([owner[mine, None].float(), scaled], dim=1),
                                    size)
         return cuts
 
@@ -305,7 +394,7 @@ class Cascade:
         # a box's pixels run from x1 - 1 to x2 (MTCNN counts pixels from 1)
         regions = torch.cat([whole[:, :2] - 1, whole[:, 2:]], dim=1)
         cuts = self._cut(pyramid, regions, owner, size)
-        outputs = net(_normalise(cuts).contiguous(memory_format=torch.channels_last))
+        outputs = net(_normalise(cuts))
         offsets, probs = outputs[0], outputs[-1]
         scores = probs[:, 1]
         keep = scores > THRESHOLDS[stage]

@@ -41,7 +41,8 @@ from index.clustering import dbscan_labels
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
 
-CHUNK = 8  # photos per worker task: detection and embedding are batched over them
+CHUNK = 4  # photos per worker task: their faces are embedded in one batch; few enough that
+# the last tasks of a run of phone photos (a quarter of a second each) leave no worker idle long
 
 
 @dataclass

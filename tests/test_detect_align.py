@@ -183,3 +183,57 @@ def test_our_cascade_finds_what_facenet_pytorch_finds(lfw_faces):
     print(f"largest landmark distance to facenet-pytorch: median {np.median(errors):.2f} px, "
           f"95th percentile {np.percentile(errors, 95):.2f} px")
     assert np.median(errors) < 2.5 and np.percentile(errors, 90) < 5.0  # faces of ~110 px
+
+
+def test_a_large_photo_is_searched_for_small_faces_only_near_faces(lfw_photos, detector):
+    """A 12-megapixel photo: real LFW photos side by side on its left third (texture, faces of
+    about 120–290 px), an empty noisy wall on its right with four faces of 52–72 px. The gated
+    search (faces.mtcnn.GATE) finds every face the whole search finds, the small ones among
+    them, and runs PNet over markedly fewer pixels."""
+    import cv2
+
+    import faces.mtcnn as cascade
+
+    rng = np.random.default_rng(1)
+    canvas = np.clip(rng.normal(150, 6, (3024, 4032, 3)), 0, 255).astype(np.uint8)
+    photos = [decode(p) for p in lfw_photos[:40]]
+    k = 0
+    for y in range(0, 3024 - 300, 400):  # rows of tiles 300–690 px wide
+        x = 0
+        while x < 1400 - 300:
+            side = int(rng.integers(300, 700))
+            side = min(side, 1400 - x)
+            canvas[y : y + min(side, 3024 - y), x : x + side] = cv2.resize(
+                photos[k % len(photos)], (side, side))[: 3024 - y]
+            x, k = x + side, k + 1
+    small = [(2400, 400, 52), (3000, 900, 58), (3500, 2000, 64), (2600, 2500, 72)]
+    for i, (x, y, face) in enumerate(small):  # an LFW photo's face spans ~0.42 of it
+        side = round(face / 0.42)
+        canvas[y : y + side, x : x + side] = cv2.resize(photos[-1 - i], (side, side))
+
+    pixels = {"whole": 0, "gated": 0}
+    pnet = detector._cascade.pnet
+    found = {}
+    try:
+        for mode, limit in (("whole", 10**15), ("gated", cascade.GATED_PIXELS)):
+            def counted(x, mode=mode):
+                pixels[mode] += x.shape[0] * x.shape[2] * x.shape[3]
+                return pnet.forward(x)
+
+            detector._cascade.pnet = counted
+            cascade_limit, cascade.GATED_PIXELS = cascade.GATED_PIXELS, limit
+            try:
+                found[mode] = detector.detect(canvas)
+            finally:
+                cascade.GATED_PIXELS = cascade_limit
+    finally:
+        detector._cascade.pnet = pnet
+
+    def near(f, others):
+        return any(np.abs(np.subtract(f.box, g.box)).max() < 0.2 * f.size for g in others)
+
+    small_found = [f for f in found["gated"] if f.center[0] > 2100]
+    assert len(small_found) == len(small), [f.box for f in small_found]
+    assert all(near(f, found["gated"]) for f in found["whole"])
+    assert len(found["gated"]) == len(found["whole"]) >= len(small) + 10
+    assert pixels["gated"] < 0.6 * pixels["whole"], pixels
