@@ -5,13 +5,15 @@ and right mouth corners, as seen in the photo).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from faces.settings import DEFAULTS, Settings, resolve_device
 
@@ -56,6 +58,13 @@ class Face:
         }
 
 
+def _pixels(photo: np.ndarray) -> torch.Tensor:
+    """An RGB uint8 photo (H×W×3) as a 3×H×W tensor over the same pixels (no copy)."""
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ValueError("photos must be H×W×3 uint8 RGB arrays (use faces.decode)")
+    return torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)
+
+
 def pick_face(
     faces: Sequence[Face], shape: tuple[int, ...], how: Literal["center", "largest"] = "center"
 ) -> Face | None:
@@ -85,35 +94,36 @@ class Detector:
     def detect_batch(
         self, photos: Sequence[np.ndarray], min_face_size: int | None = None
     ) -> list[list[Face]]:
-        """Faces for each photo, in order. Photos are shrunk to `detect_max_side` for detection
-        and grouped by size into batches of `detect_batch_size`. Faces under `min_face_size`
-        pixels (default: the setting) are not looked for, but in photos under 200 px
-        (`SMALL_PHOTO_FACE`).
+        """Faces for each photo, in order, grouped by size into batches of
+        `detect_batch_size`. Faces under `min_face_size` pixels (default: the setting) are not
+        looked for, but in photos under 200 px (`SMALL_PHOTO_FACE`); nor, in a photo so large
+        that the search for them would work on more than `detect_max_side` pixels (the
+        pyramid's finest level: 12 / the smallest face of the photo's longer side), faces
+        under what that size allows.
 
-        A photo where no face is found is looked at once more with a border around it
-        (`BORDER_PAD` of its longer side, edge pixels repeated), for a face at least
-        `BORDER_MIN_FACE` of its shorter side, kept from a detector score of
+        A photo where no face is found is looked at once more, shrunk to `detect_max_side`,
+        with a border around it (`BORDER_PAD` of its longer side, edge pixels repeated), for a
+        face at least `BORDER_MIN_FACE` of its shorter side, kept from a detector score of
         `second_look_score`: a tight headshot, forehead or chin cut by the frame, which PNet's
         window cannot fit inside the photo itself."""
         wanted = min_face_size or self.settings.min_face_size
         smallest = [min(wanted, max(12, round(SMALL_PHOTO_FACE * min(p.shape[:2]))))
                     if min(p.shape[:2]) < SMALL_PHOTO else wanted for p in photos]
-        shrunk = [self._shrink(photo) for photo in photos]
+        pixels = [_pixels(photo) for photo in photos]
         found = self._cascade_groups(
-            [small for small, _ in shrunk],
-            [max(8, round(least * scale)) for least, (_, scale) in zip(smallest, shrunk,
-                                                                        strict=True)])
-        results = [self._faces(*faces, scale, least)
-                   for faces, (_, scale), least in zip(found, shrunk, smallest, strict=True)]
+            pixels, [max(least, math.ceil(12 * max(p.shape[:2]) / self.settings.detect_max_side))
+                     for least, p in zip(smallest, photos, strict=True)])
+        results = [self._faces(*faces, 1.0, least)
+                   for faces, least in zip(found, smallest, strict=True)]
         empty = [i for i, faces in enumerate(results) if not faces]
         if empty:
             bordered, pads, sizes = [], [], []
+            shrunk = {i: self._shrink(pixels[i]) for i in empty}
             for i in empty:
                 small, scale = shrunk[i]
-                h, w = small.shape[:2]
+                h, w = small.shape[1:]
                 pad = round(BORDER_PAD * max(h, w))
-                bordered.append(cv2.copyMakeBorder(small, pad, pad, pad, pad,
-                                                   cv2.BORDER_REPLICATE))
+                bordered.append(F.pad(small[None], (pad, pad, pad, pad), mode="replicate")[0])
                 pads.append(pad)
                 sizes.append(max(8, round(smallest[i] * scale),
                                  round(BORDER_MIN_FACE * min(h, w))))
@@ -124,37 +134,37 @@ class Detector:
         return results
 
     def _cascade_groups(
-        self, images: Sequence[np.ndarray], min_sizes: Sequence[int]
+        self, images: Sequence[torch.Tensor], min_sizes: Sequence[int]
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The cascade over images, batched by size and smallest face."""
+        """The cascade over images (3×H×W uint8), batched by size and smallest face."""
         out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
             (np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2)))] * len(images)
         groups: dict[tuple[tuple[int, ...], int], list[int]] = defaultdict(list)
         for i, (image, size) in enumerate(zip(images, min_sizes, strict=True)):
-            groups[(image.shape[:2], size)].append(i)
+            groups[(tuple(image.shape[1:]), size)].append(i)
         batch = self.settings.detect_batch_size
         for (_, size), indices in groups.items():
             for start in range(0, len(indices), batch):
                 chunk = indices[start : start + batch]
-                found = self._cascade(np.stack([images[i] for i in chunk]), size)
+                # pixel by pixel (channels last), the layout torch resamples 8-bit pixels in
+                # fastest; a photo alone as it is, uncopied
+                stacked = images[chunk[0]][None] if len(chunk) == 1 else torch.stack(
+                    [images[i].permute(1, 2, 0) for i in chunk]).permute(0, 3, 1, 2)
+                found = self._cascade(stacked, size)
                 for i, result in zip(chunk, found, strict=True):
                     out[i] = result
         return out
 
-    def _shrink(self, photo: np.ndarray) -> tuple[np.ndarray, float]:
-        if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-            raise ValueError("photos must be H×W×3 uint8 RGB arrays (use faces.decode)")
-        h, w = photo.shape[:2]
-        scale = min(1.0, self.settings.detect_max_side / max(h, w))
-        if scale == 1.0:
-            return np.ascontiguousarray(photo), 1.0
-        import torch
-
+    def _shrink(self, pixels: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """A photo (3×H×W) shrunk to `detect_max_side` where it is larger, and the scale."""
         from faces.mtcnn import shrink
 
+        h, w = pixels.shape[1:]
+        scale = min(1.0, self.settings.detect_max_side / max(h, w))
+        if scale == 1.0:
+            return pixels, 1.0
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        small = shrink(torch.from_numpy(photo).permute(2, 0, 1)[None], size)  # on the CPU
-        return np.ascontiguousarray(small[0].permute(1, 2, 0).numpy()), scale
+        return shrink(pixels[None], size)[0], scale
 
     def _faces(
         self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, scale: float,

@@ -50,6 +50,7 @@ PYRAMID_FACTOR = 0.709  # each pyramid level's scale against the previous one
 # bench.detect_gate measures what the gated search finds against the whole search, on the
 # phone album and on photos tiled edge to edge with faces (docs/pipeline.md).
 GATED_PIXELS, FINE_LEVELS, GATE = 250_000, 3, 0.05
+GROW = 3  # cells (2 pixels of that level each) added around each hot cell
 WHOLE_SHARE = 0.5  # where the regions cover more of the photos than this, the levels are
 # searched whole (fewer, larger calls: on photos tiled with faces the gate costs 8 % otherwise)
 
@@ -174,7 +175,7 @@ class ONet(_DenseNet):
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
     """Pixels to the networks' range, channels-last (the faster layout for their convolutions)."""
-    out = torch.empty_like(x, memory_format=torch.channels_last)
+    out = torch.empty_like(x, dtype=torch.float32, memory_format=torch.channels_last)
     return torch.sub(x, 127.5, out=out).mul_(0.0078125)
 
 
@@ -253,7 +254,7 @@ def _hot_regions(probs: torch.Tensor, scale: float) -> list[tuple[int, int, int,
     merged where they touch. (photo, x1, y1, x2, y2) in photo pixels."""
     regions = []
     for photo, cells in enumerate((probs >= GATE).cpu().numpy().astype(np.uint8)):
-        grown = cv2.dilate(cells, np.ones((13, 13), np.uint8))  # a window: 6 cells each way
+        grown = cv2.dilate(cells, np.ones((2 * GROW + 1,) * 2, np.uint8))
         count, _, stats, _ = cv2.connectedComponentsWithStats(grown)
         for left, top, width, height, _ in stats[1:count]:
             regions.append((photo, math.floor(2 * left / scale), math.floor(2 * top / scale),
@@ -275,9 +276,10 @@ class Cascade:
 
     @torch.inference_mode()
     def __call__(
-        self, photos: np.ndarray, min_face_size: int = 20
+        self, photos: torch.Tensor, min_face_size: int = 20
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """`photos`: N×H×W×3 uint8 RGB; faces from `min_face_size` pixels up are looked for."""
+        """`photos`: N×3×H×W uint8 RGB (any memory layout); faces from `min_face_size` pixels
+        up are looked for."""
         pyramid = self._pyramid(photos, min_face_size)
         boxes, scores, owner = self._propose(pyramid)
         boxes, scores, owner, _ = self._refine(pyramid, boxes, owner, self.rnet, 24, 1)
@@ -291,20 +293,20 @@ class Cascade:
                         points[keep].cpu().numpy().astype(np.float64)))
         return out
 
-    def _pyramid(self, photos: np.ndarray, min_face_size: int
+    def _pyramid(self, photos: torch.Tensor, min_face_size: int
                  ) -> list[tuple[float, torch.Tensor]]:
         """The photos at scale 1, then at 12/min_face_size, shrinking by PYRAMID_FACTOR while
         the shorter side keeps 12 pixels (a 12-pixel window at scale s is a face of 12/s).
-        (scale, N×3×h×w float, channels-last) pairs. Each level is resampled from the one
-        above it on the 8-bit pixels (`shrink`)."""
-        h, w = photos.shape[1:3]
-        above = torch.from_numpy(photos).to(self.device).permute(0, 3, 1, 2)
-        levels = [(1.0, above.float())]
+        (scale, N×3×h×w) pairs, 8-bit: each level resampled from the one above it
+        (`shrink`), turned into floats only where a network reads it (`_normalise`, `_cut`)."""
+        h, w = photos.shape[2:]
+        above = photos = photos.to(self.device)
+        levels = [(1.0, photos)]
         scale = 12.0 / min_face_size
         while min(h, w) * scale >= 12:
             size = (int(h * scale + 1), int(w * scale + 1))
-            above = shrink(above if above.shape[2] >= size[0] else levels[0][1].byte(), size)
-            levels.append((scale, above.float()))
+            above = shrink(above if above.shape[2] >= size[0] else photos, size)
+            levels.append((scale, above))
             scale *= PYRAMID_FACTOR
         return levels
 
@@ -342,9 +344,9 @@ class Cascade:
                     windows.append(_windows(offsets, probs[:, 1], photo, r0 // 2, c0 // 2))
             found += _suppressed(scale, windows)
         if not found:
-            images = pyramid[0][1]
-            empty = images.new_zeros((0, 4))
-            return empty, images.new_zeros(0), torch.zeros(0, dtype=torch.long)
+            device = pyramid[0][1].device
+            return (torch.zeros((0, 4), device=device), torch.zeros(0, device=device),
+                    torch.zeros(0, dtype=torch.long, device=device))
         boxes, scores, owner, offsets = (torch.cat(parts) for parts in zip(*found, strict=True))
         keep = batched_nms(boxes, scores, owner, 0.7)
         boxes = _square(_regress(boxes[keep], offsets[keep], extra=0.0))
@@ -373,7 +375,8 @@ class Cascade:
             # the layout roi_align reads: it copies a whole level otherwise, on every call
             x0, y0 = (max(0, math.floor(float(v)) - 2) for v in scaled[:, :2].min(dim=0).values)
             x1, y1 = (math.ceil(float(v)) + 3 for v in scaled[:, 2:].max(dim=0).values)
-            part = level[:, :, y0:y1, x0:x1].contiguous()
+            part = level[:, :, y0:y1, x0:x1].to(torch.float32,
+                                                memory_format=torch.contiguous_format)
             scaled -= scaled.new_tensor([x0, y0, x0, y0])
             cuts[mine] = roi_align(part, torch.cat([owner[mine, None].float(), scaled], dim=1),
                                    size)

@@ -46,7 +46,10 @@ class Settings(BaseSettings):
         "the frame); such a face is kept from this detector score."
     )
     detect_max_side: int = Field(
-        1600, ge=160, description="Photos are shrunk to this longest side for detection."
+        1600, ge=160, description="The detector's working size: its finest search (12 / the "
+        "smallest face of a photo's longer side) is at most this many pixels long, so in larger "
+        "photos faces smaller than that allows are not looked for (a 4032×3024 photo: from 31 "
+        "px); a photo where no face is found is looked at again shrunk to this size."
     )
     detect_batch_size: int = Field(16, ge=1, description="Photos per detector batch.")
 

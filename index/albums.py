@@ -41,8 +41,7 @@ from index.clustering import dbscan_labels
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
 
-CHUNK = 4  # photos per worker task: their faces are embedded in one batch; few enough that
-# the last tasks of a run of phone photos (a quarter of a second each) leave no worker idle long
+CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
 
 
 @dataclass
@@ -207,6 +206,18 @@ def _faces_of(item: Analysed, detector: Detector, embedder: Embedder, crops: lis
     return faces
 
 
+def _chunks(todo: list, workers: int) -> list[list]:
+    """The photos in worker tasks of CHUNK, growing smaller towards the end (down to one
+    photo) so that the workers finish together: a task is never more than the share of what
+    is left that keeps every worker busy twice over."""
+    chunks, start = [], 0
+    while start < len(todo):
+        size = max(1, min(CHUNK, (len(todo) - start) // (2 * max(1, workers))))
+        chunks.append(todo[start : start + size])
+        start += size
+    return chunks
+
+
 def enroll_album_face(gallery: Gallery, person: str | int, row: sqlite3.Row, note: str = ""
                       ) -> dict:
     """Enroll an album face (a row of the album tables, with its photo's) for a person, from
@@ -292,7 +303,7 @@ class AlbumTagger:
                        max_pixels=self.gallery.settings.max_pixels)
 
     def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
-        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        chunks = _chunks(todo, self.workers)
         if self.workers <= 1:
             self._lend_to_workers()
             for chunk in chunks:
