@@ -8,7 +8,10 @@ is applied; grayscale, CMYK, palette, 16-bit and alpha photos come out as plain 
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -138,6 +141,72 @@ def _decode(source: Source, limit: int, name: str | None, longest: int | None
             ) -> tuple[np.ndarray, tuple[int, int]]:
     """The upright RGB pixels (reduced where `longest` asks and the format allows) and the
     photo's full upright size (width, height)."""
+    with _loaded(source, limit, name, longest) as (im, orientation, name, (width, height)):
+        try:
+            turned = orientation in (5, 6, 7, 8)
+            ImageOps.exif_transpose(im, in_place=True)
+            return _to_rgb(im), (height, width) if turned else (width, height)
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+            raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
+                               f"({exc})") from exc
+
+
+def decode_regions(source: Source, boxes: Sequence[Sequence[float]],
+                   max_pixels: int = DEFAULTS.max_pixels, name: str | None = None
+                   ) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Parts of a photo at full size, upright: for each box (x1, y1, x2, y2 in pixels of the
+    photo as shown, clipped to it) its RGB pixels and where its top left corner lies. The
+    photo is decoded once, in full, but only the parts become arrays, each turned upright on
+    its own: the whole of a 12-megapixel photo as an array would be 36 MB more, and its EXIF
+    orientation applied another copy."""
+    with _loaded(source, max_pixels, name, None) as (im, orientation, name, _):
+        stored = im.size
+        shown = stored if orientation < 5 else (stored[1], stored[0])
+        parts = []
+        for box in boxes:
+            x1, y1 = (max(0, math.floor(v)) for v in box[:2])
+            x2, y2 = min(shown[0], math.ceil(box[2])), min(shown[1], math.ceil(box[3]))
+            if x2 <= x1 or y2 <= y1:
+                raise ValueError(f"{name}: the region {tuple(box)} lies outside the photo")
+            # the box's corners in the stored image: the inverse of the orientation's turn
+            corners = [turn(x / shown[0], y / shown[1], _INVERSE.get(orientation, orientation))
+                       for x, y in ((x1, y1), (x2, y2))]
+            us, vs = [c[0] * stored[0] for c in corners], [c[1] * stored[1] for c in corners]
+            try:
+                part = im.crop((round(min(us)), round(min(vs)), round(max(us)), round(max(vs))))
+            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+                raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
+                                   f"({exc})") from exc
+            if orientation in _TRANSPOSE:
+                part = part.transpose(_TRANSPOSE[orientation])
+            parts.append((_to_rgb(part), (x1, y1)))
+        return parts
+
+
+def turn(u: float, v: float, orientation: int) -> tuple[float, float]:
+    """Where a normalised point (u across, v down) of the stored image lies once the image
+    is shown as EXIF `orientation` says."""
+    return {
+        1: (u, v), 2: (1 - u, v), 3: (1 - u, 1 - v), 4: (u, 1 - v),
+        5: (v, u), 6: (1 - v, u), 7: (1 - v, 1 - u), 8: (v, 1 - u),
+    }[orientation]
+
+
+_INVERSE = {6: 8, 8: 6}  # the other orientations undo themselves
+# what Pillow's exif_transpose does for each orientation
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+
+
+@contextmanager
+def _loaded(source: Source, limit: int, name: str | None, longest: int | None
+            ) -> Iterator[tuple[Image.Image, int, str, tuple[int, int]]]:
+    """The photo opened, checked against the pixel limit and decoded (a JPEG at a reduced
+    size where `longest` asks), with its EXIF orientation (1–8), a name for messages and its
+    stored size in full (width, height).
+    Raises a `PhotoError` naming the problem."""
     stream, name = _open(source, name)
     try:
         with warnings.catch_warnings():
@@ -162,15 +231,14 @@ def _decode(source: Source, limit: int, name: str | None, longest: int | None
                     f"of {limit:,}"
                 )
             try:
-                turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                orientation = int(im.getexif().get(ORIENTATION, 1) or 1)
                 if longest is not None and im.format == "JPEG":
                     _draft(im, longest)
                 im.load()
-                ImageOps.exif_transpose(im, in_place=True)
-                return _to_rgb(im), (height, width) if turned else (width, height)
-            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+            except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError) as exc:
                 raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
                                    f"({exc})") from exc
+            yield im, orientation if orientation in range(1, 9) else 1, name, (width, height)
     finally:
         if isinstance(source, str | PathLike):
             stream.close()

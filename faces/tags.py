@@ -27,7 +27,7 @@ from pathlib import Path
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-import faces.decode  # noqa: F401  (registers the HEIF opener with Pillow)
+from faces.decode import turn  # the module registers the HEIF opener with Pillow too
 
 # the XMP namespaces facepair reads and writes (`facepair:` marks its own regions and names)
 NS = {
@@ -298,19 +298,10 @@ def _upright(box: Box, shown: tuple[int, int], orientation: int) -> Box | None:
     if any(v != v for v in values) or values[2] <= values[0] or values[3] <= values[1]:
         return None
     corners = [(values[0], values[1]), (values[2], values[3])]
-    turned = [_turn(u, v, orientation) for u, v in corners]
+    turned = [turn(u, v, orientation) for u, v in corners]
     xs, ys = [p[0] for p in turned], [p[1] for p in turned]
     width, height = shown
     return (min(xs) * width, min(ys) * height, max(xs) * width, max(ys) * height)
-
-
-def _turn(u: float, v: float, orientation: int) -> tuple[float, float]:
-    """Where a normalised point (u across, v down) of the stored image lies once the image
-    is shown as EXIF `orientation` says."""
-    return {
-        1: (u, v), 2: (1 - u, v), 3: (1 - u, 1 - v), 4: (u, 1 - v),
-        5: (v, u), 6: (1 - v, u), 7: (1 - v, 1 - u), 8: (v, 1 - u),
-    }[orientation]
 
 
 def assign(regions: Sequence[Box], faces: Sequence[Sequence[float]]) -> dict[int, int]:

@@ -30,7 +30,7 @@ from typing import Any, NotRequired, TypedDict
 import numpy as np
 
 from faces.align import face_chip
-from faces.decode import decode, decode_reduced, is_photo_path
+from faces.decode import decode_reduced, decode_regions, is_photo_path
 from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError, NotFound, Refused
@@ -120,8 +120,10 @@ class NamedCluster(TypedDict):
 
 _WORKER: dict = {}
 # the share of the model's input that a face's detected box spans in its aligned crop: a face
-# smaller than that in the reduced photo is aligned from the photo in full
+# smaller than that in the reduced photo is aligned from its part of the photo at full size,
+# its box grown by AROUND times its size on every side
 CHIP_FACE = 0.72
+AROUND = 1.5
 
 
 def _init_worker(settings: Settings, model: str, device: str, threads: int) -> None:
@@ -158,8 +160,9 @@ def alive(pid: int) -> bool:
 def analyse(items: list[tuple[str, int, float, str]]) -> list[Analysed]:
     """Decode, detect and embed a chunk of photos, in a worker. Each photo is decoded at the
     size detection works at (a JPEG at a DCT-reduced size: `decode_reduced`); a face too small
-    there to fill the model's input is aligned from the photo decoded in full, which is
-    decoded only then and let go at once. The chunk's faces are embedded together."""
+    there to fill the model's input is aligned from its part of the photo at full size
+    (`decode_regions`: the photo is decoded in full once more, but only those parts are kept).
+    The chunk's faces are embedded together."""
     detector, embedder = _WORKER["detector"], _WORKER["embedder"]
     results = [Analysed(path, size, mtime, sha) for path, size, mtime, sha in items]
     crops: list[np.ndarray] = []
@@ -190,14 +193,15 @@ def _faces_of(item: Analysed, detector: Detector, embedder: Embedder, crops: lis
     found = detector.detect(reduced.image,
                             max(8, round(detector.settings.min_face_size / scale)))
     smallest = CHIP_FACE * embedder.input_size  # a face under this gives an upsampled crop
-    full: np.ndarray | None = None
+    small = [i for i, f in enumerate(found) if scale > 1 and f.size < smallest]
+    regions = dict(zip(small, decode_regions(path, [_around(found[i], scale) for i in small],
+                                             limit), strict=True)) if small else {}
     faces = []
-    for f in found:
+    for i, f in enumerate(found):
         source, points = reduced.image, f.landmarks
-        if scale > 1 and f.size < smallest:
-            if full is None:
-                full = decode(path, limit)
-            source, points = full, f.landmarks * scale
+        if i in regions:
+            source, corner = regions[i]
+            points = f.landmarks * scale - np.asarray(corner, dtype=np.float64)
         chip, chip_points = face_chip(source, points)
         crops.append(embedder.crops_at(source, [points])[0])
         item.chips.append((encode_chip(chip), chip_points.round(3).tolist()))
@@ -216,6 +220,14 @@ def _chunks(todo: list, workers: int) -> list[list]:
         chunks.append(todo[start : start + size])
         start += size
     return chunks
+
+
+def _around(face: Face, scale: float) -> tuple[float, float, float, float]:
+    """The part of the full-size photo that a face's chip and model crop are cut from: its box
+    grown by AROUND times its size on every side (a crop turned 45° still lies inside)."""
+    x1, y1, x2, y2 = (v * scale for v in face.box)
+    grow = AROUND * max(x2 - x1, y2 - y1)
+    return x1 - grow, y1 - grow, x2 + grow, y2 + grow
 
 
 def enroll_album_face(gallery: Gallery, person: str | int, row: sqlite3.Row, note: str = ""

@@ -334,8 +334,8 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
 def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery: Gallery,
                                                                           tmp_path: Path) -> None:
     """A 12-megapixel JPEG is decoded at half size for detection; a face too small there to
-    fill the model's input is cut from the photo decoded in full, a large one from the
-    reduced photo."""
+    fill the model's input is cut from its part of the photo at full size, a large one from
+    the reduced photo."""
     import numpy as np
 
     from faces.decode import decode, decode_reduced
@@ -358,5 +358,6 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
         in_half = embedder.embed_crops(embedder.crops_at(half.image, [face.landmarks / 2]))[0]
         got = item.vectors[0]
         expected, other = (in_full, in_half) if from_full else (in_half, in_full)
-        assert float(got @ expected) > 0.9999 > float(got @ other), face_px
+        # the full photo's part gives the full photo's crop, up to OpenCV's fixed-point warp
+        assert float(got @ expected) > max(0.999, float(got @ other) + 1e-4), face_px
         assert np.isfinite(got).all()

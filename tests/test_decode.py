@@ -261,3 +261,45 @@ def test_a_truncated_jpeg_is_refused_when_reduced_too(face_photo: Path, tmp_path
     garbage.write_bytes(path.read_bytes()[:600] + b"\x00" * 5000)
     with pytest.raises(PhotoError):
         decode_reduced(garbage, 1600)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_regions_of_a_photo_are_its_upright_pixels(face_photo: Path, tmp_path: Path,
+                                                   orientation: int) -> None:
+    """decode_regions gives, for a box of the photo as shown, exactly the pixels that the
+    whole photo decoded and turned upright holds there: every EXIF orientation, a box
+    reaching past the edge clipped to it, and one outside the photo refused."""
+    from faces.decode import _TRANSPOSE, decode_regions
+
+    rng = np.random.default_rng(orientation)
+    shown = Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    shown.paste(Image.open(face_photo), (100, 30))
+    # stored so that applying the orientation shows `shown`
+    undo = {2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
+    stored = shown.transpose(_TRANSPOSE[undo[orientation]]) if orientation > 1 else shown
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"turned_{orientation}.jpg"
+    stored.save(path, quality=95, exif=exif.tobytes())
+    whole = decode(path)
+    assert whole.shape == (300, 400, 3)
+    boxes = [(120, 40, 260, 220.5), (-30, 250, 90, 340), (350.2, 0, 420, 60)]
+    parts = decode_regions(path, boxes)
+    for (x1, y1, x2, y2), (pixels, (left, top)) in zip(boxes, parts, strict=True):
+        x1, y1 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
+        x2, y2 = min(400, int(np.ceil(x2))), min(300, int(np.ceil(y2)))
+        assert (left, top) == (x1, y1)
+        assert np.array_equal(pixels, whole[y1:y2, x1:x2])
+    with pytest.raises(ValueError, match="outside"):
+        decode_regions(path, [(500, 10, 600, 50)])
+
+
+def test_regions_of_a_truncated_jpeg_are_refused(face_photo: Path, tmp_path: Path) -> None:
+    from faces.decode import decode_regions
+
+    path = tmp_path / "phone.jpg"
+    phone_photo(face_photo, path, 300)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(CorruptPhoto, match=r"cut\.jpg"):
+        decode_regions(cut, [(2400, 900, 2700, 1200)])

@@ -1,0 +1,134 @@
+"""What reduced decoding costs in accuracy: open-set identification (bench/open_set.py's split of
+LFW DevTest people) with every probe made a 12-megapixel phone photo, read two ways.
+
+    .venv/bin/python -m bench.phone_open_set [--every N] [--json]
+
+Each probe photo is enlarged so that its face is 60–600 px wide (drawn at random, fixed seed),
+pasted at a random place on a 4032×3024 gray canvas and stored as a JPEG (quality 92, in
+memory). The gallery is enrolled from the people's first 3 photos as they are. Then each probe
+is read:
+
+- **in full**: decoded in full, detected and embedded (`Gallery.enroll`'s and identify's path);
+- **reduced**: as album workers read it (`index.albums`): decoded at the DCT-reduced size that
+  keeps `FACEPAIR_DETECT_MAX_SIDE` pixels, detected there, the face aligned from that reduced
+  photo, or from the photo decoded in full where it is too small there to fill the model's
+  input.
+
+Both are scored as bench/open_set.py scores (rank-1, FNIR at FPIR 1 % and at the threshold in
+force); the difference between them is the accuracy cost of reading photos reduced.
+`--every N` keeps every N-th probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.open_set import devtest_split, summarise
+
+SIZE = (4032, 3024)
+FACE_SHARE = 0.42  # the labelled face's width in a 250-px LFW photo, roughly
+
+
+def phone_jpeg(path: Path, rng: np.random.Generator) -> bytes:
+    """The photo enlarged (face 60–600 px) on a 12-megapixel gray canvas, as JPEG bytes."""
+    side = round(int(rng.integers(60, 601)) / FACE_SHARE)
+    canvas = Image.new("RGB", SIZE, (128, 128, 128))
+    where = (int(rng.integers(0, SIZE[0] - side)), int(rng.integers(0, SIZE[1] - side)))
+    canvas.paste(Image.open(path).convert("RGB").resize((side, side), Image.Resampling.BICUBIC),
+                 where)
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--every", type=int, default=3, help="keep every N-th probe")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from faces.decode import decode, decode_reduced
+    from faces.detect import pick_face
+    from faces.errors import FacepairError
+    from faces.settings import get_settings
+    from index.albums import CHIP_FACE
+    from index.gallery import Gallery
+
+    torch.set_num_threads(1)
+    settings = get_settings()
+    enroll, mated, strangers = devtest_split()
+    probes = [(n, p) for n, ps in mated.items() for p in ps][:: args.every]
+    strangers = strangers[:: args.every]
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as home:
+        g = Gallery(settings.model_copy(update={"home": Path(home)}))
+        for name, photos in enroll.items():
+            for p in photos:
+                with contextlib.suppress(FacepairError):  # no face: left out, as in open_set
+                    g.enroll(name, p, face="center")
+        detector, embedder = g.detector, g.embedder
+
+        def read_full(data: bytes) -> np.ndarray | None:
+            photo = decode(data)
+            face = pick_face(detector.detect(photo), photo.shape, "center")
+            return None if face is None else embedder.embed_faces(photo, [face])
+
+        def read_reduced(data: bytes) -> np.ndarray | None:
+            reduced = decode_reduced(data, settings.detect_max_side)
+            found = detector.detect(reduced.image,
+                                    max(8, round(settings.min_face_size / reduced.scale)))
+            face = pick_face(found, reduced.image.shape, "center")
+            if face is None:
+                return None
+            source, points = reduced.image, face.landmarks
+            if reduced.scale > 1 and face.size < CHIP_FACE * embedder.input_size:
+                source, points = decode(data), face.landmarks * reduced.scale
+            return embedder.embed_crops(embedder.crops_at(source, [points]))
+
+        ways = {"in_full": read_full, "reduced": read_reduced}
+        paths = [p for _, p in probes] + strangers
+        scores = {w: np.full(len(paths), np.nan) for w in ways}
+        names: dict[str, list[str | None]] = {w: [None] * len(paths) for w in ways}
+        for i, path in enumerate(paths):
+            data = phone_jpeg(path, rng)
+            for way, read in ways.items():
+                vector = read(data)
+                if vector is None:
+                    continue
+                (cands,) = g.person_scores(vector, 1)
+                if cands:
+                    scores[way][i], names[way][i] = cands[0].score, cands[0].person.name
+        threshold = g.estimate().threshold
+        g.close()
+    figures: dict = {"mated_probes": len(probes), "non_mated_probes": len(strangers)}
+    for way in ways:
+        mated_best, stranger_best = scores[way][: len(probes)], scores[way][len(probes) :]
+        right = np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
+                                                      strict=True)])
+        figures[way] = summarise(mated_best, right, stranger_best, threshold, True)
+    figures["seconds"] = round(time.perf_counter() - start, 1)
+    print(f"{len(probes)} mated and {len(strangers)} non-mated probes as 12-MP phone photos")
+    for way in ways:
+        f = figures[way]
+        print(f"{way:8s} rank-1 {f['rank1']:.4f}  FNIR at FPIR 1 % "
+              f"{f['at_fpir_1pct']['fnir']:.4f}  at the threshold in force: FPIR "
+              f"{f['at_default']['fpir']:.4f} FNIR {f['at_default']['fnir']:.4f}  no face: "
+              f"{f['mated_no_face']} + {f['non_mated_no_face']}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
