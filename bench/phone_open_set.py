@@ -118,6 +118,23 @@ def main() -> None:
         right = np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
                                                       strict=True)])
         figures[way] = summarise(mated_best, right, stranger_best, threshold, True)
+    # the probes the two ways disagree on at the threshold in force (McNemar's discordant
+    # pairs): mated probes named right one way only, strangers named one way only
+    def named_right(way: str) -> np.ndarray:
+        mated = scores[way][: len(probes)] >= threshold
+        return mated & np.array([t == n for (n, _), t in zip(probes, names[way], strict=False)])
+
+    def stranger_named(way: str) -> np.ndarray:
+        return scores[way][len(probes) :] >= threshold
+
+    figures["discordant"] = {
+        "mated_right_in_full_only": int((named_right("in_full") & ~named_right("reduced")).sum()),
+        "mated_right_reduced_only": int((named_right("reduced") & ~named_right("in_full")).sum()),
+        "strangers_named_in_full_only": int(
+            (stranger_named("in_full") & ~stranger_named("reduced")).sum()),
+        "strangers_named_reduced_only": int(
+            (stranger_named("reduced") & ~stranger_named("in_full")).sum()),
+    }
     figures["seconds"] = round(time.perf_counter() - start, 1)
     print(f"{len(probes)} mated and {len(strangers)} non-mated probes as 12-MP phone photos")
     for way in ways:
@@ -126,6 +143,11 @@ def main() -> None:
               f"{f['at_fpir_1pct']['fnir']:.4f}  at the threshold in force: FPIR "
               f"{f['at_default']['fpir']:.4f} FNIR {f['at_default']['fnir']:.4f}  no face: "
               f"{f['mated_no_face']} + {f['non_mated_no_face']}")
+    d = figures["discordant"]
+    print(f"disagreeing at the threshold in force: mated probes named right only in full "
+          f"{d['mated_right_in_full_only']}, only reduced {d['mated_right_reduced_only']}; "
+          f"strangers named only in full {d['strangers_named_in_full_only']}, only reduced "
+          f"{d['strangers_named_reduced_only']}")
     if args.json:
         print(json.dumps(figures))
 

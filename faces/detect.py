@@ -6,6 +6,7 @@ and right mouth corners, as seen in the photo).
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ def _pixels(photo: np.ndarray) -> torch.Tensor:
     """An RGB uint8 photo (H×W×3) as a 3×H×W tensor over the same pixels (no copy)."""
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError("photos must be H×W×3 uint8 RGB arrays (use faces.decode)")
-    return torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)
+    with warnings.catch_warnings():  # a read-only array (a decoded image's view) is only read
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)
 
 
 def pick_face(

@@ -44,7 +44,7 @@ THRESHOLDS = (0.6, 0.7, 0.7)  # the score each stage asks of a box (the original
 # re-detection of aligned faces unchanged (README). At 0.5 before RNet too, faces were lost.
 ONET_OVERLAP = 0.5
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale against the previous one
-# In a large photo (a first pyramid level of GATED_PIXELS or more) the FINE_LEVELS finest
+# In a large photo (a finest PNet level of GATED_PIXELS or more) the FINE_LEVELS finest
 # levels, the smallest faces and most of PNet's work, are searched only near the cells where
 # the next level up gives a face probability of GATE (the regions: `_hot_regions`).
 # bench.detect_gate measures what the gated search finds against the whole search, on the
@@ -249,9 +249,9 @@ def _suppressed(scale: float, windows: list[tuple[torch.Tensor, ...]]
 
 
 def _hot_regions(probs: torch.Tensor, scale: float) -> list[tuple[int, int, int, int, int]]:
-    """Where a finer level can find a face: around the cells of `probs` (PNet's face
-    probability on one level, N×h×w) that reach GATE, each grown by a window on every side,
-    merged where they touch. (photo, x1, y1, x2, y2) in photo pixels."""
+    """Where a finer level can find a face: the windows of the cells of `probs` (PNet's face
+    probability on one level, N×h×w) that reach GATE, grown by GROW cells (half a window) on
+    every side and merged where they touch. (photo, x1, y1, x2, y2) in photo pixels."""
     regions = []
     for photo, cells in enumerate((probs >= GATE).cpu().numpy().astype(np.uint8)):
         grown = cv2.dilate(cells, np.ones((2 * GROW + 1,) * 2, np.uint8))
