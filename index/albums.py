@@ -194,7 +194,7 @@ def _faces_of(item: Analysed, detector: Detector, embedder: Embedder, crops: lis
                             max(8, round(detector.settings.min_face_size / scale)))
     smallest = CHIP_FACE * embedder.input_size  # a face under this gives an upsampled crop
     small = [i for i, f in enumerate(found) if scale > 1 and f.size < smallest]
-    regions = dict(zip(small, decode_regions(path, [_around(found[i], scale) for i in small],
+    regions = dict(zip(small, decode_regions(path, [face_region(found[i], scale) for i in small],
                                              limit), strict=True)) if small else {}
     faces = []
     for i, f in enumerate(found):
@@ -222,7 +222,7 @@ def _chunks(todo: list, workers: int) -> list[list]:
     return chunks
 
 
-def _around(face: Face, scale: float) -> tuple[float, float, float, float]:
+def face_region(face: Face, scale: float) -> tuple[float, float, float, float]:
     """The part of the full-size photo that a face's chip and model crop are cut from: its box
     grown by AROUND times its size on every side (a crop turned 45° still lies inside)."""
     x1, y1, x2, y2 = (v * scale for v in face.box)
