@@ -297,15 +297,20 @@ class Cascade:
                  ) -> list[tuple[float, torch.Tensor]]:
         """The photos at scale 1, then at 12/min_face_size, shrinking by PYRAMID_FACTOR while
         the shorter side keeps 12 pixels (a 12-pixel window at scale s is a face of 12/s).
-        (scale, N×3×h×w) pairs, 8-bit: each level resampled from the one above it
-        (`shrink`), turned into floats only where a network reads it (`_normalise`, `_cut`)."""
+        (scale, N×3×h×w) pairs, each level resampled from the one above it. A large photo
+        (a finest level of GATED_PIXELS or more) is resampled on its 8-bit pixels (`shrink`),
+        its levels turned into floats only where a network reads them; a smaller one is
+        area-averaged in floats, as the networks' figures in docs/ were measured."""
         h, w = photos.shape[2:]
-        above = photos = photos.to(self.device)
-        levels = [(1.0, photos)]
         scale = 12.0 / min_face_size
+        large = int(h * scale + 1) * int(w * scale + 1) >= GATED_PIXELS
+        photos = photos.to(self.device) if large else photos.to(self.device).float()
+        levels, above = [(1.0, photos)], photos
         while min(h, w) * scale >= 12:
             size = (int(h * scale + 1), int(w * scale + 1))
-            above = shrink(above if above.shape[2] >= size[0] else photos, size)
+            source = above if above.shape[2] >= size[0] else photos
+            above = (shrink(source, size) if large
+                     else F.interpolate(source, size=size, mode="area"))
             levels.append((scale, above))
             scale *= PYRAMID_FACTOR
         return levels
@@ -371,13 +376,17 @@ class Cascade:
                 continue
             sx, sy = level.shape[3] / w, level.shape[2] / h
             scaled = regions[mine] * regions.new_tensor([sx, sy, sx, sy])
-            # only the part of the level that the regions span (2 pixels more each way), in
-            # the layout roi_align reads: it copies a whole level otherwise, on every call
-            x0, y0 = (max(0, math.floor(float(v)) - 2) for v in scaled[:, :2].min(dim=0).values)
-            x1, y1 = (math.ceil(float(v)) + 3 for v in scaled[:, 2:].max(dim=0).values)
-            part = level[:, :, y0:y1, x0:x1].to(torch.float32,
-                                                memory_format=torch.contiguous_format)
-            scaled -= scaled.new_tensor([x0, y0, x0, y0])
+            part = level
+            if level.dtype == torch.uint8:
+                # a large photo's level: only the part the regions span (2 pixels more each
+                # way), in floats and the layout roi_align reads (it copies a whole level
+                # otherwise, on every call); a small photo's float level is read whole
+                x0, y0 = (max(0, math.floor(float(v)) - 2)
+                          for v in scaled[:, :2].min(dim=0).values)
+                x1, y1 = (math.ceil(float(v)) + 3 for v in scaled[:, 2:].max(dim=0).values)
+                part = level[:, :, y0:y1, x0:x1].to(torch.float32,
+                                                    memory_format=torch.contiguous_format)
+                scaled -= scaled.new_tensor([x0, y0, x0, y0])
             cuts[mine] = roi_align(part, torch.cat([owner[mine, None].float(), scaled], dim=1),
                                    size)
         return cuts
