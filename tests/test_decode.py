@@ -248,19 +248,25 @@ def test_a_jpeg_decodes_reduced_and_upright(face_photo: Path, tmp_path: Path,
     assert decode_reduced(png, 1600).image.shape == full.shape  # other formats: in full
 
 
-def test_a_truncated_jpeg_is_refused_when_reduced_too(face_photo: Path, tmp_path: Path) -> None:
-    from faces.decode import decode_reduced
+@pytest.mark.parametrize("read", ["reduced", "regions"])
+def test_a_truncated_jpeg_is_refused_when_reduced_or_in_parts(face_photo: Path, tmp_path: Path,
+                                                              read: str) -> None:
+    from faces.decode import decode_reduced, decode_regions
+
+    def decoded(path: Path) -> object:
+        return (decode_reduced(path, 1600) if read == "reduced"
+                else decode_regions(path, [(2400, 900, 2700, 1200)]))
 
     path = tmp_path / "phone.jpg"
     phone_photo(face_photo, path, 300)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     with pytest.raises(CorruptPhoto, match=r"cut\.jpg"):
-        decode_reduced(cut, 1600)
+        decoded(cut)
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(path.read_bytes()[:600] + b"\x00" * 5000)
     with pytest.raises(PhotoError):
-        decode_reduced(garbage, 1600)
+        decoded(garbage)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -292,14 +298,3 @@ def test_regions_of_a_photo_are_its_upright_pixels(face_photo: Path, tmp_path: P
         assert np.array_equal(pixels, whole[y1:y2, x1:x2])
     with pytest.raises(ValueError, match="outside"):
         decode_regions(path, [(500, 10, 600, 50)])
-
-
-def test_regions_of_a_truncated_jpeg_are_refused(face_photo: Path, tmp_path: Path) -> None:
-    from faces.decode import decode_regions
-
-    path = tmp_path / "phone.jpg"
-    phone_photo(face_photo, path, 300)
-    cut = tmp_path / "cut.jpg"
-    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
-    with pytest.raises(CorruptPhoto, match=r"cut\.jpg"):
-        decode_regions(cut, [(2400, 900, 2700, 1200)])
