@@ -31,6 +31,7 @@ system-deps:
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	command -v exiftool >/dev/null || need="$$need libimage-exiftool-perl"; \
+	command -v heif-enc >/dev/null || need="$$need libheif-examples"; \
 	if [ -n "$$need" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 		($$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need) \

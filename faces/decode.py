@@ -121,16 +121,22 @@ def decode_reduced(source: Source, longest: int, max_pixels: int = DEFAULTS.max_
                    name: str | None = None) -> Reduced:
     """As `decode`, at the smallest size whose longer side keeps at least `longest` pixels
     where the format decodes at reduced sizes: a JPEG's DCT scaling decodes it at 1/2, 1/4 or
-    1/8 of its size in a fraction of the time and memory. Other formats are decoded in full.
-    EXIF orientation is applied to the reduced image."""
+    1/8 of its size in a fraction of the time and memory; a HEIC that holds a large enough
+    thumbnail is decoded from it. Other formats are decoded in full. EXIF orientation is
+    applied to the reduced image."""
     image, size = _decode(source, max_pixels, name, longest)
     return Reduced(image, size[0] / image.shape[1], size)
 
 
 def _draft(im: Image.Image, longest: int) -> None:
     """Ask a JPEG for the largest DCT reduction that keeps `longest` pixels on its longer
-    side."""
+    side; a HEIC for its smallest embedded thumbnail that keeps as many (pillow_heif's draft:
+    a thumbnail that is a scaled copy of the image; none such, the image itself)."""
     width, height = im.size
+    if im.format == "HEIF":
+        share = min(1.0, longest / max(width, height))
+        im.draft(None, (math.ceil(width * share), math.ceil(height * share)))
+        return
     for step in (8, 4, 2):
         if max(width, height) / step >= longest:
             im.draft(None, (-(-width // step), -(-height // step)))
@@ -232,7 +238,7 @@ def _loaded(source: Source, limit: int, name: str | None, longest: int | None
                 )
             try:
                 orientation = int(im.getexif().get(ORIENTATION, 1) or 1)
-                if longest is not None and im.format == "JPEG":
+                if longest is not None and im.format in ("JPEG", "HEIF"):
                     _draft(im, longest)
                 im.load()
             except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError) as exc:

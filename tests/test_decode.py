@@ -298,3 +298,29 @@ def test_regions_of_a_photo_are_its_upright_pixels(face_photo: Path, tmp_path: P
         assert np.array_equal(pixels, whole[y1:y2, x1:x2])
     with pytest.raises(ValueError, match="outside"):
         decode_regions(path, [(500, 10, 600, 50)])
+
+
+def test_a_heic_decodes_reduced_from_its_thumbnail(face_photo: Path, tmp_path: Path) -> None:
+    """A HEIC holding a thumbnail large enough for the size asked for is decoded from it;
+    one asked for more than its thumbnail holds, or without one, is decoded in full."""
+    import shutil
+    import subprocess
+
+    from faces.decode import decode_reduced
+
+    if shutil.which("heif-enc") is None:
+        pytest.skip("needs heif-enc (libheif-examples; `make system-deps`)")
+    canvas = Image.new("RGB", (4032, 3024), (90, 110, 100))
+    canvas.paste(Image.open(face_photo).resize((700, 700)), (2400, 900))
+    canvas.save(tmp_path / "phone.png")
+    for name, thumb in (("thumbnail.heic", ["-t", "2048"]), ("plain.heic", [])):
+        subprocess.run(["heif-enc", "-q", "80", *thumb, "-o", str(tmp_path / name),
+                        str(tmp_path / "phone.png")], check=True, capture_output=True)
+    full = decode(tmp_path / "thumbnail.heic")
+    reduced = decode_reduced(tmp_path / "thumbnail.heic", 1600)
+    assert reduced.image.shape == (1536, 2048, 3) and reduced.size == (4032, 3024)
+    assert abs(reduced.scale - 4032 / 2048) < 1e-9
+    shrunk = np.asarray(Image.fromarray(full).resize((2048, 1536), Image.Resampling.BOX))
+    assert np.abs(shrunk.astype(int) - reduced.image.astype(int)).mean() < 3
+    assert decode_reduced(tmp_path / "thumbnail.heic", 2500).scale == 1.0
+    assert decode_reduced(tmp_path / "plain.heic", 1600).scale == 1.0
