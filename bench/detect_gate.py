@@ -22,11 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from bench.detect_coverage import devtest_photos
+
+if TYPE_CHECKING:
+    from faces.decode import Reduced
 
 SIZE = (4032, 3024)
 
@@ -53,8 +57,8 @@ def _lost(whole: list, gated: list) -> int:
         np.abs(np.subtract(f.box, g.box)).max() < 0.2 * f.size for g in gated))
 
 
-def compare(photos: list[tuple[np.ndarray, float]]) -> dict:
-    """Detect each (photo, scale of its decode) with the whole search and the gated one."""
+def compare(photos: list[Reduced]) -> dict:
+    """Detect each photo with the whole search and the gated one."""
     import torch
 
     import faces.mtcnn as cascade
@@ -62,19 +66,18 @@ def compare(photos: list[tuple[np.ndarray, float]]) -> dict:
     from faces.settings import get_settings
 
     torch.set_num_threads(1)
-    settings = get_settings()
-    detector = Detector(settings)
-    gated_pixels = cascade.GATED_PIXELS
+    detector = Detector(get_settings())
+    fine_levels = cascade.FINE_LEVELS
     found: dict[str, list] = {}
     seconds: dict[str, float] = {}
-    for mode, pixels in (("whole", 10**15), ("gated", gated_pixels)):
-        cascade.GATED_PIXELS = pixels
-        detector.detect(photos[0][0])  # warm
+    # no gated levels: the same pyramid, searched whole
+    for mode, levels in (("whole", 0), ("gated", fine_levels)):
+        cascade.FINE_LEVELS = levels
+        detector.detect(photos[0].image)  # warm
         start = time.perf_counter()
-        found[mode] = [detector.detect(image, max(8, round(settings.min_face_size / scale)))
-                       for image, scale in photos]
+        found[mode] = [detector.detect_reduced(photo) for photo in photos]
         seconds[mode] = time.perf_counter() - start
-    cascade.GATED_PIXELS = gated_pixels
+    cascade.FINE_LEVELS = fine_levels
     n = len(photos)
     return {"photos": n,
             "faces": {m: sum(map(len, f)) for m, f in found.items()},
@@ -93,15 +96,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from bench.phone_album import CACHE, build
-    from faces.decode import decode_reduced
+    from faces.decode import Reduced, decode_reduced
     from faces.settings import get_settings
 
     longest = get_settings().detect_max_side
     album = [decode_reduced(CACHE / "album" / rel, longest)
              for rel in sorted(build())[: args.photos]]
     figures = {
-        "phone_album": compare([(r.image, r.scale) for r in album]),
-        "mosaics": compare([(mosaic(seed), 1.0) for seed in range(args.mosaics)]),
+        "phone_album": compare(album),
+        "mosaics": compare([Reduced(m, 1.0, (m.shape[1], m.shape[0]))
+                            for m in map(mosaic, range(args.mosaics))]),
     }
     for kind, f in figures.items():
         print(f"{kind:12s} {f['photos']:4d} photos: faces whole {f['faces']['whole']}, gated "

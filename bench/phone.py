@@ -105,9 +105,9 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
     import torch
 
     from faces.align import face_chip
-    from faces.decode import decode_reduced, decode_regions
+    from faces.decode import decode_reduced
     from faces.settings import get_settings
-    from index.albums import CHIP_FACE, AlbumTagger, analyse, face_region
+    from index.albums import AlbumTagger, analyse, face_sources
     from index.gallery import Gallery, encode_chip
 
     torch.set_num_threads(1)
@@ -130,22 +130,12 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
         t0 = time.perf_counter()
         reduced = decode_reduced(path, settings.detect_max_side, settings.max_pixels)
         t1 = time.perf_counter()
-        faces = detector.detect(reduced.image,
-                                max(8, round(settings.min_face_size / reduced.scale)))
+        faces = detector.detect_reduced(reduced)
         t2 = time.perf_counter()
+        sources = face_sources(path, reduced, faces, embedder.input_size, settings.max_pixels)
+        full_s = time.perf_counter() - t2  # the parts at full size: decoding
         crops = []
-        small = [i for i, f in enumerate(faces)
-                 if reduced.scale > 1 and f.size < CHIP_FACE * embedder.input_size]
-        start = time.perf_counter()
-        regions = dict(zip(small, decode_regions(
-            path, [face_region(faces[i], reduced.scale) for i in small], settings.max_pixels),
-            strict=True)) if small else {}
-        full_s = time.perf_counter() - start
-        for i, f in enumerate(faces):
-            source, points = reduced.image, f.landmarks
-            if i in regions:
-                source, corner = regions[i]
-                points = f.landmarks * reduced.scale - np.asarray(corner, dtype=np.float64)
+        for source, points in sources:
             encode_chip(face_chip(source, points)[0])
             crops.append(embedder.crops_at(source, [points])[0])
         t3 = time.perf_counter()
@@ -162,7 +152,8 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
         t7 = time.perf_counter()
         rows.append({"decode": t1 - t0 + full_s, "detect": t2 - t1, "align": t3 - t2 - full_s,
                      "embed": t4 - t3, "naming": t6 - t5, "writing": t7 - t6,
-                     "faces": len(faces), "full_decodes": bool(small),
+                     "faces": len(faces),
+                     "full_decodes": any(source is not reduced.image for source, _ in sources),
                      "least_decode": t1 - t0})
     gallery.close()
     n = len(rows)

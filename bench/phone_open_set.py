@@ -62,7 +62,7 @@ def main() -> None:
     from faces.detect import pick_face
     from faces.errors import FacepairError
     from faces.settings import get_settings
-    from index.albums import CHIP_FACE
+    from index.albums import face_sources
     from index.gallery import Gallery
 
     torch.set_num_threads(1)
@@ -87,14 +87,11 @@ def main() -> None:
 
         def read_reduced(data: bytes) -> np.ndarray | None:
             reduced = decode_reduced(data, settings.detect_max_side)
-            found = detector.detect(reduced.image,
-                                    max(8, round(settings.min_face_size / reduced.scale)))
-            face = pick_face(found, reduced.image.shape, "center")
+            face = pick_face(detector.detect_reduced(reduced), reduced.image.shape, "center")
             if face is None:
                 return None
-            source, points = reduced.image, face.landmarks
-            if reduced.scale > 1 and face.size < CHIP_FACE * embedder.input_size:
-                source, points = decode(data), face.landmarks * reduced.scale
+            ((source, points),) = face_sources(data, reduced, [face], embedder.input_size,
+                                               settings.max_pixels)
             return embedder.embed_crops(embedder.crops_at(source, [points]))
 
         ways = {"in_full": read_full, "reduced": read_reduced}

@@ -147,14 +147,12 @@ def _decode(source: Source, limit: int, name: str | None, longest: int | None
             ) -> tuple[np.ndarray, tuple[int, int]]:
     """The upright RGB pixels (reduced where `longest` asks and the format allows) and the
     photo's full upright size (width, height)."""
-    with _loaded(source, limit, name, longest) as (im, orientation, name, (width, height)):
+    with _loaded(source, limit, name, longest) as (im, orientation, name, stored):
         try:
-            turned = orientation in (5, 6, 7, 8)
             ImageOps.exif_transpose(im, in_place=True)
-            return _to_rgb(im), (height, width) if turned else (width, height)
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-            raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
-                               f"({exc})") from exc
+            return _to_rgb(im), shown_size(stored, orientation)
+        except _BROKEN as exc:
+            raise _corrupt(name, im, exc) from exc
 
 
 def decode_regions(source: Source, boxes: Sequence[Sequence[float]],
@@ -167,7 +165,7 @@ def decode_regions(source: Source, boxes: Sequence[Sequence[float]],
     orientation applied another copy."""
     with _loaded(source, max_pixels, name, None) as (im, orientation, name, _):
         stored = im.size
-        shown = stored if orientation < 5 else (stored[1], stored[0])
+        shown = shown_size(stored, orientation)
         parts = []
         for box in boxes:
             x1, y1 = (max(0, math.floor(v)) for v in box[:2])
@@ -180,13 +178,23 @@ def decode_regions(source: Source, boxes: Sequence[Sequence[float]],
             us, vs = [c[0] * stored[0] for c in corners], [c[1] * stored[1] for c in corners]
             try:
                 part = im.crop((round(min(us)), round(min(vs)), round(max(us)), round(max(vs))))
-            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-                raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
-                                   f"({exc})") from exc
+            except _BROKEN as exc:
+                raise _corrupt(name, im, exc) from exc
             if orientation in _TRANSPOSE:
                 part = part.transpose(_TRANSPOSE[orientation])
             parts.append((_to_rgb(part), (x1, y1)))
         return parts
+
+
+def orientation_of(im: Image.Image) -> int:
+    """A photo's EXIF orientation, 1–8 (1 where it has none, or a value out of range)."""
+    value = int(im.getexif().get(ORIENTATION, 1) or 1)
+    return value if value in range(1, 9) else 1
+
+
+def shown_size(stored: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The width and height of a photo as shown (its EXIF orientation applied)."""
+    return stored if orientation < 5 else (stored[1], stored[0])
 
 
 def turn(u: float, v: float, orientation: int) -> tuple[float, float]:
@@ -196,6 +204,14 @@ def turn(u: float, v: float, orientation: int) -> tuple[float, float]:
         1: (u, v), 2: (1 - u, v), 3: (1 - u, 1 - v), 4: (u, 1 - v),
         5: (v, u), 6: (1 - v, u), 7: (1 - v, 1 - u), 8: (v, 1 - u),
     }[orientation]
+
+
+# what Pillow raises on corrupt or truncated data
+_BROKEN = (OSError, SyntaxError, ValueError, EOFError, IndexError)
+
+
+def _corrupt(name: str, im: Image.Image, exc: Exception) -> CorruptPhoto:
+    return CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated ({exc})")
 
 
 _INVERSE = {6: 8, 8: 6}  # the other orientations undo themselves
@@ -237,14 +253,13 @@ def _loaded(source: Source, limit: int, name: str | None, longest: int | None
                     f"of {limit:,}"
                 )
             try:
-                orientation = int(im.getexif().get(ORIENTATION, 1) or 1)
+                orientation = orientation_of(im)
                 if longest is not None and im.format in ("JPEG", "HEIF"):
                     _draft(im, longest)
                 im.load()
-            except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError) as exc:
-                raise CorruptPhoto(f"{name}: the {im.format} data is corrupt or truncated "
-                                   f"({exc})") from exc
-            yield im, orientation if orientation in range(1, 9) else 1, name, (width, height)
+            except (*_BROKEN, TypeError) as exc:
+                raise _corrupt(name, im, exc) from exc
+            yield im, orientation, name, (width, height)
     finally:
         if isinstance(source, str | PathLike):
             stream.close()

@@ -10,13 +10,16 @@ import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from faces.settings import DEFAULTS, Settings, resolve_device
+
+if TYPE_CHECKING:
+    from faces.decode import Reduced
 
 # The second look at a photo without a face: a border of this share of its longer side, and
 # faces of at least this share of its shorter side. On the 30 of 3,708 tight LFW DevTest
@@ -93,6 +96,13 @@ class Detector:
     def detect(self, photo: np.ndarray, min_face_size: int | None = None) -> list[Face]:
         """Every face in one RGB uint8 photo (H×W×3), best score first."""
         return self.detect_batch([photo], min_face_size)[0]
+
+    def detect_reduced(self, reduced: Reduced) -> list[Face]:
+        """Every face of a photo decoded at a reduced size (`faces.decode.decode_reduced`), in
+        the reduced image's pixels; the smallest face looked for is `min_face_size` pixels of
+        the photo at full size."""
+        return self.detect(reduced.image,
+                           max(8, round(self.settings.min_face_size / reduced.scale)))
 
     def detect_batch(
         self, photos: Sequence[np.ndarray], min_face_size: int | None = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,12 @@ def _suppress_by_smaller(boxes: torch.Tensor, scores: torch.Tensor, limit: float
     return torch.tensor(keep, dtype=torch.long, device=boxes.device)
 
 
+def _large(finest: Sequence[int]) -> bool:
+    """Whether a photo whose finest pyramid level has this (height, width) is a large one:
+    its pyramid is kept in 8 bits and its finest levels are gated."""
+    return finest[0] * finest[1] >= GATED_PIXELS
+
+
 def shrink(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """N×3×H×W 8-bit images (channels-last) resampled to `size` (height, width): bilinear with
     antialiasing, a filter as wide as the step, so that every pixel counts (as area
@@ -303,7 +310,7 @@ class Cascade:
         area-averaged in floats, as the networks' figures in docs/ were measured."""
         h, w = photos.shape[2:]
         scale = 12.0 / min_face_size
-        large = int(h * scale + 1) * int(w * scale + 1) >= GATED_PIXELS
+        large = _large((int(h * scale + 1), int(w * scale + 1)))
         photos = photos.to(self.device) if large else photos.to(self.device).float()
         levels, above = [(1.0, photos)], photos
         while min(h, w) * scale >= 12:
@@ -322,8 +329,7 @@ class Cascade:
         photo the finest FINE_LEVELS levels (the small faces, most of the work) are searched
         only near where the next level up gives a face probability of GATE (`_hot_regions`)."""
         levels = pyramid[1:]
-        area = levels[0][1].shape[2] * levels[0][1].shape[3] if levels else 0
-        gated = area >= GATED_PIXELS and len(levels) > FINE_LEVELS
+        gated = len(levels) > FINE_LEVELS and _large(levels[0][1].shape[2:])
         fine, coarse = (levels[:FINE_LEVELS], levels[FINE_LEVELS:]) if gated else ([], levels)
         found: list[tuple[torch.Tensor, ...]] = []
         hot: list[tuple[int, int, int, int, int]] = []

@@ -27,7 +27,8 @@ from pathlib import Path
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-from faces.decode import turn  # the module registers the HEIF opener with Pillow too
+# the module registers the HEIF opener with Pillow too
+from faces.decode import orientation_of, shown_size, turn
 
 # the XMP namespaces facepair reads and writes (`facepair:` marks its own regions and names)
 NS = {
@@ -57,7 +58,6 @@ SAME_FACE = 0.5  # IoU above which two tags (from two files or standards) mark t
 # looser than a detector's box (a region 1.5 times the box's width and height overlaps it by
 # 0.44), and one region is given to one face at most
 MATCH = 0.3
-ORIENTATION = 0x0112
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the upright photo
 
@@ -131,12 +131,10 @@ def read_tags(photo: Path) -> PhotoTags:
     try:
         with Image.open(photo) as im:
             stored = im.size
-            orientation = int(im.getexif().get(ORIENTATION, 1) or 1)
+            orientation = orientation_of(im)
             packet = im.info.get("xmp")
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         return PhotoTags([], [], [(str(photo), f"cannot be read: {exc}")])
-    if orientation not in range(1, 9):
-        orientation = 1
     documents: list[tuple[str, bytes]] = []
     for path in sidecars(photo):
         try:
@@ -237,7 +235,7 @@ def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source
                 dw, dh = frame[1]
                 x, y, w, h = x / dw, y / dh, w / dw, h / dh
             box = _upright((x - w / 2, y - h / 2, x + w / 2, y + h / 2),
-                           _shown(stored, orientation), orientation if frame[0] else 1)
+                           shown_size(stored, orientation), orientation if frame[0] else 1)
             if box is not None:
                 found.append(FaceTag(name, box, "mwg", source))
     return found
@@ -279,15 +277,10 @@ def _mp(root: etree._Element, stored: tuple[int, int], orientation: int, source:
             continue
         name = _text(fields, "MPReg:PersonDisplayName") or ""
         left, top, w, h = rectangle
-        box = _upright((left, top, left + w, top + h), _shown(stored, orientation), 1)
+        box = _upright((left, top, left + w, top + h), shown_size(stored, orientation), 1)
         if name and box is not None:
             found.append(FaceTag(name, box, "mp", source))
     return found
-
-
-def _shown(stored: tuple[int, int], orientation: int) -> tuple[int, int]:
-    """The width and height of the photo as shown (EXIF orientation applied)."""
-    return stored if orientation < 5 else (stored[1], stored[0])
 
 
 def _upright(box: Box, shown: tuple[int, int], orientation: int) -> Box | None:

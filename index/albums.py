@@ -22,7 +22,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
@@ -30,7 +30,7 @@ from typing import Any, NotRequired, TypedDict
 import numpy as np
 
 from faces.align import face_chip
-from faces.decode import decode_reduced, decode_regions, is_photo_path
+from faces.decode import Reduced, Source, decode_reduced, decode_regions, is_photo_path
 from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError, NotFound, Refused
@@ -190,18 +190,10 @@ def _faces_of(item: Analysed, detector: Detector, embedder: Embedder, crops: lis
     reduced = decode_reduced(path, detector.settings.detect_max_side, limit)
     item.width, item.height = reduced.size
     scale = reduced.scale
-    found = detector.detect(reduced.image,
-                            max(8, round(detector.settings.min_face_size / scale)))
-    smallest = CHIP_FACE * embedder.input_size  # a face under this gives an upsampled crop
-    small = [i for i, f in enumerate(found) if scale > 1 and f.size < smallest]
-    regions = dict(zip(small, decode_regions(path, [face_region(found[i], scale) for i in small],
-                                             limit), strict=True)) if small else {}
+    found = detector.detect_reduced(reduced)
     faces = []
-    for i, f in enumerate(found):
-        source, points = reduced.image, f.landmarks
-        if i in regions:
-            source, corner = regions[i]
-            points = f.landmarks * scale - np.asarray(corner, dtype=np.float64)
+    for f, (source, points) in zip(found, face_sources(path, reduced, found,
+                                                       embedder.input_size, limit), strict=True):
         chip, chip_points = face_chip(source, points)
         crops.append(embedder.crops_at(source, [points])[0])
         item.chips.append((encode_chip(chip), chip_points.round(3).tolist()))
@@ -220,6 +212,28 @@ def _chunks(todo: list, workers: int) -> list[list]:
         chunks.append(todo[start : start + size])
         start += size
     return chunks
+
+
+def face_sources(source: Source, reduced: Reduced, faces: Sequence[Face], input_size: int,
+                 limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Where each face of a reduced photo is aligned from: (pixels, the face's landmarks in
+    them). The reduced photo; for a face too small there to fill the model's input (under
+    CHIP_FACE of `input_size`), its part of the photo at full size (`decode_regions`: one
+    decode for all such faces of the photo)."""
+    small = [i for i, f in enumerate(faces)
+             if reduced.scale > 1 and f.size < CHIP_FACE * input_size]
+    regions = dict(zip(small, decode_regions(
+        source, [face_region(faces[i], reduced.scale) for i in small], limit),
+        strict=True)) if small else {}
+    sources = []
+    for i, f in enumerate(faces):
+        if i in regions:
+            pixels, corner = regions[i]
+            sources.append((pixels, f.landmarks * reduced.scale
+                            - np.asarray(corner, dtype=np.float64)))
+        else:
+            sources.append((reduced.image, f.landmarks))
+    return sources
 
 
 def face_region(face: Face, scale: float) -> tuple[float, float, float, float]:
