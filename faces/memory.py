@@ -36,3 +36,14 @@ def keep_freed_memory(up_to: int = 1 << 30, arenas: int | None = None) -> bool:
         if mallopt(MALLOC_MMAP_THRESHOLD, limit):
             return bool(mallopt(MALLOC_TRIM_THRESHOLD, up_to))
     return False
+
+
+def release_freed_memory() -> bool:
+    """Hand the memory this process has freed back to the kernel (glibc's `malloc_trim`):
+    before forking workers, whose resident memory starts with every page the parent holds.
+    True where it took effect (glibc)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))

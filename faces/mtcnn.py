@@ -54,6 +54,9 @@ GATED_PIXELS, FINE_LEVELS, GATE = 250_000, 3, 0.05
 GROW = 3  # cells (2 pixels of that level each) added around each hot cell
 WHOLE_SHARE = 0.5  # where the regions cover more of the photos than this, the levels are
 # searched whole (fewer, larger calls: on photos tiled with faces the gate costs 8 % otherwise)
+# PNet runs on a level (or a part of one) of more pixels than this a photo in strips of rows,
+# so that the activations of only one strip are held at once (about 100 bytes a pixel)
+STRIP_PIXELS = 1 << 18
 
 
 def _package_dir(name: str) -> Path:
@@ -334,10 +337,10 @@ class Cascade:
         found: list[tuple[torch.Tensor, ...]] = []
         hot: list[tuple[int, int, int, int, int]] = []
         for k, (scale, level) in enumerate(coarse):
-            offsets, probs = self.pnet(_normalise(level))
-            found += _suppressed(scale, [_windows(offsets, probs[:, 1])])
+            offsets, probs = self._pnet(level)
+            found += _suppressed(scale, [_windows(offsets, probs)])
             if fine and k == 0:
-                hot = _hot_regions(probs[:, 1], scale)
+                hot = _hot_regions(probs, scale)
                 photos, (h, w) = len(level), pyramid[0][1].shape[2:]
                 if sum((x1 - x0) * (y1 - y0) for _, x0, y0, x1, y1 in hot) > (
                         WHOLE_SHARE * photos * h * w):  # hot nearly everywhere: search it all
@@ -350,9 +353,8 @@ class Cascade:
                 c0, r0 = int(x0 * scale) // 2 * 2, int(y0 * scale) // 2 * 2
                 c1, r1 = min(w, math.ceil(x1 * scale)), min(h, math.ceil(y1 * scale))
                 if c1 - c0 >= 12 and r1 - r0 >= 12:
-                    offsets, probs = self.pnet(
-                        _normalise(level[photo : photo + 1, :, r0:r1, c0:c1]))
-                    windows.append(_windows(offsets, probs[:, 1], photo, r0 // 2, c0 // 2))
+                    offsets, probs = self._pnet(level[photo : photo + 1, :, r0:r1, c0:c1])
+                    windows.append(_windows(offsets, probs, photo, r0 // 2, c0 // 2))
             found += _suppressed(scale, windows)
         if not found:
             device = pyramid[0][1].device
@@ -362,6 +364,30 @@ class Cascade:
         keep = batched_nms(boxes, scores, owner, 0.7)
         boxes = _square(_regress(boxes[keep], offsets[keep], extra=0.0))
         return boxes, scores[keep], owner[keep]
+
+    def _pnet(self, part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """PNet on a level or a part of one (N×3×h×w, any pixel type): its box offsets
+        (N×4×h'×w') and face probability (N×h'×w') per cell. A part of more than STRIP_PIXELS
+        a photo runs in strips of an even number of rows, each starting 10 rows before the one
+        above it ends: a cell's window spans 12 rows on a 2-row grid, so the strips' cells,
+        joined, are the part's own. The last strip ends at the part's end, so that the strips
+        have one height (two, where h is odd) and their shapes recur; the cells it shares
+        with the strip above are dropped."""
+        h, w = part.shape[2:]
+        rows = max(24, STRIP_PIXELS // w // 2 * 2)
+        if h <= rows:
+            offsets, probs = self.pnet(_normalise(part))
+            return offsets, probs[:, 1]
+        tops = list(range(0, h - rows, rows - 10))
+        last = (h - rows) // 2 * 2
+        skip = (tops[-1] + rows - 10 - last) // 2
+        maps, probs = [], []
+        for top in [*tops, last]:
+            offsets, prob = self.pnet(_normalise(part[:, :, top : top + rows + (top == last)]))
+            first = skip if top == last else 0
+            maps.append(offsets[:, :, first:])
+            probs.append(prob[:, 1, first:])
+        return torch.cat(maps, dim=2), torch.cat(probs, dim=1)
 
     @staticmethod
     def _cut(

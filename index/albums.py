@@ -34,7 +34,7 @@ from faces.decode import Reduced, Source, decode_reduced, decode_regions, is_pho
 from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError, NotFound, Refused
-from faces.memory import keep_freed_memory
+from faces.memory import keep_freed_memory, release_freed_memory
 from faces.settings import Settings
 from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
@@ -342,7 +342,9 @@ class AlbumTagger:
             # what exists now is out of the workers' garbage collector's sight, so that a
             # collection in a worker does not copy the pages it shares; this process (the
             # service lives on) sees it all again once they are forked
+            gc.collect()
             gc.freeze()
+            release_freed_memory()  # a worker's resident memory starts with this process's
             try:
                 pool = mp.get_context("fork").Pool(self.workers, _init_forked)
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -238,3 +239,27 @@ def test_a_large_photo_is_searched_for_small_faces_only_near_faces(lfw_photos, d
     assert all(near(f, found["gated"]) for f in found["whole"])
     assert len(found["gated"]) == len(found["whole"]) >= len(small) + 10
     assert pixels["gated"] < 0.6 * pixels["whole"], pixels
+
+
+def test_pnet_in_strips_gives_the_whole_levels_maps(lfw_photos, detector):
+    """A large level runs PNet in strips of rows; joined, their maps are the whole level's:
+    the same cells, the same box offsets and face probabilities, whatever the height."""
+    import torch
+
+    import faces.mtcnn as cascade
+
+    cascade_ = detector._cascade
+    # a 12-MP photo's finest level, tiled with LFW photos of 40 px: faces of PNet's window
+    tiles = [cv2.resize(decode(p), (40, 40)) for p in lfw_photos[:24]]
+    rows = [np.hstack([tiles[(r + c) % len(tiles)] for c in range(31)]) for r in range(23)]
+    level = torch.from_numpy(np.vstack(rows)[:917, :1218].copy()).permute(2, 0, 1)[None]
+    for height in (917, 916, 640, 333):  # odd and even; tall and wide parts
+        part = level[:, :, :height]
+        assert part.shape[2] * part.shape[3] > cascade.STRIP_PIXELS
+        with torch.inference_mode():
+            offsets, probs = cascade_.pnet(cascade._normalise(part))
+            strip_offsets, strip_probs = cascade_._pnet(part)
+        assert strip_probs.shape == probs[:, 1].shape
+        assert torch.allclose(strip_probs, probs[:, 1], atol=1e-6)
+        assert torch.allclose(strip_offsets, offsets, atol=1e-6)
+        assert (probs[:, 1] >= cascade.THRESHOLDS[0]).any()  # a face the cells must agree on
