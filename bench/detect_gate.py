@@ -102,11 +102,9 @@ def main() -> None:
     longest = get_settings().detect_max_side
     album = [decode_reduced(CACHE / "album" / rel, longest)
              for rel in sorted(build())[: args.photos]]
-    figures = {
-        "phone_album": compare(album),
-        "mosaics": compare([Reduced(m, 1.0, (m.shape[1], m.shape[0]))
-                            for m in map(mosaic, range(args.mosaics))]),
-    }
+    mosaics = [Reduced(m, 1.0, (m.shape[1], m.shape[0])) for m in map(mosaic, range(args.mosaics))]
+    figures = {kind: compare(photos) for kind, photos in (("phone_album", album),
+                                                          ("mosaics", mosaics)) if photos}
     for kind, f in figures.items():
         print(f"{kind:12s} {f['photos']:4d} photos: faces whole {f['faces']['whole']}, gated "
               f"{f['faces']['gated']} (lost {f['lost']}, added {f['added']}); ms a photo "
