@@ -263,3 +263,18 @@ def test_pnet_in_strips_gives_the_whole_levels_maps(lfw_photos, detector):
         assert torch.allclose(strip_probs, probs[:, 1], atol=1e-6)
         assert torch.allclose(strip_offsets, offsets, atol=1e-6)
         assert (probs[:, 1] >= cascade.THRESHOLDS[0]).any()  # a face the cells must agree on
+
+
+@pytest.mark.parametrize("height, width", [(906, 1208), (907, 1215), (13, 12), (1, 1)])
+def test_pnet_pooling_is_torchs(height, width):
+    """PNet's 2×2 pooling (strided views) gives exactly torch's ceil-mode max pooling, on odd
+    and even sides, in either memory layout."""
+    import torch
+    import torch.nn.functional as F
+
+    from faces.mtcnn import _max_pool_2
+
+    x = torch.randn(2, 10, height, width, generator=torch.Generator().manual_seed(height))
+    for layout in (torch.channels_last, torch.contiguous_format):
+        x = x.contiguous(memory_format=layout)
+        assert torch.equal(_max_pool_2(x), F.max_pool2d(x, 2, 2, ceil_mode=True))
