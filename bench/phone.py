@@ -1,6 +1,7 @@
 """Phone-sized photos: `facepair tag --workers 2` against the face_recognition CLI (`--cpus 2`)
 on the phone album (bench/phone_album.py: 100 photos of 12 megapixels, JPEG and HEIC), both
-commands timed from their start, with the peak resident memory of each of their processes, the
+commands timed from their start, with the peak resident memory of each of their processes (and,
+in a run of facepair's of its own, each process's proportional share), the
 precision and recall of their names, and where one photo's time goes in facepair (one thread,
 in this process): decode, detect, align, embed, naming and writing.
 
@@ -34,12 +35,14 @@ BIN = Path(sys.executable).parent
 
 class PeakMemory:
     """The peak resident memory (VmHWM) of a process and of every process it starts, by
-    their command line, and the peak of their proportional share of it (PSS: pages shared
-    between a forked worker and its parent count half to each), sampled every 50 ms while it
-    runs."""
+    their command line, sampled every 50 ms while it runs; with `pss`, also the peak of their
+    proportional share of it (PSS: pages shared between a forked worker and its parent count
+    half to each). Reading PSS walks a process's page tables under its memory lock, which
+    stalls its page faults: runs that are timed do not read it."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peaks, self.stop = pid, {}, threading.Event()
+    def __init__(self, pid: int, pss: bool = False) -> None:
+        self.pid, self.stop, self.read_pss = pid, threading.Event(), pss
+        self.peaks: dict[str, int] = {}
         self.pss: dict[str, int] = {}
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
@@ -68,6 +71,8 @@ class PeakMemory:
                              if line.startswith("VmHWM:")), 0)
                 label = f"{pid} {cmd.decode(errors='replace')[:80].strip()}"
                 self.peaks[label] = max(self.peaks.get(label, 0), peak // 1024)
+                if not self.read_pss:
+                    continue
                 try:
                     rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
                     pss = int(rollup.split("\nPss:")[1].split()[0]) // 1024
@@ -79,15 +84,16 @@ class PeakMemory:
     def done(self) -> dict[str, dict[str, int]]:
         self.stop.set()
         self.thread.join()
-        return {label: {"rss": rss, "pss": self.pss.get(label, 0)}
+        return {label: {"rss": rss, **({"pss": self.pss.get(label, 0)} if self.read_pss else {})}
                 for label, rss in sorted(self.peaks.items(), key=lambda kv: -kv[1]) if rss}
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess, dict]:
+def timed(cmd: list[str], env: dict, pss: bool = False
+          ) -> tuple[float, subprocess.CompletedProcess, dict]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
-    memory = PeakMemory(proc.pid)
+    memory = PeakMemory(proc.pid, pss)
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
     peaks = memory.done()
@@ -209,6 +215,11 @@ def main(as_json: bool = False, workers: int = 2) -> None:
                                         {**os.environ, "FACEPAIR_HOME": str(home)})
             ours[label] = {"seconds": seconds, "peaks": peaks, "tags": _tags(home, folder),
                            "result": json.loads(run.stdout.strip().splitlines()[-1])}
+        # the memory of the whole album's run once more, with each process's share (PSS)
+        shutil.copytree(enrolled, tmp / "home-memory")
+        shares = timed([str(BIN / "facepair"), "tag", str(album), "--workers", str(workers),
+                        "--json"], {**os.environ, "FACEPAIR_HOME": str(tmp / "home-memory")},
+                       pss=True)[2]
 
         cli = anchor.ensure_venv().parent / "face_recognition"
         theirs_s, theirs, theirs_mem = timed([str(cli), "--cpus", str(workers), str(known),
@@ -230,7 +241,7 @@ def main(as_json: bool = False, workers: int = 2) -> None:
         "facepair": {"seconds": round(mine["seconds"], 1),
                      "photos_per_s": round(photos / mine["seconds"], 2),
                      "faces": mine["result"]["faces"], **precision_recall(truth, mine["tags"]),
-                     "peak_mb": mine["peaks"]},
+                     "peak_mb": mine["peaks"], "peak_mb_with_pss": shares},
         "facepair_jpegs": {"seconds": round(ours["jpegs"]["seconds"], 1),
                            "photos_per_s": round(len(jpeg_truth) / ours["jpegs"]["seconds"], 2),
                            **precision_recall(jpeg_truth, ours["jpegs"]["tags"]),
@@ -252,9 +263,11 @@ def main(as_json: bool = False, workers: int = 2) -> None:
                           ("face_recognition", f"face_recognition, {len(jpeg_truth)} JPEGs")):
         f = figures[system]
         print(f"{label:28s} {f['seconds']:6.1f} s  {f['photos_per_s']:5.2f} photos/s  "
-              f"precision {f['precision']:.3f} recall {f['recall']:.3f}  largest process "
-              f"{max(m['rss'] for m in f['peak_mb'].values())} MB resident, "
-              f"{max(m['pss'] for m in f['peak_mb'].values())} MB its share (PSS)")
+              f"precision {f['precision']:.3f} recall {f['recall']:.3f}  peak resident MB "
+              f"by process {sorted((m['rss'] for m in f['peak_mb'].values()), reverse=True)}")
+    print(f"facepair, all {photos}, a run of its own reading each process's share (PSS): "
+          + ", ".join(f"{m['rss']} MB resident, {m['pss']} PSS"
+                      for m in figures["facepair"]["peak_mb_with_pss"].values()))
     print(f"facepair {figures['speedup_same_photos']:.2f}× faster on the same {len(jpeg_truth)} "
           f"photos ({figures['speedup']:.2f}× with the HEICs it reads as well); compute floor "
           f"of all {photos}: {floor_s:.1f} s ({figures['share_of_floor']:.0%} of it reached)")
