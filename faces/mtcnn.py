@@ -126,7 +126,7 @@ class _Net(nn.Module):
 def _max_pool_2(x: torch.Tensor) -> torch.Tensor:
     """`F.max_pool2d(x, 2, 2, ceil_mode=True)`, the same values, from the four strided views
     of `x`: on the CPU about 3.5 times as fast (torch's kernel also works out where each
-    maximum came from), and PNet's pooling is a tenth of its time on a large photo."""
+    maximum came from); pooling was about a tenth of detection's time on a 12-MP photo."""
     rows, cols = x.shape[2] // 2, x.shape[3] // 2
     out = x[:, :, 0::2, 0::2].clone(memory_format=torch.channels_last)
     for part, other in ((out[:, :, :, :cols], x[:, :, 0::2, 1::2]),
