@@ -29,7 +29,7 @@ def _background(path: Path, size: tuple[int, int]) -> Image.Image:
     return small.filter(ImageFilter.GaussianBlur(3)).resize(size, Image.Resampling.BICUBIC)
 
 
-def _paste(canvas: Image.Image, source: Path, face: int, where: tuple[int, int]) -> None:
+def paste(canvas: Image.Image, source: Path, face: int, where: tuple[int, int]) -> None:
     """Paste an LFW photo scaled so that its face is about `face` pixels wide."""
     side = round(face / FACE_SHARE)
     canvas.paste(Image.open(source).convert("RGB").resize((side, side),
@@ -65,7 +65,7 @@ def build(dst: Path = CACHE, photos: int = 100, seed: int = 0) -> dict[str, list
             face = int(rng.integers(60, 601))
             side = round(face / FACE_SHARE)
             where = (int(rng.integers(0, SIZE[0] - side)), int(rng.integers(0, SIZE[1] - side)))
-            _paste(canvas, source, face, where)
+            paste(canvas, source, face, where)
             names += [name] if known else []
         elif kind == "group":
             people = list(rng.choice(KNOWN, size=2, replace=False))
@@ -75,7 +75,7 @@ def build(dst: Path = CACHE, photos: int = 100, seed: int = 0) -> dict[str, list
             top = int(rng.integers(0, SIZE[1] - side))
             left = int(rng.integers(0, SIZE[0] - 4 * side))
             for k, source in enumerate(sources):
-                _paste(canvas, source, face, (left + k * side, top))
+                paste(canvas, source, face, (left + k * side, top))
             names += people
         else:  # a tight portrait: the face fills most of the frame
             name = KNOWN[i % len(KNOWN)]

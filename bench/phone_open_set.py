@@ -33,18 +33,16 @@ import numpy as np
 from PIL import Image
 
 from bench.open_set import devtest_split, summarise
-
-SIZE = (4032, 3024)
-FACE_SHARE = 0.42  # the labelled face's width in a 250-px LFW photo, roughly
+from bench.phone_album import FACE_SHARE, SIZE, paste
 
 
 def phone_jpeg(path: Path, rng: np.random.Generator) -> bytes:
     """The photo enlarged (face 60–600 px) on a 12-megapixel gray canvas, as JPEG bytes."""
-    side = round(int(rng.integers(60, 601)) / FACE_SHARE)
+    face = int(rng.integers(60, 601))
+    side = round(face / FACE_SHARE)
     canvas = Image.new("RGB", SIZE, (128, 128, 128))
-    where = (int(rng.integers(0, SIZE[0] - side)), int(rng.integers(0, SIZE[1] - side)))
-    canvas.paste(Image.open(path).convert("RGB").resize((side, side), Image.Resampling.BICUBIC),
-                 where)
+    paste(canvas, path, face, (int(rng.integers(0, SIZE[0] - side)),
+                               int(rng.integers(0, SIZE[1] - side))))
     out = io.BytesIO()
     canvas.save(out, "JPEG", quality=92)
     return out.getvalue()
@@ -110,16 +108,15 @@ def main() -> None:
         threshold = g.estimate().threshold
         g.close()
     figures: dict = {"mated_probes": len(probes), "non_mated_probes": len(strangers)}
+    right = {way: np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
+                                                        strict=True)]) for way in ways}
     for way in ways:
-        mated_best, stranger_best = scores[way][: len(probes)], scores[way][len(probes) :]
-        right = np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
-                                                      strict=True)])
-        figures[way] = summarise(mated_best, right, stranger_best, threshold, True)
+        figures[way] = summarise(scores[way][: len(probes)], right[way],
+                                 scores[way][len(probes) :], threshold, True)
     # the probes the two ways disagree on at the threshold in force (McNemar's discordant
     # pairs): mated probes named right one way only, strangers named one way only
     def named_right(way: str) -> np.ndarray:
-        mated = scores[way][: len(probes)] >= threshold
-        return mated & np.array([t == n for (n, _), t in zip(probes, names[way], strict=False)])
+        return (scores[way][: len(probes)] >= threshold) & right[way]
 
     def stranger_named(way: str) -> np.ndarray:
         return scores[way][len(probes) :] >= threshold
