@@ -66,4 +66,4 @@ bench-train: $(STAMP)
 	$(BIN)/python -m bench.train_speed --data $(or $(DATA),var/prepared/lfw-devtrain)
 
 clean:
-	rm -rf $(VENV) .bench-venv
+	rm -rf $(VENV)

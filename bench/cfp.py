@@ -7,7 +7,7 @@ embedded (flip-summed, as everywhere); a photo without a face scores -1 against 
 Accuracy as in CFP (`training.cfp.verification`): for each split the threshold that is best
 on the other splits counted, applied to it; mean ± std, with ROC AUC over the same pairs.
 A model trained on some of these people is judged on the other splits only (`--splits`).
-Detections are cached in bench/out/ per detector version.
+Detections are cached in the benchmarks' cache (`bench.CACHE`) per detector version.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.photos import OUT
+from bench import CACHE
 
 
 def detections(paths: list[Path]) -> list:
@@ -30,7 +30,7 @@ def detections(paths: list[Path]) -> list:
     from faces.detect import Detector, pick_face
     from faces.mtcnn import VERSION
 
-    cache = OUT / f"cfp_faces_{VERSION}_{len(paths)}.pkl"
+    cache = CACHE / f"cfp_faces_{VERSION}_{len(paths)}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     detector = Detector()
@@ -38,7 +38,7 @@ def detections(paths: list[Path]) -> list:
     for path in paths:
         photo = decode(path)
         found.append(pick_face(detector.detect(photo), photo.shape, "largest"))
-    OUT.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(found))
     return found
 

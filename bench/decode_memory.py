@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.decode_memory [--json]
 
-Each photo (made once under bench/out/, compressing to little: a flat 16-bit grayscale PNG
+Each photo (made once in `bench.CACHE`, compressing to little: a flat 16-bit grayscale PNG
 of `FACEPAIR_MAX_PIXELS`, the size a 111 kB upload can claim) is decoded in a fresh process;
 the figure is the peak resident memory that decoding added above the process after its
 imports (`ru_maxrss`). The anchor, in the same run, is the decoded photo itself (H×W×3 bytes,
@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from bench.photos import OUT
+from bench import CACHE
 from faces.settings import get_settings
 
 PROBE = """
@@ -46,9 +46,9 @@ print(after - before, photo.shape[0], photo.shape[1])
 
 def photo(kind: str, pixels: int) -> str:
     side = math.isqrt(pixels)
-    path = OUT / f"decode_memory_{kind}_{side}.png"
+    path = CACHE / f"decode_memory_{kind}_{side}.png"
     if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
         if kind == "gray16":
             ramp = (np.arange(side, dtype=np.uint32) * 65535 // side).astype(np.uint16)
             Image.fromarray(np.tile(ramp, (side, 1))).save(path, optimize=True)
@@ -76,7 +76,7 @@ def main() -> None:
             mb, h, w = peak(path, how)
             output = h * w * 3 / 2**20
             rows.append({"photo": kind, "decoder": how, "pixels": h * w,
-                         "file_kb": round(OUT.joinpath(path).stat().st_size / 1024),
+                         "file_kb": round(CACHE.joinpath(path).stat().st_size / 1024),
                          "peak_added_mb": round(mb), "output_mb": round(output),
                          "peak_over_output": round(mb / output, 2)})
     if args.json:

@@ -29,8 +29,8 @@ Two sets of faces:
   the standard deviation over splits of the per-split difference.
 
 Also the median L2 distance between the two kinds' embeddings of the same face (unit vectors:
-0 the same, √2 orthogonal). Detections and embeddings are cached in bench/out/ (keyed by the
-detector version, the photos and the model file's digest); delete `bench/out/dlib_chips_*`
+0 the same, √2 orthogonal). Detections and embeddings are cached in `bench.CACHE` (keyed by the
+detector version, the photos and the model file's digest); delete its `dlib_chips_*`
 after changing how crops or chips are cut. `--limit N` embeds only the first N photos of each
 set (LFW held-out in a seeded order), to try the run: its figures do not compare.
 """
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.photos import OUT
+from bench import CACHE
 
 MODELS = ("dlib-resnet-v1", "facepair-v2", "facepair-v2-int8")
 KINDS = ("facepair", "dlib")
@@ -115,7 +115,7 @@ def center_faces(paths: list[Path]) -> list:
     from faces.detect import Detector, pick_face
     from faces.mtcnn import VERSION
 
-    cache = OUT / f"dlib_chips_faces_{VERSION}_{_digest(*paths)}.pkl"
+    cache = CACHE / f"dlib_chips_faces_{VERSION}_{_digest(*paths)}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     detector = Detector()
@@ -124,7 +124,7 @@ def center_faces(paths: list[Path]) -> list:
         photos = [decode(p) for p in paths[start : start + CHUNK]]
         for photo, faces in zip(photos, detector.detect_batch(photos), strict=True):
             found.append(pick_face(faces, photo.shape, "center"))
-    OUT.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(found))
     return found
 
@@ -175,7 +175,7 @@ class Embeddings:
 
         key = _digest(self.name, VERSION, weights_digest(model), *self.paths,
                       *(f is None for f in self.faces))
-        cache = OUT / f"dlib_chips_emb_{self.name}_{model}_{key}.npz"
+        cache = CACHE / f"dlib_chips_emb_{self.name}_{model}_{key}.npz"
         if cache.exists():
             data = np.load(cache)
             return {kind: data[kind] for kind in KINDS}
@@ -185,7 +185,7 @@ class Embeddings:
         if self.crops is None or geometry != self._geometry:
             self.crops, self._geometry = cut(self.paths, self.faces, embedder), geometry
         out = {kind: embedder.embed_crops(self.crops[kind]) for kind in KINDS}
-        OUT.mkdir(parents=True, exist_ok=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **out)
         return out
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import httpx
 
+from bench import BIN
 from bench.photos import lfw_dir
-from bench.service_process import BIN, running_service
+from bench.service_process import running_service
 
 
 def counts(url: str) -> dict[str, int]:

@@ -21,18 +21,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench import anchor
-from bench.photos import OUT, lfw_dir
+from bench import CACHE, anchor
+from bench.photos import lfw_dir
 
 PEOPLE = ["Alvaro_Uribe", "Amelie_Mauresmo", "Carlos_Moya"]
 SYNTHETIC = 997
 
 
 def group_photo() -> Path:
-    path = OUT / "group_1024x768.jpg"
+    path = CACHE / "group_1024x768.jpg"
     if path.exists():
         return path
-    OUT.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     noise = rng.normal(0, 1, (25, 33, 3))
     canvas = Image.fromarray(np.uint8(np.clip(120 + 40 * noise, 0, 255))).resize((1024, 768))

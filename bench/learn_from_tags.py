@@ -15,7 +15,7 @@ gallery imports A's tags (`import-tags`, 5 faces a person), tags B, and `agree` 
 B's tagged faces are named: right, wrong, unknown, for the people trained on and for the
 people held out of training apart.
 
-Everything is built once under ~/.cache/facepair/learn-from-tags (outside the repository);
+Everything is built once under `learn-from-tags/` in the benchmarks' cache (`bench.CACHE`);
 the figures print last, as JSON.
 """
 
@@ -26,13 +26,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+from bench import CACHE, FACEPAIR, last_json
 from bench.tagged_album import digikam_sidecar, region_of
 
-WORK = Path.home() / ".cache" / "facepair" / "learn-from-tags"
-FACEPAIR = str(Path(sys.executable).parent / "facepair")
+WORK = CACHE / "learn-from-tags"
 ROOT = Path(__file__).resolve().parent.parent
 A_FRONTAL, A_PROFILE = range(1, 7), range(1, 3)
 B_FRONTAL, B_PROFILE = range(7, 11), range(3, 5)
@@ -43,7 +42,7 @@ def run(*args: str, env: dict | None = None) -> dict:
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"facepair {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return last_json(done.stdout)
 
 
 def build(work: Path, people: int) -> dict[str, str]:

@@ -20,8 +20,8 @@ face is the one nearest the centre, found by each system's own detector.
 `--conditions album` runs the same split on album-like twins of every photo, enrollments and
 probes alike (`bench.album_conditions`: faces of 24–48 px enlarged, ±25° roll, JPEG quality
 20–40, blur, grey, dim light): a domain shift on which no card was measured.
-face_recognition's encodings are cached in bench/out/ (keyed by the photo list); delete them to
-re-measure its time.
+face_recognition's encodings are cached in `bench.CACHE` (keyed by the photo list); delete them
+to re-measure its time.
 A person's score is the best over their enrolled faces for both (face_recognition: the smallest
 distance). A mated probe where no face was found counts as a miss; a non-mated one as a rejection.
 """
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import anchor
-from bench.photos import OUT, lfw_dir
+from bench import CACHE, anchor
+from bench.photos import lfw_dir
 
 
 def devtest_split() -> tuple[dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
@@ -157,7 +157,7 @@ def face_recognition(enroll, mated, strangers, threads: int) -> dict:
     paths = [p for _, p in gallery] + [p for _, p in probes] + strangers
     listing_text = "\n".join(map(str, paths))
     key = hashlib.sha256(listing_text.encode()).hexdigest()[:16]
-    cached, cached_meta = OUT / f"open_set_fr_{key}.npy", OUT / f"open_set_fr_{key}.json"
+    cached, cached_meta = CACHE / f"open_set_fr_{key}.npy", CACHE / f"open_set_fr_{key}.json"
     if cached.exists() and cached_meta.exists():
         enc, meta = np.load(cached), json.loads(cached_meta.read_text())
     else:
@@ -166,7 +166,7 @@ def face_recognition(enroll, mated, strangers, threads: int) -> dict:
             listing.write_text(listing_text)
             meta = anchor.run("encode_center.py", [str(listing), str(out)], threads)
             enc = np.load(out)
-        OUT.mkdir(parents=True, exist_ok=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
         np.save(cached, enc)
         cached_meta.write_text(json.dumps(meta))
     g_enc, rest = enc[: len(gallery)], enc[len(gallery) :]

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from bench import anchor
-from bench.album import precision_recall
-from bench.phone_album import CACHE, build, enrollment
+from bench.album import enrollment, precision_recall
+from bench.phone_album import ALBUM_CACHE, build
 
 BIN = Path(sys.executable).parent
 
@@ -185,7 +185,7 @@ def _tags(home: Path, folder: Path) -> dict[str, list[str]]:
 
 def main(as_json: bool = False, workers: int = 2) -> None:
     truth = build()
-    album = CACHE / "album"
+    album = ALBUM_CACHE / "album"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         enrolled = tmp / "enrolled"

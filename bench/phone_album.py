@@ -1,5 +1,5 @@
 """A phone-photo album with ground truth: 12-megapixel JPEGs and HEICs, built once from LFW
-DevTest photos and cached outside the repository (~/.cache/facepair/phone-album).
+DevTest photos and cached in `phone-album/` in the benchmarks' cache (`bench.CACHE`).
 
 Each photo is a blurred, upscaled LFW photo as its background, with LFW photos pasted on it so
 that their faces are 60–600 pixels wide: one person in most photos, small faces side by side
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from bench import CACHE
 from bench.album import ENROLL, KNOWN, lfw, passers_by
 
-CACHE = Path.home() / ".cache" / "facepair" / "phone-album"
+ALBUM_CACHE = CACHE / "phone-album"
 SIZE = (4032, 3024)
 FACE_SHARE = 0.42  # the labelled face's width in a 250-px deep-funneled LFW photo, roughly
 
@@ -36,7 +37,7 @@ def paste(canvas: Image.Image, source: Path, face: int, where: tuple[int, int]) 
                                                           Image.Resampling.BICUBIC), where)
 
 
-def build(dst: Path = CACHE, photos: int = 100, seed: int = 0) -> dict[str, list[str]]:
+def build(dst: Path = ALBUM_CACHE, photos: int = 100, seed: int = 0) -> dict[str, list[str]]:
     """Write the album (once) under dst/album; return {relative path: known people in it}."""
     import pillow_heif
 
@@ -101,7 +102,3 @@ def build(dst: Path = CACHE, photos: int = 100, seed: int = 0) -> dict[str, list
         truth[str(path.relative_to(album))] = sorted(names)
     truth_file.write_text(json.dumps(truth, indent=1))
     return truth
-
-
-def enrollment() -> dict[str, list[Path]]:
-    return {name: [lfw(name, i) for i in ENROLL] for name in KNOWN}

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench import CACHE
 from faces.settings import get_settings
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def lfw_dir() -> Path:
@@ -27,8 +26,8 @@ def lfw_photos(n: int = 500) -> list[Path]:
 
 def canvas_photos(n: int = 100, size: tuple[int, int] = (1024, 768), seed: int = 0) -> list[Path]:
     """n JPEGs of `size` (w, h): a textured background with one LFW face pasted at a random
-    place and scale. Written once under bench/out/ and reused."""
-    folder = OUT / f"canvas_{size[0]}x{size[1]}_{n}_{seed}"
+    place and scale. Written once in `bench.CACHE` and reused."""
+    folder = CACHE / f"canvas_{size[0]}x{size[1]}_{n}_{seed}"
     paths = [folder / f"{i:04d}.jpg" for i in range(n)]
     if all(p.exists() for p in paths):
         return paths

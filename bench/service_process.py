@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-BIN = Path(sys.executable).parent
+from bench import FACEPAIR, last_json
 
 
 def free_port() -> int:
@@ -30,12 +28,12 @@ def running_service(home: Path, workers: int = 1, env: dict[str, str] | None = N
     """(base URL, admin key) of a service on 127.0.0.1 over `home`, stopped afterwards;
     `env` adds settings, `started` receives the server process, `log` its output."""
     env = {**os.environ, **(env or {}), "FACEPAIR_HOME": str(home)}
-    made = subprocess.run([str(BIN / "facepair"), "keys", "create", "--scope", "admin", "--json"],
+    made = subprocess.run([FACEPAIR, "keys", "create", "--scope", "admin", "--json"],
                           env=env, capture_output=True, text=True, check=True)
-    key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
+    key = last_json(made.stdout)["key"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN / "facepair"), "serve", "--port", str(port),
+    server = subprocess.Popen([FACEPAIR, "serve", "--port", str(port),
                                "--workers", str(workers)], env=env,
                               stdout=subprocess.DEVNULL,
                               stderr=log.open("wb") if log else subprocess.DEVNULL)

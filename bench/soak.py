@@ -20,7 +20,9 @@ It prints the answers by status and problem code; the 5xx answers other than tim
 `busy` and `storage_full` (503), which must be none; connections cut by the killed worker;
 p50/p99 latency per kind of request; the service's resident memory after warm-up and at the
 end; and, after the run, whether every acknowledged enrollment is there (merges followed,
-deletions gone) and every sidecar parses, the other tools' ones with their own content.
+deletions gone) and every sidecar parses, the other tools' ones with their own content. The
+figures are also written to `soak.json`, and the service's log to `soak-service.log`, in the
+benchmarks' cache (`bench.CACHE`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ import numpy as np
 from lxml import etree
 from PIL import Image
 
-from bench.photos import OUT, lfw_dir
+from bench import CACHE
+from bench.photos import lfw_dir
 from bench.service_process import running_service
 
 EXPECTED_5XX = {(504, "timeout"), (503, "busy"), (503, "storage_full")}
@@ -80,9 +83,9 @@ class Photos:
         big = Image.open(self.by_person[0][0]).resize((4000, 3000))
         self.large = jpeg(big)
         side = 7071  # FACEPAIR_MAX_PIXELS (50 MP): a flat 16-bit PNG, small on the wire
-        path = OUT / f"soak_gray16_{side}.png"
+        path = CACHE / f"soak_gray16_{side}.png"
         if not path.exists():
-            OUT.mkdir(parents=True, exist_ok=True)
+            CACHE.mkdir(parents=True, exist_ok=True)
             ramp = (np.arange(side, dtype=np.uint32) * 65535 // side).astype(np.uint16)
             Image.fromarray(np.tile(ramp, (side, 1))).save(path, optimize=True)
         self.huge = path.read_bytes()
@@ -320,7 +323,7 @@ def main() -> None:
                "FACEPAIR_ALBUM_WORKERS": "1", "OMP_NUM_THREADS": "1"}
         started: list = []
         with running_service(home, args.workers, env, started,
-                             OUT / "soak-service.log") as (url, key):
+                             CACHE / "soak-service.log") as (url, key):
             server = started[0]
             seconds = args.minutes * 60
             begin = time.monotonic()
@@ -389,8 +392,8 @@ def main() -> None:
         result.update(requests=len(answers), by_status=dict(sorted(statuses.items())),
                       unexpected_5xx=unexpected,
                       connections_cut=sum(c.cut for c in clients), latency=latency)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "soak.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / "soak.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
         return
