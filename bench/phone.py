@@ -16,21 +16,17 @@ reported beside the ratio to face_recognition.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench import anchor
+from bench import last_json
 from bench.album import enrollment, precision_recall
+from bench.harness import Contest, facepair_env, named_faces, their_names
 from bench.phone_album import ALBUM_CACHE, build
-
-BIN = Path(sys.executable).parent
 
 
 class PeakMemory:
@@ -172,65 +168,36 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
             "floor_ms_per_photo": round(1000 * floor, 1)}
 
 
-def _tags(home: Path, folder: Path) -> dict[str, list[str]]:
-    """The names facepair's gallery at `home` gave the photos under `folder`, by path."""
-    tags: dict[str, list[str]] = {}
-    with sqlite3.connect(home / "gallery.sqlite3") as conn:
-        rows = conn.execute("SELECT p.path, pe.name FROM album_photos p JOIN album_faces f "
-                            "ON f.photo_id = p.id JOIN people pe ON pe.id = f.person_id")
-        for path, name in rows:
-            tags.setdefault(str(Path(path).relative_to(folder.resolve())), []).append(name)
-    return tags
+def facepair_runs(contest: Contest, album: Path, truth: dict[str, list[str]], workers: int
+                  ) -> tuple[dict[str, dict], dict]:
+    """facepair timed on the whole album and on its JPEGs alone (the photos face_recognition
+    reads), each with a fresh copy of the enrolled gallery: {"album" or "jpegs": its time,
+    each process's peak memory, the names it gave, its JSON result}; then the peaks of the
+    whole album's run once more, with each process's share (PSS)."""
+    jpegs = contest.tmp / "jpegs"  # the photos face_recognition reads: it passes HEIC over
+    for rel in truth:
+        if not rel.endswith(".heic"):
+            (jpegs / rel).parent.mkdir(parents=True, exist_ok=True)
+            (jpegs / rel).symlink_to(album / rel)
+    ours: dict[str, dict] = {}
+    for label, folder in (("album", album), ("jpegs", jpegs)):
+        home = contest.fresh_home(f"home-{label}")
+        seconds, run, peaks = timed(contest.facepair(folder, workers), facepair_env(home))
+        ours[label] = {"seconds": seconds, "peaks": peaks, "tags": named_faces(home, folder),
+                       "result": last_json(run.stdout)}
+    home = contest.fresh_home("home-memory")
+    shares = timed(contest.facepair(album, workers), facepair_env(home), pss=True)[2]
+    return ours, shares
 
 
 def main(as_json: bool = False, workers: int = 2) -> None:
     truth = build()
     album = ALBUM_CACHE / "album"
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        enrolled = tmp / "enrolled"
-        env = {**os.environ, "FACEPAIR_HOME": str(enrolled)}
-        known, flat = tmp / "known", tmp / "flat"
-        known.mkdir()
-        flat.mkdir()
-        for name, photos in enrollment().items():
-            subprocess.run([str(BIN / "facepair"), "enroll", name, *map(str, photos), "--json"],
-                           env=env, check=True, capture_output=True)
-            for i, p in enumerate(photos):
-                (known / f"{name}__{i}.jpg").symlink_to(p)
-        for rel in truth:
-            (flat / rel.replace("/", "__")).symlink_to(album / rel)
-
-        jpegs = tmp / "jpegs"  # the photos face_recognition reads: it passes HEIC over
-        for rel in truth:
-            if not rel.endswith(".heic"):
-                (jpegs / rel).parent.mkdir(parents=True, exist_ok=True)
-                (jpegs / rel).symlink_to(album / rel)
-        ours: dict[str, dict] = {}
-        for label, folder in (("album", album), ("jpegs", jpegs)):
-            home = tmp / f"home-{label}"
-            shutil.copytree(enrolled, home)
-            seconds, run, peaks = timed([str(BIN / "facepair"), "tag", str(folder),
-                                         "--workers", str(workers), "--json"],
-                                        {**os.environ, "FACEPAIR_HOME": str(home)})
-            ours[label] = {"seconds": seconds, "peaks": peaks, "tags": _tags(home, folder),
-                           "result": json.loads(run.stdout.strip().splitlines()[-1])}
-        # the memory of the whole album's run once more, with each process's share (PSS)
-        shutil.copytree(enrolled, tmp / "home-memory")
-        shares = timed([str(BIN / "facepair"), "tag", str(album), "--workers", str(workers),
-                        "--json"], {**os.environ, "FACEPAIR_HOME": str(tmp / "home-memory")},
-                       pss=True)[2]
-
-        cli = anchor.ensure_venv().parent / "face_recognition"
-        theirs_s, theirs, theirs_mem = timed([str(cli), "--cpus", str(workers), str(known),
-                                              str(flat)], anchor.thread_env(1))
-        their_tags: dict[str, list[str]] = {}
-        for line in theirs.stdout.splitlines():
-            path, _, name = line.rpartition(",")
-            if name not in ("unknown_person", "no_persons_found"):
-                their_tags.setdefault(Path(path).name.replace("__", "/"), []).append(
-                    name.split("__")[0])
-        parts = breakdown(album, truth, enrolled)
+        contest = Contest.prepare(Path(tmp), enrollment(), album, truth)
+        ours, shares = facepair_runs(contest, album, truth, workers)
+        theirs_s, theirs, theirs_mem = timed(*contest.face_recognition(workers))
+        parts = breakdown(album, truth, contest.enrolled)
 
     photos = len(truth)
     floor_s = parts["floor_ms_per_photo"] / 1000 * photos / workers
@@ -248,19 +215,27 @@ def main(as_json: bool = False, workers: int = 2) -> None:
                            "peak_mb": ours["jpegs"]["peaks"]},
         "face_recognition": {"seconds": round(theirs_s, 1),
                              "photos_per_s": round(len(jpeg_truth) / theirs_s, 2),
-                             **precision_recall(jpeg_truth, their_tags), "peak_mb": theirs_mem},
+                             **precision_recall(jpeg_truth, their_names(theirs.stdout)),
+                             "peak_mb": theirs_mem},
         "speedup": round(theirs_s / mine["seconds"], 2),
         "speedup_same_photos": round(theirs_s / ours["jpegs"]["seconds"], 2),
         "breakdown": parts,
         "compute_floor_s": round(floor_s, 1),
         "share_of_floor": round(floor_s / mine["seconds"], 2),
     }
-    print(f"phone album: {photos} photos of 12 MP ({len(jpeg_truth)} JPEG, the rest HEIC), "
-          f"{workers} workers/cpus, wall time of each command from its start; the "
+    report(figures, floor_s)
+    if as_json:
+        print(json.dumps(figures))
+
+
+def report(figures: dict, floor_s: float) -> None:
+    photos, jpegs, parts = figures["photos"], figures["jpegs"], figures["breakdown"]
+    print(f"phone album: {photos} photos of 12 MP ({jpegs} JPEG, the rest HEIC), "
+          f"{figures['workers']} workers/cpus, wall time of each command from its start; the "
           "face_recognition CLI reads only the JPEGs")
     for system, label in (("facepair", f"facepair, all {photos}"),
-                          ("facepair_jpegs", f"facepair, {len(jpeg_truth)} JPEGs"),
-                          ("face_recognition", f"face_recognition, {len(jpeg_truth)} JPEGs")):
+                          ("facepair_jpegs", f"facepair, {jpegs} JPEGs"),
+                          ("face_recognition", f"face_recognition, {jpegs} JPEGs")):
         f = figures[system]
         print(f"{label:28s} {f['seconds']:6.1f} s  {f['photos_per_s']:5.2f} photos/s  "
               f"precision {f['precision']:.3f} recall {f['recall']:.3f}  peak resident MB "
@@ -268,10 +243,8 @@ def main(as_json: bool = False, workers: int = 2) -> None:
     print(f"facepair, all {photos}, a run of its own reading each process's share (PSS): "
           + ", ".join(f"{m['rss']} MB resident, {m['pss']} PSS"
                       for m in figures["facepair"]["peak_mb_with_pss"].values()))
-    print(f"facepair {figures['speedup_same_photos']:.2f}× faster on the same {len(jpeg_truth)} "
+    print(f"facepair {figures['speedup_same_photos']:.2f}× faster on the same {jpegs} "
           f"photos ({figures['speedup']:.2f}× with the HEICs it reads as well); compute floor "
           f"of all {photos}: {floor_s:.1f} s ({figures['share_of_floor']:.0%} of it reached)")
     print(f"one photo, one thread (ms): {parts['ms_per_photo']}, "
           f"{parts['faces_per_photo']} faces a photo")
-    if as_json:
-        print(json.dumps(figures))

@@ -21,23 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import anchor
-from bench.album import ENROLL, KNOWN, build_album, lfw, precision_recall
+from bench import last_json
+from bench.album import build_album, enrollment, precision_recall
+from bench.harness import Contest, facepair_env, named_faces, their_names
 
-BIN = Path(sys.executable).parent
 
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--others", type=int, default=1900, help="photos of never-enrolled "
@@ -47,7 +42,30 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--phone", action="store_true", help="the phone album instead: 100 "
                         "photos of 12 megapixels, JPEG and HEIC (bench/phone.py)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """The wall time of a command from its start, and its output."""
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def one_run(contest: Contest, album: Path, workers: int, label: str) -> tuple[dict, dict]:
+    """facepair's command, then face_recognition's: their times and ratio, and what each
+    found (facepair's JSON result, the names of each by photo)."""
+    home = contest.fresh_home(label)
+    ours_s, out = timed(contest.facepair(album, workers), facepair_env(home))
+    theirs_s, fr = timed(*contest.face_recognition(workers))
+    return ({"facepair": round(ours_s, 1), "face_recognition": round(theirs_s, 1),
+             "speedup": round(theirs_s / ours_s, 2)},
+            {"result": last_json(out), "ours": named_faces(home, album),
+             "theirs": their_names(fr)})
+
+
+def main() -> None:
+    args = parse_args()
     if args.phone:
         from bench import phone
 
@@ -59,72 +77,32 @@ def main() -> None:
         album = tmp / "album"
         truth = build_album(album, per_person=12, groups=12, scenes=12, per_stranger=4,
                             others=args.others)
-        photos = len(truth)
-
-        # facepair: enroll once; each run tags with a fresh copy of that gallery
-        enrolled = tmp / "enrolled"
-        for name in KNOWN:
-            subprocess.run([str(BIN / "facepair"), "enroll", name,
-                            *(str(lfw(name, i)) for i in ENROLL), "--json"],
-                           env={**os.environ, "FACEPAIR_HOME": str(enrolled)}, check=True,
-                           capture_output=True)
-        # face_recognition: known/ holds the same enrollment photos; album as one flat folder
-        known, flat = tmp / "known", tmp / "flat"
-        known.mkdir()
-        flat.mkdir()
-        for name in KNOWN:
-            for i in ENROLL:
-                (known / f"{name}__{i}.jpg").symlink_to(lfw(name, i))
-        for rel in truth:
-            (flat / rel.replace("/", "__")).symlink_to(album / rel)
-        cli = anchor.ensure_venv().parent / "face_recognition"
-
+        # facepair enrolls once and each run tags with a fresh copy of that gallery
+        contest = Contest.prepare(tmp, enrollment(), album, truth)
         for run in range(args.repeat):
-            home = tmp / f"home{run}"
-            shutil.copytree(enrolled, home)
-            start = time.perf_counter()
-            out = subprocess.run([str(BIN / "facepair"), "tag", str(album), "--workers",
-                                  str(args.workers), "--json"],
-                                 env={**os.environ, "FACEPAIR_HOME": str(home)}, check=True,
-                                 capture_output=True, text=True)
-            ours_s = time.perf_counter() - start
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            with sqlite3.connect(home / "gallery.sqlite3") as conn:
-                rows = conn.execute(
-                    "SELECT p.path, pe.name FROM album_photos p JOIN album_faces f ON "
-                    "f.photo_id = p.id JOIN people pe ON pe.id = f.person_id").fetchall()
-            ours_tags: dict[str, list[str]] = {}
-            for path, name in rows:
-                ours_tags.setdefault(str(Path(path).relative_to(album.resolve())),
-                                     []).append(name)
+            times, found = one_run(contest, album, args.workers, f"home{run}")
+            runs.append(times)
+    report(truth, args.workers, runs, found, args.json)
 
-            start = time.perf_counter()
-            fr = subprocess.run([str(cli), "--cpus", str(args.workers), str(known), str(flat)],
-                                capture_output=True, text=True, check=True,
-                                env=anchor.thread_env(1))
-            theirs_s = time.perf_counter() - start
-            their_tags: dict[str, list[str]] = {}
-            for line in fr.stdout.splitlines():
-                path, _, name = line.rpartition(",")
-                rel = Path(path).name.replace("__", "/")
-                if name not in ("unknown_person", "no_persons_found"):
-                    their_tags.setdefault(rel, []).append(name.split("__")[0])
-            runs.append({"facepair": round(ours_s, 1), "face_recognition": round(theirs_s, 1),
-                         "speedup": round(theirs_s / ours_s, 2)})
 
+def report(truth: dict[str, list[str]], workers: int, runs: list[dict], found: dict,
+           as_json: bool) -> None:
+    """The figures: the median times of the runs, the names of the last run."""
+    photos = len(truth)
     ours_s = statistics.median(r["facepair"] for r in runs)
     theirs_s = statistics.median(r["face_recognition"] for r in runs)
     figures = {
-        "photos": photos, "workers": args.workers,
+        "photos": photos, "workers": workers,
         "facepair": {"seconds": ours_s, "photos_per_s": round(photos / ours_s, 2),
-                     **precision_recall(truth, ours_tags), "faces": result["faces"]},
+                     **precision_recall(truth, found["ours"]),
+                     "faces": found["result"]["faces"]},
         "face_recognition": {"seconds": theirs_s,
                              "photos_per_s": round(photos / theirs_s, 2),
-                             **precision_recall(truth, their_tags)},
+                             **precision_recall(truth, found["theirs"])},
         "speedup": statistics.median(r["speedup"] for r in runs),
         "runs": runs,
     }
-    print(f"album of {photos} photos, {args.workers} workers/cpus, wall time of each command "
+    print(f"album of {photos} photos, {workers} workers/cpus, wall time of each command "
           f"(model loading included), median of {len(runs)} run(s)")
     for system in ("facepair", "face_recognition"):
         f = figures[system]
@@ -132,7 +110,7 @@ def main() -> None:
               f"precision {f['precision']:.3f} recall {f['recall']:.3f}")
     each = ", ".join(f"{r['speedup']:.2f}×" for r in runs)
     print(f"facepair {figures['speedup']:.2f}× faster (each run: {each})")
-    if args.json:
+    if as_json:
         print(json.dumps(figures))
 
 
