@@ -35,6 +35,8 @@ from PIL import Image
 from bench.open_set import devtest_split, summarise
 from bench.phone_album import FACE_SHARE, SIZE, paste
 
+WAYS = ("in_full", "reduced")  # how a probe is read (see above)
+
 
 def phone_jpeg(path: Path, rng: np.random.Generator) -> bytes:
     """The photo enlarged (face 60–600 px) on a 12-megapixel gray canvas, as JPEG bytes."""
@@ -54,6 +56,40 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    enroll, mated, strangers = devtest_split()
+    probes = [(n, p) for n, ps in mated.items() for p in ps][:: args.every]
+    strangers = strangers[:: args.every]
+    start = time.perf_counter()
+    scores, names, threshold = read_probes(enroll, [p for _, p in probes] + strangers)
+    figures: dict = {"mated_probes": len(probes), "non_mated_probes": len(strangers)}
+    right = {way: np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
+                                                        strict=True)]) for way in WAYS}
+    for way in WAYS:
+        figures[way] = summarise(scores[way][: len(probes)], right[way],
+                                 scores[way][len(probes) :], threshold, True)
+    figures["discordant"] = discordant(scores, right, len(probes), threshold)
+    figures["seconds"] = round(time.perf_counter() - start, 1)
+    print(f"{len(probes)} mated and {len(strangers)} non-mated probes as 12-MP phone photos")
+    for way in WAYS:
+        f = figures[way]
+        print(f"{way:8s} rank-1 {f['rank1']:.4f}  FNIR at FPIR 1 % "
+              f"{f['at_fpir_1pct']['fnir']:.4f}  at the threshold in force: FPIR "
+              f"{f['at_default']['fpir']:.4f} FNIR {f['at_default']['fnir']:.4f}  no face: "
+              f"{f['mated_no_face']} + {f['non_mated_no_face']}")
+    d = figures["discordant"]
+    print(f"disagreeing at the threshold in force: mated probes named right only in full "
+          f"{d['mated_right_in_full_only']}, only reduced {d['mated_right_reduced_only']}; "
+          f"strangers named only in full {d['strangers_named_in_full_only']}, only reduced "
+          f"{d['strangers_named_reduced_only']}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+def read_probes(enroll: dict[str, list[Path]], paths: list[Path]
+                ) -> tuple[dict[str, np.ndarray], dict[str, list[str | None]], float]:
+    """A gallery enrolled from `enroll` (name: photos), and each of `paths` made a phone photo
+    and read both ways: {way: each probe's best person score (NaN where no face was found)},
+    {way: that person's name}, and the gallery's threshold in force. One thread."""
     import torch
 
     from faces.decode import decode, decode_reduced
@@ -65,11 +101,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     settings = get_settings()
-    enroll, mated, strangers = devtest_split()
-    probes = [(n, p) for n, ps in mated.items() for p in ps][:: args.every]
-    strangers = strangers[:: args.every]
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
         g = Gallery(settings.model_copy(update={"home": Path(home)}))
         for name, photos in enroll.items():
@@ -93,13 +125,12 @@ def main() -> None:
             return embedder.embed_crops(embedder.crops_at(source, [points]))
 
         ways = {"in_full": read_full, "reduced": read_reduced}
-        paths = [p for _, p in probes] + strangers
-        scores = {w: np.full(len(paths), np.nan) for w in ways}
-        names: dict[str, list[str | None]] = {w: [None] * len(paths) for w in ways}
+        scores = {w: np.full(len(paths), np.nan) for w in WAYS}
+        names: dict[str, list[str | None]] = {w: [None] * len(paths) for w in WAYS}
         for i, path in enumerate(paths):
             data = phone_jpeg(path, rng)
-            for way, read in ways.items():
-                vector = read(data)
+            for way in WAYS:
+                vector = ways[way](data)
                 if vector is None:
                     continue
                 (cands,) = g.person_scores(vector, 1)
@@ -107,21 +138,21 @@ def main() -> None:
                     scores[way][i], names[way][i] = cands[0].score, cands[0].person.name
         threshold = g.estimate().threshold
         g.close()
-    figures: dict = {"mated_probes": len(probes), "non_mated_probes": len(strangers)}
-    right = {way: np.array([t == n for (n, _), t in zip(probes, names[way][: len(probes)],
-                                                        strict=True)]) for way in ways}
-    for way in ways:
-        figures[way] = summarise(scores[way][: len(probes)], right[way],
-                                 scores[way][len(probes) :], threshold, True)
-    # the probes the two ways disagree on at the threshold in force (McNemar's discordant
-    # pairs): mated probes named right one way only, strangers named one way only
+    return scores, names, threshold
+
+
+def discordant(scores: dict[str, np.ndarray], right: dict[str, np.ndarray], mated: int,
+               threshold: float) -> dict[str, int]:
+    """The probes the two ways disagree on at the threshold in force (McNemar's discordant
+    pairs): mated probes (the first `mated` scores) named right one way only, strangers named
+    one way only."""
     def named_right(way: str) -> np.ndarray:
-        return (scores[way][: len(probes)] >= threshold) & right[way]
+        return (scores[way][:mated] >= threshold) & right[way]
 
     def stranger_named(way: str) -> np.ndarray:
-        return scores[way][len(probes) :] >= threshold
+        return scores[way][mated:] >= threshold
 
-    figures["discordant"] = {
+    return {
         "mated_right_in_full_only": int((named_right("in_full") & ~named_right("reduced")).sum()),
         "mated_right_reduced_only": int((named_right("reduced") & ~named_right("in_full")).sum()),
         "strangers_named_in_full_only": int(
@@ -129,21 +160,6 @@ def main() -> None:
         "strangers_named_reduced_only": int(
             (stranger_named("reduced") & ~stranger_named("in_full")).sum()),
     }
-    figures["seconds"] = round(time.perf_counter() - start, 1)
-    print(f"{len(probes)} mated and {len(strangers)} non-mated probes as 12-MP phone photos")
-    for way in ways:
-        f = figures[way]
-        print(f"{way:8s} rank-1 {f['rank1']:.4f}  FNIR at FPIR 1 % "
-              f"{f['at_fpir_1pct']['fnir']:.4f}  at the threshold in force: FPIR "
-              f"{f['at_default']['fpir']:.4f} FNIR {f['at_default']['fnir']:.4f}  no face: "
-              f"{f['mated_no_face']} + {f['non_mated_no_face']}")
-    d = figures["discordant"]
-    print(f"disagreeing at the threshold in force: mated probes named right only in full "
-          f"{d['mated_right_in_full_only']}, only reduced {d['mated_right_reduced_only']}; "
-          f"strangers named only in full {d['strangers_named_in_full_only']}, only reduced "
-          f"{d['strangers_named_reduced_only']}")
-    if args.json:
-        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import os
 import random
 import resource
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -306,6 +307,99 @@ def check_people(url: str, key: str, clients: list[Client]) -> dict:
             "deleted_people_still_there": lingering, "lost": lost[:20]}
 
 
+def faults(server: subprocess.Popen, home: Path, begin: float, seconds: float
+           ) -> tuple[list[str], int]:
+    """The run's schedule, from `begin`: warm-up, a worker killed at 40 %, the disk full for
+    45 s at 60 %. What happened when, and the service's memory after warm-up (MB)."""
+    events = []
+    time.sleep(min(30, seconds * 0.1))
+    warm = round(rss_mb(tree_pids(server.pid)))
+    time.sleep(max(0.0, begin + seconds * 0.4 - time.monotonic()))
+    # the largest child is a worker (others are small helpers, as multiprocessing's)
+    workers = [p for p in tree_pids(server.pid) if p != server.pid]
+    if workers:
+        victim = max(workers, key=lambda p: rss_mb([p]))
+        size = rss_mb([victim])
+        os.kill(victim, signal.SIGKILL)
+        events.append(f"{time.monotonic() - begin:.0f} s: SIGKILL to worker {victim} "
+                      f"({size:.0f} MB)")
+    time.sleep(max(0.0, begin + seconds * 0.6 - time.monotonic()))
+    full = max((f.stat().st_size for f in home.rglob("*") if f.is_file()), default=0)
+    pids = [p for p in tree_pids(server.pid) if p != server.pid]
+    hard = {}
+    for pid in pids:  # the soft limit only: lifting it again needs no privilege
+        with contextlib.suppress(ProcessLookupError):
+            hard[pid] = resource.prlimit(pid, resource.RLIMIT_FSIZE)[1]
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (full, hard[pid]))
+    events.append(f"{time.monotonic() - begin:.0f} s: disk full for 45 s "
+                  f"(RLIMIT_FSIZE {full:,} bytes on {len(pids)} processes)")
+    time.sleep(45)
+    for pid, limit in hard.items():
+        with contextlib.suppress(ProcessLookupError):
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
+    return events, warm
+
+
+def run(args: argparse.Namespace, tmp: Path, photos: Photos) -> tuple[dict, list[Client]]:
+    """The soak run on a service over a home and albums in `tmp`: the clients, and what the
+    run found (events, memory, acknowledged enrollments and sidecars checked afterwards)."""
+    home, albums = tmp / "home", tmp / "albums"
+    foreign = build_album(albums / "family", photos)
+    env = {"FACEPAIR_REQUEST_TIMEOUT": "5", "FACEPAIR_ALBUM_ROOTS": json.dumps([str(albums)]),
+           "FACEPAIR_ALBUM_WORKERS": "1", "OMP_NUM_THREADS": "1"}
+    started: list = []
+    with running_service(home, args.workers, env, started,
+                         CACHE / "soak-service.log") as (url, key):
+        server = started[0]
+        seconds = args.minutes * 60
+        begin = time.monotonic()
+        clients = [Client(i, url, key, photos, begin + seconds,
+                          albums / "family" if i == 0 else None, args.seed * 1000 + i)
+                   for i in range(args.clients)]
+        for c in clients:
+            c.start()
+        samples: list[tuple[float, list[float]]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:  # each process's resident memory, every 2 s
+            while not sampling.wait(2):
+                samples.append((time.monotonic() - begin,
+                                [rss_mb([p]) for p in tree_pids(server.pid)]))
+
+        threading.Thread(target=sample, daemon=True).start()
+        events, warm = faults(server, home, begin, seconds)
+        for c in clients:
+            c.join()
+        memory = {"after_warm_up_mb": warm, "end_mb": round(rss_mb(tree_pids(server.pid)))}
+        sampling.set()
+        memory["largest_process_mb"] = round(max(max(m) for _, m in samples))
+        memory["series_mb"] = [(round(t), [round(x) for x in m]) for t, m in samples[::5]]
+        time.sleep(5)  # the album job in hand ends its chunk
+        return {"minutes": args.minutes, "clients": args.clients, "workers": args.workers,
+                "events": events, "memory": memory,
+                **check_people(url, key, clients),
+                **check_sidecars(albums / "family", foreign)}, clients
+
+
+def answered(clients: list[Client]) -> dict:
+    """The answers by status and problem code, the unexpected 5xx among them, the connections
+    cut and the latency of each kind of request."""
+    answers = [a for c in clients for a in c.answers]
+    statuses = Counter(f"{s} {code}".strip() for _, s, code, _ in answers)
+    unexpected = sum(n for k, n in statuses.items()
+                     if int(k.split()[0]) >= 500 and tuple(
+                         (int(k.split()[0]), k.split()[1] if " " in k else "")) not in
+                     EXPECTED_5XX)
+    latency = {}
+    for kind in sorted({a[0] for a in answers}):
+        times = np.array([t for k, _, _, t in answers if k == kind])
+        latency[kind] = {"n": len(times), "p50_s": round(float(np.percentile(times, 50)), 3),
+                         "p99_s": round(float(np.percentile(times, 99)), 3)}
+    return {"requests": len(answers), "by_status": dict(sorted(statuses.items())),
+            "unexpected_5xx": unexpected, "connections_cut": sum(c.cut for c in clients),
+            "latency": latency}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
@@ -317,88 +411,20 @@ def main() -> None:
     rng = random.Random(args.seed)
     photos = Photos(rng)
     with tempfile.TemporaryDirectory(prefix="facepair-soak-") as tmp:
-        home, albums = Path(tmp) / "home", Path(tmp) / "albums"
-        foreign = build_album(albums / "family", photos)
-        env = {"FACEPAIR_REQUEST_TIMEOUT": "5", "FACEPAIR_ALBUM_ROOTS": json.dumps([str(albums)]),
-               "FACEPAIR_ALBUM_WORKERS": "1", "OMP_NUM_THREADS": "1"}
-        started: list = []
-        with running_service(home, args.workers, env, started,
-                             CACHE / "soak-service.log") as (url, key):
-            server = started[0]
-            seconds = args.minutes * 60
-            begin = time.monotonic()
-            clients = [Client(i, url, key, photos, begin + seconds,
-                              albums / "family" if i == 0 else None, args.seed * 1000 + i)
-                       for i in range(args.clients)]
-            for c in clients:
-                c.start()
-            events, memory = [], {}
-            samples: list[tuple[float, list[float]]] = []
-            sampling = threading.Event()
-
-            def sample() -> None:  # each process's resident memory, every 2 s
-                while not sampling.wait(2):
-                    samples.append((time.monotonic() - begin,
-                                    [rss_mb([p]) for p in tree_pids(server.pid)]))
-
-            threading.Thread(target=sample, daemon=True).start()
-            time.sleep(min(30, seconds * 0.1))
-            memory["after_warm_up_mb"] = round(rss_mb(tree_pids(server.pid)))
-            time.sleep(max(0.0, begin + seconds * 0.4 - time.monotonic()))
-            # the largest child is a worker (others are small helpers, as multiprocessing's)
-            workers = [p for p in tree_pids(server.pid) if p != server.pid]
-            if workers:
-                victim = max(workers, key=lambda p: rss_mb([p]))
-                size = rss_mb([victim])
-                os.kill(victim, signal.SIGKILL)
-                events.append(f"{time.monotonic() - begin:.0f} s: SIGKILL to worker {victim} "
-                              f"({size:.0f} MB)")
-            time.sleep(max(0.0, begin + seconds * 0.6 - time.monotonic()))
-            full = max((f.stat().st_size for f in home.rglob("*") if f.is_file()), default=0)
-            pids = [p for p in tree_pids(server.pid) if p != server.pid]
-            hard = {}
-            for pid in pids:  # the soft limit only: lifting it again needs no privilege
-                with contextlib.suppress(ProcessLookupError):
-                    hard[pid] = resource.prlimit(pid, resource.RLIMIT_FSIZE)[1]
-                    resource.prlimit(pid, resource.RLIMIT_FSIZE, (full, hard[pid]))
-            events.append(f"{time.monotonic() - begin:.0f} s: disk full for 45 s "
-                          f"(RLIMIT_FSIZE {full:,} bytes on {len(pids)} processes)")
-            time.sleep(45)
-            for pid, limit in hard.items():
-                with contextlib.suppress(ProcessLookupError):
-                    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
-            for c in clients:
-                c.join()
-            memory["end_mb"] = round(rss_mb(tree_pids(server.pid)))
-            sampling.set()
-            memory["largest_process_mb"] = round(max(max(m) for _, m in samples))
-            memory["series_mb"] = [(round(t), [round(x) for x in m]) for t, m in samples[::5]]
-            time.sleep(5)  # the album job in hand ends its chunk
-            result = {"minutes": args.minutes, "clients": args.clients, "workers": args.workers,
-                      "events": events, "memory": memory,
-                      **check_people(url, key, clients),
-                      **check_sidecars(albums / "family", foreign)}
-        answers = [a for c in clients for a in c.answers]
-        statuses = Counter(f"{s} {code}".strip() for _, s, code, _ in answers)
-        unexpected = sum(n for k, n in statuses.items()
-                         if int(k.split()[0]) >= 500 and tuple(
-                             (int(k.split()[0]), k.split()[1] if " " in k else "")) not in
-                         EXPECTED_5XX)
-        latency = {}
-        for kind in sorted({a[0] for a in answers}):
-            times = np.array([t for k, _, _, t in answers if k == kind])
-            latency[kind] = {"n": len(times), "p50_s": round(float(np.percentile(times, 50)), 3),
-                             "p99_s": round(float(np.percentile(times, 99)), 3)}
-        result.update(requests=len(answers), by_status=dict(sorted(statuses.items())),
-                      unexpected_5xx=unexpected,
-                      connections_cut=sum(c.cut for c in clients), latency=latency)
+        result, clients = run(args, Path(tmp), photos)
+        result.update(answered(clients))
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "soak.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
         return
-    print(f"{args.clients} clients, {args.minutes:g} min, serve --workers {args.workers}: "
-          f"{result['requests']:,} answers")
+    report(result)
+
+
+def report(result: dict) -> None:
+    memory = result["memory"]
+    print(f"{result['clients']} clients, {result['minutes']:g} min, serve --workers "
+          f"{result['workers']}: {result['requests']:,} answers")
     for event in result["events"]:
         print(" ", event)
     print("  by status:", ", ".join(f"{k}: {v}" for k, v in result["by_status"].items()))
