@@ -1,9 +1,12 @@
 """The code's shape: every module imports on its own (no import cycles that only the right
-import order hides), and the layers depend one way: service → index → faces ← training."""
+import order hides), the layers depend one way (service → index → faces ← training, and the
+benchmarks above them all), only the store runs SQL, and no function runs over 80 lines. The
+benchmarks (`bench/`) are held to the same rules as the packages."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,11 +14,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("faces", "index", "service", "training")
+CODE = (*PACKAGES, "bench")  # the packages and the benchmarks, which may import any of them
+ANCHOR_SCRIPTS = ROOT / "bench" / "anchor_scripts"  # run by the anchor's venv, with dlib
+
+
+def sources(packages: tuple[str, ...] = CODE) -> list[Path]:
+    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py"))
 
 
 def modules() -> list[str]:
-    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                  for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+    return [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for p in sources() if ANCHOR_SCRIPTS not in p.parents]
+
+
+def in_the_store(path: Path) -> bool:
+    """index/store.py, or the store's own modules (index/store*)."""
+    rel = path.relative_to(ROOT).parts
+    return rel[0] == "index" and rel[1].startswith("store")
 
 
 def test_every_module_imports_on_its_own() -> None:
@@ -31,12 +46,14 @@ def test_every_module_imports_on_its_own() -> None:
 
 def test_layers_depend_one_way() -> None:
     """faces imports none of the others; index imports only faces; training never imports
-    index or service; nothing imports service but service."""
+    index or service; nothing imports service but service (and the benchmarks); nothing
+    imports the benchmarks but themselves."""
     allowed = {"faces": {"faces"}, "index": {"faces", "index"},
                "training": {"faces", "training"},
-               "service": {"faces", "index", "service", "training"}}
+               "service": {"faces", "index", "service", "training"},
+               "bench": set(CODE)}
     wrong = []
-    for package in PACKAGES:
+    for package in CODE:
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = ([a.name for a in node.names] if isinstance(node, ast.Import)
@@ -44,15 +61,13 @@ def test_layers_depend_one_way() -> None:
                          and node.level == 0 else [])
                 for name in names:
                     top = name.split(".")[0]
-                    if top in PACKAGES and top not in allowed[package]:
+                    if top in CODE and top not in allowed[package]:
                         wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong, wrong
 
 
 def test_every_error_code_is_in_the_docs() -> None:
     """docs/errors.md lists every code the code can answer with, and no other."""
-    import re
-
     found: set[str] = set()
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
@@ -67,21 +82,101 @@ def test_every_error_code_is_in_the_docs() -> None:
     assert found == listed, {"not in the docs": found - listed, "not in the code": listed - found}
 
 
-def test_the_store_owns_all_sql() -> None:
-    """Only index/store.py runs SQL; everything else asks it through named methods."""
-    import re
+# SQL as it is written in a string: a statement's opening words
+SQL = re.compile(r"\b(SELECT\s.*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET"
+                 r"|DELETE\s+FROM|(CREATE|DROP)\s+(UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)"
+                 r"|ALTER\s+TABLE|PRAGMA\s+\w+)\b", re.S)
 
-    outside = [f"{path.relative_to(ROOT)}:{n}" for package in PACKAGES
-               for path in (ROOT / package).rglob("*.py") if path != ROOT / "index" / "store.py"
-               for n, line in enumerate(path.read_text().splitlines(), 1)
-               if re.search(r"\.execute(many|script)?\(", line)]
-    assert not outside, outside
+
+def reaching_past_the_store(tree: ast.AST) -> set[str]:
+    """What a module does that only the store may do: import sqlite3 (`sqlite3`), run a
+    statement (the call: `conn.execute`) or hold SQL (the statement's first 40 characters)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""])
+            found |= {"sqlite3" for n in names if n.split(".")[0] == "sqlite3"}
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("execute", "executemany", "executescript")):
+            found.add(ast.unparse(node.func))
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and SQL.search(node.value)):
+            found.add(" ".join(node.value.split())[:40])
+    return found
+
+
+# TODO(the store as repositories): what reaches past the store's methods today. The store's
+# rewrite removes these; then remove them here too (the test fails on an entry that is no
+# longer found, so the list only shrinks).
+PAST_THE_STORE = {
+    # sqlite3.Connection and sqlite3.Row in the album tagger's signatures
+    ("index/albums.py", "sqlite3"),
+    # synthetic faces inserted in bulk on the write's connection, their ids read back
+    # (past `_new_id`); each face's person read with SQL on `store.read()`
+    ("bench/calibration.py", "conn.executemany"),
+    ("bench/calibration.py", "INSERT INTO faces(photo_id, person_id, b"),
+    ("bench/calibration.py", "conn.execute"),
+    ("bench/calibration.py", "SELECT id FROM faces ORDER BY id"),
+    ("bench/calibration.py", "store.read().execute"),
+    ("bench/calibration.py", "SELECT id, person_id FROM faces"),
+}
+
+
+def test_the_store_owns_all_sql() -> None:
+    """Only the store (index/store*) speaks to the database: no other module imports sqlite3,
+    runs a statement or holds SQL; everything else asks the store through named methods."""
+    found = {(str(path.relative_to(ROOT)), what) for path in sources()
+             if not in_the_store(path)
+             for what in reaching_past_the_store(ast.parse(path.read_text()))}
+    assert not found - PAST_THE_STORE, sorted(found - PAST_THE_STORE)
+    assert not PAST_THE_STORE - found, ("no longer found: remove from PAST_THE_STORE",
+                                        sorted(PAST_THE_STORE - found))
+
+
+def private_names(tree: ast.AST) -> set[str]:
+    """`obj._name` on anything but `self` or `cls`, and `from module import _name`."""
+    found = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            found.add(ast.unparse(node))
+        elif isinstance(node, ast.ImportFrom):
+            found |= {f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")}
+    return found
+
+
+# TODO(the store as repositories, the album pipeline as stages): the benchmarks' uses of
+# facepair's private names today; the list only shrinks, as PAST_THE_STORE does.
+PRIVATE_NAMES = {
+    # the index re-read after synthetic faces were written past the gallery
+    ("bench/identify_latency.py", "g._load_index"),
+    # one photo named and recorded as the album job does it, timed step by step
+    ("bench/phone.py", "tagger._lend_to_workers"),
+    ("bench/phone.py", "tagger._named"),
+    ("bench/phone.py", "tagger._record"),
+    # the FAISS index's lists and the lists a search probes
+    ("bench/search.py", "ivf._index"),
+    # a person's stable share of the held-out split; the training step's autocast
+    ("bench/dlib_chips.py", "training.data._share"),
+    ("bench/train_speed.py", "training.train._autocast"),
+}
+
+
+def test_the_benchmarks_use_public_names() -> None:
+    """The benchmarks measure facepair through what it offers, not through its private
+    names."""
+    found = {(str(path.relative_to(ROOT)), what) for path in sources(("bench",))
+             for what in private_names(ast.parse(path.read_text()))}
+    assert not found - PRIVATE_NAMES, sorted(found - PRIVATE_NAMES)
+    assert not PRIVATE_NAMES - found, ("no longer found: remove from PRIVATE_NAMES",
+                                       sorted(PRIVATE_NAMES - found))
 
 
 def test_no_function_runs_over_80_lines() -> None:
     long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
-            for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-            for node in ast.walk(ast.parse(path.read_text()))
+            for path in sources() for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and (node.end_lineno or node.lineno) - node.lineno + 1 > 80]
     assert not long, long
