@@ -26,7 +26,7 @@ import numpy as np
 
 from index.calibration import Nearest, estimate
 from index.search import FaceIndex
-from index.store import Store
+from index.store import NewFace, Store
 
 DIM = 128
 
@@ -38,15 +38,12 @@ def build(home: Path, faces: int, people: int, seed: int = 0) -> tuple[Store, Fa
     vectors = centres[owner] + rng.normal(scale=1.1, size=(faces, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     store = Store(home / "gallery.sqlite3")
-    with store.write() as conn:
-        pids = [store.add_person(conn, f"p{i}") for i in range(people)]
-        photo = store.add_photo(conn, "0" * 64, "synthetic", 1, 1)
-        conn.executemany(
-            "INSERT INTO faces(photo_id, person_id, box, landmarks, score, sharpness, chip, "
-            "chip_landmarks, added) VALUES(?, ?, '[]', '[]', 1, 1, x'', '[]', '')",
-            [(photo, pids[p]) for p in owner])
-        ids = [int(r[0]) for r in conn.execute("SELECT id FROM faces ORDER BY id")]
-        store.put_embeddings(conn, "m", ids, vectors)
+    with store.transaction(gallery=True):
+        pids = [store.people.add(f"p{i}") for i in range(people)]
+        photo = store.faces.add_photo("0" * 64, "synthetic", 1, 1)
+        ids = store.faces.add_all([NewFace(photo, pids[p], [], [], 1.0, 1.0, b"", [])
+                                   for p in owner])
+        store.embeddings.put("m", ids, vectors)
     index = FaceIndex(DIM, ann_min_faces=10**9)
     index.rebuild(np.array(ids), vectors)
     return store, index
@@ -57,7 +54,7 @@ def refresh(store: Store, index: FaceIndex) -> tuple[dict, float]:
     held = index.vectors()
     assert held is not None
     ids, vectors = held
-    owner = dict(store.read().execute("SELECT id, person_id FROM faces").fetchall())
+    owner = store.faces.people()
     people = np.array([owner[f] for f in ids.tolist()])
     rows = Nearest(store, "m").refresh(ids, people, vectors)
     estimate(rows, len(np.unique(people)), 0.01, 0.5, None)
@@ -76,14 +73,14 @@ def main() -> None:
         rng = np.random.default_rng(1)
         v = rng.normal(size=(1, DIM)).astype(np.float32)
         v /= np.linalg.norm(v)
-        with store.write() as conn:
-            photo = store.add_photo(conn, "1" * 64, "synthetic", 1, 1)
-            fid = store.add_face(conn, photo, 1, [], [], 1.0, 1.0, b"", [])
-            store.put_embeddings(conn, "m", [fid], v)
+        with store.transaction(gallery=True):
+            photo = store.faces.add_photo("1" * 64, "synthetic", 1, 1)
+            fid = store.faces.add(NewFace(photo, 1, [], [], 1.0, 1.0, b"", []))
+            store.embeddings.put("m", [fid], v)
         index.add(np.array([fid]), v)
         _, added = refresh(store, index)
         _, again = refresh(store, index)  # nothing changed: rows read, threshold recomputed
-        store.delete_face(fid)
+        store.faces.delete(fid)
         index.remove([fid])
         _, deleted = refresh(store, index)
     figures = {"faces": args.faces, "people": args.people,

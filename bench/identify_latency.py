@@ -53,6 +53,7 @@ def facepair(photo: Path, runs: int, threads: int) -> dict:
     import torch
 
     from index.gallery import Gallery
+    from index.store import NewFace
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as home:
@@ -60,16 +61,17 @@ def facepair(photo: Path, runs: int, threads: int) -> dict:
         for name, p in enroll_photos():
             g.enroll(name, p, face="center")
         rng = np.random.default_rng(0)
-        with g.store.write() as conn:  # synthetic people: rows and vectors, no photos behind
+        store = g.store
+        with store.transaction(gallery=True):  # synthetic people: rows and vectors only
             for k in range(SYNTHETIC):
-                pid = g.store.add_person(conn, f"synthetic {k}")
+                pid = store.people.add(f"synthetic {k}")
                 for j in range(3):
-                    photo_id = g.store.add_photo(conn, f"synthetic-{k}-{j}", "synthetic", 1, 1)
-                    fid = g.store.add_face(conn, photo_id, pid, [0, 0, 1, 1], [[0, 0]] * 5,
-                                           1.0, 0.0, b"", [[0, 0]] * 5)
+                    photo_id = store.faces.add_photo(f"synthetic-{k}-{j}", "synthetic", 1, 1)
+                    fid = store.faces.add(NewFace(photo_id, pid, [0, 0, 1, 1], [[0, 0]] * 5,
+                                                  1.0, 0.0, b"", [[0, 0]] * 5))
                     v = rng.standard_normal(g.embedder.dim).astype(np.float32)
-                    g.store.put_embeddings(conn, g.model, [fid], v[None] / np.linalg.norm(v))
-        g._load_index()
+                    store.embeddings.put(g.model, [fid], v[None] / np.linalg.norm(v))
+        g.reload()
         times, names = [], []
         for _ in range(runs + 1):
             start = time.perf_counter()

@@ -141,7 +141,7 @@ def facepair(enroll, mated, strangers, threads: int, model: str | None = None) -
         stranger_best, _ = best(strangers)
         in_force = g.estimate()
         pair = g.threshold(far=1e-3)
-        enrolled = g.store.counts()["faces"]
+        enrolled = g.store.meta.counts()["faces"]
         g.close()
     extra = {"at_card_far_1e-3": pair, "at_card": in_force.card_threshold}
     if in_force.gallery_threshold is not None:

@@ -43,22 +43,24 @@ def agree(gallery: Gallery, root: Path) -> Agreement:
     """Identify every tagged face under `root`, its own photo held out of the gallery."""
     root = Path(root).resolve()
     threshold = gallery.threshold()
-    faces = [r for r in gallery.store.user_named_album_faces(root)
-             if r["model"] == gallery.model]
-    ids, owners, vectors = gallery.store.embeddings(gallery.model)
-    shas = gallery.store.face_shas()
-    enrolled_sha = np.array([shas.get(int(i), "") for i in ids])
-    people = {p.id: p for p in gallery.store.people()}
+    faces = [f for f in gallery.store.albums.named_by_user(root)
+             if f.model == gallery.model and f.person_id is not None]
+    embedded = gallery.store.embeddings.of_model(gallery.model)
+    vectors, owners = embedded.vectors, embedded.person_ids
+    shas = gallery.store.faces.shas()
+    enrolled_sha = np.array([shas.get(int(i), "") for i in embedded.face_ids])
+    people = {p.id: p for p in gallery.store.people.all()}
     result = Agreement(threshold=round(threshold, 4), tagged=0, right=0, wrong=0, unknown=0,
                        people={}, mistakes=[])
-    for row in faces:
-        person = people[int(row["person_id"])]
+    for face in faces:
+        assert face.person_id is not None
+        person = people[face.person_id]
         entry = result["people"].setdefault(person.name, PersonAgreement(
             tagged=0, right=0, wrong=0, unknown=0, enrolled=person.faces, named_as={}))
         entry["tagged"] += 1
         result["tagged"] += 1
-        named, score = _identify(np.frombuffer(row["vector"], dtype="<f4"), vectors, owners,
-                                 enrolled_sha != row["sha256"], threshold)
+        named, score = _identify(face.vector, vectors, owners, enrolled_sha != face.sha256,
+                                 threshold)
         if named is None:
             entry["unknown"] += 1
             result["unknown"] += 1
@@ -70,9 +72,9 @@ def agree(gallery: Gallery, root: Path) -> Agreement:
             entry["wrong"] += 1
             result["wrong"] += 1
             entry["named_as"][other] = entry["named_as"].get(other, 0) + 1
-            result["mistakes"].append({"path": row["path"], "tagged": person.name,
+            result["mistakes"].append({"path": face.path, "tagged": person.name,
                                        "named": other, "score": round(score, 4),
-                                       "face": int(row["id"])})
+                                       "face": face.id})
     return result
 
 
@@ -93,7 +95,7 @@ def write_agreement(gallery: Gallery, result: Agreement, out: Path) -> Path:
         f"<tr><td>{html.escape(name)}</td><td>{p['tagged']}</td><td>{p['right']}</td>"
         f"<td>{p['wrong']}</td><td>{p['unknown']}</td><td>{p['enrolled']}</td></tr>"
         for name, p in sorted(result["people"].items(), key=lambda kv: kv[0].casefold()))
-    chips = gallery.store.album_chips([m["face"] for m in result["mistakes"]])
+    chips = gallery.store.albums.chips([m["face"] for m in result["mistakes"]])
     wrong = "".join(
         f'<figure><img src="{thumbnail(chips[m["face"]])}" alt=""><figcaption>'
         f'{html.escape(Path(m["path"]).name)}: tagged {html.escape(m["tagged"])}, taken for '

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
 import multiprocessing as mp
 import os
-import sqlite3
+import socket
 import stat
 import threading
 import time
@@ -40,6 +39,7 @@ from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
+from index.store import AlbumFace, NewAlbumFace
 
 CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
 
@@ -146,10 +146,19 @@ def _init_forked() -> None:
     keep_freed_memory()
 
 
-def alive(pid: int) -> bool:
-    """Whether a process of this pid runs on this machine."""
+def owner_name() -> str:
+    """This process as an album job's owner: its host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(owner: str) -> bool:
+    """Whether the process that owns a job still runs. A process of another host is taken
+    to be alive: only its own host can tell."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's
@@ -244,15 +253,14 @@ def face_region(face: Face, scale: float) -> tuple[float, float, float, float]:
     return x1 - grow, y1 - grow, x2 + grow, y2 + grow
 
 
-def enroll_album_face(gallery: Gallery, person: str | int, row: sqlite3.Row, note: str = ""
+def enroll_album_face(gallery: Gallery, person: str | int, found: AlbumFace, note: str = ""
                       ) -> dict:
-    """Enroll an album face (a row of the album tables, with its photo's) for a person, from
-    its stored chip; raises FacepairError where it cannot be (enrolled already, …)."""
-    face = Face(box=tuple(json.loads(row["box"])), score=float(row["score"]),
-                landmarks=np.asarray(json.loads(row["landmarks"])))
-    return gallery.enroll_chip(person, bytes(row["chip"]),
-                               np.asarray(json.loads(row["chip_landmarks"])), face,
-                               row["sha256"], row["path"], row["width"], row["height"], note)
+    """Enroll an album face for a person, from its stored chip; raises FacepairError where it
+    cannot be (enrolled already, …)."""
+    face = Face(box=(found.box[0], found.box[1], found.box[2], found.box[3]),
+                score=float(found.score), landmarks=np.asarray(found.landmarks))
+    return gallery.enroll_chip(person, found.chip, np.asarray(found.chip_landmarks), face,
+                               found.sha256, found.path, found.width, found.height, note)
 
 
 class AlbumTagger:
@@ -272,7 +280,7 @@ class AlbumTagger:
         self.progress, self.cancel = progress, cancel or threading.Event()
         self.only_tagged, self.people = only_tagged, people
         self.tags = TagCounts()
-        self._person_ids: dict[str, int] = {}
+        self._person_ids: dict[str, int | None] = {}
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -307,15 +315,15 @@ class AlbumTagger:
                 continue
             if self.only_tagged and not tagged_photo(path):
                 continue
-            row = self.store.album_photo_state(path)
-            if (row is not None and row["model"] == self.gallery.model
-                    and row["size"] == st.st_size and row["tags"] == fingerprint(path)):
-                if row["mtime"] == st.st_mtime:
+            known = self.store.albums.state(path)
+            if (known is not None and known.model == self.gallery.model
+                    and known.size == st.st_size and known.tags == fingerprint(path)):
+                if known.mtime == st.st_mtime:
                     unchanged += 1
                     continue
                 sha = sha256_of(path)  # (read errors here end the job as failed, below)
-                if sha == row["sha256"]:  # touched, not changed
-                    self.store.touch_album_photo(path, st.st_mtime)
+                if sha == known.sha256:  # touched, not changed
+                    self.store.albums.touch(path, st.st_mtime)
                     unchanged += 1
                     continue
             else:
@@ -364,15 +372,15 @@ class AlbumTagger:
 
     # -- the job ------------------------------------------------------------------------------
 
-    def start_job(self, root: Path, owner: int | None = None, resumable: bool = False,
+    def start_job(self, root: Path, owner: str | None = None, resumable: bool = False,
                   kind: str = "tag") -> int:
         """A job's row: run by `owner` (default: this process), or waiting for a service
         process to take it (`owner=None`, `resumable`). Jobs of commands that were killed
         are marked interrupted on the way."""
         if owner is None and not resumable:
-            owner = os.getpid()
-            self.store.interrupt_orphan_album_jobs(alive)
-        return self.store.add_album_job(root, self.xmp, owner, resumable, self.embed, kind)
+            owner = owner_name()
+            self.store.jobs.interrupt_orphans(alive)
+        return self.store.jobs.add(root, self.xmp, owner, resumable, self.embed, kind)
 
     def run(self, root: Path, job_id: int | None = None) -> AlbumRun:
         """Tag every photo under `root` as job `job_id` (a new job by default)."""
@@ -385,10 +393,10 @@ class AlbumTagger:
         try:
             photos, skipped = self.scan(root)
             todo, unchanged, unreadable = self._todo(photos)
-            self.store.add_album_problems(job_id, unreadable)
+            self.store.jobs.add_problems(job_id, unreadable)
             failed = len(unreadable)
             counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": failed}
-            self.store.start_album_job(job_id, len(todo) + failed, unchanged, skipped, failed)
+            self.store.jobs.start(job_id, len(todo) + failed, unchanged, skipped, failed)
             for chunk in self._analysed(todo):
                 # named before the write: naming takes the gallery's lock, which an enrollment
                 # holds while it waits for the store's (taking them the other way round here
@@ -396,11 +404,12 @@ class AlbumTagger:
                 threshold = self.gallery.threshold()
                 named = [self._named(item, threshold) for item in chunk]
                 problems = [p for n in named for p in n.problems]
-                with self.store.write(gallery=False) as conn:  # a chunk and its progress
-                    for item, naming in zip(chunk, named, strict=True):
-                        self._record(conn, item, naming, job_id, counts)
-                    self.store.album_job_progress(
-                        conn, job_id, counts["photos"] + counts["failed"], counts["faces"],
+                people = [self._user_people(n) for n in named]
+                with self.store.transaction():  # a chunk and its progress
+                    for item, naming, theirs in zip(chunk, named, people, strict=True):
+                        self._record(item, naming, theirs, job_id, counts)
+                    self.store.jobs.progress(
+                        job_id, counts["photos"] + counts["failed"], counts["faces"],
                         counts["named"], counts["unknown"], counts["failed"])
                 problems += [(item.path, "unreadable", item.error) for item in chunk
                              if item.error is not None]
@@ -408,18 +417,18 @@ class AlbumTagger:
                     for item in chunk:
                         if item.error is None:
                             problems += self.write_xmp(Path(item.path))[1]
-                self.store.add_album_problems(job_id, problems)
+                self.store.jobs.add_problems(job_id, problems)
                 if self.progress:
                     self.progress(counts["photos"] + counts["failed"], len(todo) + failed)
                 # a cancel asked here, or through the store by any process
-                if self.cancel.is_set() or self.store.album_job_cancelled(job_id):
+                if self.cancel.is_set() or self.store.jobs.cancelled(job_id):
                     status = "cancelled"
                     break
         except BaseException as exc:
-            self.store.end_album_job(job_id, "failed", f"{type(exc).__name__}: {exc}")
+            self.store.jobs.end(job_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
         clusters = self.cluster()
-        self.store.end_album_job(job_id, status)
+        self.store.jobs.end(job_id, status)
         return AlbumRun(job=job_id, status=status, photos=counts["photos"],
                         faces=counts["faces"], named=counts["named"], unknown=counts["unknown"],
                         failed=counts["failed"], unchanged=unchanged, skipped=skipped,
@@ -493,45 +502,42 @@ class AlbumTagger:
                                         f"{name!r} where facepair sees {match.person.name!r}; "
                                         "the tag's name is kept"))
 
-    def _person_id(self, conn: sqlite3.Connection, name: str) -> int | None:
-        """The id of the person a user's tag names, made where there is none yet (None for
-        a name facepair cannot store)."""
-        if name not in self._person_ids:
-            found = self.store.person_by_name(name)
+    def _user_people(self, naming: Naming) -> list[int | None]:
+        """The ids of the people the user's tags name, per face (None: no tag, or a name
+        facepair cannot store); people new to the gallery are made here, before the photo is
+        recorded."""
+        for name in set(naming.by_user) - set(self._person_ids) - {None}:
+            assert name is not None
             try:
-                self._person_ids[name] = (found.id if found is not None
-                                          else self.store.add_person(conn, name))
+                self._person_ids[name] = self.gallery.person_id_for(name)
             except Refused:
-                return None
-        return self._person_ids[name]
+                self._person_ids[name] = None
+        return [self._person_ids[n] if n else None for n in naming.by_user]
 
-    def _record(self, conn: sqlite3.Connection, item: Analysed, naming: Naming, job_id: int,
+    def _record(self, item: Analysed, naming: Naming, people: list[int | None], job_id: int,
                 counts: dict) -> None:
-        """One analysed photo and its named faces into the store, within the caller's
-        write."""
+        """One analysed photo and its named faces into the store (within the chunk's write);
+        `people`: whom the user's tags name, per face."""
         if item.error is not None:
             counts["failed"] += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         model = self.gallery.model
-        people = [self._person_id(conn, n) if n else None for n in naming.by_user]
         matches = naming.matches
-        self.store.put_album_photo(conn, {
-            "path": item.path, "size": item.size, "mtime": item.mtime, "sha256": item.sha256,
-            "width": item.width, "height": item.height, "model": model, "job_id": job_id,
-            "tags": fingerprint(Path(item.path)),
-        }, [{"box": json.dumps([round(float(x), 1) for x in m.face.box]),
-             "landmarks": json.dumps(np.round(m.face.landmarks, 1).tolist()),
-             "score": float(m.face.score),
-             "person_id": user if user else (m.person.id if m.person else None),
-             "similarity": (None if user or not np.isfinite(m.score) else float(m.score)),
-             "named_by": "user" if user else None, "chip": chip,
-             "candidate_id": (m.candidates[0].person.id if not user and m.person is None
-                              and m.candidates else None),
-             "chip_landmarks": json.dumps(points), "model": model,
-             "vector": np.asarray(v, dtype="<f4").tobytes()}
-            for m, user, (chip, points), v in zip(matches, people, item.chips, vectors,
-                                                  strict=True)])
+        self.store.albums.record(
+            item.path, item.size, item.mtime, item.sha256, item.width, item.height, model,
+            job_id, fingerprint(Path(item.path)),
+            [NewAlbumFace(
+                box=[round(float(x), 1) for x in m.face.box],
+                landmarks=np.round(m.face.landmarks, 1).tolist(), score=float(m.face.score),
+                chip=chip, chip_landmarks=points, model=model, vector=v,
+                person_id=user if user else (m.person.id if m.person else None),
+                similarity=None if user or not np.isfinite(m.score) else float(m.score),
+                named_by="user" if user else None,
+                candidate_id=(m.candidates[0].person.id if not user and m.person is None
+                              and m.candidates else None))
+             for m, user, (chip, points), v in zip(matches, people, item.chips, vectors,
+                                                   strict=True)])
         named = [m for m, user in zip(matches, people, strict=True)
                  if user or m.person is not None]
         counts["photos"] += 1
@@ -548,57 +554,56 @@ class AlbumTagger:
     # -- clusters of unknown faces ------------------------------------------------------------
 
     def cluster(self) -> int:
-        """Group the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
-        threshold, at least 2 faces. Returns the number of groups."""
-        rows = self.store.unknown_album_faces(self.gallery.model)
-        labels = np.full(len(rows), -1)
-        if len(rows) >= 2:
-            vectors = np.stack([np.frombuffer(r["vector"], dtype="<f4") for r in rows])
+        """Cluster the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
+        threshold, at least 2 faces. Returns the number of clusters."""
+        face_ids, vectors = self.store.clusters.unknown(self.gallery.model)
+        labels = np.full(len(face_ids), -1)
+        if len(face_ids) >= 2:
             labels = self.clusterer(vectors, 1.0 - self.gallery.verify_threshold())
-        self.store.set_album_clusters([(int(c) + 1, r["id"])
-                                       for r, c in zip(rows, labels, strict=True) if c >= 0])
+        self.store.clusters.replace([(int(c) + 1, f)
+                                     for f, c in zip(face_ids, labels, strict=True) if c >= 0])
         return int(labels.max() + 1) if len(labels) else 0
 
 
 def clusters(gallery: Gallery) -> list[Cluster]:
-    """The groups of unknown faces, biggest first."""
-    rows = gallery.store.album_clusters()
-    return [Cluster(id=r["cluster"], faces=r["faces"], photos=r["photos"],
-                    examples=sorted(set(r["paths"].split("\n")))[:5]) for r in rows]
+    """The clusters of unknown faces, biggest first."""
+    return [Cluster(id=c.id, faces=c.faces, photos=c.photos, examples=c.paths[:5])
+            for c in gallery.store.clusters.all()]
 
 
 def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = None
                  ) -> NamedCluster:
-    """Turn a group of unknown faces into an enrolled person (new, or one of that name), and
+    """Turn a cluster of unknown faces into an enrolled person (new, or one of that name), and
     re-tag the photos they came from."""
-    rows = gallery.store.cluster_faces(cluster)
-    if not rows:
+    found = gallery.store.clusters.faces(cluster)
+    if not found:
         raise NotFound(f"no group of unknown faces with id {cluster} (facepair clusters list)")
     enrolled = 0
     person_id: int | None = None
-    for r in rows:
+    for face in found:
         try:
-            stored = enroll_album_face(gallery, person_id or name, r)
+            stored = enroll_album_face(gallery, person_id or name, face)
             person_id = stored["person"]["id"]
             enrolled += 1
         except FacepairError:
             continue  # this face was enrolled already
     if person_id is None:
         person_id = gallery.find_person(name).id
-    gallery.store.name_cluster(cluster, person_id)
+    gallery.store.clusters.name(cluster, person_id)
     tagger = AlbumTagger(gallery)
     rewritten = 0
-    for path in sorted({(r["path"], r["xmp"]) for r in rows}):
-        if (xmp if xmp is not None else bool(path[1])) and tagger.write_xmp(Path(path[0]))[0]:
+    for path, wrote in sorted({(f.path, f.xmp) for f in found}):
+        if (xmp if xmp is not None else wrote) and tagger.write_xmp(Path(path))[0]:
             rewritten += 1
-    person = gallery.store.person(person_id)
+    person = gallery.store.people.get(person_id)
     return NamedCluster(person=person.to_dict(), enrolled_faces=enrolled,
-                        photos=len({r["photo_id"] for r in rows}), sidecars_written=rewritten)
+                        photos=len({f.photo_id for f in found}), sidecars_written=rewritten)
 
 
 def job(gallery: Gallery, job_id: int) -> dict:
-    row = gallery.store.album_job(job_id)
-    if row is None:
+    found = gallery.store.jobs.get(job_id)
+    if found is None:
         raise NotFound(f"no album job with id {job_id}")
-    count, problems = gallery.store.album_problems(job_id)
-    return {**row, "problems": count, "first_problems": problems}
+    count, problems = gallery.store.jobs.problems(job_id)
+    return {**found.to_dict(), "problems": count,
+            "first_problems": [p.to_dict() for p in problems]}

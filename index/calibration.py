@@ -13,7 +13,7 @@ The two nearest faces of every enrolled face are kept in the store (table `neare
 model) and brought up to date incrementally: a new face is compared with every enrolled face
 once (one row of products), which also raises the score of any face it is nearer to than
 their own nearest; rows whose nearest face was deleted, or that moved to another person by a
-merge, are computed again (the store's triggers drop them). A gallery of 100,000 faces thus
+merge, are computed again (the store drops them). A gallery of 100,000 faces thus
 pays one row per enrolled face, never again the 100,000² products of its first estimate
 (`bench.calibration`).
 """
@@ -123,7 +123,8 @@ class Nearest:
         unit `vectors`) and return them."""
         if len(np.unique(people)) < 2:
             return {}
-        rows = self.store.nearest(self.model)
+        rows: dict[int, tuple[float, int, float | None, int | None]] = dict(
+            self.store.embeddings.nearest(self.model))
         order = np.argsort(ids)
         ids, people = ids[order], people[order]
         vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
@@ -163,7 +164,7 @@ class Nearest:
                        int(ids[gen_j[i]]) if has_gen else None)
                 rows[int(ids[k])] = row
                 fresh.append((int(ids[k]), *row))
-            self.store.put_nearest(self.model, fresh, raised)
+            self.store.embeddings.put_nearest(self.model, fresh, raised)
             for f, kind, score, face in raised:
                 imp_s, imp_f, gen_s, gen_f = rows[f]
                 rows[f] = ((score, face, gen_s, gen_f) if kind == "impostor"

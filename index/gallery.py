@@ -32,8 +32,9 @@ from faces.settings import DEFAULTS, Settings
 from faces.tags import iou
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.files import sha256_of
+from index.names import checked_name
 from index.search import FaceIndex
-from index.store import Person, Store
+from index.store import NewFace, Person, Store
 
 PhotoInput = bytes | Path
 # Faces without nearest faces from which a request does not wait for the estimate
@@ -145,7 +146,7 @@ class Gallery:
         self._estimate: tuple[tuple[int, int], Estimate, dict] | None = None
         self._estimate_lock = threading.Lock()
         self._estimating: threading.Thread | None = None
-        missing = self.store.faces_without(self.model)
+        missing = self.store.embeddings.missing(self.model)
         if missing:  # enrolled under another model: their chips make this model's embeddings
             self._embed_stored(missing, progress)
         self._load_index()
@@ -162,11 +163,16 @@ class Gallery:
         with self._lock:
             generation = self.store.generation()
             if not (from_file and self.index.load(self.index_path, generation)):
-                ids, _, vectors = self.store.embeddings(self.model)
-                self.index.rebuild(ids, vectors)
+                embedded = self.store.embeddings.of_model(self.model)
+                self.index.rebuild(embedded.face_ids, embedded.vectors)
                 self.index.save(self.index_path, generation)
             self._refresh_people()
             self._generation = generation
+
+    def reload(self) -> None:
+        """Read the search index and the people again from the store (after writes made
+        around the gallery, as a benchmark's synthetic people are)."""
+        self._load_index(from_file=False)
 
     def _committed(self) -> None:
         """After one of our writes: still in step with the store, unless another process
@@ -183,9 +189,9 @@ class Gallery:
 
     def _refresh_people(self) -> None:
         """Re-read who owns which face (the index knows face ids only)."""
-        self._face_person = self.store.face_people()
-        self._people = {p.id: p for p in self.store.people()}
-        self._exclusions = self.store.exclusions(self.model)
+        self._face_person = self.store.faces.people()
+        self._people = {p.id: p for p in self.store.people.all()}
+        self._exclusions = self.store.embeddings.exclusions(self.model)
         self._most_faces = max((p.faces for p in self._people.values()), default=1)
 
     def candidates(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
@@ -203,13 +209,13 @@ class Gallery:
 
     def exclude(self, person_id: int, vector: np.ndarray) -> None:
         """Remember that this face is not this person."""
-        self.store.add_exclusion(person_id, self.model, vector)
+        self.store.embeddings.exclude(person_id, self.model, vector)
         with self._lock:
-            self._exclusions = self.store.exclusions(self.model)
+            self._exclusions = self.store.embeddings.exclusions(self.model)
 
     def _added(self, face_id: int, person_id: int) -> None:
         """After our own enrollment: the caches, without re-reading the whole store."""
-        person = self.store.person(person_id)
+        person = self.store.people.get(person_id)
         self._face_person[face_id] = person_id
         self._people[person_id] = person
         self._most_faces = max(self._most_faces, person.faces)
@@ -266,7 +272,7 @@ class Gallery:
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
         if not wait and (self._estimate_lock.locked()
-                         or self.store.without_nearest(self.model) > BACKGROUND_FROM):
+                         or self.store.embeddings.without_nearest(self.model) > BACKGROUND_FROM):
             self._estimate_in_background()
             return (cached[1], cached[2]) if cached is not None else (self._in_force({}), {})
         with self._estimate_lock:
@@ -280,7 +286,7 @@ class Gallery:
 
     def _in_force(self, rows: dict) -> Estimate:
         """The estimate from these rows (none: the card's threshold, or the one set by hand)."""
-        own = self.store.get_meta(f"threshold:{self.model}")
+        own = self.store.meta.get(f"threshold:{self.model}")
         return estimate(rows, len(self._people), self.settings.fpir, self.card_threshold(),
                         None if own is None else float(own), len(self.index))
 
@@ -294,7 +300,7 @@ class Gallery:
     def status(self, wait: bool = True) -> dict:
         """The model, the gallery's size and the thresholds in force."""
         in_force = self.estimate(wait)
-        counts = self.store.counts()
+        counts = self.store.meta.counts()
         return {"model": self.model, "people": counts["people"], "faces": counts["faces"],
                 "verify_threshold": round(self.verify_threshold(), 4),
                 "identify": in_force.to_dict()}
@@ -305,7 +311,8 @@ class Gallery:
             held = self.index.vectors()
             face_person = dict(self._face_person)
         if held is None:  # an IVF index: the vectors come from the store
-            ids, people, vectors = self.store.embeddings(self.model)
+            embedded = self.store.embeddings.of_model(self.model)
+            ids, people, vectors = embedded.face_ids, embedded.person_ids, embedded.vectors
         else:
             ids, vectors = held
             keep = np.array([f in face_person for f in ids.tolist()], dtype=bool)
@@ -349,11 +356,10 @@ class Gallery:
 
     def create_person(self, name: str, note: str = "") -> Person:
         with self._lock:
-            with self.store.write() as conn:
-                pid = self.store.add_person(conn, name, note)
+            pid = self.store.people.add(checked_name(name), note)
             self._committed()
             self._refresh_people()
-        return self.store.person(pid)
+        return self.store.people.get(pid)
 
     def enroll(self, person: str | int, photo: PhotoInput, source: str | None = None,
                face: Literal["center", "largest"] | None = None,
@@ -443,8 +449,8 @@ class Gallery:
         chips = [analysed.chip_of(pick) for (analysed, _), pick in zip(found, chosen, strict=True)
                  if analysed is not None and isinstance(pick, Face)]
         vectors = [self._embed_chips(chips)] if chips else []
-        known = (self.store.person(person) if isinstance(person, int)
-                 else self.store.person_by_name(person.strip()))
+        known = (self.store.people.get(person) if isinstance(person, int)
+                 else self.store.people.by_name(person.strip()))
         if known is not None:
             vectors.append(self._vectors_of(known.id))
         vectors = [v for v in vectors if len(v)]
@@ -494,33 +500,34 @@ class Gallery:
         # same vector (an int8 model turns a 0.001 px shift of a point into a 1e-3 difference)
         vector = self.embedder.embed_crops(self.embedder.crops_at(stored_chip, [chip_points]))
         with self._lock:
-            with self.store.write() as conn:
+            store = self.store
+            with store.transaction(gallery=True):
                 if isinstance(person, int):
-                    pid = self.store.person(person).id
+                    pid = store.people.get(person).id
                 else:
-                    found = self.store.person_by_name(person.strip())
-                    pid = found.id if found else self.store.add_person(conn, person, note)
-                existing = self.store.photo_id(sha)
-                if existing is not None:
-                    for other in self.store.faces_in_photo(existing):
-                        if iou(other.box, face.box) > 0.5:
-                            who = self.store.person(other.person_id).name
-                            raise Refused("duplicate_photo",
-                                          f"{source}: this face is already enrolled (as {who}, "
-                                          f"face {other.id})")
-                photo_id = self.store.add_photo(conn, sha, source, width, height)
-                face_id = self.store.add_face(
-                    conn, photo_id, pid, [round(float(v), 2) for v in face.box],
+                    found = store.people.by_name(person.strip())
+                    pid = found.id if found else store.people.add(checked_name(person), note)
+                # the photo's row first: the faces read next are those of every writer that
+                # got there before (the row is held until this write ends)
+                photo_id = store.faces.add_photo(sha, source, width, height)
+                for other in store.faces.in_photo(photo_id, for_update=True):
+                    if iou(other.box, face.box) > 0.5:
+                        who = store.people.get(other.person_id).name
+                        raise Refused("duplicate_photo",
+                                      f"{source}: this face is already enrolled (as {who}, "
+                                      f"face {other.id})")
+                face_id = store.faces.add(NewFace(
+                    photo_id, pid, [round(float(v), 2) for v in face.box],
                     [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
-                    float(face.score), sharpness(stored_chip), chip, chip_points.tolist())
-                self.store.put_embeddings(conn, self.model, [face_id], vector)
+                    float(face.score), sharpness(stored_chip), chip, chip_points.tolist()))
+                store.embeddings.put(self.model, [face_id], vector)
             self._committed()
             self.index.add(np.array([face_id]), vector)
             if self.index.kind == "exact" and len(self.index) >= self.settings.ann_min_faces:
                 self._load_index()
             self._added(face_id, pid)
-        stored = self.store.face(face_id)
-        return {**stored.to_dict(), "person": self.store.person(pid).to_dict()}
+        stored = self.store.faces.get(face_id)
+        return {**stored.to_dict(), "person": self.store.people.get(pid).to_dict()}
 
     # -- identify -----------------------------------------------------------------------------
 
@@ -601,7 +608,7 @@ class Gallery:
         face_a, va = self._one_face(a, face)
         result: dict = {"threshold": round(thr, 4), "a": {"box": list(face_a.box)}}
         if isinstance(b, int):
-            person = self.store.person(b)
+            person = self.store.people.get(b)
             vectors = self._vectors_of(person.id)
             if len(vectors) == 0:
                 raise Refused("no_faces_enrolled", f"{person.name} has no enrolled faces")
@@ -614,39 +621,53 @@ class Gallery:
         return {**result, "score": round(score, 4), "same": score >= thr}
 
     def _vectors_of(self, person_id: int) -> np.ndarray:
-        return self.store.embeddings(self.model, person_id)[2]
+        return self.store.embeddings.of_model(self.model, person_id).vectors
 
     # -- manage -------------------------------------------------------------------------------
 
     def people(self) -> list[Person]:
-        return self.store.people()
+        return self.store.people.all()
 
     def find_person(self, key: str | int) -> Person:
         """A person by id, or by exact name."""
         if isinstance(key, int) or str(key).isdigit():
-            return self.store.person(int(key))
-        found = self.store.person_by_name(str(key))
+            return self.store.people.get(int(key))
+        found = self.store.people.by_name(str(key))
         if found is None:
             raise NotFound(f"no person named {key!r}")
         return found
+
+    def person_id_for(self, name: str) -> int:
+        """The id of the person of this name, made where there is none yet (a name in a
+        user's face tag); raises `Refused` for a name facepair cannot store."""
+        name = checked_name(name)
+        found = self.store.people.by_name(name)
+        if found is not None:
+            return found.id
+        with self._lock:
+            person_id = self.store.people.get_or_add(name)
+            self._committed()
+            self._refresh_people()
+        return person_id
 
     def update_person(self, person_id: int, name: str | None = None,
                       note: str | None = None) -> Person:
         """Rename (or annotate) someone; the sidecars that name them follow."""
         with self._lock:
-            before = self.store.person(person_id).name
-            person = self.store.update_person(person_id, name, note)
+            before = self.store.people.get(person_id).name
+            person = self.store.people.update(
+                person_id, None if name is None else checked_name(name), note)
             self._committed()
             self._refresh_people()
         if person.name != before:
-            self.sync_sidecars(self.store.album_paths_of(person_id))
+            self.sync_sidecars(self.store.albums.paths_of(person_id))
         return person
 
     def merge(self, keep: int, other: int) -> Person:
         """`other`'s faces become `keep`'s; the sidecars that named `other` follow."""
-        tagged = self.store.album_paths_of(other)
+        tagged = self.store.albums.paths_of(other)
         with self._lock:
-            person = self.store.merge_people(keep, other)
+            person = self.store.people.merge(keep, other)
             self._committed()
             self._refresh_people()
             self.save()
@@ -657,10 +678,10 @@ class Gallery:
         """Hard delete: rows, chips, embeddings and index entries; the index file is rewritten
         at once, and facepair's regions of the person leave the sidecars it wrote, so nothing
         of the person is left in any file facepair writes."""
-        self.store.person(person_id)
-        tagged = self.store.album_paths_of(person_id)
+        self.store.people.get(person_id)
+        tagged = self.store.albums.paths_of(person_id)
         with self._lock:
-            face_ids = self.store.delete_person(person_id)
+            face_ids = self.store.people.delete(person_id)
             self._committed()
             self.index.remove(face_ids)
             self._refresh_people()
@@ -682,7 +703,7 @@ class Gallery:
 
         changed, problems = 0, []
         for path in paths:
-            tagged = self.store.album_photo_regions(path)
+            tagged = self.store.albums.regions(path)
             if tagged is None:
                 continue
             width, height, named = tagged
@@ -703,7 +724,7 @@ class Gallery:
                 continue
             if inside and synced.changed:
                 st = path.stat()
-                self.store.album_photo_rewritten(path, st.st_size, st.st_mtime, sha256_of(path))
+                self.store.albums.rewritten(path, st.st_size, st.st_mtime, sha256_of(path))
             changed += synced.changed
             problems += [(str(path), "name_differs",
                           f"another tool's region names {theirs.name!r} where facepair "
@@ -715,7 +736,7 @@ class Gallery:
         """Remove a person's face(s) in one enrolled photo (and the photo, when no one else
         was enrolled from it)."""
         with self._lock:
-            face_ids = self.store.delete_faces_in_photo(person_id, photo_id)
+            face_ids = self.store.faces.delete_in_photo(person_id, photo_id)
             self._committed()
             self.index.remove(face_ids)
             self._refresh_people()
@@ -724,7 +745,7 @@ class Gallery:
 
     def remove_face(self, face_id: int) -> dict:
         with self._lock:
-            self.store.delete_face(face_id)
+            self.store.faces.delete(face_id)
             self._committed()
             self.index.remove([face_id])
             self._refresh_people()
@@ -764,8 +785,7 @@ class Gallery:
                                  "threshold is a rough estimate")
         if apply:
             with self._lock:
-                with self.store.write() as conn:
-                    self.store.set_meta(conn, f"threshold:{self.model}", repr(suggested))
+                self.store.meta.set(f"threshold:{self.model}", repr(suggested))
                 self._committed()
             result["applied"] = True
         return result
@@ -773,8 +793,7 @@ class Gallery:
     def reset_threshold(self) -> None:
         """Back to the model card's threshold at the target false-accept rate."""
         with self._lock:
-            with self.store.write() as conn:
-                self.store.delete_meta(conn, f"threshold:{self.model}")
+            self.store.meta.delete(f"threshold:{self.model}")
             self._committed()
 
     # -- re-embed -----------------------------------------------------------------------------
@@ -783,15 +802,14 @@ class Gallery:
                       batch: int = 64) -> int:
         done = 0
         for start in range(0, len(face_ids), batch):
-            chunk = list(self.store.chips(face_ids[start : start + batch]))
+            chunk = list(self.store.faces.chips(face_ids[start : start + batch]))
             crops = np.stack([
-                self.embedder.crops_at(decode(chip), [np.asarray(points)])[0]
-                for _, chip, points in chunk
+                self.embedder.crops_at(decode(c.jpeg), [np.asarray(c.landmarks)])[0]
+                for c in chunk
             ])
             vectors = self.embedder.embed_crops(crops)
-            with self._lock, self.store.write() as conn:
-                self.store.put_embeddings(conn, self.model, [fid for fid, _, _ in chunk],
-                                          vectors)
+            with self._lock:
+                self.store.embeddings.put(self.model, [c.face_id for c in chunk], vectors)
             done += len(chunk)
             if progress:
                 progress(done, len(face_ids))
@@ -800,8 +818,8 @@ class Gallery:
     def reembed(self, progress: Progress | None = None) -> dict:
         """Re-embed every stored face chip with the current model; labels stay as they are.
         Embeddings of other models are dropped, and the index is rebuilt."""
-        ids = self.store.face_ids()
+        ids = self.store.faces.ids()
         done = self._embed_stored(ids, progress)
-        dropped = self.store.drop_other_models(self.model)
+        dropped = self.store.embeddings.drop_other_models(self.model)
         self._load_index(from_file=False)
         return {"model": self.model, "faces": done, "dropped_other_models": dropped}

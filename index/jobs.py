@@ -2,8 +2,8 @@
 service answers for any job and a job outlives the process that ran it.
 
 Each service process runs at most one job at a time, on a thread of its own, taking the
-oldest job that waits for a process or whose process is gone (`Store.claim_album_job`; a
-process counts as gone when no process has its pid on this machine). A job taken up again
+oldest job that waits for a process or whose process is gone (`JobsRepository.claim`; a
+process of this host counts as gone when no process has its pid). A job taken up again
 resumes where it stopped: the photos it tagged are unchanged and skipped. A cancel is a flag
 in the job's row, seen by the process that runs it after the photos in hand.
 """
@@ -11,11 +11,10 @@ in the job's row, seen by the process that runs it after the photos in hand.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
-from index.albums import AlbumTagger, alive
+from index.albums import AlbumTagger, alive, owner_name
 from index.gallery import Gallery
 from index.tag_import import import_tags
 
@@ -39,10 +38,10 @@ class AlbumJobs:
         return job_id
 
     def _loop(self) -> None:
-        me = os.getpid()
+        me = owner_name()
         while not self.stop.is_set():
             try:
-                job = self.gallery.store.claim_album_job(me, alive)
+                job = self.gallery.store.jobs.claim(me, alive)
             except Exception:
                 log.exception("looking for an album job failed")
                 job = None
@@ -50,20 +49,20 @@ class AlbumJobs:
                 self.wake.wait(POLL_SECONDS)
                 self.wake.clear()
                 continue
-            tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=bool(job["xmp"]),
-                                 embed=bool(job["embed"]), cancel=self.stop)
+            tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=job.xmp,
+                                 embed=job.embed, cancel=self.stop)
             try:
-                if job["kind"] == "import-tags":
-                    import_tags(self.gallery, Path(job["root"]), self.workers,
-                                job_id=job["id"], cancel=self.stop)
+                if job.kind == "import-tags":
+                    import_tags(self.gallery, Path(job.root), self.workers, job_id=job.id,
+                                cancel=self.stop)
                 else:
-                    tagger.run(Path(job["root"]), job["id"])
+                    tagger.run(Path(job.root), job.id)
             except Exception:  # recorded in the job row by the tagger
-                log.exception("album job %s failed", job["id"])
+                log.exception("album job %s failed", job.id)
             else:
-                if self.stop.is_set() and not self.gallery.store.album_job_cancelled(job["id"]):
+                if self.stop.is_set() and not self.gallery.store.jobs.cancelled(job.id):
                     # stopped by this process's shutdown, not cancelled: another takes it up
-                    self.gallery.store.release_album_job(job["id"])
+                    self.gallery.store.jobs.release(job.id)
 
     def close(self) -> None:
         """Stop after the photos in hand; a job left running is taken up by the next

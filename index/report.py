@@ -42,15 +42,15 @@ def _figure(chip: bytes, path: str, note: str = "") -> str:
 
 
 def write_report(gallery: Gallery, out: Path, per_group: int = 60) -> dict:
-    rows = gallery.store.report_faces()
+    rows = gallery.store.albums.report()
     named: dict[str, list] = defaultdict(list)
     groups: dict[int, list] = defaultdict(list)
     alone = 0
     for r in rows:
-        if r["name"] is not None:
-            named[r["name"]].append(r)
-        elif r["cluster"] is not None:
-            groups[r["cluster"]].append(r)
+        if r.name is not None:
+            named[r.name].append(r)
+        elif r.cluster is not None:
+            groups[r.cluster].append(r)
         else:
             alone += 1
     parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>facepair: who is in "
@@ -61,14 +61,14 @@ def write_report(gallery: Gallery, out: Path, per_group: int = 60) -> dict:
     for name, faces in named.items():
         parts.append(f"<h2>{html.escape(name)} <span class=muted>({len(faces)})</span></h2>"
                      "<div class=faces>")
-        parts += [_figure(f["chip"], f["path"], f" · {f['similarity']:.2f}"
-                          if f["similarity"] is not None else "") for f in faces[:per_group]]
+        parts += [_figure(f.chip, f.path, f" · {f.similarity:.2f}"
+                          if f.similarity is not None else "") for f in faces[:per_group]]
         parts.append("</div>")
     for cluster, faces in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         parts.append(f"<h2>Unknown group {cluster} <span class=muted>({len(faces)} faces; name "
                      f"them with <code>facepair clusters name {cluster} NAME</code>)</span></h2>"
                      "<div class=faces>")
-        parts += [_figure(f["chip"], f["path"]) for f in faces[:per_group]]
+        parts += [_figure(f.chip, f.path) for f in faces[:per_group]]
         parts.append("</div>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts) + "\n", encoding="utf-8")

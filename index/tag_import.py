@@ -11,20 +11,18 @@ file or tag files changed.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
-import numpy as np
-
 from faces.align import sharpness
 from faces.decode import decode
 from faces.errors import FacepairError, NotFound
 from index.albums import AlbumTagger, TagCounts, enroll_album_face
 from index.gallery import Gallery
+from index.store import AlbumFace
 
 PER_PERSON = 10  # faces enrolled per person, at most (those enrolled before count)
 NEAR_COPY = 0.95  # cosine above which two faces are near-copies (a burst, a duplicate photo)
@@ -81,7 +79,7 @@ def _report(gallery: Gallery, counts: TagCounts, photos: int, unchanged: int,
             ) -> ImportReport:
     names: dict[str, NameReport] = {}
     for name in sorted(counts.regions, key=str.casefold):
-        person = None if dry_run else gallery.store.person_by_name(name)
+        person = None if dry_run else gallery.store.people.by_name(name)
         names[name] = NameReport(regions=counts.regions[name],
                                  matched=counts.matched.get(name, 0),
                                  enrolled=enrolled.get(person.id, 0) if person else 0,
@@ -97,13 +95,13 @@ def learn(gallery: Gallery, root: Path, per_person: int = PER_PERSON,
           people: set[str] | None = None) -> dict[int, int]:
     """Enroll, per person, the best of the album faces under `root` that the user's tags name
     (person id → faces enrolled now)."""
-    rows = gallery.store.user_named_album_faces(root)
-    by_person: dict[int, list] = {}
-    for row in rows:
-        by_person.setdefault(int(row["person_id"]), []).append(row)
+    by_person: dict[int, list[AlbumFace]] = {}
+    for face in gallery.store.albums.named_by_user(root):
+        if face.person_id is not None:
+            by_person.setdefault(face.person_id, []).append(face)
     enrolled: dict[int, int] = {}
     for person_id, faces in by_person.items():
-        person = gallery.store.person(person_id)
+        person = gallery.store.people.get(person_id)
         if people is not None and person.name not in people:
             continue
         room = per_person - person.faces
@@ -113,33 +111,33 @@ def learn(gallery: Gallery, root: Path, per_person: int = PER_PERSON,
     return enrolled
 
 
-def _enroll_best(gallery: Gallery, person_id: int, faces: list, room: int) -> int:
+def _enroll_best(gallery: Gallery, person_id: int, faces: list[AlbumFace], room: int) -> int:
     """Enroll up to `room` of a person's tagged faces: large and sharp first, one per photo,
     no near-copies of one chosen or enrolled before."""
     smallest = gallery.settings.enroll_min_face
     ranked = []
-    for row in faces:
-        box = json.loads(row["box"])
+    for face in faces:
+        box = face.box
         size = min(box[2] - box[0], box[3] - box[1])
         if size < smallest:
             continue
-        chip = decode(bytes(row["chip"]), name="chip")
-        ranked.append((sharpness(chip) * min(size, 160.0), row))
+        chip = decode(face.chip, name="chip")
+        ranked.append((sharpness(chip) * min(size, 160.0), face))
     ranked.sort(key=lambda r: -r[0])
-    chosen = list(gallery.store.embeddings(gallery.model, person_id)[2])
+    chosen = list(gallery.store.embeddings.of_model(gallery.model, person_id).vectors)
     photos: set[str] = set()
     done = 0
-    for _, row in ranked:
+    for _, face in ranked:
         if done >= room:
             break
-        vector = np.frombuffer(row["vector"], dtype="<f4")
-        if row["path"] in photos or any(float(vector @ c) > NEAR_COPY for c in chosen):
+        vector = face.vector
+        if face.path in photos or any(float(vector @ c) > NEAR_COPY for c in chosen):
             continue
         try:
-            enroll_album_face(gallery, person_id, row, note="from the photo's face tag")
+            enroll_album_face(gallery, person_id, face, note="from the photo's face tag")
         except FacepairError:
             continue  # this face is enrolled already
         chosen.append(vector)
-        photos.add(row["path"])
+        photos.add(face.path)
         done += 1
     return done

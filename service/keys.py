@@ -20,11 +20,11 @@ def create_key(store: Store, scope: str, name: str = "") -> tuple[int, str]:
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     key = "fp_" + secrets.token_urlsafe(32)
-    return store.add_key(name, scope, digest(key)), key
+    return store.keys.add(name, scope, digest(key)), key
 
 
 def scope_of(store: Store, key: str) -> str | None:
-    found = store.key_scope(digest(key))
+    found = store.keys.scope_of(digest(key))
     return None if found is None else found[1]
 
 

@@ -226,8 +226,8 @@ class AlbumJobOut(BaseModel):
     id: int
     root: str
     status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
-    xmp: int
-    embed: int
+    xmp: bool
+    embed: bool
     kind: str
     created: str
     updated: str
@@ -240,9 +240,9 @@ class AlbumJobOut(BaseModel):
     skipped: int
     failed: int
     error: str | None
-    owner: int | None
-    resumable: int
-    cancel: int
+    owner: str | None = Field(description="who runs the job (opaque); null while it waits")
+    resumable: bool
+    cancel: bool
     problems: int
     first_problems: list[ProblemRowOut]
 

@@ -61,14 +61,11 @@ def hashes(root: Path) -> dict[str, str]:
 
 
 def tags(g: Gallery, root: Path) -> dict[str, list[str]]:
-    rows = g.store.read().execute(
-        "SELECT p.path, pe.name FROM album_photos p LEFT JOIN album_faces f ON f.photo_id = p.id "
-        "LEFT JOIN people pe ON pe.id = f.person_id").fetchall()
+    _, photos, faces = g.store.albums.photos_under(root.resolve(), limit=1_000_000, offset=0)
     found: dict[str, list[str]] = {}
-    for r in rows:
-        names = found.setdefault(str(Path(r["path"]).relative_to(root.resolve())), [])
-        if r["name"]:
-            names.append(r["name"])
+    for p in photos:
+        found[str(Path(p.path).relative_to(root.resolve()))] = [
+            f.name for f in faces if f.photo_id == p.id and f.name]
     return found
 
 
@@ -153,8 +150,7 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
 
     page = write_report(gallery, tmp_path / "report.html")
     text = Path(page["report"]).read_text()
-    shown = gallery.store.read().execute("SELECT COUNT(*) FROM album_faces WHERE person_id IS "
-                                         "NOT NULL OR cluster IS NOT NULL").fetchone()[0]
+    shown = sum(f.name is not None or f.cluster is not None for f in gallery.store.albums.report())
     assert text.count("data:image/jpeg;base64,") == shown >= result["named"] - 10
     assert "Céline" in text and "Unknown group" in text and "<script" not in text
 
@@ -167,10 +163,12 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     with ClusterHelper() as helper:  # forked workers (on a CPU), clusters from the helper
         first = AlbumTagger(gallery, workers=2, clusterer=helper).run(work)
     assert first["photos"] == len(truth) and first["failed"] == 0 and first["named"] > 0
-    grouped = "SELECT id, cluster FROM album_faces WHERE cluster IS NOT NULL ORDER BY id"
-    by_helper = gallery.store.read().execute(grouped).fetchall()
+    def grouped() -> dict[int, list[int]]:
+        return {c.id: gallery.store.clusters.face_ids(c.id) for c in gallery.store.clusters.all()}
+
+    by_helper = grouped()
     assert first["clusters"] >= 2 and AlbumTagger(gallery).cluster() == first["clusters"]
-    assert gallery.store.read().execute(grouped).fetchall() == by_helper  # same groups here
+    assert grouped() == by_helper  # same clusters here
     # album bookkeeping leaves the gallery, and so its search index, alone
     assert gallery.store.generation() == generation
     again = AlbumTagger(gallery, workers=1).run(work)
@@ -226,16 +224,16 @@ def test_merging_keeps_the_album_faces_of_both_people(gallery: Gallery, album,
     work = tmp_path / "album"
     shutil.copytree(root, work)
     AlbumTagger(gallery, workers=1).run(work)
-    count = "SELECT COUNT(*) FROM album_faces WHERE person_id=?"
+    def count(person_id: int) -> int:
+        return len(gallery.store.albums.faces_named(person_id, limit=1_000_000))
+
     first, second = (gallery.find_person(n) for n in KNOWN[:2])
-    named = [gallery.store.read().execute(count, (p.id,)).fetchone()[0]
-             for p in (first, second)]
+    named = [count(p.id) for p in (first, second)]
     assert named[1] > 0
-    total = gallery.store.read().execute("SELECT COUNT(*) FROM album_faces").fetchone()[0]
+    total = gallery.store.albums.counts()["album_faces"]
     gallery.merge(first.id, second.id)
-    assert gallery.store.read().execute(count, (first.id,)).fetchone()[0] == sum(named)
-    assert gallery.store.read().execute(
-        "SELECT COUNT(*) FROM album_faces").fetchone()[0] == total
+    assert count(first.id) == sum(named)
+    assert gallery.store.albums.counts()["album_faces"] == total
 
 
 def test_a_symlink_at_the_temporary_sidecar_is_not_written_through(tmp_path: Path,
@@ -266,9 +264,10 @@ def test_a_broken_link_in_an_album_fails_alone(gallery: Gallery, album, tmp_path
     result = AlbumTagger(gallery, workers=1).run(work)
     assert result["status"] == "done" and result["failed"] == 1
     assert result["photos"] == len(truth)
-    job = gallery.store.read().execute("SELECT status, failed, done, total FROM album_jobs "
-                                       "WHERE id=?", (result["job"],)).fetchone()
-    assert tuple(job) == ("done", 1, len(truth) + 1, len(truth) + 1)
+    job = gallery.store.jobs.get(result["job"])
+    assert job is not None
+    assert (job.status, job.failed, job.done, job.total) == ("done", 1, len(truth) + 1,
+                                                              len(truth) + 1)
 
 
 def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(

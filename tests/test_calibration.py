@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from index.calibration import Nearest, estimate, threshold_for, wilson
 from index.search import FaceIndex
-from index.store import Store
+from index.store import NewFace, Store
 
 DIM = 16
 
@@ -29,24 +29,24 @@ class Faces:
 
     def person(self) -> int:
         self.made += 1
-        with self.store.write() as conn:
-            pid = self.store.add_person(conn, f"p{self.made}")
+        pid = self.store.people.add(f"p{self.made}")
         self.centres[pid] = self.rng.normal(size=DIM)
         return pid
 
     def add(self, pid: int) -> int:
         v = self.centres[pid] + self.rng.normal(scale=0.8, size=DIM)
         v = (v / np.linalg.norm(v)).astype(np.float32)
-        with self.store.write() as conn:
-            photo = self.store.add_photo(conn, self.rng.bytes(8).hex(), "x", 1, 1)
-            fid = self.store.add_face(conn, photo, pid, [0, 0, 1, 1], [[0, 0]] * 5, 1.0, 1.0,
-                                      b"", [[0, 0]] * 5)
-            self.store.put_embeddings(conn, "m", [fid], v[None])
+        with self.store.transaction(gallery=True):
+            photo = self.store.faces.add_photo(self.rng.bytes(8).hex(), "x", 1, 1)
+            fid = self.store.faces.add(NewFace(photo, pid, [0, 0, 1, 1], [[0, 0]] * 5, 1.0,
+                                               1.0, b"", [[0, 0]] * 5))
+            self.store.embeddings.put("m", [fid], v[None])
         self.index.add(np.array([fid]), v[None])
         return fid
 
     def current(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.store.embeddings("m")
+        found = self.store.embeddings.of_model("m")
+        return found.face_ids, found.person_ids, found.vectors
 
     def refresh(self) -> dict:
         ids, people, vectors = self.current()
@@ -90,7 +90,7 @@ def test_incremental_rows_match_a_full_computation(tmp_path_factory, seed: int,
         faces.add(pid)
     faces.refresh()
     for step in steps:
-        people = [p.id for p in faces.store.people()]
+        people = [p.id for p in faces.store.people.all()]
         ids, _, _ = faces.current()
         pick = int(faces.rng.integers(1 << 30))
         if step == "add":
@@ -99,14 +99,14 @@ def test_incremental_rows_match_a_full_computation(tmp_path_factory, seed: int,
             faces.add(faces.person())
         elif step == "delete_face" and len(ids) > 4:
             fid = int(ids[pick % len(ids)])
-            faces.store.delete_face(fid)
+            faces.store.faces.delete(fid)
             faces.index.remove([fid])
         elif step == "delete_person" and len(people) > 3:
-            gone = faces.store.delete_person(people[pick % len(people)])
+            gone = faces.store.people.delete(people[pick % len(people)])
             faces.index.remove(gone)
         elif step == "merge" and len(people) > 3:
             keep, other = people[pick % len(people)], people[(pick + 1) % len(people)]
-            faces.store.merge_people(keep, other)
+            faces.store.people.merge(keep, other)
         if pick % 3 == 0:  # the rows are brought up to date now and then, not after every step
             agree(faces.refresh(), from_scratch(*faces.current()))
     agree(faces.refresh(), from_scratch(*faces.current()))
@@ -158,7 +158,8 @@ def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir:
             g.enroll(name, lfw_dir / name / f"{name}_{i:04d}.jpg", face="center")
 
     def check() -> None:
-        ids, people, vectors = g.store.embeddings(g.model)
+        found = g.store.embeddings.of_model(g.model)
+        ids, people, vectors = found.face_ids, found.person_ids, found.vectors
         impostor = np.array([v for v, _ in from_scratch(ids, people, vectors).values()])
         est = g.estimate()
         assert est.faces == len(ids) and est.gallery_threshold == pytest.approx(
@@ -176,8 +177,7 @@ def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir:
     import index.gallery
 
     monkeypatch.setattr(index.gallery, "BACKGROUND_FROM", 10)
-    with g.store.write(gallery=False) as conn:
-        conn.execute("DELETE FROM nearest")
+    g.store.embeddings.clear_nearest()
     g._estimate = None
     quick = g.estimate(wait=False)
     assert quick.source == "card" and quick.gallery_threshold is None and quick.fpir is None

@@ -44,7 +44,7 @@ def tagged(tmp_path: Path, lfw_dir: Path, detector):
 
 
 def vector_of(g: Gallery, face_id: int) -> np.ndarray:
-    return np.frombuffer(g.store.album_face(face_id)["vector"], dtype="<f4")
+    return g.store.albums.face(face_id).vector
 
 
 def test_suggestions_yes_no_skip(tagged) -> None:
@@ -57,8 +57,8 @@ def test_suggestions_yes_no_skip(tagged) -> None:
     assert all(s["score"] < first["threshold"] for s in first["suggestions"])
 
     assert curation.answer(g, yes["face_id"], "yes")["enrolled"]
-    assert g.store.person(ann.id).faces == ann.faces + 1
-    assert g.store.album_face(yes["face_id"])["person_id"] == ann.id
+    assert g.store.people.get(ann.id).faces == ann.faces + 1
+    assert g.store.albums.face(yes["face_id"]).person_id == ann.id
     curation.answer(g, no["face_id"], "no")
     # never named Ann again: the match leaves her out for this face
     (candidates,) = g.candidates(vector_of(g, no["face_id"])[None, :], top_k=5)
@@ -95,7 +95,7 @@ def test_not_this_person_is_remembered(tagged, lfw_dir: Path) -> None:
     assert all(BOB in f["path"] for f in faces["album"])
     wrong = faces["album"][0]
     curation.not_this_person(g, bob.id, wrong["id"], "album")
-    assert g.store.album_face(wrong["id"])["person_id"] is None
+    assert g.store.albums.face(wrong["id"]).person_id is None
     assert wrong["id"] not in [f["id"] for f in curation.person_faces(g, bob.id)["album"]]
     # the same photo analysed again is not named Bob
     photo = Path(wrong["path"])
@@ -106,7 +106,7 @@ def test_not_this_person_is_remembered(tagged, lfw_dir: Path) -> None:
 
     enrolled = faces["enrolled"][0]["id"]
     curation.not_this_person(g, bob.id, enrolled, "enrolled")
-    assert g.store.person(bob.id).faces == 2
+    assert g.store.people.get(bob.id).faces == 2
     with pytest.raises(Refused, match="not one of"):
         curation.not_this_person(g, g.find_person("Ann").id, faces["enrolled"][1]["id"],
                                  "enrolled")

@@ -181,7 +181,7 @@ def test_the_users_tag_wins_when_an_album_is_tagged(library, tmp_path: Path, det
         tagger = AlbumTagger(g, workers=1, xmp=True)
         result = tagger.run(album)
         assert (result["photos"], result["named"]) == (1, 1)
-        assert [r["name"] for r in g.store.report_faces()] == [display_name(other)]
+        assert [r.name for r in g.store.albums.report()] == [display_name(other)]
         problems = job(g, result["job"])["first_problems"]
         assert [p["problem"] for p in problems] == ["name_differs"]
     assert hashes(album) == before  # no sidecar written: the only face is the user's

@@ -204,9 +204,9 @@ def test_kill_9_during_enrollments_loses_nothing_acknowledged(tmp_path: Path, mo
     detector, embedder = models
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
         for face_id, path in acked.items():
-            face = g.store.face(face_id)
+            face = g.store.faces.get(face_id)
             assert face.source == path
-            assert g.store.person(face.person_id).name == Path(path).parent.name
+            assert g.store.people.get(face.person_id).name == Path(path).parent.name
         assert len(g.index) >= 7  # rebuilt from the store: the saved index was stale
         assert names(g, photo(lfw_dir, ALVARO, 20)) == [ALVARO]
 
@@ -217,9 +217,10 @@ def test_hard_delete_leaves_no_trace(gallery: Gallery, lfw_dir: Path) -> None:
     for i in (1, 2, 3):
         gallery.enroll(secret, photo(lfw_dir, AMELIE, i), note="note-SECRETNOTE")
     person = gallery.find_person(secret)
-    faces = gallery.store.faces_of(person.id)
-    chips = [c for _, c, _ in gallery.store.chips([f.id for f in faces])]
-    _, people, vectors = gallery.store.embeddings(gallery.model)
+    faces = gallery.store.faces.of_person(person.id)
+    chips = [c.jpeg for c in gallery.store.faces.chips([f.id for f in faces])]
+    embedded = gallery.store.embeddings.of_model(gallery.model)
+    people, vectors = embedded.person_ids, embedded.vectors
     theirs = vectors[people == person.id]
     gallery.save()
     traces = [secret.encode(), b"SECRETNOTE", AMELIE.encode()]
@@ -235,7 +236,7 @@ def test_hard_delete_leaves_no_trace(gallery: Gallery, lfw_dir: Path) -> None:
     assert left == [], f"traces left in {[p.name for p in files()]}: {left}"
     assert len(gallery.index) == 3
     ids = gallery.index.search(theirs, 3)[1]
-    assert set(ids.ravel().tolist()) <= {f.id for f in gallery.store.faces_of(
+    assert set(ids.ravel().tolist()) <= {f.id for f in gallery.store.faces.of_person(
         gallery.find_person(ALVARO).id)}
     assert names(gallery, photo(lfw_dir, AMELIE, 4)) == []
 
@@ -247,9 +248,9 @@ def test_rename_merge_remove_face(gallery: Gallery, lfw_dir: Path) -> None:
     merged = gallery.merge(keep, other)
     assert merged.faces == 4 and len(gallery.people()) == 1
     assert gallery.update_person(keep, name="Álvaro Uribe").name == "Álvaro Uribe"
-    face = gallery.store.faces_of(keep)[-1]
+    face = gallery.store.faces.of_person(keep)[-1]
     gallery.remove_face(face.id)
-    assert gallery.store.person(keep).faces == 3 and len(gallery.index) == 3
+    assert gallery.store.people.get(keep).faces == 3 and len(gallery.index) == 3
     assert names(gallery, photo(lfw_dir, ALVARO, 5)) == ["Álvaro Uribe"]
 
 
@@ -263,13 +264,14 @@ def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: P
     detector, embedder = models
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
         enroll_three(g, lfw_dir, ALVARO, AMELIE)
-        before = g.store.embeddings(g.model)
+        before = g.store.embeddings.of_model(g.model)
         result = g.reembed()
-        after = g.store.embeddings(g.model)
+        after = g.store.embeddings.of_model(g.model)
         assert result["faces"] == 6
-        np.testing.assert_array_equal(before[0], after[0])
-        np.testing.assert_array_equal(before[1], after[1])
-        assert (before[2] * after[2]).sum(1).min() > 0.9999  # the stored chips: same vectors
+        np.testing.assert_array_equal(before.face_ids, after.face_ids)
+        np.testing.assert_array_equal(before.person_ids, after.person_ids)
+        # the stored chips: the same vectors
+        assert (before.vectors * after.vectors).sum(1).min() > 0.9999
     # another model (a small untrained network): labels stay, embeddings are remade
     torch.manual_seed(0)
     other = build({"name": "resnet_face", "widths": [8, 16, 16, 32], "embedding_size": 64,
@@ -282,7 +284,7 @@ def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: P
     write_model(other, card, tmp_path / "models", views=())
     tiny = Embedder(tmp_path / "models" / "tiny-test")
     with Gallery(home=tmp_path, detector=detector, embedder=tiny) as g:
-        assert g.store.counts()["embeddings"] == 12  # both models' vectors
+        assert g.store.meta.counts()["embeddings"] == 12  # both models' vectors
         assert g.reembed()["dropped_other_models"] == 6
         assert sorted((p.name, p.faces) for p in g.people()) == [(ALVARO, 3), (AMELIE, 3)]
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
@@ -461,23 +463,22 @@ def test_a_tight_headshot_can_be_enrolled(gallery: Gallery, lfw_dir: Path) -> No
 def test_ids_are_never_given_twice(tmp_path: Path) -> None:
     """SQLite gives the highest id again once its row is deleted: a client holding the id of
     a deleted person would then reach someone else. People, photos and faces never reuse one."""
-    from index.store import Store
+    from index.store import NewFace, Store
 
     store = Store(tmp_path / "gallery.sqlite3")
-    with store.write() as conn:
-        first = store.add_person(conn, "Ann")
-        photo = store.add_photo(conn, "ab" * 32, "a.jpg", 10, 10)
-        face = store.add_face(conn, photo, first, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0, b"c",
-                              [[1, 1]] * 5)
-    store.delete_person(first)
-    with store.write() as conn:
-        second = store.add_person(conn, "Bob")
-        photo2 = store.add_photo(conn, "cd" * 32, "b.jpg", 10, 10)
-        face2 = store.add_face(conn, photo2, second, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,
-                               b"c", [[1, 1]] * 5)
+    with store.transaction(gallery=True):
+        first = store.people.add("Ann")
+        photo = store.faces.add_photo("ab" * 32, "a.jpg", 10, 10)
+        face = store.faces.add(NewFace(photo, first, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,
+                                       b"c", [[1, 1]] * 5))
+    store.people.delete(first)
+    with store.transaction(gallery=True):
+        second = store.people.add("Bob")
+        photo2 = store.faces.add_photo("cd" * 32, "b.jpg", 10, 10)
+        face2 = store.faces.add(NewFace(photo2, second, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,
+                                        b"c", [[1, 1]] * 5))
     assert (second, photo2, face2) == (first + 1, photo + 1, face + 1)
     store.close()
     reopened = Store(tmp_path / "gallery.sqlite3")
-    with reopened.write() as conn:
-        assert reopened.add_person(conn, "Cy") == second + 1
+    assert reopened.people.add("Cy") == second + 1
     reopened.close()

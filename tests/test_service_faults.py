@@ -44,7 +44,7 @@ def test_a_write_that_started_runs_to_completion_and_is_answered(gallery: Galler
         enrolled = api.post(f"/v1/people/{pid}/photos", files=jpeg(lfw_dir, 1))
         assert enrolled.status_code == 201, enrolled.text
         face = enrolled.json()["id"]
-        assert [f.id for f in gallery.store.faces_of(pid)] == [face]
+        assert [f.id for f in gallery.store.faces.of_person(pid)] == [face]
         slow = api.post("/v1/identify", files={"photo": ("big.png", big_png(), "image/png")})
         assert slow.status_code == 504 and slow.json()["code"] == "timeout"
 

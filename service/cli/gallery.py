@@ -57,7 +57,7 @@ def enroll(
 ) -> None:
     """Enroll a person from photos that each show them: one face, the one you name, or the
     one that matches their other photos."""
-    from index.store import checked_name
+    from index.names import checked_name
 
     choice, where = (face.value if face else None), box_option(box)
     try:
@@ -77,7 +77,7 @@ def enroll(
                 results.append({"path": str(path), "status": "refused", "error": error_dict(row)})
             else:
                 results.append({"path": str(path), "status": "enrolled", "face": row})
-        person = gallery.store.person_by_name(name.strip())
+        person = gallery.store.people.by_name(name.strip())
     finally:
         gallery.close()
     enrolled = sum(r["status"] == "enrolled" for r in results)
@@ -186,7 +186,7 @@ def people_show(person: str = typer.Argument(..., help="Name or id."), as_json: 
     """A person and their enrolled faces."""
     with open_gallery(quiet=quiet(as_json)) as gallery:
         p = gallery.find_person(person)
-        faces = [f.to_dict() for f in gallery.store.faces_of(p.id)]
+        faces = [f.to_dict() for f in gallery.store.faces.of_person(p.id)]
     if as_json:
         emit_json({"person": p.to_dict(), "faces": faces})
         return

@@ -38,7 +38,7 @@ def serve(
     host, port = host or settings.host, port or settings.port
     if settings.auth:
         store = _store()
-        if not store.keys():
+        if not store.keys.all():
             err.print(Text.assemble(
                 ("No API keys yet.", "yellow"), " Make one for yourself with\n"
                 "  facepair keys create --scope admin\n"
@@ -78,7 +78,7 @@ def keys_list(as_json: Json = False) -> None:
     """The keys there are (ids, names and scopes; never the keys)."""
     store = _store()
     try:
-        rows = store.keys()
+        rows = [k.to_dict() for k in store.keys.all()]
     finally:
         store.close()
     if as_json:
@@ -95,7 +95,7 @@ def keys_revoke(key_id: int = typer.Argument(...), as_json: Json = False) -> Non
     """Revoke a key at once."""
     store = _store()
     try:
-        store.revoke_key(key_id)
+        store.keys.revoke(key_id)
     finally:
         store.close()
     if as_json:

@@ -72,7 +72,7 @@ async def album_job(run: Run, job_id: Id, g: G) -> AlbumJobOut:
 async def cancel_album_job(run: Run, job_id: Id, request: Request, g: G) -> CancelOut:
     """Stop a queued or running job after the photos in hand."""
     await run.work(albums.job, g, job_id)  # 404 first
-    if not await run.work(g.store.cancel_album_job, job_id, write=True):
+    if not await run.work(g.store.jobs.cancel, job_id, write=True):
         raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
     return CancelOut(id=job_id, status="cancelling")
 
@@ -101,8 +101,8 @@ async def album_photos(run: Run, g: G, settings: S, root: str,
 async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Response:
     """A tagged photo as a browser shows it (JPEG, PNG and WebP as they are; others as
     JPEG), from inside the allowed folders only."""
-    row = await run.work(g.store.album_photo, photo_id)
-    path = allowed(str(Path(row["path"]).parent), settings) / Path(row["path"]).name
+    photo = await run.work(g.store.albums.photo, photo_id)
+    path = allowed(str(Path(photo.path).parent), settings) / Path(photo.path).name
     data, media = await run.work(viewable, path, settings.max_pixels)
     return Response(data, media_type=media, headers={"Cache-Control": "private"})
 
@@ -130,8 +130,8 @@ def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:
 @router.get("/v1/album-faces/{face_id}/chip", dependencies=[need("read")],
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 async def album_face_chip(run: Run, face_id: Id, g: G) -> Response:
-    row = await run.work(g.store.album_face, face_id)
-    return Response(bytes(row["chip"]), media_type="image/jpeg",
+    face = await run.work(g.store.albums.face, face_id)
+    return Response(face.chip, media_type="image/jpeg",
                     headers={"Cache-Control": "private"})
 
 

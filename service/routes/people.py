@@ -46,13 +46,13 @@ async def list_people(run: Run, g: G) -> PeopleOut:
 @router.get("/v1/people/{person_id}", dependencies=[need("read")])
 async def get_person(run: Run, person_id: Id, g: G) -> PersonDetailOut:
     def get() -> PersonDetailOut:
-        person = g.store.person(person_id)
+        person = g.store.people.get(person_id)
         return PersonDetailOut.model_validate(
             {
                 **person.to_dict(),
                 "photos": [
                     {"photo_id": f.photo_id, "face_id": f.id, "box": f.box, "source": f.source}
-                    for f in g.store.faces_of(person_id)
+                    for f in g.store.faces.of_person(person_id)
                 ],
             }
         )
@@ -92,7 +92,7 @@ async def enroll(
     without `face` or `box`, the one face that matches the person's enrolled faces."""
     where = parse_box(box) if box else None
     data = await read(photo)
-    await run.work(g.store.person, person_id)  # 404 before any decoding
+    await run.work(g.store.people.get, person_id)  # 404 before any decoding
     return EnrolledFaceOut.model_validate(
         await run.work(
             g.enroll, person_id, data, source=source(photo), face=face, box=where, write=True
@@ -116,7 +116,7 @@ async def enroll_several(
     if not 1 <= len(photos) <= 50:
         raise ApiError(422, "invalid_request", "send 1 to 50 photos")
     data = [await read(p) for p in photos]
-    await run.work(g.store.person, person_id)  # 404 before any decoding
+    await run.work(g.store.people.get, person_id)  # 404 before any decoding
     results = await run.work(
         g.enroll_photos, person_id, data, [source(p) for p in photos], face, write=True
     )
@@ -130,7 +130,7 @@ async def enroll_several(
         }
         for p, r in zip(photos, results, strict=True)
     ]
-    person = await run.work(g.store.person, person_id)
+    person = await run.work(g.store.people.get, person_id)
     return EnrollmentsOut.model_validate(
         {
             "person": person.to_dict(),
@@ -161,7 +161,7 @@ CHIP: dict[int | str, dict[str, Any]] = {
             responses=CHIP)
 async def face_chip(run: Run, face_id: Id, g: G) -> Response:
     """An enrolled face's chip: the face aligned, with a margin."""
-    chip = await run.work(g.store.face_chip, face_id)
+    chip = await run.work(g.store.faces.chip, face_id)
     return Response(chip, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 

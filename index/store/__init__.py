@@ -1,0 +1,92 @@
+"""The gallery's persistent store: one repository per concern over one database.
+
+    store.people      people (names, notes), merges and deletions
+    store.faces       enrolled faces, their photos and chips
+    store.embeddings  vectors per model, nearest faces (calibration), exclusions
+    store.albums      tagged album photos and the faces found in them
+    store.clusters    unknown album faces: clusters, suggestions, what a user says of one
+    store.jobs        the album-job queue, progress and problems
+    store.keys        API keys (hashes)
+    store.meta        named values and counts
+
+Repositories hand out records (`index.store.records`), never a driver's row or connection;
+vectors and boxes are decoded inside. `store.transaction()` groups writes that must land
+together; a repository's write inside it joins it. The database (SQLite in
+`FACEPAIR_HOME/gallery.sqlite3`) is brought to the newest schema (Alembic) when it is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from index.store.albums import AlbumsRepository
+from index.store.clusters import ClustersRepository
+from index.store.database import Database
+from index.store.embeddings import EmbeddingsRepository
+from index.store.faces import FacesRepository
+from index.store.jobs import JobsRepository
+from index.store.keys import KeysRepository
+from index.store.meta import MetaRepository
+from index.store.people import PeopleRepository
+from index.store.records import (
+    AlbumFace,
+    AlbumFaceSummary,
+    AlbumJob,
+    AlbumPhoto,
+    ApiKey,
+    Chip,
+    Cluster,
+    Embedded,
+    NearestFaces,
+    NewAlbumFace,
+    NewFace,
+    Person,
+    PhotoState,
+    Problem,
+    ReportFace,
+    StoredFace,
+    Suggestion,
+)
+
+__all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Chip",
+           "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
+           "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion"]
+
+
+class Store:
+    """The gallery's database and its repositories. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.db = Database(self.path)
+        self.people = PeopleRepository(self.db)
+        self.faces = FacesRepository(self.db)
+        self.embeddings = EmbeddingsRepository(self.db)
+        self.albums = AlbumsRepository(self.db)
+        self.clusters = ClustersRepository(self.db)
+        self.jobs = JobsRepository(self.db)
+        self.keys = KeysRepository(self.db)
+        self.meta = MetaRepository(self.db)
+
+    @contextmanager
+    def transaction(self, gallery: bool = False) -> Iterator[None]:
+        """Writes that land together or not at all. `gallery`: they may change people, faces
+        or embeddings (every process's search index catches up)."""
+        with self.db.transaction(gallery):
+            yield
+
+    def generation(self) -> int:
+        """Moved on by every write that may change the gallery: tells a saved index, or
+        another process, it is stale."""
+        return self.db.generation()
+
+    def last_write(self) -> tuple[int, int]:
+        return self.db.last_write()
+
+    def compact(self) -> None:
+        self.db.compact()
+
+    def close(self) -> None:
+        self.db.close()

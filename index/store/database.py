@@ -1,0 +1,235 @@
+"""The store's connection to its database: the engine, transactions, migrations, and the
+database's errors turned into facepair's.
+
+`FACEPAIR_HOME/gallery.sqlite3` (SQLite, the embedded default) is opened with:
+- WAL journal and `synchronous=FULL`: a call that returned has reached the disk, so an
+  acknowledged write survives kill -9 and power loss;
+- `secure_delete=ON` and a WAL checkpoint after deletes (`compact`): a deleted person's rows
+  are overwritten in the file, not left in free pages;
+- writes that take `BEGIN IMMEDIATE`, so concurrent writers queue (30 s) instead of failing.
+
+A transaction belongs to the thread that opened it: a repository's method called inside
+`Database.transaction()` joins it, and one called outside runs on its own. Nothing outside the
+store package sees a connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import resource
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, Table, create_engine, event, pool, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from faces.errors import StorageFull, StoreBusy
+from index.store import legacy
+from index.store.schema import meta
+
+log = logging.getLogger("facepair.store")
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_SECONDS = 30.0
+
+
+def _full(exc: BaseException, path: Path) -> bool:
+    """An error that says the disk, or the file size this process may write, is full. SQLite
+    says "disk I/O error" where a write hit the file size limit (EFBIG): that one counts when
+    the gallery's files reach the limit or the disk has under 1 MB left."""
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig or exc
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    if "full" in str(exc):
+        return True
+    if "disk I/O" not in str(exc):
+        return False
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    sizes = [f.stat().st_size for f in path.parent.glob(path.name + "*") if f.is_file()]
+    disk = os.statvfs(path.parent)
+    return ((limit != resource.RLIM_INFINITY and max(sizes, default=0) >= limit - (1 << 16))
+            or disk.f_bavail * disk.f_frsize < (1 << 20))
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """The backend's INSERT that takes ON CONFLICT clauses (both spell them alike)."""
+    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
+            else sqlite.insert(table))
+
+
+@dataclass
+class _Open:
+    """This thread's open write transaction."""
+
+    conn: Connection
+    gallery: bool = False  # whether it changes the gallery (people, faces, embeddings)
+
+
+class Database:
+    """The engine over one database, its migrations and this process's transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = self._engine(foreign_keys=True, pooled=True)
+        self._local = threading.local()
+        self._migrate()
+
+    def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
+        engine = create_engine(
+            f"sqlite:///{self.path}",
+            connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
+            poolclass=pool.QueuePool if pooled else pool.NullPool,
+            **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi: sqlite3.Connection, _record: object) -> None:
+            dbapi.isolation_level = None  # transactions are begun below, not by the driver
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON",
+                           f"foreign_keys={'ON' if foreign_keys else 'OFF'}"):
+                dbapi.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("facepair_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Bring the database to the newest schema (Alembic), a gallery of the old numbering
+        included. Run with foreign keys off: SQLite rebuilds a table to alter it, and a
+        cascade must not follow the old table's drop."""
+        engine = self._engine(foreign_keys=False, pooled=False)
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert isinstance(raw, sqlite3.Connection)
+                tables = {r[0] for r in raw.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'")}
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                if "alembic_version" not in tables and legacy.upgrade(raw):
+                    command.stamp(config, "0001")
+                    conn.commit()
+                command.upgrade(config, "head")
+                conn.commit()
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the gallery's rows point at rows gone: {broken[:5]}")
+        finally:
+            engine.dispose()
+
+    def revision(self) -> str:
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, gallery: bool = False) -> Iterator[Connection]:
+        """A write transaction, committed (and on disk) when the outermost block ends, else
+        rolled back; a block inside another joins it. `gallery`: it may change people, faces
+        or embeddings, which moves the store's generation on at commit (every process's
+        search index catches up)."""
+        current: _Open | None = getattr(self._local, "open", None)
+        if current is not None:
+            current.gallery |= gallery
+            yield current.conn
+            return
+        conn = self.engine.connect().execution_options(facepair_write=True)
+        try:
+            try:
+                conn.begin()
+            except OperationalError as exc:
+                if "locked" in str(exc):
+                    raise StoreBusy("the gallery is busy writing; try again shortly") from exc
+                raise
+            opened = self._local.open = _Open(conn, gallery)
+            try:
+                yield conn
+                if opened.gallery:
+                    self._bump(conn)
+                conn.commit()
+            finally:
+                self._local.open = None
+        except BaseException as exc:
+            self._roll_back(conn)
+            if _full(exc, self.path):
+                raise StorageFull("the disk holding the gallery is full: nothing of this "
+                                  "was stored") from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """This thread's write transaction where one is open, else a short read."""
+        current: _Open | None = getattr(self._local, "open", None)
+        if current is not None:
+            yield current.conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    def _bump(self, conn: Connection) -> None:
+        before = self._generation(conn)
+        stmt = upsert(conn, meta).values(key="generation", value=str(before + 1))
+        conn.execute(stmt.on_conflict_do_update(index_elements=[meta.c.key],
+                                                set_={"value": stmt.excluded.value}))
+        self._local.last_write = (before, before + 1)
+
+    @staticmethod
+    def _generation(conn: Connection) -> int:
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "generation")).scalar()
+        return 0 if value is None else int(value)
+
+    def generation(self) -> int:
+        with self.reading() as conn:
+            return self._generation(conn)
+
+    def last_write(self) -> tuple[int, int]:
+        """The generation before and after this thread's last commit that changed the
+        gallery (so a process can tell whether another one wrote in between)."""
+        return getattr(self._local, "last_write", (-1, -1))
+
+    def _roll_back(self, conn: Connection) -> None:
+        """End a failed transaction. Where even the rollback fails (a full disk), the
+        connection is thrown away, which rolls back and lets go of the write lock."""
+        try:
+            conn.rollback()
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def compact(self) -> None:
+        """Fold the WAL into the main file and truncate it (after deletes: no old copies left).
+        Busy readers, or a full disk, leave it for the next checkpoint: what was committed
+        stays committed, so this never fails the delete that asked for it."""
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:
+            log.warning("WAL checkpoint left for later", exc_info=True)
+
+    def close(self) -> None:
+        self.engine.dispose()

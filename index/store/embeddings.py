@@ -1,0 +1,153 @@
+"""Embeddings of enrolled faces per model, each face's nearest faces (the gallery's own
+calibration data) and the vectors of faces a user said are not someone."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, exists, func, select, update
+
+from index.store import schema as t
+from index.store.database import Database, upsert
+from index.store.records import Embedded, NearestFaces
+from index.store.shared import forget_nearest, now
+
+
+class EmbeddingsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, model: str, face_ids: list[int], vectors: np.ndarray) -> None:
+        """Store (or replace) these faces' vectors under `model`."""
+        if not len(face_ids):
+            return
+        with self.db.transaction(gallery=True) as conn:
+            forget_nearest(conn, [int(f) for f in face_ids], model)
+            stmt = upsert(conn, t.embeddings)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["face_id", "model"], set_={"vector": stmt.excluded.vector}),
+                [{"face_id": int(f), "model": model, "vector": v}
+                 for f, v in zip(face_ids, vectors, strict=True)])
+
+    def of_model(self, model: str, person_id: int | None = None) -> Embedded:
+        """Every face embedded by `model` (of one person, when given), by face id."""
+        e, f = t.embeddings.c, t.faces.c
+        query = (select(f.id, f.person_id, e.vector).join(t.faces, f.id == e.face_id)
+                 .where(e.model == model).order_by(f.id))
+        if person_id is not None:
+            query = query.where(f.person_id == person_id)
+        with self.db.reading() as conn:
+            rows = conn.execute(query).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        people = np.array([r[1] for r in rows], dtype=np.int64)
+        if not rows:
+            return Embedded(ids, people, np.empty((0, 0), dtype=np.float32))
+        return Embedded(ids, people, np.stack([r[2] for r in rows]))
+
+    def missing(self, model: str) -> list[int]:
+        """The faces `model` has not embedded yet."""
+        e = t.embeddings.c
+        with self.db.reading() as conn:
+            return [int(r[0]) for r in conn.execute(
+                select(t.faces.c.id).where(~exists().where(
+                    and_(e.face_id == t.faces.c.id, e.model == model))).order_by(t.faces.c.id))]
+
+    def drop_other_models(self, model: str) -> int:
+        """Delete embeddings made by other models (after a re-embed)."""
+        with self.db.transaction(gallery=True) as conn:
+            return int(conn.execute(delete(t.embeddings)
+                                    .where(t.embeddings.c.model != model)).rowcount)
+
+    def count(self) -> int:
+        with self.db.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.embeddings)).scalar_one())
+
+    # -- nearest faces (index.calibration) ----------------------------------------------------
+
+    def nearest(self, model: str) -> dict[int, NearestFaces]:
+        """face id → its nearest faces under `model`."""
+        n = t.nearest.c
+        with self.db.reading() as conn:
+            rows = conn.execute(select(n.face_id, n.impostor, n.impostor_face, n.genuine,
+                                       n.genuine_face).where(n.model == model))
+            return {int(r[0]): NearestFaces(float(r[1]), int(r[2]), r[3], r[4]) for r in rows}
+
+    def without_nearest(self, model: str) -> int:
+        """How many faces have no nearest-faces row under `model`."""
+        n = t.nearest.c
+        with self.db.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.faces).where(
+                ~exists().where(and_(n.face_id == t.faces.c.id, n.model == model))
+            )).scalar_one())
+
+    def clear_nearest(self) -> None:
+        """Drop every nearest-faces row: they are all computed again when next asked."""
+        with self.db.transaction() as conn:
+            conn.execute(delete(t.nearest))
+
+    def put_nearest(self, model: str,
+                    rows: list[tuple[int, float, int, float | None, int | None]],
+                    raised: list[tuple[int, str, float, int]]) -> None:
+        """Write recomputed rows (face id, impostor, its face, genuine, its face), and raise
+        other faces' scores (face id, 'impostor' or 'genuine', score, face) where the new
+        one is higher. Both keep the maximum of what is stored and what is written, so
+        that one process never lowers what another has just raised; a row or a raise that
+        names a face deleted meanwhile is not written (it is computed again when next
+        asked)."""
+        n = t.nearest.c
+        with self.db.transaction() as conn:
+            known = set(_existing(conn, {f for r in rows for f in (r[0], r[2], r[4])
+                                         if f is not None}
+                                  | {f for r in raised for f in (r[0], r[3])}))
+            stmt = upsert(conn, t.nearest)
+            new = stmt.excluded
+            keep_higher = {
+                f"{kind}{suffix}": _if_higher(getattr(new, kind), getattr(n, kind),
+                                              getattr(new, kind + suffix),
+                                              getattr(n, kind + suffix))
+                for kind in ("impostor", "genuine") for suffix in ("", "_face")}
+            fresh = [{"face_id": f, "model": model, "impostor": i, "impostor_face": fi,
+                      "genuine": g, "genuine_face": gi} for f, i, fi, g, gi in rows
+                     if f in known and fi in known and (gi is None or gi in known)]
+            if fresh:
+                conn.execute(stmt.on_conflict_do_update(index_elements=["face_id", "model"],
+                                                        set_=keep_higher), fresh)
+            for kind in ("impostor", "genuine"):
+                score, face = getattr(n, kind), getattr(n, kind + "_face")
+                for f, k, value, other in raised:
+                    if k == kind and f in known and other in known:
+                        conn.execute(update(t.nearest).where(
+                            n.face_id == f, n.model == model,
+                            score.is_(None) | (score < value)).values(
+                                {score: value, face: other}))
+
+    # -- exclusions ---------------------------------------------------------------------------
+
+    def exclude(self, person_id: int, model: str, vector: np.ndarray) -> None:
+        with self.db.transaction(gallery=True) as conn:
+            conn.execute(t.exclusions.insert().values(person_id=person_id, model=model,
+                                                      vector=vector, created=now()))
+
+    def exclusions(self, model: str) -> dict[int, np.ndarray]:
+        """Per person, the vectors of the faces a user said are not them (K×D)."""
+        x = t.exclusions.c
+        found: dict[int, list[np.ndarray]] = {}
+        with self.db.reading() as conn:
+            for person_id, vector in conn.execute(select(x.person_id, x.vector)
+                                                  .where(x.model == model).order_by(x.id)):
+                found.setdefault(int(person_id), []).append(vector)
+        return {p: np.stack(v) for p, v in found.items()}
+
+
+def _existing(conn: Connection, face_ids: set[int], batch: int = 10_000) -> list[int]:
+    """Which of these faces still exist."""
+    wanted, found = sorted(face_ids), []
+    for start in range(0, len(wanted), batch):
+        found += [int(r[0]) for r in conn.execute(
+            select(t.faces.c.id).where(t.faces.c.id.in_(wanted[start:start + batch])))]
+    return found
+
+
+def _if_higher(new_score: ColumnElement, old_score: ColumnElement, new: ColumnElement,
+               old: ColumnElement) -> ColumnElement:
+    """`new` where the new score beats the stored one (or none is stored), else `old`."""
+    return case(((new_score > old_score) | old_score.is_(None), new), else_=old)

@@ -1,0 +1,142 @@
+"""Album jobs: a queue in the store that any process of the service takes work from, each
+job's progress and what it could not do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, Row, func, select, update
+
+from index.store import schema as t
+from index.store.database import Database
+from index.store.records import AlbumJob, Problem
+from index.store.shared import inserted_id, now
+
+J = t.album_jobs.c
+ACTIVE = ("queued", "running")
+
+
+def _job(row: Row) -> AlbumJob:
+    m = row._mapping
+    return AlbumJob(**{k: m[k] for k in AlbumJob.__dataclass_fields__})
+
+
+def _status(conn: Connection, job_id: int, status: str, error: str | None = None) -> None:
+    conn.execute(update(t.album_jobs).where(J.id == job_id).values(
+        status=status, error=func.coalesce(error, J.error), updated=now()))
+
+
+class JobsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, root: Path, xmp: bool, owner: str | None, resumable: bool,
+            embed: bool = False, kind: str = "tag") -> int:
+        with self.db.transaction() as conn:
+            return inserted_id(conn.execute(t.album_jobs.insert().values(
+                root=str(root), status="queued", xmp=xmp, created=now(), updated=now(),
+                owner=owner, resumable=resumable, embed=embed, kind=kind)
+            ))
+
+    def get(self, job_id: int) -> AlbumJob | None:
+        with self.db.reading() as conn:
+            row = conn.execute(select(t.album_jobs).where(J.id == job_id)).first()
+        return None if row is None else _job(row)
+
+    def claim(self, owner: str, alive: Callable[[str], bool]) -> AlbumJob | None:
+        """Take the oldest service job that waits for a process, or whose process is gone
+        (`alive(owner)` says it is not): it becomes `owner`'s. Jobs of a gone process that
+        cannot be taken up (a CLI's) are marked interrupted on the way. The update names the
+        owner it saw, so two processes never take one job."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(select(t.album_jobs).where(
+                J.status.in_(ACTIVE), J.owner.is_(None) | (J.owner != owner)).order_by(J.id))
+            for row in rows.all():
+                if row.owner is not None and alive(row.owner):
+                    continue
+                if not row.resumable:
+                    _status(conn, row.id, "interrupted", "the process running it stopped")
+                    continue
+                seen = J.owner.is_(None) if row.owner is None else J.owner == row.owner
+                taken = conn.execute(update(t.album_jobs).where(J.id == row.id, seen)
+                                     .values(owner=owner, updated=now())).rowcount
+                if taken:
+                    return self.get(row.id)
+        return None
+
+    def interrupt_orphans(self, alive: Callable[[str], bool]) -> int:
+        """Mark interrupted the command-line jobs whose process is gone (killed mid-job)."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(select(J.id, J.owner).where(
+                J.status.in_(ACTIVE), ~J.resumable, J.owner.is_not(None))).all()
+            gone = [r.id for r in rows if not alive(r.owner)]
+            for job_id in gone:
+                _status(conn, job_id, "interrupted", "the process running it stopped")
+        return len(gone)
+
+    def cancel(self, job_id: int) -> bool:
+        """Ask a queued or running job to stop (whichever process runs it); one that no
+        process has taken yet stops at once. Whether it was queued or running."""
+        with self.db.transaction() as conn:
+            row = conn.execute(select(J.status, J.owner).where(J.id == job_id)).first()
+            if row is None or row.status not in ACTIVE:
+                return False
+            conn.execute(update(t.album_jobs).where(J.id == job_id)
+                         .values(cancel=True, updated=now()))
+            if row.owner is None:
+                _status(conn, job_id, "cancelled")
+        return True
+
+    def cancelled(self, job_id: int) -> bool:
+        with self.db.reading() as conn:
+            flag = conn.execute(select(J.cancel).where(J.id == job_id)).scalar()
+        return flag is None or bool(flag)
+
+    def start(self, job_id: int, total: int, unchanged: int, skipped: int, failed: int) -> None:
+        """A job has found its photos: `total` to read (`failed` of them unreadable)."""
+        with self.db.transaction() as conn:
+            conn.execute(update(t.album_jobs).where(J.id == job_id).values(
+                status="running", total=total, unchanged=unchanged, skipped=skipped,
+                failed=failed, done=failed, updated=now()))
+
+    def progress(self, job_id: int, done: int, faces: int, named: int, unknown: int,
+                 failed: int) -> None:
+        """A job's counts so far (within the write that records its latest photos, where the
+        caller holds one)."""
+        with self.db.transaction() as conn:
+            conn.execute(update(t.album_jobs).where(J.id == job_id).values(
+                done=done, faces=faces, named=named, unknown=unknown, failed=failed,
+                updated=now()))
+
+    def end(self, job_id: int, status: str, error: str | None = None) -> None:
+        """A job has stopped: done, cancelled, failed (with `error`)."""
+        with self.db.transaction() as conn:
+            _status(conn, job_id, status, error)
+
+    def release(self, job_id: int) -> None:
+        """A job this process stops without finishing goes back to the queue, for the next
+        service process to take up."""
+        with self.db.transaction() as conn:
+            conn.execute(update(t.album_jobs).where(J.id == job_id)
+                         .values(status="queued", owner=None, updated=now()))
+
+    # -- problems -----------------------------------------------------------------------------
+
+    def add_problems(self, job_id: int, problems: list[tuple[str, str, str]]) -> None:
+        """Record (path, problem, detail) rows for a job."""
+        if problems:
+            with self.db.transaction() as conn:
+                conn.execute(t.album_problems.insert(), [
+                    {"job_id": job_id, "path": p, "problem": k, "detail": d}
+                    for p, k, d in problems])
+
+    def problems(self, job_id: int, limit: int = 100) -> tuple[int, list[Problem]]:
+        """How many problems a job recorded, and the first `limit` of them."""
+        q = t.album_problems.c
+        with self.db.reading() as conn:
+            count = conn.execute(select(func.count()).select_from(t.album_problems)
+                                 .where(q.job_id == job_id)).scalar_one()
+            rows = conn.execute(select(q.path, q.problem, q.detail).where(q.job_id == job_id)
+                                .order_by(q.id).limit(limit))
+            return int(count), [Problem(*r) for r in rows]

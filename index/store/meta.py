@@ -1,0 +1,36 @@
+"""Small named values the gallery keeps (the threshold in force, its calibration, the model
+a gallery was last embedded with) and its row counts."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from index.store import schema as t
+from index.store.database import Database, upsert
+
+
+class MetaRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        with self.db.reading() as conn:
+            value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        return default if value is None else str(value)
+
+    def set(self, key: str, value: str) -> None:
+        with self.db.transaction(gallery=True) as conn:
+            stmt = upsert(conn, t.meta).values(key=key, value=value)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                                    set_={"value": stmt.excluded.value}))
+
+    def delete(self, key: str) -> None:
+        with self.db.transaction(gallery=True) as conn:
+            conn.execute(delete(t.meta).where(t.meta.c.key == key))
+
+    def counts(self) -> dict[str, int]:
+        """How many people, photos, faces and embeddings the gallery holds."""
+        with self.db.reading() as conn:
+            return {table.name: int(conn.execute(select(func.count())
+                                                 .select_from(table)).scalar_one())
+                    for table in (t.people, t.photos, t.faces, t.embeddings)}

@@ -1,0 +1,242 @@
+"""What the store hands out: plain records, decoded (boxes as lists, vectors as arrays)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    note: str
+    created: str
+    faces: int = 0
+    face_id: int | None = None  # the sharpest enrolled face: the person's picture
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """An enrolled face with the name of the photo it came from."""
+
+    id: int
+    photo_id: int
+    person_id: int
+    box: list[float]
+    landmarks: list[list[float]]
+    score: float
+    sharpness: float
+    source: str
+    added: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "photo_id": self.photo_id, "person_id": self.person_id,
+                "box": self.box, "score": self.score, "sharpness": self.sharpness,
+                "source": self.source}
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """A face to enroll: where it is in its photo, and its chip."""
+
+    photo_id: int
+    person_id: int
+    box: list[float]
+    landmarks: list[list[float]]
+    score: float
+    sharpness: float
+    chip: bytes
+    chip_landmarks: list[list[float]]
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A stored face chip (JPEG) and its landmarks: what any later model embeds again."""
+
+    face_id: int
+    jpeg: bytes
+    landmarks: list[list[float]]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Every face embedded by one model: ids, their people, an N×D float32 matrix."""
+
+    face_ids: np.ndarray
+    person_ids: np.ndarray
+    vectors: np.ndarray
+
+
+class NearestFaces(NamedTuple):
+    """An enrolled face's best score against another person's face, and against its own."""
+
+    impostor: float
+    impostor_face: int
+    genuine: float | None
+    genuine_face: int | None
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    """What the store knows of a tagged photo's file."""
+
+    size: int
+    mtime: float
+    sha256: str
+    model: str
+    tags: str
+
+
+@dataclass(frozen=True)
+class AlbumPhoto:
+    id: int
+    path: str
+    width: int
+    height: int
+    sha256: str = ""
+    tagged: str = ""
+
+
+@dataclass(frozen=True)
+class NewAlbumFace:
+    """A face found in a tagged photo, as the album job records it."""
+
+    box: list[float]
+    landmarks: list[list[float]]
+    score: float
+    chip: bytes
+    chip_landmarks: list[list[float]]
+    model: str
+    vector: np.ndarray
+    person_id: int | None = None
+    similarity: float | None = None
+    named_by: str | None = None
+    candidate_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AlbumFace:
+    """A face found in a tagged photo, with that photo; what naming, enrolling and
+    excluding it need."""
+
+    id: int
+    photo_id: int
+    box: list[float]
+    landmarks: list[list[float]]
+    score: float
+    chip: bytes
+    chip_landmarks: list[list[float]]
+    model: str
+    vector: np.ndarray
+    person_id: int | None
+    similarity: float | None
+    cluster: int | None
+    named_by: str | None
+    candidate_id: int | None
+    path: str
+    sha256: str
+    width: int
+    height: int
+    xmp: bool = False  # whether the job that found it wrote sidecars
+
+
+@dataclass(frozen=True)
+class AlbumFaceSummary:
+    """A face of a tagged photo as lists show it."""
+
+    id: int
+    photo_id: int
+    box: list[float]
+    person_id: int | None
+    name: str | None
+    named_by: str | None
+    similarity: float | None = None
+    path: str = ""
+    tagged: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A group of unknown faces that look alike."""
+
+    id: int
+    faces: int
+    photos: int
+    paths: list[str]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An unknown album face that came close to someone."""
+
+    face_id: int
+    similarity: float
+    candidate_id: int
+    name: str
+    vector: np.ndarray
+    path: str
+    photo_id: int
+
+
+@dataclass(frozen=True)
+class ReportFace:
+    chip: bytes
+    similarity: float | None
+    cluster: int | None
+    path: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class AlbumJob:
+    id: int
+    root: str
+    status: str
+    xmp: bool
+    embed: bool
+    kind: str
+    created: str
+    updated: str
+    total: int
+    done: int
+    unchanged: int
+    faces: int
+    named: int
+    unknown: int
+    skipped: int
+    failed: int
+    error: str | None
+    owner: str | None
+    resumable: bool
+    cancel: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    problem: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    scope: str
+    created: str
+    last_used: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

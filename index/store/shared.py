@@ -1,0 +1,40 @@
+"""Steps more than one repository takes within its writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, CursorResult, Select, delete, exists, or_
+
+from index.store import schema as t
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def inserted_id(result: CursorResult) -> int:
+    """The id the database gave the row an INSERT made."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def forget_nearest(conn: Connection, face_ids: Select | list[int], model: str | None = None
+                   ) -> None:
+    """Nearest-faces rows that name these faces go: they are computed again when next asked
+    (a face deleted, moved to another person or embedded again no longer stands for what
+    they measured)."""
+    n = t.nearest.c
+    naming = or_(n.face_id.in_(face_ids), n.impostor_face.in_(face_ids),
+                 n.genuine_face.in_(face_ids))
+    conn.execute(delete(t.nearest).where(naming if model is None
+                                         else naming & (n.model == model)))
+
+
+def drop_orphan_photos(conn: Connection, photo_ids: list[int]) -> None:
+    """Enrolled photos left with no face go too."""
+    if photo_ids:
+        conn.execute(delete(t.photos).where(
+            t.photos.c.id.in_(photo_ids),
+            ~exists().where(t.faces.c.photo_id == t.photos.c.id)))
