@@ -66,7 +66,7 @@ def held_out_photos(
     `labels` (CropSet's), `names` (the held-out people with pairs), `strangers` (how many
     single-photo people), `rows` (the held-out rows of the concatenated `ok` crops) and
     `sources` ((prepared folder, manifest index) of each)."""
-    from training.data import _share
+    from training.data import person_share
 
     names, paths, sources = [], [], []
     for d in dirs:
@@ -80,7 +80,7 @@ def held_out_photos(
     counts = np.bincount(labels)
     paired = np.flatnonzero(counts >= min_photos)
     held = {int(p) for p in paired if counts[p] <= max_per_person
-            and _share(people[p].split("/", 1)[1], seed) < holdout}
+            and person_share(people[p].split("/", 1)[1], seed) < holdout}
     rng = np.random.default_rng(seed)
     rows = [np.flatnonzero(labels == p)[:max_per_person] for p in sorted(held)]
     singles = np.flatnonzero(counts[labels] == 1)

@@ -47,11 +47,11 @@ def named_faces(home: Path, folder: Path) -> dict[str, list[str]]:
     try:
         offset = 0
         while True:
-            count, photos, faces = store.album_photos_under(root, PAGE, offset)
-            paths = {p["id"]: Path(p["path"]).relative_to(root) for p in photos}
+            count, photos, faces = store.albums.photos_under(root, PAGE, offset)
+            paths = {p.id: Path(p.path).relative_to(root) for p in photos}
             for face in faces:
-                if face["name"] is not None:
-                    tags.setdefault(str(paths[face["photo_id"]]), []).append(face["name"])
+                if face.name is not None:
+                    tags.setdefault(str(paths[face.photo_id]), []).append(face.name)
             offset += len(photos)
             if not photos or offset >= count:
                 return tags

@@ -123,7 +123,7 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
     gallery = Gallery(settings)
     detector, embedder = gallery.detector, gallery.embedder
     tagger = AlbumTagger(gallery, workers=1)
-    tagger._lend_to_workers()
+    tagger.lend_to_workers()
     job = tagger.start_job(subset)
     counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": 0}
     rows = []
@@ -147,10 +147,11 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
         # naming and writing, as the album job does them, on the worker's analysis
         (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
         t5 = time.perf_counter()
-        naming = tagger._named(item, gallery.threshold())
+        naming = tagger.name(item, gallery.threshold())
         t6 = time.perf_counter()
-        with gallery.store.write(gallery=False) as conn:
-            tagger._record(conn, item, naming, job, counts)
+        people = tagger.user_people(naming)
+        with gallery.store.transaction():
+            tagger.record(item, naming, people, job, counts)
         t7 = time.perf_counter()
         rows.append({"decode": t1 - t0 + full_s, "detect": t2 - t1, "align": t3 - t2 - full_s,
                      "embed": t4 - t3, "naming": t6 - t5, "writing": t7 - t6,

@@ -79,16 +79,16 @@ def main() -> None:
                                                                              Path(tmp))}
         truth, exact_ms = timed_top1(exact, queries)
         entry = {"exact": {**size["exact"], "ms_per_query": round(exact_ms, 3)},
-                 "ivf": {**size["ivf"], "lists": ivf._index.nlist, "by_nprobe": {}}}
+                 "ivf": {**size["ivf"], "lists": ivf.lists, "by_nprobe": {}}}
         print(f"{n:>9,d} faces  exact {exact_ms:8.3f} ms/query {size['exact']['bytes_per_face']}"
-              f" B/face | IVF ({ivf._index.nlist} lists, built in {size['ivf']['build_s']} s, "
+              f" B/face | IVF ({ivf.lists} lists, built in {size['ivf']['build_s']} s, "
               f"{size['ivf']['bytes_per_face']} B/face):", flush=True)
         for p in probes:
             ivf.set_nprobe(p)
             top, ms = timed_top1(ivf, queries)
             recall = round(float((top == truth).mean()), 4)
             entry["ivf"]["by_nprobe"][p] = {"ms_per_query": round(ms, 3), "recall_at_1": recall}
-            used = ivf._index.nprobe
+            used = ivf.probes
             entry["ivf"]["by_nprobe"][p]["lists_searched"] = used
             print(f"{'':17s} nprobe {p or 'auto':>4}: {used:4d} lists, {ms:8.3f} ms/query, "
                   f"recall@1 {recall:.4f}", flush=True)

@@ -31,7 +31,7 @@ def training_rates(data: Path, steps: int, batch: int, threads: int, arch: dict)
 
     from faces.backbones import build
     from training.data import CropSet, augment
-    from training.train import _autocast, amp_default
+    from training.train import amp_default, autocast_for
 
     torch.set_num_threads(threads)
     crops = CropSet([data])
@@ -43,7 +43,7 @@ def training_rates(data: Path, steps: int, batch: int, threads: int, arch: dict)
     amp = amp_default(device)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with _autocast(device, amp):
+        with autocast_for(device, amp):
             e = net(x)
         e = e.float()
         loss = loss_fn(e, y, miner(e, y))

@@ -331,7 +331,7 @@ class AlbumTagger:
             todo.append((str(path), st.st_size, st.st_mtime, sha))
         return todo, unchanged, unreadable
 
-    def _lend_to_workers(self) -> None:
+    def lend_to_workers(self) -> None:
         """This process's detector and model, for `analyse` here or in forked workers."""
         _WORKER.update(detector=self.gallery.detector, embedder=self.gallery.embedder,
                        max_pixels=self.gallery.settings.max_pixels)
@@ -339,14 +339,14 @@ class AlbumTagger:
     def _analysed(self, todo: list[tuple[str, int, float, str]]) -> Iterator[list[Analysed]]:
         chunks = _chunks(todo, self.workers)
         if self.workers <= 1:
-            self._lend_to_workers()
+            self.lend_to_workers()
             for chunk in chunks:
                 yield analyse(chunk)
             return
         if self.gallery.embedder.device == "cpu" and "fork" in mp.get_all_start_methods():
             # forked from here, with the detector and model this process holds: a worker
             # starts in milliseconds instead of importing torch and loading both (seconds)
-            self._lend_to_workers()
+            self.lend_to_workers()
             # what exists now is out of the workers' garbage collector's sight, so that a
             # collection in a worker does not copy the pages it shares; this process (the
             # service lives on) sees it all again once they are forked
@@ -402,12 +402,12 @@ class AlbumTagger:
                 # holds while it waits for the store's (taking them the other way round here
                 # held both for the store's whole busy wait)
                 threshold = self.gallery.threshold()
-                named = [self._named(item, threshold) for item in chunk]
+                named = [self.name(item, threshold) for item in chunk]
                 problems = [p for n in named for p in n.problems]
-                people = [self._user_people(n) for n in named]
+                people = [self.user_people(n) for n in named]
                 with self.store.transaction():  # a chunk and its progress
                     for item, naming, theirs in zip(chunk, named, people, strict=True):
-                        self._record(item, naming, theirs, job_id, counts)
+                        self.record(item, naming, theirs, job_id, counts)
                     self.store.jobs.progress(
                         job_id, counts["photos"] + counts["failed"], counts["faces"],
                         counts["named"], counts["unknown"], counts["failed"])
@@ -450,13 +450,13 @@ class AlbumTagger:
         for chunk in self._analysed(items):
             threshold = self.gallery.threshold()
             for item in chunk:
-                self._named(item, threshold)
+                self.name(item, threshold)
                 done += item.error is None
             if self.progress:
                 self.progress(done, len(items))
         return done
 
-    def _named(self, item: Analysed, threshold: float) -> Naming:
+    def name(self, item: Analysed, threshold: float) -> Naming:
         """The faces of one analysed photo, named by facepair and by the user's own tags
         (none for a photo that failed)."""
         if item.error is not None:
@@ -502,7 +502,7 @@ class AlbumTagger:
                                         f"{name!r} where facepair sees {match.person.name!r}; "
                                         "the tag's name is kept"))
 
-    def _user_people(self, naming: Naming) -> list[int | None]:
+    def user_people(self, naming: Naming) -> list[int | None]:
         """The ids of the people the user's tags name, per face (None: no tag, or a name
         facepair cannot store); people new to the gallery are made here, before the photo is
         recorded."""
@@ -514,7 +514,7 @@ class AlbumTagger:
                 self._person_ids[name] = None
         return [self._person_ids[n] if n else None for n in naming.by_user]
 
-    def _record(self, item: Analysed, naming: Naming, people: list[int | None], job_id: int,
+    def record(self, item: Analysed, naming: Naming, people: list[int | None], job_id: int,
                 counts: dict) -> None:
         """One analysed photo and its named faces into the store (within the chunk's write);
         `people`: whom the user's tags name, per face."""

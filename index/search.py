@@ -78,6 +78,16 @@ class FaceIndex:
     def kind(self) -> str:
         return "ivf" if isinstance(self._index, faiss.IndexIVF) else "exact"
 
+    @property
+    def lists(self) -> int:
+        """The IVF index's lists (0 for an exact index)."""
+        return int(self._index.nlist) if self.kind == "ivf" else 0
+
+    @property
+    def probes(self) -> int:
+        """How many lists a search visits (0 for an exact index)."""
+        return int(self._index.nprobe) if self.kind == "ivf" else 0
+
     def __len__(self) -> int:
         return int(self._index.ntotal)
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("faces", "index", "service", "training")
 CODE = (*PACKAGES, "bench")  # the packages and the benchmarks, which may import any of them
 ANCHOR_SCRIPTS = ROOT / "bench" / "anchor_scripts"  # run by the anchor's venv, with dlib
+MIGRATIONS = ROOT / "index" / "store" / "migrations"  # scripts Alembic loads, not modules
 
 
 def sources(packages: tuple[str, ...] = CODE) -> list[Path]:
@@ -24,7 +25,8 @@ def sources(packages: tuple[str, ...] = CODE) -> list[Path]:
 
 def modules() -> list[str]:
     return [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-            for p in sources() if ANCHOR_SCRIPTS not in p.parents]
+            for p in sources() if ANCHOR_SCRIPTS not in p.parents
+            and MIGRATIONS not in p.parents]
 
 
 def in_the_store(path: Path) -> bool:
@@ -106,32 +108,13 @@ def reaching_past_the_store(tree: ast.AST) -> set[str]:
     return found
 
 
-# TODO(the store as repositories): what reaches past the store's methods today. The store's
-# rewrite removes these; then remove them here too (the test fails on an entry that is no
-# longer found, so the list only shrinks).
-PAST_THE_STORE = {
-    # sqlite3.Connection and sqlite3.Row in the album tagger's signatures
-    ("index/albums.py", "sqlite3"),
-    # synthetic faces inserted in bulk on the write's connection, their ids read back
-    # (past `_new_id`); each face's person read with SQL on `store.read()`
-    ("bench/calibration.py", "conn.executemany"),
-    ("bench/calibration.py", "INSERT INTO faces(photo_id, person_id, b"),
-    ("bench/calibration.py", "conn.execute"),
-    ("bench/calibration.py", "SELECT id FROM faces ORDER BY id"),
-    ("bench/calibration.py", "store.read().execute"),
-    ("bench/calibration.py", "SELECT id, person_id FROM faces"),
-}
-
-
 def test_the_store_owns_all_sql() -> None:
     """Only the store (index/store*) speaks to the database: no other module imports sqlite3,
     runs a statement or holds SQL; everything else asks the store through named methods."""
     found = {(str(path.relative_to(ROOT)), what) for path in sources()
              if not in_the_store(path)
              for what in reaching_past_the_store(ast.parse(path.read_text()))}
-    assert not found - PAST_THE_STORE, sorted(found - PAST_THE_STORE)
-    assert not PAST_THE_STORE - found, ("no longer found: remove from PAST_THE_STORE",
-                                        sorted(PAST_THE_STORE - found))
+    assert not found, sorted(found)
 
 
 def private_names(tree: ast.AST) -> set[str]:
@@ -147,31 +130,12 @@ def private_names(tree: ast.AST) -> set[str]:
     return found
 
 
-# TODO(the store as repositories, the album pipeline as stages): the benchmarks' uses of
-# facepair's private names today; the list only shrinks, as PAST_THE_STORE does.
-PRIVATE_NAMES = {
-    # the index re-read after synthetic faces were written past the gallery
-    ("bench/identify_latency.py", "g._load_index"),
-    # one photo named and recorded as the album job does it, timed step by step
-    ("bench/phone.py", "tagger._lend_to_workers"),
-    ("bench/phone.py", "tagger._named"),
-    ("bench/phone.py", "tagger._record"),
-    # the FAISS index's lists and the lists a search probes
-    ("bench/search.py", "ivf._index"),
-    # a person's stable share of the held-out split; the training step's autocast
-    ("bench/dlib_chips.py", "training.data._share"),
-    ("bench/train_speed.py", "training.train._autocast"),
-}
-
-
 def test_the_benchmarks_use_public_names() -> None:
     """The benchmarks measure facepair through what it offers, not through its private
     names."""
     found = {(str(path.relative_to(ROOT)), what) for path in sources(("bench",))
              for what in private_names(ast.parse(path.read_text()))}
-    assert not found - PRIVATE_NAMES, sorted(found - PRIVATE_NAMES)
-    assert not PRIVATE_NAMES - found, ("no longer found: remove from PRIVATE_NAMES",
-                                       sorted(PRIVATE_NAMES - found))
+    assert not found, sorted(found)
 
 
 def test_no_function_runs_over_80_lines() -> None:

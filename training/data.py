@@ -74,7 +74,7 @@ class CropSet:
         # data holds, so runs on re-prepared or grown data are judged on the same people.
         # People with more than `max_per_person` photos always train (most would go unused).
         held = {int(p) for p in paired if counts[p] <= max_per_person
-                and _share(people[p].split("/", 1)[1], seed) < holdout}
+                and person_share(people[p].split("/", 1)[1], seed) < holdout}
         rng = np.random.default_rng(seed)
         keep = (counts[labels] >= min_photos) & ~np.isin(labels, list(held))
         self.crops = all_crops[keep]
@@ -114,7 +114,7 @@ class CropSet:
         return x.permute(0, 3, 1, 2).contiguous(), torch.from_numpy(self.labels[index]).long()
 
 
-def _share(name: str, seed: int) -> float:
+def person_share(name: str, seed: int) -> float:
     """A stable number in [0, 1) for a person's name."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64

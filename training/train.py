@@ -103,7 +103,9 @@ def amp_default(device: torch.device) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast_for(device: torch.device, enabled: bool):
+    """The autocast context of a training or timing step: bf16 where the device has it,
+    fp16 on older GPUs, none when `enabled` is false."""
     if not enabled:
         return torch.autocast(device.type, enabled=False)
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -180,7 +182,7 @@ def embed_fn(
         model.eval()
         try:
             return embed_with(model, crops, norm, device, flip,
-                              batch_size=batch, autocast=_autocast(device, amp))
+                              batch_size=batch, autocast=autocast_for(device, amp))
         finally:
             model.train(was_training)
 
@@ -418,7 +420,7 @@ class Trainer:
         x = augment(images.to(device).float())
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         labels = labels.to(device)
-        with _autocast(device, self.amp):
+        with autocast_for(device, self.amp):
             emb = self.net(x)
         emb = emb.float()
         loss = self.loss_fn(emb, labels, self.miner(emb, labels))

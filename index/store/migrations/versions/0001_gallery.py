@@ -21,8 +21,17 @@ def _id() -> sa.Column:
     return sa.Column("id", sa.Integer, primary_key=True)
 
 
+text, integer, real, blob = sa.Text, sa.Integer, sa.Float, sa.LargeBinary
+
+
 def upgrade() -> None:
-    text, integer, real, blob = sa.Text, sa.Integer, sa.Float, sa.LargeBinary
+    _gallery()
+    _albums()
+    _curation()
+
+
+def _gallery() -> None:
+    """People, photos, faces and embeddings; API keys."""
     op.create_table("meta", sa.Column("key", text, primary_key=True),
                     sa.Column("value", text, nullable=False))
     op.create_table("people", _id(), sa.Column("name", text, nullable=False, unique=True),
@@ -56,6 +65,10 @@ def upgrade() -> None:
         sa.Column("scope", text, nullable=False),
         sa.Column("hash", text, nullable=False, unique=True),
         sa.Column("created", text, nullable=False), sa.Column("last_used", text))
+
+
+def _albums() -> None:
+    """Album jobs, their problems, the photos tagged and the faces found in them."""
     counts = ("total", "done", "unchanged", "faces", "named", "unknown", "skipped", "failed")
     op.create_table(
         "album_jobs", _id(), sa.Column("root", text, nullable=False),
@@ -95,6 +108,17 @@ def upgrade() -> None:
     op.create_index("album_faces_person", "album_faces", ["person_id"])
     op.create_index("album_faces_cluster", "album_faces", ["cluster"])
     op.create_table(
+        "album_problems", _id(),
+        sa.Column("job_id", integer, sa.ForeignKey("album_jobs.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("path", text, nullable=False), sa.Column("problem", text, nullable=False),
+        sa.Column("detail", text, nullable=False))
+    op.create_index("album_problems_job", "album_problems", ["job_id"])
+
+
+def _curation() -> None:
+    """Each face's nearest faces (calibration) and the faces a user said are not someone."""
+    op.create_table(
         "nearest",
         sa.Column("face_id", integer, sa.ForeignKey("faces.id", ondelete="CASCADE"),
                   primary_key=True),
@@ -103,13 +127,6 @@ def upgrade() -> None:
         sa.Column("genuine_face", integer))
     op.create_index("nearest_impostor", "nearest", ["impostor_face"])
     op.create_index("nearest_genuine", "nearest", ["genuine_face"])
-    op.create_table(
-        "album_problems", _id(),
-        sa.Column("job_id", integer, sa.ForeignKey("album_jobs.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("path", text, nullable=False), sa.Column("problem", text, nullable=False),
-        sa.Column("detail", text, nullable=False))
-    op.create_index("album_problems_job", "album_problems", ["job_id"])
     op.create_table(
         "exclusions", _id(),
         sa.Column("person_id", integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
