@@ -136,7 +136,7 @@ def main() -> None:
 
     from faces.detect import Detector
     from faces.mtcnn import VERSION
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     detector = Detector()
     start = time.perf_counter()

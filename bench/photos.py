@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from faces.settings import get_settings
+from service.settings import get_settings
 
 OUT = Path(__file__).resolve().parent / "out"
 

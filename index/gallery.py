@@ -28,11 +28,11 @@ from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import FacepairError, ModelError, NotFound, Refused
-from faces.settings import DEFAULTS, Settings
 from faces.tags import iou
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.files import sha256_of
 from index.search import FaceIndex
+from index.settings import DEFAULTS, IndexSettings
 from index.store import Person, Store
 
 PhotoInput = bytes | Path
@@ -123,7 +123,7 @@ class FaceMatch:
 class Gallery:
     """Store + FAISS index + detector + embedder. Thread-safe; open one per process."""
 
-    def __init__(self, settings: Settings | None = None, model: str | None = None,
+    def __init__(self, settings: IndexSettings | None = None, model: str | None = None,
                  home: Path | None = None, detector: Detector | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None) -> None:
         self.settings = settings or DEFAULTS
