@@ -33,10 +33,11 @@ from faces.align import face_chip
 from faces.decode import Reduced, Source, decode_reduced, decode_regions, is_photo_path
 from faces.detect import Detector, Face
 from faces.embed import Embedder
-from faces.errors import FacepairError, NotFound, Refused
+from faces.errors import FacepairError, NotFound
 from faces.memory import keep_freed_memory, release_freed_memory
 from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
+from index.errors import Refused
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
 from index.settings import IndexSettings

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from faces.errors import FacepairError, NotFound, Refused
+from faces.errors import FacepairError, NotFound
 from index.albums import enroll_album_face
+from index.errors import Refused
 from index.gallery import SAME_FACE, Gallery
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested

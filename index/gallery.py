@@ -27,9 +27,10 @@ from faces.align import face_chip, sharpness
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
-from faces.errors import FacepairError, ModelError, NotFound, Refused
+from faces.errors import FacepairError, ModelError, NotFound
 from faces.tags import iou
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
+from index.errors import Refused
 from index.files import sha256_of
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings

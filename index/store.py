@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.errors import Conflict, NotFound, Refused, StorageFull, StoreBusy
+from faces.errors import NotFound
+from index.errors import Conflict, Refused, StorageFull, StoreBusy
 
 log = logging.getLogger("facepair.store")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faces.errors import Refused
 from index import curation
 from index.albums import AlbumTagger
+from index.errors import Refused
 from index.gallery import Gallery
 from index.settings import IndexSettings
 

@@ -129,7 +129,7 @@ def test_the_identify_queue_is_bounded(gallery: Gallery, lfw_dir: Path) -> None:
 FULL_DISK = """
 import json, resource, signal, sys
 from pathlib import Path
-from faces.errors import StorageFull
+from index.errors import StorageFull
 from index.gallery import Gallery
 home, lfw = Path(sys.argv[1]), Path(sys.argv[2])
 g = Gallery(home=home)
