@@ -100,7 +100,7 @@ def lfw_faces(detector) -> dict:
 def differences(before: dict, after: dict) -> dict:
     """Faces found by one detector run and not the other (IoU < 0.5 with every face of the
     same photo in the other run)."""
-    from index.gallery import iou
+    from faces.boxes import iou
 
     def only(a: dict, b: dict) -> list[tuple[str, list[float]]]:
         return [(photo, box) for photo, found in a.items() for box in found

@@ -24,11 +24,12 @@ import numpy as np
 from PIL import Image
 
 from faces.align import face_chip, sharpness
+from faces.boxes import iou
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import FacepairError, ModelError, NotFound
-from faces.tags import iou
+from faces.xmp_vocabulary import NS
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.errors import Refused
 from index.files import sha256_of
@@ -690,7 +691,7 @@ class Gallery:
             regions = [Region.from_box(name, box, width, height, person)
                        for person, name, box in named]
             try:
-                inside = is_jpeg(path) and (embed or b"facepair.invalid/ns" in (
+                inside = is_jpeg(path) and (embed or NS["facepair"].encode() in (
                     read_packet(path) or b""))
                 synced = (sync_embedded if inside else sync_sidecar)(path, regions, width,
                                                                      height, create)
