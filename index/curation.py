@@ -21,7 +21,7 @@ import numpy as np
 from faces.errors import FacepairError, NotFound
 from index.albums import enroll_album_face
 from index.errors import Refused
-from index.gallery import SAME_FACE, Gallery
+from index.gallery import NEAR_COPY, Gallery
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
 SUGGEST_CAP = 20  # a person's enrolled faces, at most, that suggestions add to
@@ -103,7 +103,7 @@ def _enroll_if_room(gallery: Gallery, person_id: int, row: Any, vector: np.ndarr
     """Enroll an album face for its person: while they have fewer than SUGGEST_CAP faces,
     and it is no near-copy of one of them (the set stays varied)."""
     ids, _, vectors = gallery.store.embeddings(gallery.model, person_id)
-    if len(ids) >= SUGGEST_CAP or (len(ids) and float(np.max(vectors @ vector)) >= SAME_FACE):
+    if len(ids) >= SUGGEST_CAP or (len(ids) and float(np.max(vectors @ vector)) >= NEAR_COPY):
         return False
     try:
         enroll_album_face(gallery, person_id, row, note="confirmed as a suggestion")

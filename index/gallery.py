@@ -41,9 +41,10 @@ PhotoInput = bytes | Path
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Gallery.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
-# cosine from which a face is the one a user said is not someone (the same photo analysed
-# again gives the same vector; a near-copy of it scores above this too)
-SAME_FACE = 0.95
+# cosine from which two faces are near-copies: the same photo analysed again gives the same
+# vector, a burst or a duplicate photo scores above this too (a face the user said is not
+# someone, a face too like one already enrolled)
+NEAR_COPY = 0.95
 Progress = Callable[[int, int], None]
 
 
@@ -201,7 +202,7 @@ class Gallery:
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
         """Whether the user said a face this close to `vector` is not this person."""
         them = self._exclusions.get(person_id)
-        return them is not None and float(np.max(them @ vector)) >= SAME_FACE
+        return them is not None and float(np.max(them @ vector)) >= NEAR_COPY
 
     def exclude(self, person_id: int, vector: np.ndarray) -> None:
         """Remember that this face is not this person."""
