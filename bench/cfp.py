@@ -59,7 +59,7 @@ def embed(paths: list[Path], faces: list, model: str) -> np.ndarray:
 
 
 def measure(model: str, splits: tuple[int, ...], data_dir: Path | None = None) -> dict:
-    from faces.settings import get_settings
+    from service.settings import get_settings
     from training.cfp import cfp_root, photos, verification
 
     root = cfp_root(data_dir or get_settings().data_dir)

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from bench import CACHE
-from faces.settings import get_settings
+from service.settings import get_settings
 
 PROBE = """
 import resource, sys

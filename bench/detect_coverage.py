@@ -100,7 +100,7 @@ def lfw_faces(detector) -> dict:
 def differences(before: dict, after: dict) -> dict:
     """Faces found by one detector run and not the other (IoU < 0.5 with every face of the
     same photo in the other run)."""
-    from index.gallery import iou
+    from faces.boxes import iou
 
     def only(a: dict, b: dict) -> list[tuple[str, list[float]]]:
         return [(photo, box) for photo, found in a.items() for box in found
@@ -136,7 +136,7 @@ def main() -> None:
 
     from faces.detect import Detector
     from faces.mtcnn import VERSION
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     detector = Detector()
     start = time.perf_counter()

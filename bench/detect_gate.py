@@ -63,7 +63,7 @@ def compare(photos: list[Reduced]) -> dict:
 
     import faces.mtcnn as cascade
     from faces.detect import Detector
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     torch.set_num_threads(1)
     detector = Detector(get_settings())
@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     from bench.phone_album import CACHE, build
     from faces.decode import Reduced, decode_reduced
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     longest = get_settings().detect_max_side
     album = [decode_reduced(CACHE / "album" / rel, longest)

@@ -267,7 +267,7 @@ def median_distance(vectors: dict[str, np.ndarray]) -> float:
 
 def measure(models: list[str], limit: int | None = None, check: bool = True) -> dict:
     from bench.cfp import detections
-    from faces.settings import get_settings
+    from service.settings import get_settings
     from training.cfp import cfp_root, photos
 
     start = time.perf_counter()

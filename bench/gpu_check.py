@@ -22,7 +22,7 @@ import torch
 from faces.decode import decode
 from faces.detect import Detector, pick_face
 from faces.embed import Embedder
-from faces.settings import get_settings
+from service.settings import get_settings
 
 
 def devtrain_photos(people: int, per_person: int) -> list[Path]:

@@ -49,7 +49,7 @@ def build(work: Path, people: int) -> dict[str, str]:
     """Libraries A and B (once); returns {folder name: person's name}."""
     from faces.decode import decode
     from faces.detect import Detector
-    from faces.settings import get_settings
+    from service.settings import get_settings
     from training.cfp import cfp_root, devtest_people, split_of
 
     done = work / "libraries.json"

@@ -108,9 +108,9 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
 
     from faces.align import face_chip
     from faces.decode import decode_reduced
-    from faces.settings import get_settings
     from index.albums import AlbumTagger, analyse, face_sources
     from index.gallery import Gallery, encode_chip
+    from service.settings import get_settings
 
     torch.set_num_threads(1)
     work = home.parent / "breakdown"

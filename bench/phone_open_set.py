@@ -95,9 +95,9 @@ def read_probes(enroll: dict[str, list[Path]], paths: list[Path]
     from faces.decode import decode, decode_reduced
     from faces.detect import pick_face
     from faces.errors import FacepairError
-    from faces.settings import get_settings
     from index.albums import face_sources
     from index.gallery import Gallery
+    from service.settings import get_settings
 
     torch.set_num_threads(1)
     settings = get_settings()

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from bench import CACHE
-from faces.settings import get_settings
+from service.settings import get_settings
 
 
 def lfw_dir() -> Path:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.settings import get_settings
 from index.search import FaceIndex
+from service.settings import get_settings
 
 DIM = 128
 

@@ -60,7 +60,7 @@ def main() -> None:
     import torch
 
     from bench.cfp import measure
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     settings = get_settings()
     threads = os.cpu_count() or 1

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faces.settings import DEFAULTS, Settings, resolve_device
+from faces.settings import DEFAULTS, FaceSettings, resolve_device
 
 if TYPE_CHECKING:
     from faces.decode import Reduced
@@ -86,7 +86,7 @@ def pick_face(
 class Detector:
     """MTCNN with facepair's settings. Photos of equal size are detected in one batch."""
 
-    def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
+    def __init__(self, settings: FaceSettings | None = None, device: str | None = None) -> None:
         from faces.mtcnn import Cascade
 
         self.settings = settings or DEFAULTS

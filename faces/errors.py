@@ -1,6 +1,9 @@
 """One error family for everything a user can get wrong: a stable `code` and a message meant to
 be shown as-is. How a front end reports them (the HTTP status, an exit code) is its own choice
-(`service/problems.py` holds the HTTP statuses)."""
+(`service/problems.py` holds the HTTP statuses).
+
+These are the face pipeline's (a photo, a model file, a file that is not there); the gallery's
+(a full disk, a busy store, a name taken, a photo refused) are in `index.errors`."""
 
 from __future__ import annotations
 
@@ -43,35 +46,7 @@ class ModelError(FacepairError):
     code = "bad_model"
 
 
-class StorageFull(FacepairError):
-    """The disk (or the file size allowed) is full: nothing of the request was stored."""
-
-    code = "storage_full"
-
-
-class StoreBusy(FacepairError):
-    """The store stayed locked by other writers for its whole wait: nothing was done."""
-
-    code = "busy"
-
-
 class NotFound(FacepairError):
     """A person, photo or face id that does not exist (any more)."""
 
     code = "not_found"
-
-
-class Conflict(FacepairError):
-    """A request that clashes with what is stored (a name already taken, …)."""
-
-    code = "conflict"
-
-
-class Refused(FacepairError):
-    """A photo without the face a request needs (none, several, too small, already enrolled);
-    `code` names why."""
-
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code

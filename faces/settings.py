@@ -1,8 +1,12 @@
-"""facepair's one settings object. Every field can be set by a `FACEPAIR_<NAME>` variable."""
+"""The face pipeline's settings (decode, detect, embed: the model, the device, the threads and
+the folders of models and data sets). Every field can be set by a `FACEPAIR_<NAME>` variable.
+
+facepair has one settings object, built by its entry points (`service.settings`); each layer
+extends the settings of the layer below with what it reads (`index.settings`, then
+`service.settings`), and its code is given that object typed as its own layer's settings."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -15,10 +19,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CPU_MODEL, GPU_MODEL = "facepair-v2-int8", "facepair-v2"
 
 
-class Settings(BaseSettings):
+class FaceSettings(BaseSettings):
+    """What the face pipeline reads."""
+
     model_config = SettingsConfigDict(env_prefix="FACEPAIR_", extra="ignore")
 
-    home: Path = Field(Path("var"), description="Where facepair keeps its data.")
     data_dir: Path = Field(
         Path("data"), description="Face data sets (LFW, ORL, cfp-dev) for evaluation, "
         "training and benchmarks (`make` sets it to the checkout's ../shared/data).",
@@ -53,77 +58,10 @@ class Settings(BaseSettings):
     )
     detect_batch_size: int = Field(16, ge=1, description="Photos per detector batch.")
 
-    # gallery
-    far: float = Field(
-        1e-3, gt=0.0, lt=1.0,
-        description="verify (one to one): the model card's calibrated threshold at this "
-        "false-accept rate.",
-    )
-    fpir: float = Field(
-        0.01, gt=0.0, lt=1.0,
-        description="identify (one to many): the share of strangers that may be named as "
-        "someone; the threshold is the one this share of the enrolled faces reach as "
-        "strangers to each other, once there are enough of them, never looser than the "
-        "card's at a pair rate of fpir / enrolled faces (index.calibration); "
-        "`calibrate --apply` sets one by hand.",
-    )
-    top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
-    enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
-    ann_min_faces: int = Field(
-        200_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
-    )
-    ann_nprobe: int = Field(
-        0, ge=0, description="IVF lists searched per query; 0 = an eighth of the lists."
-    )
-
-    # HTTP service
-    host: str = Field("127.0.0.1", description="Where `facepair serve` listens.")
-    port: int = Field(8000, ge=1, le=65535)
-    auth: bool = Field(True, description="Require API keys (`facepair keys create`).")
-    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest request body.")
-    request_timeout: float = Field(60.0, gt=0, description="Seconds before a request gives up.")
-    inference_threads: int = Field(
-        2, ge=1, description="Requests detecting/embedding at once (the rest wait their turn)."
-    )
-    max_waiting: int = Field(
-        64, ge=1, description="Requests waiting for an inference thread, at most; more are "
-        "answered 503 with Retry-After."
-    )
-    identify_queue: int = Field(
-        32, ge=1, description="Decoded identify photos waiting for the batcher, at most; more "
-        "are answered 503 with Retry-After."
-    )
-    identify_queue_mb: int = Field(
-        512, ge=1, description="Decoded identify photos waiting or at work: at most this "
-        "many MB of pixels (a 50-megapixel photo is 143 MB); more are answered 503 with "
-        "Retry-After."
-    )
-    protect_docs: bool = Field(
-        False, description="Require a key (read scope) for /docs, /openapi.json and /metrics."
-    )
-    batch_max: int = Field(
-        8, ge=1, description="identify requests detected and embedded together, at most."
-    )
-    batch_wait_ms: float = Field(
-        5.0, ge=0.0, description="How long the first request of a batch waits for others."
-    )
-    album_roots: list[Path] = Field(
-        default_factory=list,
-        description="Folders the service may tag (POST /v1/albums/jobs), as a JSON list.",
-    )
-    album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
-
 
 # the documented defaults, not read from the environment: what library code uses when its
 # caller passes no settings (the entry points pass theirs)
-DEFAULTS = Settings.model_construct()
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, from its environment: for entry points (the CLI, the
-    service, benchmarks) to read once and pass down."""
-    return Settings()
+DEFAULTS = FaceSettings.model_construct()
 
 
 def resolve_device(name: str = "auto") -> str:

@@ -27,39 +27,35 @@ from pathlib import Path
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
+from faces.boxes import SAME_REGION_IOU, Box, iou
+
 # the module registers the HEIF opener with Pillow too
 from faces.decode import orientation_of, shown_size, turn
+from faces.xmp_vocabulary import (
+    AREA,
+    AREA_UNIT,
+    DIMENSIONS,
+    MP_ITEMS,
+    MP_NAME,
+    MWG_AREA,
+    MWG_DIMENSIONS,
+    MWG_ITEMS,
+    MWG_NAME,
+    MWG_REGIONS,
+    MWG_TYPE,
+    NS,
+    PARSER,
+    PERSON,
+    holder,
+    mp_rectangle,
+    q,
+    value,
+)
 
-# the XMP namespaces facepair reads and writes (`facepair:` marks its own regions and names)
-NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
-    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
-    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
-    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
-    "MP": "http://ns.microsoft.com/photo/1.2/",
-    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
-    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
-    "facepair": "https://facepair.invalid/ns/1.0/",
-}
-# no entities expanded, nothing fetched, no huge documents
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                         remove_comments=False, remove_pis=False)
-
-
-def q(name: str) -> str:
-    prefix, local = name.split(":")
-    return f"{{{NS[prefix]}}}{local}"
-
-
-SAME_FACE = 0.5  # IoU above which two tags (from two files or standards) mark the same face
 # IoU from which a tag's region and a detected face are the same face: people draw regions
 # looser than a detector's box (a region 1.5 times the box's width and height overlaps it by
 # 0.44), and one region is given to one face at most
 MATCH = 0.3
-
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the upright photo
 
 
 @dataclass(frozen=True)
@@ -153,11 +149,11 @@ def read_tags(photo: Path) -> PhotoTags:
 
 
 def merge(tags: Iterable[FaceTag]) -> list[TaggedFace]:
-    """Tags of the same face (boxes overlapping by more than SAME_FACE) as one face."""
+    """Tags of the same face (boxes overlapping by more than SAME_REGION_IOU) as one face."""
     faces: list[TaggedFace] = []
     for tag in tags:
         same = max(faces, key=lambda f: iou(f.box, tag.box), default=None)
-        if same is not None and iou(same.box, tag.box) > SAME_FACE:
+        if same is not None and iou(same.box, tag.box) > SAME_REGION_IOU:
             same.tags.append(tag)
         else:
             faces.append(TaggedFace(tag.box, [tag]))
@@ -180,58 +176,32 @@ def tags_in(data: bytes, source: str, stored: tuple[int, int], orientation: int
     return found
 
 
-def value(element: etree._Element, name: str) -> str | None:
-    """A property given as an attribute (as it is) or as a child element (its text,
-    trimmed)."""
-    if q(name) in element.attrib:
-        return str(element.attrib[q(name)])
-    child = element.find(name, NS)
-    return None if child is None or child.text is None else child.text.strip()
-
-
 def _text(element: etree._Element, name: str) -> str | None:
     """A property's value, trimmed."""
     found = value(element, name)
     return None if found is None else found.strip()
 
 
-def holder(element: etree._Element) -> etree._Element:
-    """Where a structure's fields are: its rdf:Description, or the element itself
-    (`rdf:parseType="Resource"`)."""
-    description = element.find("rdf:Description", NS)
-    return description if description is not None else element
-
-
-def mp_rectangle(fields: etree._Element) -> tuple[float, float, float, float] | None:
-    """A Microsoft region's rectangle (normalised left, top, width, height), or None."""
-    try:
-        left, top, w, h = (float(v) for v in (value(fields, "MPReg:Rectangle") or "").split(","))
-    except ValueError:
-        return None
-    return left, top, w, h
-
-
 def _mwg(root: etree._Element, stored: tuple[int, int], orientation: int, source: str
          ) -> list[FaceTag]:
     found: list[FaceTag] = []
-    for regions in root.iterfind(".//mwg-rs:Regions", NS):
+    for regions in root.iterfind(f".//{MWG_REGIONS}", NS):
         frame = _frame(regions, stored, orientation)
-        for li in regions.iterfind("mwg-rs:RegionList/rdf:Bag/rdf:li", NS):
+        for li in regions.iterfind(MWG_ITEMS, NS):
             fields = holder(li)
-            if fields.get(q("facepair:Person")) is not None:
+            if fields.get(q(PERSON)) is not None:
                 continue  # facepair's own guess
-            kind = _text(fields, "mwg-rs:Type")
-            name = _text(fields, "mwg-rs:Name") or ""
+            kind = _text(fields, MWG_TYPE)
+            name = _text(fields, MWG_NAME) or ""
             if (kind and kind.lower() != "face") or not name:
                 continue
-            area = fields.find("mwg-rs:Area", NS)
+            area = fields.find(MWG_AREA, NS)
             area = holder(area) if area is not None else fields
             try:
-                x, y, w, h = (float(_text(area, f"stArea:{k}") or "nan")
-                              for k in ("x", "y", "w", "h"))
+                x, y, w, h = (float(_text(area, k) or "nan") for k in AREA)
             except ValueError:
                 continue
-            if _text(area, "stArea:unit") == "pixel" and frame[1]:
+            if _text(area, AREA_UNIT) == "pixel" and frame[1]:
                 dw, dh = frame[1]
                 x, y, w, h = x / dw, y / dh, w / dw, h / dh
             box = _upright((x - w / 2, y - h / 2, x + w / 2, y + h / 2),
@@ -245,13 +215,13 @@ def _frame(regions: etree._Element, stored: tuple[int, int], orientation: int
            ) -> tuple[bool, tuple[float, float] | None]:
     """Whether the regions are relative to the stored (unrotated) image, and the dimensions
     they were applied to."""
-    applied = regions.find("mwg-rs:AppliedToDimensions", NS)
+    applied = regions.find(MWG_DIMENSIONS, NS)
     dims = None
     if applied is not None:
         applied = holder(applied)
         try:
-            dims = (float(_text(applied, "stDim:w") or "nan"),
-                    float(_text(applied, "stDim:h") or "nan"))
+            dims = (float(_text(applied, DIMENSIONS[0]) or "nan"),
+                    float(_text(applied, DIMENSIONS[1]) or "nan"))
         except ValueError:
             dims = None
         if dims is not None and not all(v > 0 for v in dims):  # NaN or zero: not given
@@ -270,12 +240,12 @@ def _ratio(size: Sequence[float]) -> bool:
 def _mp(root: etree._Element, stored: tuple[int, int], orientation: int, source: str
         ) -> list[FaceTag]:
     found: list[FaceTag] = []
-    for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
+    for li in root.iterfind(MP_ITEMS, NS):
         fields = holder(li)
         rectangle = mp_rectangle(fields)
-        if fields.get(q("facepair:Person")) is not None or rectangle is None:
+        if fields.get(q(PERSON)) is not None or rectangle is None:
             continue
-        name = _text(fields, "MPReg:PersonDisplayName") or ""
+        name = _text(fields, MP_NAME) or ""
         left, top, w, h = rectangle
         box = _upright((left, top, left + w, top + h), shown_size(stored, orientation), 1)
         if name and box is not None:
@@ -311,14 +281,6 @@ def assign(regions: Sequence[Box], faces: Sequence[Sequence[float]]) -> dict[int
             chosen[i] = j
             taken.add(j)
     return chosen
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def tagged_photo(photo: Path) -> bool:

@@ -32,13 +32,14 @@ from faces.align import face_chip
 from faces.decode import Reduced, Source, decode_reduced, decode_regions, is_photo_path
 from faces.detect import Detector, Face
 from faces.embed import Embedder
-from faces.errors import FacepairError, NotFound, Refused
+from faces.errors import FacepairError, NotFound
 from faces.memory import keep_freed_memory, release_freed_memory
-from faces.settings import Settings
 from faces.tags import PhotoTags, assign, fingerprint, read_tags, tagged_photo
 from index.clustering import dbscan_labels
+from index.errors import Refused
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
+from index.settings import IndexSettings
 from index.store import AlbumFace, NewAlbumFace
 
 CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
@@ -126,7 +127,7 @@ CHIP_FACE = 0.72
 AROUND = 1.5
 
 
-def _init_worker(settings: Settings, model: str, device: str, threads: int) -> None:
+def _init_worker(settings: IndexSettings, model: str, device: str, threads: int) -> None:
     """A spawned worker: load the detector and the model itself."""
     import torch
 

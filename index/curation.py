@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from faces.errors import FacepairError, NotFound, Refused
+from faces.errors import FacepairError, NotFound
 from index.albums import enroll_album_face
-from index.gallery import SAME_FACE, Gallery
+from index.errors import Refused
+from index.gallery import NEAR_COPY, Gallery
 from index.store import AlbumFace
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
@@ -102,7 +103,7 @@ def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace) -> bool:
     and it is no near-copy of one of them (the set stays varied)."""
     vectors = gallery.store.embeddings.of_model(gallery.model, person_id).vectors
     if len(vectors) >= SUGGEST_CAP or (len(vectors)
-                                       and float(np.max(vectors @ face.vector)) >= SAME_FACE):
+                                       and float(np.max(vectors @ face.vector)) >= NEAR_COPY):
         return False
     try:
         enroll_album_face(gallery, person_id, face, note="confirmed as a suggestion")

@@ -24,25 +24,28 @@ import numpy as np
 from PIL import Image
 
 from faces.align import face_chip, sharpness
+from faces.boxes import iou
 from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
-from faces.errors import FacepairError, ModelError, NotFound, Refused
-from faces.settings import DEFAULTS, Settings
-from faces.tags import iou
+from faces.errors import FacepairError, ModelError, NotFound
+from faces.xmp_vocabulary import NS
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
+from index.errors import Refused
 from index.files import sha256_of
 from index.names import checked_name
 from index.search import FaceIndex
+from index.settings import DEFAULTS, IndexSettings
 from index.store import NewFace, Person, Store
 
 PhotoInput = bytes | Path
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Gallery.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
-# cosine from which a face is the one a user said is not someone (the same photo analysed
-# again gives the same vector; a near-copy of it scores above this too)
-SAME_FACE = 0.95
+# cosine from which two faces are near-copies: the same photo analysed again gives the same
+# vector, a burst or a duplicate photo scores above this too (a face the user said is not
+# someone, a face too like one already enrolled)
+NEAR_COPY = 0.95
 Progress = Callable[[int, int], None]
 
 
@@ -124,7 +127,7 @@ class FaceMatch:
 class Gallery:
     """Store + FAISS index + detector + embedder. Thread-safe; open one per process."""
 
-    def __init__(self, settings: Settings | None = None, model: str | None = None,
+    def __init__(self, settings: IndexSettings | None = None, model: str | None = None,
                  home: Path | None = None, detector: Detector | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None) -> None:
         self.settings = settings or DEFAULTS
@@ -205,7 +208,7 @@ class Gallery:
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
         """Whether the user said a face this close to `vector` is not this person."""
         them = self._exclusions.get(person_id)
-        return them is not None and float(np.max(them @ vector)) >= SAME_FACE
+        return them is not None and float(np.max(them @ vector)) >= NEAR_COPY
 
     def exclude(self, person_id: int, vector: np.ndarray) -> None:
         """Remember that this face is not this person."""
@@ -710,7 +713,7 @@ class Gallery:
             regions = [Region.from_box(name, box, width, height, person)
                        for person, name, box in named]
             try:
-                inside = is_jpeg(path) and (embed or b"facepair.invalid/ns" in (
+                inside = is_jpeg(path) and (embed or NS["facepair"].encode() in (
                     read_packet(path) or b""))
                 synced = (sync_embedded if inside else sync_sidecar)(path, regions, width,
                                                                      height, create)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from faces.errors import Refused
+from index.errors import Refused
 
 NAME_LIMIT = 200  # characters
 # joiners that Persian, Indic and emoji names need; every other format character is refused

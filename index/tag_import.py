@@ -21,11 +21,10 @@ from faces.align import sharpness
 from faces.decode import decode
 from faces.errors import FacepairError, NotFound
 from index.albums import AlbumTagger, TagCounts, enroll_album_face
-from index.gallery import Gallery
+from index.gallery import NEAR_COPY, Gallery
 from index.store import AlbumFace
 
 PER_PERSON = 10  # faces enrolled per person, at most (those enrolled before count)
-NEAR_COPY = 0.95  # cosine above which two faces are near-copies (a burst, a duplicate photo)
 
 
 class NameReport(TypedDict):

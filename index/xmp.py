@@ -27,10 +27,36 @@ from pathlib import Path
 
 from lxml import etree
 
-from faces.tags import NS, PARSER, holder, mp_rectangle, q, value
+from faces.boxes import SAME_REGION_IOU, Box, iou
+from faces.xmp_vocabulary import (
+    ADDED_PEOPLE,
+    AREA,
+    AREA_UNIT,
+    DIMENSIONS,
+    DIMENSIONS_UNIT,
+    ITEMS,
+    MP_INFO,
+    MP_ITEMS,
+    MP_NAME,
+    MP_RECTANGLE,
+    MP_REGIONS,
+    MWG_AREA,
+    MWG_DIMENSIONS,
+    MWG_ITEMS,
+    MWG_LIST,
+    MWG_NAME,
+    MWG_REGIONS,
+    MWG_TYPE,
+    NS,
+    PARSER,
+    PERSON,
+    PERSON_IN_IMAGE,
+    holder,
+    mp_rectangle,
+    q,
+    value,
+)
 from index.files import write_whole
-
-OVERLAP = 0.5  # IoU above which two regions are the same face
 
 _XPACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n',
             b'\n<?xpacket end="w"?>\n')
@@ -57,17 +83,15 @@ class Region:
         return cls(name, (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width,
                    (y2 - y1) / height, person)
 
-    def iou(self, other: Region) -> float:
-        ix = max(0.0, min(self.x + self.w / 2, other.x + other.w / 2)
-                 - max(self.x - self.w / 2, other.x - other.w / 2))
-        iy = max(0.0, min(self.y + self.h / 2, other.y + other.h / 2)
-                 - max(self.y - self.h / 2, other.y - other.h / 2))
-        inter = ix * iy
-        union = self.w * self.h + other.w * other.h - inter
-        return inter / union if union > 0 else 0.0
+    @property
+    def corners(self) -> Box:
+        """The region as x1, y1, x2, y2 (normalised)."""
+        return (self.x - self.w / 2, self.y - self.h / 2, self.x + self.w / 2,
+                self.y + self.h / 2)
 
     def overlaps(self, other: Region) -> bool:
-        return self.iou(other) > OVERLAP
+        """Whether the two regions mark the same face."""
+        return iou(self.corners, other.corners) > SAME_REGION_IOU
 
 
 @dataclass
@@ -85,18 +109,18 @@ def sidecar_path(photo: Path) -> Path:
 
 
 def _region(fields: etree._Element) -> Region | None:
-    area = fields.find("mwg-rs:Area", NS)
+    area = fields.find(MWG_AREA, NS)
     if area is None:
         area = fields
     try:
-        box = [float(value(area, f"stArea:{k}") or "nan") for k in ("x", "y", "w", "h")]
+        box = [float(value(area, k) or "nan") for k in AREA]
     except ValueError:
         return None
     if any(v != v for v in box):  # NaN: no area
         return None
-    mark = fields.get(q("facepair:Person"))
+    mark = fields.get(q(PERSON))
     x, y, w, h = box
-    return Region(value(fields, "mwg-rs:Name") or "", x, y, w, h,
+    return Region(value(fields, MWG_NAME) or "", x, y, w, h,
                   person=int(mark) if mark is not None and mark.isdigit() else None)
 
 
@@ -107,21 +131,20 @@ def read_regions(path: Path) -> list[Region]:
 
 def _regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
     return [(li, _region(holder(li))) for li in
-            root.iterfind(".//rdf:Description/mwg-rs:Regions/mwg-rs:RegionList/rdf:Bag/rdf:li",
-                          NS)]
+            root.iterfind(f".//rdf:Description/{MWG_REGIONS}/{MWG_ITEMS}", NS)]
 
 
 def _mp_regions(root: etree._Element) -> list[tuple[etree._Element, Region | None]]:
     """Microsoft People Tagging regions, as `Region`s (centre and size)."""
     found: list[tuple[etree._Element, Region | None]] = []
-    for li in root.iterfind(".//MP:RegionInfo/MPRI:Regions/rdf:Bag/rdf:li", NS):
+    for li in root.iterfind(MP_ITEMS, NS):
         fields = holder(li)
         rectangle = mp_rectangle(fields)
         region = None
         if rectangle is not None:
             left, top, w, h = rectangle
-            mark = fields.get(q("facepair:Person"))
-            region = Region(value(fields, "MPReg:PersonDisplayName") or "", left + w / 2,
+            mark = fields.get(q(PERSON))
+            region = Region(value(fields, MP_NAME) or "", left + w / 2,
                             top + h / 2, w, h,
                             person=int(mark) if mark is not None and mark.isdigit() else None)
         found.append((li, region))
@@ -222,7 +245,7 @@ def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
     foreign: list[Region] = []
     emptied: list[etree._Element] = []
     for li, region in _regions(root) + _mp_regions(root):
-        if holder(li).get(q("facepair:Person")) is not None:
+        if holder(li).get(q(PERSON)) is not None:
             bag = li.getparent()
             assert bag is not None
             bag.remove(li)
@@ -260,41 +283,40 @@ def _remove(element: etree._Element | None) -> None:
 def _write_mwg(description: etree._Element, written: list[Region], width: int,
                height: int) -> None:
     """MWG face regions (marked as facepair's)."""
-    regions_el = description.find("mwg-rs:Regions", NS)
+    regions_el = description.find(MWG_REGIONS, NS)
     if regions_el is None:
-        regions_el = etree.SubElement(description, q("mwg-rs:Regions"),
+        regions_el = etree.SubElement(description, q(MWG_REGIONS),
                                       {q("rdf:parseType"): "Resource"},
                                       nsmap={"mwg-rs": NS["mwg-rs"]})
-        etree.SubElement(regions_el, q("mwg-rs:AppliedToDimensions"), {
-            q("stDim:w"): str(width), q("stDim:h"): str(height),
-            q("stDim:unit"): "pixel"}, nsmap={"stDim": NS["stDim"]})
-    bag = _child(_child(regions_el, "mwg-rs:RegionList"), "rdf:Bag")
+        etree.SubElement(regions_el, q(MWG_DIMENSIONS), {
+            q(DIMENSIONS[0]): str(width), q(DIMENSIONS[1]): str(height),
+            q(DIMENSIONS_UNIT): "pixel"}, nsmap={"stDim": NS["stDim"]})
+    bag = _child(_child(regions_el, MWG_LIST), "rdf:Bag")
     for r in written:
         li = etree.SubElement(bag, q("rdf:li"))
         desc = etree.SubElement(li, q("rdf:Description"), {
-            q("mwg-rs:Name"): r.name, q("mwg-rs:Type"): "Face",
-            q("facepair:Person"): str(r.person if r.person is not None else 0)},
+            q(MWG_NAME): r.name, q(MWG_TYPE): "Face",
+            q(PERSON): str(r.person if r.person is not None else 0)},
             nsmap={"facepair": NS["facepair"]})
-        etree.SubElement(desc, q("mwg-rs:Area"), {
-            q("stArea:x"): f"{r.x:.6f}", q("stArea:y"): f"{r.y:.6f}",
-            q("stArea:w"): f"{r.w:.6f}", q("stArea:h"): f"{r.h:.6f}",
-            q("stArea:unit"): "normalized"}, nsmap={"stArea": NS["stArea"]})
+        area = {q(k): f"{v:.6f}" for k, v in zip(AREA, (r.x, r.y, r.w, r.h), strict=True)}
+        etree.SubElement(desc, q(MWG_AREA), {**area, q(AREA_UNIT): "normalized"},
+                         nsmap={"stArea": NS["stArea"]})
 
 
 def _write_mp(description: etree._Element, written: list[Region]) -> None:
     """The same faces as Microsoft People Tagging regions (marked as facepair's)."""
-    info = description.find("MP:RegionInfo", NS)
+    info = description.find(MP_INFO, NS)
     if info is None:
-        info = etree.SubElement(description, q("MP:RegionInfo"), {q("rdf:parseType"): "Resource"},
+        info = etree.SubElement(description, q(MP_INFO), {q("rdf:parseType"): "Resource"},
                                 nsmap={"MP": NS["MP"]})
-    bag = _child(_child(info, "MPRI:Regions"), "rdf:Bag")
+    bag = _child(_child(info, MP_REGIONS), "rdf:Bag")
     for r in written:
         li = etree.SubElement(bag, q("rdf:li"))
         etree.SubElement(li, q("rdf:Description"), {
-            q("MPReg:PersonDisplayName"): r.name,
-            q("MPReg:Rectangle"): f"{r.x - r.w / 2:.6f}, {r.y - r.h / 2:.6f}, {r.w:.6f}, "
-                                  f"{r.h:.6f}",
-            q("facepair:Person"): str(r.person if r.person is not None else 0)},
+            q(MP_NAME): r.name,
+            q(MP_RECTANGLE): f"{r.x - r.w / 2:.6f}, {r.y - r.h / 2:.6f}, {r.w:.6f}, "
+                             f"{r.h:.6f}",
+            q(PERSON): str(r.person if r.person is not None else 0)},
             nsmap={"MPReg": NS["MPReg"], "facepair": NS["facepair"]})
 
 
@@ -302,7 +324,7 @@ def _description(root: etree._Element) -> etree._Element:
     """The rdf:Description our properties go into: the one that holds regions, else the
     first."""
     for description in root.iterfind(".//rdf:Description", NS):
-        if description.find("mwg-rs:Regions", NS) is not None:
+        if description.find(MWG_REGIONS, NS) is not None:
             return description
     found = root.find(".//rdf:Description", NS)
     if found is None:
@@ -317,12 +339,12 @@ def _person_in_image(root: etree._Element, description: etree._Element,
     """`Iptc4xmpExt:PersonInImage` lists `names` besides what other tools put there; the
     names facepair added are remembered (`facepair:PersonInImage`) so they can go again."""
     added: list[str] = []
-    for mine in root.iterfind(".//rdf:Description/facepair:PersonInImage", NS):
-        added += [li.text or "" for li in mine.iterfind("rdf:Bag/rdf:li", NS)]
+    for mine in root.iterfind(f".//rdf:Description/{ADDED_PEOPLE}", NS):
+        added += [li.text or "" for li in mine.iterfind(ITEMS, NS)]
         parent = mine.getparent()
         assert parent is not None
         parent.remove(mine)
-    for bag in list(root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag", NS)):
+    for bag in list(root.iterfind(f".//rdf:Description/{PERSON_IN_IMAGE}/rdf:Bag", NS)):
         emptied = False
         for li in list(bag):
             if li.text in added:
@@ -332,16 +354,16 @@ def _person_in_image(root: etree._Element, description: etree._Element,
         if emptied and len(bag) == 0:  # a list facepair emptied goes (no empty property)
             _remove(bag.getparent())
     theirs = {(li.text or "").strip() for li in
-              root.iterfind(".//rdf:Description/Iptc4xmpExt:PersonInImage/rdf:Bag/rdf:li", NS)}
+              root.iterfind(f".//rdf:Description/{PERSON_IN_IMAGE}/{ITEMS}", NS)}
     new = [n for n in names if n not in theirs]
     if not new:
         return
-    people = description.find("Iptc4xmpExt:PersonInImage", NS)
+    people = description.find(PERSON_IN_IMAGE, NS)
     if people is None:
-        people = etree.SubElement(description, q("Iptc4xmpExt:PersonInImage"),
+        people = etree.SubElement(description, q(PERSON_IN_IMAGE),
                                   nsmap={"Iptc4xmpExt": NS["Iptc4xmpExt"]})
     bag = _child(people, "rdf:Bag")
-    mine_bag = etree.SubElement(etree.SubElement(description, q("facepair:PersonInImage"),
+    mine_bag = etree.SubElement(etree.SubElement(description, q(ADDED_PEOPLE),
                                                  nsmap={"facepair": NS["facepair"]}),
                                 q("rdf:Bag"))
     for name in new:

@@ -28,7 +28,6 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from faces.memory import keep_freed_memory
-from faces.settings import Settings, get_settings
 from index.gallery import Gallery
 from index.jobs import AlbumJobs
 from service.batching import IdentifyBatcher
@@ -37,11 +36,13 @@ from service.gate import Gate
 from service.problems import install
 from service.routes import albums, ops, people, recognition
 from service.schemas import ERRORS
+from service.settings import ServiceSettings, get_settings
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None = None
+               ) -> FastAPI:
     """The service: its routers, the gate before them, metrics around them; the gallery, the
     identify batcher and album jobs live from start-up to shutdown (`gallery`: one of the
     caller's, left open)."""

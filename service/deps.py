@@ -14,10 +14,10 @@ from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from faces.settings import Settings
 from index.gallery import Gallery
 from service import boxes, keys
 from service.problems import ApiError
+from service.settings import ServiceSettings
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def need(scope: str) -> Any:  # a dependency (FastAPI types `Depends(...)` as An
     async def check(
         request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)
     ) -> None:
-        settings: Settings = request.app.state.settings
+        settings: ServiceSettings = request.app.state.settings
         if not settings.auth:
             return
         challenge = {"WWW-Authenticate": "Bearer"}
@@ -75,7 +75,7 @@ def the_gallery(request: Request) -> Gallery:
     return request.app.state.gallery
 
 
-def the_settings(request: Request) -> Settings:
+def the_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
@@ -90,7 +90,7 @@ class Runner:
     keeps its slot until its work ends: `FACEPAIR_INFERENCE_THREADS` holds whatever the
     timeouts do. Past `FACEPAIR_MAX_WAITING` requests in flight, 503 `busy`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.slots = threading.BoundedSemaphore(settings.inference_threads)
         self.executor = ThreadPoolExecutor(
@@ -144,7 +144,7 @@ def the_runner(request: Request) -> Runner:
 
 
 G = Annotated[Gallery, Depends(the_gallery)]
-S = Annotated[Settings, Depends(the_settings)]
+S = Annotated[ServiceSettings, Depends(the_settings)]
 Run = Annotated[Runner, Depends(the_runner)]
 
 

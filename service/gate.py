@@ -10,9 +10,9 @@ import re
 import anyio
 from fastapi import Response
 
-from faces.settings import Settings
 from service import keys
 from service.problems import problem
+from service.settings import ServiceSettings
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -27,7 +27,7 @@ class Gate:
     request without a known key is answered 401 unread), then its size (early by
     Content-Length, else while it streams in). Every answer gets the security headers."""
 
-    def __init__(self, app, settings: Settings) -> None:
+    def __init__(self, app, settings: ServiceSettings) -> None:
         self.app, self.settings, self.limit = app, settings, settings.max_upload_bytes
 
     async def __call__(self, scope, receive, send) -> None:

@@ -12,17 +12,14 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faces.errors import (
-    Conflict,
     FacepairError,
     ModelError,
     NotFound,
     PhotoError,
     PhotoTooLarge,
-    Refused,
-    StorageFull,
-    StoreBusy,
     UnsupportedPhoto,
 )
+from index.errors import Conflict, Refused, StorageFull, StoreBusy
 
 log = logging.getLogger("facepair.service")
 MEDIA = "application/problem+json"

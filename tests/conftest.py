@@ -13,7 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("FACEPAIR_DATA_DIR",
                       str(Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 
-from faces.settings import get_settings
+from service.settings import get_settings
 
 DATA = get_settings().data_dir
 LFW = DATA / "lfw" / "lfw-deepfunneled"

@@ -144,15 +144,15 @@ def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir:
     import subprocess
     import sys
 
-    from faces.settings import Settings
     from index.gallery import Gallery
+    from index.settings import IndexSettings
 
     names = []
     for line in (lfw_dir.parent / "peopleDevTest.txt").read_text().splitlines()[1:]:
         name, count = line.split("\t")
         if int(count) >= 3:
             names.append(name)
-    g = Gallery(Settings(fpir=0.08), home=tmp_path)
+    g = Gallery(IndexSettings(fpir=0.08), home=tmp_path)
     for name in names[:20]:
         for i in (1, 2, 3):
             g.enroll(name, lfw_dir / name / f"{name}_{i:04d}.jpg", face="center")

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faces.errors import Refused
-from faces.settings import Settings
 from index import curation
 from index.albums import AlbumTagger
+from index.errors import Refused
 from index.gallery import Gallery
+from index.settings import IndexSettings
 
 ANN, BOB, STRANGER = "Gerhard_Schroeder", "Jacques_Chirac", "Celine_Dion"
 
@@ -33,7 +33,7 @@ def tagged(tmp_path: Path, lfw_dir: Path, detector):
     for name, numbers in ((ANN, range(4, 16)), (BOB, range(4, 16)), (STRANGER, range(1, 6))):
         for i in numbers:
             shutil.copy(lfw(lfw_dir, name, i), album / f"{name}_{i}.jpg")
-    g = Gallery(Settings(home=tmp_path / "home", fpir=1e-4), detector=detector,
+    g = Gallery(IndexSettings(home=tmp_path / "home", fpir=1e-4), detector=detector,
                 embedder=Embedder())
     for name, person in (("Ann", ANN), ("Bob", BOB)):
         for i in (1, 2, 3):

@@ -111,12 +111,12 @@ def test_large_photo_is_detected_in_its_own_coordinates(face_photo, detector):
 
 def test_minimum_face_size_and_score_are_settings(face_photo):
     from faces.detect import Detector
-    from faces.settings import Settings
+    from faces.settings import FaceSettings
 
     photo = decode(face_photo)
-    strict = Detector(Settings(min_face_size=200))
+    strict = Detector(FaceSettings(min_face_size=200))
     assert strict.detect(photo) == []
-    picky = Detector(Settings(min_face_score=1.0, second_look_score=1.0))
+    picky = Detector(FaceSettings(min_face_score=1.0, second_look_score=1.0))
     assert all(f.score >= 1.0 for f in picky.detect(photo))
 
 

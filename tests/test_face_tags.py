@@ -17,9 +17,10 @@ import pytest
 from PIL import Image
 
 from bench.tagged_album import PEOPLE, STRANGER, build, display_name, exiftool
+from faces.boxes import iou
 from faces.decode import decode
 from faces.detect import pick_face
-from faces.tags import iou, read_tags
+from faces.tags import read_tags
 
 FACEPAIR = str(Path(sys.executable).parent / "facepair")
 

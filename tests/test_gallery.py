@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from faces.decode import decode
-from faces.errors import Conflict, NotFound, Refused
+from faces.errors import NotFound
+from index.errors import Conflict, Refused
 from index.gallery import Gallery, threshold_at
 from index.search import FaceIndex
 from tests.conftest import paste

@@ -144,3 +144,59 @@ def test_no_function_runs_over_80_lines() -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and (node.end_lineno or node.lineno) - node.lineno + 1 > 80]
     assert not long, long
+
+
+def test_faces_holds_no_service_or_storage_concern() -> None:
+    """`faces` is the face pipeline only: its settings are what decoding, detecting and
+    embedding read (the service's, the gallery's and the albums' live in `service.settings`
+    and `index.settings`), the store's errors are `index.errors`', and no `faces` module
+    imports a database, a web server, a CLI framework or the layers above it."""
+    import re
+
+    from faces.settings import FaceSettings
+
+    elsewhere = re.compile(
+        r"host|port|auth|home|far|fpir|top_k|protect_docs|max_upload_bytes|request_timeout"
+        r"|max_waiting|inference_threads|(ann|album|batch|identify|enroll)_\w+")
+    wrong = [f"faces.settings.FaceSettings.{name}" for name in FaceSettings.model_fields
+             if elsewhere.fullmatch(name)]
+
+    storage_errors = {node.name for node in ast.walk(ast.parse(
+        (ROOT / "index" / "errors.py").read_text())) if isinstance(node, ast.ClassDef)}
+    assert {"StorageFull", "StoreBusy", "Conflict"} <= storage_errors
+    forbidden = {"sqlite3", "sqlalchemy", "alembic", "psycopg", "psycopg2", "faiss", "fastapi",
+                 "starlette", "uvicorn", "httpx", "typer", "rich", "prometheus_client",
+                 "index", "service"}
+    for path in (ROOT / "faces").rglob("*.py"):
+        where = path.relative_to(ROOT)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name in storage_errors:
+                wrong.append(f"{where} defines {node.name}")
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom)
+                     and node.level == 0 else [])
+            wrong += [f"{where} imports {name}" for name in names
+                      if name.split(".")[0] in forbidden]
+    assert not wrong, wrong
+
+
+def test_boxes_and_xmp_names_are_defined_once() -> None:
+    """One `iou` (`faces/boxes.py`), and each XMP namespace written in one module
+    (`faces/xmp_vocabulary.py`), which the reader and the writer of face tags import."""
+    from faces.xmp_vocabulary import NS
+
+    vocabulary, boxes = ROOT / "faces" / "xmp_vocabulary.py", ROOT / "faces" / "boxes.py"
+    wrong = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.FunctionDef) and node.name == "iou"
+                        and path != boxes):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} defines iou")
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str | bytes)
+                        and path != vocabulary):
+                    text = (node.value.decode("latin-1") if isinstance(node.value, bytes)
+                            else node.value)
+                    wrong += [f"{path.relative_to(ROOT)}:{node.lineno} writes {uri}"
+                              for uri in NS.values() if uri in text]
+    assert not wrong, wrong

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faces.decode import decode
-from faces.settings import Settings
 from index.gallery import Gallery
 from service import keys
 from service.app import create_app
 from service.batching import Busy, IdentifyBatcher
+from service.settings import ServiceSettings
 
 NAME = "Amelie_Mauresmo"
 
@@ -36,7 +36,7 @@ def test_a_write_that_started_runs_to_completion_and_is_answered(gallery: Galler
                                                                   lfw_dir: Path) -> None:
     """An enrollment outlasting the timeout used to answer 504 and commit later; it is now
     answered with what it did. A read past the timeout still answers 504."""
-    settings = Settings(auth=False, request_timeout=0.02, home=gallery.home)
+    settings = ServiceSettings(auth=False, request_timeout=0.02, home=gallery.home)
     with TestClient(create_app(settings, gallery)) as api:
         person = api.post("/v1/people", json={"name": "Amélie"})
         assert person.status_code == 201
@@ -62,7 +62,7 @@ def big_png() -> bytes:
 def test_docs_and_metrics_can_require_a_key_and_answers_carry_security_headers(
         gallery: Gallery) -> None:
     _, key = keys.create_key(gallery.store, "read")
-    settings = Settings(protect_docs=True, home=gallery.home)
+    settings = ServiceSettings(protect_docs=True, home=gallery.home)
     with TestClient(create_app(settings, gallery)) as api:
         for path in ("/openapi.json", "/metrics", "/docs"):
             refused = api.get(path)
@@ -74,7 +74,7 @@ def test_docs_and_metrics_can_require_a_key_and_answers_carry_security_headers(
         policy = page.headers["content-security-policy"]
         assert "default-src 'none'" in policy and "script-src 'self'" in policy
         assert "unsafe-inline" not in policy
-    with TestClient(create_app(Settings(home=gallery.home), gallery)) as api:
+    with TestClient(create_app(ServiceSettings(home=gallery.home), gallery)) as api:
         assert api.get("/openapi.json").status_code == 200  # open unless asked
 
 
@@ -88,7 +88,7 @@ def test_the_key_is_checked_before_the_body_is_read(gallery: Gallery) -> None:
     listening = socket.socket()  # bound here and handed over: no other process can take it
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    settings = Settings(home=gallery.home)
+    settings = ServiceSettings(home=gallery.home)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, gallery), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
@@ -129,7 +129,7 @@ def test_the_identify_queue_is_bounded(gallery: Gallery, lfw_dir: Path) -> None:
 FULL_DISK = """
 import json, resource, signal, sys
 from pathlib import Path
-from faces.errors import StorageFull
+from index.errors import StorageFull
 from index.gallery import Gallery
 home, lfw = Path(sys.argv[1]), Path(sys.argv[2])
 g = Gallery(home=home)

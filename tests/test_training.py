@@ -377,7 +377,7 @@ def test_cfp_people_prepare_from_their_pose_folders_and_fill_a_share_of_each_bat
         prepared: Path, tmp_path: Path):
     """CFP's `NNN/frontal/` and `NNN/profile/` photos are one person's; with `class_share`
     half the people of every batch come from the CFP folder, each with `m_per_class` photos."""
-    from faces.settings import get_settings
+    from service.settings import get_settings
     from training.cfp import cfp_root
     from training.data import CropSet
     from training.train import shared_batches

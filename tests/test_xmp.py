@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from faces.errors import Refused
+from index.errors import Refused
 from index.names import checked_name
 from index.xmp import NS, Region, SidecarError, q, read_regions, sidecar_path, sync_sidecar
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faces.boxes import Box
 from faces.decode import is_photo_path
-from faces.tags import Box
 
 
 def read_people(path: Path) -> set[str]:

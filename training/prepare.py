@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from faces.tags import Box
+from faces.boxes import Box
 from training.people import scan, scan_tags
 
 CHUNK = 32
@@ -75,10 +75,11 @@ def _process(
     With `regions`, each photo's labelled face is the one under its region, and faces under
     any named region are nobody's background."""
     from faces.align import align
+    from faces.boxes import iou
     from faces.decode import decode
     from faces.detect import pick_face
     from faces.errors import FacepairError
-    from faces.tags import MATCH, iou
+    from faces.tags import MATCH
 
     start, paths, size, how, template, regions = task
     points = None if template is None else np.asarray(template, dtype=np.float64)

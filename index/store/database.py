@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, pool, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from faces.errors import StorageFull, StoreBusy
+from index.errors import StorageFull, StoreBusy
 from index.store import legacy
 from index.store.schema import meta
 

@@ -7,7 +7,8 @@ import unicodedata
 from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from faces.errors import Conflict, NotFound
+from faces.errors import NotFound
+from index.errors import Conflict
 from index.store import schema as t
 from index.store.database import Database, upsert
 from index.store.records import Person

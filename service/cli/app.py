@@ -32,7 +32,7 @@ for group in (faces, gallery, albums, serve, train):
 
 def main() -> None:  # pragma: no cover - console-script convenience
     keep_freed_memory()  # a command is one short process: keep what it frees for its next batch
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     threads = get_settings().threads  # FACEPAIR_THREADS, read by torch when it loads
     if threads:

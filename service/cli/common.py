@@ -82,7 +82,7 @@ def error_dict(exc: FacepairError) -> dict:
 def load_detector():  # -> Detector
     """The detector, as this process's settings say."""
     from faces.detect import Detector
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     return Detector(get_settings())
 
@@ -91,7 +91,7 @@ def load_embedder(model: str | None = None):  # -> Embedder
     """A model (default: the `model` setting) on the configured device, from the configured
     models folder."""
     from faces.embed import Embedder
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     settings = get_settings()
     return Embedder(model or settings.model, settings.device, settings.models_dir)
@@ -100,8 +100,8 @@ def load_embedder(model: str | None = None):  # -> Embedder
 def open_gallery(model: str | None = None, quiet: bool = False):  # -> Gallery
     """The gallery in FACEPAIR_HOME, its stored faces embedded by the current model first
     (a progress bar while that runs)."""
-    from faces.settings import get_settings
     from index.gallery import Gallery
+    from service.settings import get_settings
 
     with progress(quiet=quiet) as bar:
         task = bar.add_task("embedding stored faces with the current model", total=None, rate="")

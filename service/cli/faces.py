@@ -31,7 +31,7 @@ def detect(
 ) -> None:
     """Find every face in each photo: box, detector score and five landmarks."""
     from faces.decode import decode
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     detector, max_pixels = load_detector(), get_settings().max_pixels
     results: list[dict] = []
@@ -76,7 +76,7 @@ def embed(
 
     from faces.decode import decode
     from faces.detect import pick_face
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     if out_file.suffix != ".npy":
         raise fail(f"--out must name a .npy file, not {out_file}")

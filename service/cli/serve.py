@@ -17,8 +17,8 @@ commands.add_typer(keys_app, name="keys")
 
 
 def _store():
-    from faces.settings import get_settings
     from index.store import Store
+    from service.settings import get_settings
 
     return Store(get_settings().home / "gallery.sqlite3")
 
@@ -32,7 +32,7 @@ def serve(
     """Run the HTTP API (docs at /docs, a web page at /)."""
     import uvicorn
 
-    from faces.settings import get_settings
+    from service.settings import get_settings
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from faces.settings import get_settings
 from service.cli.common import (
     FaceChoice,
     Json,
@@ -21,6 +20,7 @@ from service.cli.common import (
     out,
     progress,
 )
+from service.settings import get_settings
 
 commands = typer.Typer()
 

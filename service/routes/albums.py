@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from faces.settings import Settings
 from index import albums, curation
 from service.deps import G, Run, S, need
 from service.problems import ApiError
@@ -28,11 +27,12 @@ from service.schemas import (
     SplitOut,
     SuggestionsOut,
 )
+from service.settings import ServiceSettings
 
 router = APIRouter(tags=["albums"])
 
 
-def allowed(path: str, settings: Settings) -> Path:
+def allowed(path: str, settings: ServiceSettings) -> Path:
     try:
         root = Path(path).expanduser().resolve()
     except (ValueError, OSError, RuntimeError) as exc:

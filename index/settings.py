@@ -1,0 +1,47 @@
+"""The gallery's settings: the face pipeline's (`faces.settings`) and what the gallery, its
+search and its album pipeline read. Every field can be set by a `FACEPAIR_<NAME>` variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from faces.settings import FaceSettings
+
+
+class IndexSettings(FaceSettings):
+    """What the face pipeline and the gallery read."""
+
+    home: Path = Field(Path("var"), description="Where facepair keeps its data.")
+
+    # gallery
+    far: float = Field(
+        1e-3, gt=0.0, lt=1.0,
+        description="verify (one to one): the model card's calibrated threshold at this "
+        "false-accept rate.",
+    )
+    fpir: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description="identify (one to many): the share of strangers that may be named as "
+        "someone; the threshold is the one this share of the enrolled faces reach as "
+        "strangers to each other, once there are enough of them, never looser than the "
+        "card's at a pair rate of fpir / enrolled faces (index.calibration); "
+        "`calibrate --apply` sets one by hand.",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
+    enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
+    ann_min_faces: int = Field(
+        200_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
+    )
+    ann_nprobe: int = Field(
+        0, ge=0, description="IVF lists searched per query; 0 = an eighth of the lists."
+    )
+
+    # albums
+    album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
+
+
+# the documented defaults, not read from the environment: what the gallery uses when its
+# caller passes no settings (the entry points pass theirs)
+DEFAULTS = IndexSettings.model_construct()
