@@ -100,7 +100,7 @@ def timed(cmd: list[str], env: dict, pss: bool = False
 
 def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
     """Where one photo's time goes in facepair, one thread, on `sample` photos of the album (all),
-    step by step as an album worker takes them (index.albums.analyse), then naming and writing
+    step by step as an album worker takes them (index.album.analyse), then naming and writing
     as the album job does them; and the least time of decoding, detecting and embedding each:
     the compute floor."""
     import numpy as np
@@ -108,7 +108,9 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
 
     from faces.align import face_chip
     from faces.decode import decode_reduced
-    from index.albums import AlbumTagger, analyse, face_sources
+    from index.album.analyse import analyse, face_sources, lend_to_workers
+    from index.album.record import Tally
+    from index.album.tagger import AlbumTagger
     from index.gallery import Gallery, encode_chip
     from service.settings import get_settings
 
@@ -123,9 +125,9 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
     gallery = Gallery(settings)
     detector, embedder = gallery.detector, gallery.embedder
     tagger = AlbumTagger(gallery, workers=1)
-    tagger.lend_to_workers()
+    lend_to_workers(gallery)
     job = tagger.start_job(subset)
-    counts = {"photos": 0, "faces": 0, "named": 0, "unknown": 0, "failed": 0}
+    tally = Tally()
     rows = []
     for rel in sorted(truth)[:sample]:
         path = album / rel
@@ -147,11 +149,11 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
         # naming and writing, as the album job does them, on the worker's analysis
         (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
         t5 = time.perf_counter()
-        naming = tagger.name(item, gallery.threshold())
+        (naming,) = tagger.name([item])
         t6 = time.perf_counter()
-        people = tagger.user_people(naming)
+        people = tagger.recorder.user_people(naming)
         with gallery.store.transaction():
-            tagger.record(item, naming, people, job, counts)
+            tagger.recorder.record(item, naming, people, job, tally)
         t7 = time.perf_counter()
         rows.append({"decode": t1 - t0 + full_s, "detect": t2 - t1, "align": t3 - t2 - full_s,
                      "embed": t4 - t3, "naming": t6 - t5, "writing": t7 - t6,

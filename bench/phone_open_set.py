@@ -9,7 +9,7 @@ memory). The gallery is enrolled from the people's first 3 photos as they are. T
 is read:
 
 - **in full**: decoded in full, detected and embedded (`Gallery.enroll`'s and identify's path);
-- **reduced**: as album workers read it (`index.albums`): decoded at the DCT-reduced size that
+- **reduced**: as album workers read it (`index.album`): decoded at the DCT-reduced size that
   keeps `FACEPAIR_DETECT_MAX_SIDE` pixels, detected there, the face aligned from that reduced
   photo, or from the photo decoded in full where it is too small there to fill the model's
   input.
@@ -95,7 +95,7 @@ def read_probes(enroll: dict[str, list[Path]], paths: list[Path]
     from faces.decode import decode, decode_reduced
     from faces.detect import pick_face
     from faces.errors import FacepairError
-    from index.albums import face_sources
+    from index.album.analyse import face_sources
     from index.gallery import Gallery
     from service.settings import get_settings
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from faces.errors import FacepairError, NotFound
-from index.albums import enroll_album_face
+from index.album.clusters import enroll_album_face
 from index.errors import Refused
 from index.gallery import NEAR_COPY, Gallery
 from index.store import AlbumFace
@@ -114,7 +114,7 @@ def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace) -> bool:
 
 def groups(gallery: Gallery, faces_each: int = 12) -> list[dict[str, Any]]:
     """The groups of unknown faces, biggest first, each with some of its face ids."""
-    from index.albums import clusters
+    from index.album.clusters import clusters
 
     return [{**g, "face_ids": gallery.store.clusters.face_ids(g["id"])[:faces_each]}
             for g in clusters(gallery)]

@@ -20,7 +20,9 @@ from typing import Any, TypedDict
 from faces.align import sharpness
 from faces.decode import decode
 from faces.errors import FacepairError, NotFound
-from index.albums import AlbumTagger, TagCounts, enroll_album_face
+from index.album.clusters import enroll_album_face
+from index.album.naming import TagCounts
+from index.album.tagger import AlbumTagger
 from index.gallery import NEAR_COPY, Gallery
 from index.store import AlbumFace
 

@@ -28,8 +28,8 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from faces.memory import keep_freed_memory
+from index.album.queue import AlbumJobs
 from index.gallery import Gallery
-from index.jobs import AlbumJobs
 from service.batching import IdentifyBatcher
 from service.deps import Runner
 from service.gate import Gate

@@ -17,7 +17,8 @@ import pytest
 
 from bench.album import ENROLL, KNOWN, STRANGERS, build_album, lfw, precision_recall
 from faces.tags import read_tags
-from index.albums import AlbumTagger, clusters, name_cluster
+from index.album.clusters import cluster_unknown, clusters, name_cluster
+from index.album.tagger import AlbumTagger
 from index.clustering import ClusterHelper
 from index.gallery import Gallery
 from index.report import write_report
@@ -167,7 +168,7 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
         return {c.id: gallery.store.clusters.face_ids(c.id) for c in gallery.store.clusters.all()}
 
     by_helper = grouped()
-    assert first["clusters"] >= 2 and AlbumTagger(gallery).cluster() == first["clusters"]
+    assert first["clusters"] >= 2 and cluster_unknown(gallery) == first["clusters"]
     assert grouped() == by_helper  # same clusters here
     # album bookkeeping leaves the gallery, and so its search index, alone
     assert gallery.store.generation() == generation
@@ -276,7 +277,7 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
     them, a delete removes them, and nothing else in the sidecar changes. A region the user
     drew at one of our faces keeps its name (the disagreement is reported), and a sidecar that
     does not parse is reported and left as it is."""
-    from index.albums import job
+    from index.album.jobs import status as job
     from index.xmp import read_regions, sidecar_path
 
     root, truth = album
@@ -338,7 +339,7 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     import numpy as np
 
     from faces.decode import decode, decode_reduced
-    from index.albums import analyse
+    from index.album.analyse import analyse
     from tests.test_decode import phone_photo
 
     AlbumTagger(gallery, workers=1)._lend_to_workers()

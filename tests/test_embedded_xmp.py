@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from faces.decode import decode
-from index.albums import AlbumTagger, job
+from index.album.jobs import status as job
+from index.album.tagger import AlbumTagger
 from index.gallery import Gallery
 from index.jpeg_xmp import SOS, _segments, read_packet
 

@@ -161,7 +161,8 @@ def test_the_users_tag_wins_when_an_album_is_tagged(library, tmp_path: Path, det
     the user says, the disagreement is reported, and no sidecar of facepair's contradicts
     the tag."""
     from faces.embed import Embedder
-    from index.albums import AlbumTagger, job
+    from index.album.jobs import status as job
+    from index.album.tagger import AlbumTagger
     from index.gallery import Gallery
 
     album = tmp_path / "album"

@@ -38,7 +38,7 @@ def tag(
 
     # first: the helper imports scikit-learn while this process imports torch (index.clustering)
     with ClusterHelper() as clusterer:
-        from index.albums import AlbumTagger
+        from index.album.tagger import AlbumTagger
         from index.report import write_report
 
         with open_gallery(quiet=quiet(as_json)) as gallery:
@@ -154,7 +154,7 @@ def agree(
 @clusters_app.command("list")
 def clusters_list(as_json: Json = False) -> None:
     """The groups of unknown faces, biggest first."""
-    from index.albums import clusters
+    from index.album.clusters import clusters
 
     with open_gallery(quiet=quiet(as_json)) as gallery:
         groups = clusters(gallery)
@@ -173,7 +173,7 @@ def clusters_name(cluster: int = typer.Argument(..., help="A group id (clusters 
                   name: str = typer.Argument(..., help="Who they are."),
                   as_json: Json = False) -> None:
     """Enroll a group of unknown faces as a person and re-tag their photos."""
-    from index.albums import name_cluster
+    from index.album.clusters import name_cluster
 
     if not name.strip():
         raise fail("the name must not be empty")

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from index import albums, curation
+from index import curation
+from index.album import clusters, jobs
 from service.deps import G, Run, S, need
 from service.problems import ApiError
 from service.schemas import (
@@ -59,20 +60,19 @@ async def start_album_job(
     root = allowed(body.path, settings)
     job_id = await run.work(request.app.state.jobs.submit, root, body.xmp, body.embed,
                             body.kind, write=True)
-    return AlbumJobOut.model_validate(await run.work(albums.job, g, job_id))
+    return AlbumJobOut.model_validate(await run.work(jobs.status, g, job_id))
 
 
 @router.get("/v1/albums/jobs/{job_id}", dependencies=[need("read")])
 async def album_job(run: Run, job_id: Id, g: G) -> AlbumJobOut:
     """A job's state and counts: total, done, faces, named, unknown, …, and its problems."""
-    return AlbumJobOut.model_validate(await run.work(albums.job, g, job_id))
+    return AlbumJobOut.model_validate(await run.work(jobs.status, g, job_id))
 
 
 @router.delete("/v1/albums/jobs/{job_id}", status_code=202, dependencies=[need("write")])
 async def cancel_album_job(run: Run, job_id: Id, request: Request, g: G) -> CancelOut:
     """Stop a queued or running job after the photos in hand."""
-    await run.work(albums.job, g, job_id)  # 404 first
-    if not await run.work(g.store.jobs.cancel, job_id, write=True):
+    if not await run.work(jobs.cancel, g, job_id, write=True):
         raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")
     return CancelOut(id=job_id, status="cancelling")
 
@@ -145,7 +145,7 @@ async def list_groups(run: Run, g: G) -> GroupsOut:
 async def name_group(run: Run, cluster: Id, body: GroupNameIn, g: G) -> NamedGroupOut:
     """Enroll a group as a person: a new one, or, by an existing name, that person."""
     return NamedGroupOut.model_validate(
-        await run.work(albums.name_cluster, g, cluster, body.name, write=True))
+        await run.work(clusters.name_cluster, g, cluster, body.name, write=True))
 
 
 @router.post("/v1/clusters/{cluster}/hide", dependencies=[need("write")])

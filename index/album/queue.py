@@ -1,11 +1,8 @@
-"""Album jobs of the service: their state lives in the store, so that any process of the
-service answers for any job and a job outlives the process that ran it.
-
-Each service process runs at most one job at a time, on a thread of its own, taking the
-oldest job that waits for a process or whose process is gone (`JobsRepository.claim`; a
-process of this host counts as gone when no process has its pid). A job taken up again
-resumes where it stopped: the photos it tagged are unchanged and skipped. A cancel is a flag
-in the job's row, seen by the process that runs it after the photos in hand.
+"""The service's album-job queue: each service process runs at most one job at a time, on a
+thread of its own, taking the oldest job that waits for a process or whose process is gone
+(`index.album.jobs.claim`). A job taken up again resumes where it stopped: the photos it
+tagged are unchanged and skipped. A cancel is a flag in the job's row, seen by the process
+that runs it after the photos in hand.
 """
 
 from __future__ import annotations
@@ -14,7 +11,8 @@ import logging
 import threading
 from pathlib import Path
 
-from index.albums import AlbumTagger, alive, owner_name
+from index.album.jobs import Job, claim, new_job
+from index.album.tagger import AlbumTagger
 from index.gallery import Gallery
 from index.tag_import import import_tags
 
@@ -32,16 +30,14 @@ class AlbumJobs:
     def submit(self, root: Path, xmp: bool, embed: bool = False, kind: str = "tag") -> int:
         """Queue a job (`kind`: "tag" the album, or "import-tags", its face tags); the first
         idle process of the service takes it."""
-        job_id = AlbumTagger(self.gallery, xmp=xmp, embed=embed).start_job(
-            root, owner=None, resumable=True, kind=kind)
+        job_id = new_job(self.gallery.store, root, xmp, embed, kind, queued=True)
         self.wake.set()
         return job_id
 
     def _loop(self) -> None:
-        me = owner_name()
         while not self.stop.is_set():
             try:
-                job = self.gallery.store.jobs.claim(me, alive)
+                job = claim(self.gallery.store)
             except Exception:
                 log.exception("looking for an album job failed")
                 job = None
@@ -60,9 +56,8 @@ class AlbumJobs:
             except Exception:  # recorded in the job row by the tagger
                 log.exception("album job %s failed", job.id)
             else:
-                if self.stop.is_set() and not self.gallery.store.jobs.cancelled(job.id):
-                    # stopped by this process's shutdown, not cancelled: another takes it up
-                    self.gallery.store.jobs.release(job.id)
+                if self.stop.is_set():  # this process's shutdown: another takes it up
+                    Job(self.gallery.store, job.id).release()
 
     def close(self) -> None:
         """Stop after the photos in hand; a job left running is taken up by the next

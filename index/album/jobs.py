@@ -1,0 +1,108 @@
+"""An album job's life, in one place: made (by a command, or queued for the service), taken
+by a process, its photos found, its progress recorded with each chunk, a cancel asked by any
+process, and its end (done, cancelled, failed; interrupted when its process is gone).
+
+A job's state lives in the store, so any process of the service answers for any job and a
+job outlives the process that ran it. Its owner is a host and a process id: a process of
+this host counts as gone when no process has that id.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from faces.errors import NotFound
+from index.gallery import Gallery
+from index.store import AlbumJob, Store
+
+Problem = tuple[str, str, str]  # path, problem, detail
+
+
+def owner_name() -> str:
+    """This process as an album job's owner: its host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(owner: str) -> bool:
+    """Whether the process that owns a job still runs. A process of another host is taken
+    to be alive: only its own host can tell."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
+def new_job(store: Store, root: Path, xmp: bool, embed: bool = False, kind: str = "tag",
+            queued: bool = False) -> int:
+    """A job's row: run by this process, or (`queued`) waiting for a service process to take
+    it up. Jobs of commands that were killed are marked interrupted on the way."""
+    if queued:
+        return store.jobs.add(root, xmp, None, True, embed, kind)
+    store.jobs.interrupt_orphans(alive)
+    return store.jobs.add(root, xmp, owner_name(), False, embed, kind)
+
+
+def claim(store: Store) -> AlbumJob | None:
+    """The oldest queued job, or one whose process is gone, taken by this process."""
+    return store.jobs.claim(owner_name(), alive)
+
+
+@dataclass
+class Job:
+    """A running job's handle: what the tagging run tells the store about it."""
+
+    store: Store
+    id: int
+
+    def found(self, total: int, unchanged: int, skipped: int, unreadable: list[Problem]) -> None:
+        """The photos are listed: `total` to read, the `unreadable` ones among them."""
+        self.store.jobs.add_problems(self.id, unreadable)
+        self.store.jobs.start(self.id, total, unchanged, skipped, len(unreadable))
+
+    def progress(self, done: int, faces: int, named: int, unknown: int, failed: int) -> None:
+        """The counts so far (within the write that records the latest photos)."""
+        self.store.jobs.progress(self.id, done, faces, named, unknown, failed)
+
+    def problems(self, problems: list[Problem]) -> None:
+        self.store.jobs.add_problems(self.id, problems)
+
+    def cancelled(self) -> bool:
+        """Whether any process asked this job to stop."""
+        return self.store.jobs.cancelled(self.id)
+
+    def end(self, status: str) -> None:
+        self.store.jobs.end(self.id, status)
+
+    def failed(self, exc: BaseException) -> None:
+        self.store.jobs.end(self.id, "failed", f"{type(exc).__name__}: {exc}")
+
+    def release(self) -> None:
+        """Stopped by this process's shutdown, not cancelled: back to the queue for the next
+        service process, unless a cancel was asked."""
+        if not self.cancelled():
+            self.store.jobs.release(self.id)
+
+
+def status(gallery: Gallery, job_id: int) -> dict:
+    """A job as the API and the CLI show it, with its first problems."""
+    found = gallery.store.jobs.get(job_id)
+    if found is None:
+        raise NotFound(f"no album job with id {job_id}")
+    count, problems = gallery.store.jobs.problems(job_id)
+    return {**found.to_dict(), "problems": count,
+            "first_problems": [p.to_dict() for p in problems]}
+
+
+def cancel(gallery: Gallery, job_id: int) -> bool:
+    """Ask a queued or running job to stop; whether it was queued or running."""
+    status(gallery, job_id)  # NotFound first
+    return gallery.store.jobs.cancel(job_id)

@@ -1,0 +1,149 @@
+"""Album tagging: every face in a folder tree of photos, named or clustered, resumable.
+
+`AlbumTagger.run(root)` takes the album through its stages:
+scan (`index.album.scan`: the photos, and which changed since they were tagged) →
+analyse (`index.album.analyse`: decode, detect, embed, in worker processes) →
+name (`index.album.naming`: the gallery's names, and the user's own tags, which win) →
+record (`index.album.record`: each chunk of photos with the job's progress in one write) →
+write sidecars (`index.album.sidecars`, when asked) →
+cluster (`index.album.clusters`: the unknown faces that look alike).
+The job's life (made, taken, progress, cancel, end) is `index.album.jobs`'. Originals are
+only ever read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NotRequired, TypedDict
+
+from faces.errors import NotFound
+from index.album.analyse import AnalysedPhoto, analysed
+from index.album.clusters import Clusterer, cluster_unknown
+from index.album.jobs import Job, new_job
+from index.album.naming import Namer, Naming, TagCounts
+from index.album.record import Recorder, Tally
+from index.album.scan import changes, listed, scan
+from index.album.sidecars import Problem, write_xmp
+from index.clustering import dbscan_labels
+from index.gallery import Gallery
+
+
+class AlbumRun(TypedDict):
+    """What a tagging run did: photos tagged, faces found, named and unknown, unreadable
+    photos (`failed`), photos unchanged since the last run, other files (`skipped`), groups
+    of unknown faces, and the time it took."""
+
+    job: int
+    status: str  # done or cancelled
+    photos: int
+    faces: int
+    named: int
+    unknown: int
+    failed: int
+    unchanged: int
+    skipped: int
+    clusters: int
+    seconds: float
+    report: NotRequired[str]  # the HTML report's path, where one was written
+
+
+class AlbumTagger:
+    def __init__(self, gallery: Gallery, workers: int = 2, xmp: bool = False,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: threading.Event | None = None, clusterer: Clusterer | None = None,
+                 only_tagged: bool = False, people: set[str] | None = None,
+                 embed: bool = False) -> None:
+        """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`. `only_tagged`:
+        only photos that carry face tags of other tools; `people`: only these names of
+        theirs are taken (default: every name). `embed`: with `xmp`, the XMP goes into the
+        JPEGs themselves, not into sidecars."""
+        self.gallery, self.store = gallery, gallery.store
+        self.workers, self.xmp, self.embed = workers, xmp, embed
+        self.clusterer = clusterer or dbscan_labels
+        self.progress, self.cancel = progress, cancel or threading.Event()
+        self.only_tagged = only_tagged
+        self.namer, self.recorder = Namer(gallery, people), Recorder(gallery)
+
+    @property
+    def tags(self) -> TagCounts:
+        """What the users' own face tags said over this tagger's runs."""
+        return self.namer.tags
+
+    def start_job(self, root: Path, kind: str = "tag", queued: bool = False) -> int:
+        """A new job for `root`, run by this process (or `queued` for the service)."""
+        return new_job(self.store, root, self.xmp, self.embed, kind, queued)
+
+    def run(self, root: Path, job_id: int | None = None) -> AlbumRun:
+        """Tag every photo under `root` as job `job_id` (a new job by default)."""
+        root = Path(root).resolve()
+        if not root.is_dir():
+            raise NotFound(f"{root}: no such folder")
+        job = Job(self.store, job_id or self.start_job(root))
+        start = time.perf_counter()
+        status, tally = "done", Tally()
+        try:
+            photos, skipped = scan(root)
+            found = changes(self.store, self.gallery.model, photos, self.only_tagged)
+            tally.failed = len(found.unreadable)
+            total = len(found.todo) + tally.failed
+            job.found(total, found.unchanged, skipped, found.unreadable)
+            for chunk in analysed(self.gallery, found.todo, self.workers,
+                                  import_sklearn=self.clusterer is dbscan_labels):
+                job.problems(self._chunk(job, chunk, tally))
+                if self.progress:
+                    self.progress(tally.done, total)
+                # a cancel asked here, or through the store by any process
+                if self.cancel.is_set() or job.cancelled():
+                    status = "cancelled"
+                    break
+        except BaseException as exc:
+            job.failed(exc)
+            raise
+        clusters = cluster_unknown(self.gallery, self.clusterer)
+        job.end(status)
+        return AlbumRun(job=job.id, status=status, photos=tally.photos, faces=tally.faces,
+                        named=tally.named, unknown=tally.unknown, failed=tally.failed,
+                        unchanged=found.unchanged, skipped=skipped, clusters=clusters,
+                        seconds=round(time.perf_counter() - start, 2))
+
+    def _chunk(self, job: Job, chunk: list[AnalysedPhoto], tally: Tally) -> list[Problem]:
+        """One chunk of analysed photos named, recorded with the job's progress, and its
+        sidecars written; the problems met on the way."""
+        # named before the write: naming takes the gallery's lock, which an enrollment
+        # holds while it waits for the store's (taking them the other way round here held
+        # both for the store's whole busy wait)
+        named = self.name(chunk)
+        problems = [p for n in named for p in n.problems]
+        people = [self.recorder.user_people(n) for n in named]
+        with self.store.transaction():  # a chunk and its progress
+            for item, naming, theirs in zip(chunk, named, people, strict=True):
+                self.recorder.record(item, naming, theirs, job.id, tally)
+            job.progress(tally.done, tally.faces, tally.named, tally.unknown, tally.failed)
+        problems += [(item.path, "unreadable", item.error) for item in chunk
+                     if item.error is not None]
+        if self.xmp:
+            for item in chunk:
+                if item.error is None:
+                    problems += write_xmp(self.gallery, Path(item.path), self.embed)[1]
+        return problems
+
+    def name(self, chunk: list[AnalysedPhoto]) -> list[Naming]:
+        """The chunk's photos named at the threshold in force now."""
+        threshold = self.gallery.threshold()
+        return [self.namer.name(item, threshold) for item in chunk]
+
+    def preview(self, root: Path) -> int:
+        """Read and name the photos under `root` as `run` would, writing nothing (what the
+        users' tags say is in `self.tags`). Returns how many photos were read."""
+        items = listed(scan(Path(root).resolve())[0], self.only_tagged)
+        done = 0
+        for chunk in analysed(self.gallery, items, self.workers,
+                              import_sklearn=self.clusterer is dbscan_labels):
+            self.name(chunk)
+            done += sum(item.error is None for item in chunk)
+            if self.progress:
+                self.progress(done, len(items))
+        return done
