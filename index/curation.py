@@ -1,5 +1,5 @@
 """Curating a gallery by hand, as the web app does it: a person's faces, "not this person",
-groups of unknown faces to name, split or hide, suggestions to confirm, the photos of a
+clusters of unknown faces to name, split or hide, suggestions to confirm, the photos of a
 tagged folder.
 
 "Not this person" removes a face from someone and remembers its vector for them
@@ -112,25 +112,25 @@ def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace) -> bool:
     return True
 
 
-def groups(gallery: Gallery, faces_each: int = 12) -> list[dict[str, Any]]:
-    """The groups of unknown faces, biggest first, each with some of its face ids."""
-    from index.album.clusters import clusters
+def clusters(gallery: Gallery, faces_each: int = 12) -> list[dict[str, Any]]:
+    """The clusters of unknown faces, biggest first, each with some of its face ids."""
+    from index.album.clusters import clusters as summaries
 
-    return [{**g, "face_ids": gallery.store.clusters.face_ids(g["id"])[:faces_each]}
-            for g in clusters(gallery)]
+    return [{**c, "face_ids": gallery.store.clusters.face_ids(c["id"])[:faces_each]}
+            for c in summaries(gallery)]
 
 
-def hide_group(gallery: Gallery, cluster: int) -> int:
+def hide_cluster(gallery: Gallery, cluster: int) -> int:
     face_ids = gallery.store.clusters.face_ids(cluster)
     if not face_ids:
-        raise NotFound(f"no group of unknown faces with id {cluster}")
+        raise NotFound(f"no cluster of unknown faces with id {cluster}")
     gallery.store.clusters.hide(face_ids)
     return len(face_ids)
 
 
 def split_face(gallery: Gallery, face_id: int) -> None:
     if gallery.store.albums.face(face_id).cluster is None:
-        raise Refused("not_in_a_group", f"album face {face_id} is in no group")
+        raise Refused("not_in_a_group", f"album face {face_id} is in no cluster")
     gallery.store.clusters.split_off(face_id)
 
 

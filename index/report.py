@@ -1,5 +1,5 @@
 """One self-contained HTML page of what album tagging found: faces grouped by person, then the
-groups of unknown faces, each face a small thumbnail (inline JPEG) with its photo's name."""
+clusters of unknown faces, each face a small thumbnail (inline JPEG) with its photo's name."""
 
 from __future__ import annotations
 
@@ -41,35 +41,35 @@ def _figure(chip: bytes, path: str, note: str = "") -> str:
             f"<figcaption>{name}{html.escape(note)}</figcaption></figure>")
 
 
-def write_report(gallery: Gallery, out: Path, per_group: int = 60) -> dict:
+def write_report(gallery: Gallery, out: Path, per_cluster: int = 60) -> dict:
     rows = gallery.store.albums.report()
     named: dict[str, list] = defaultdict(list)
-    groups: dict[int, list] = defaultdict(list)
+    clusters: dict[int, list] = defaultdict(list)
     alone = 0
     for r in rows:
         if r.name is not None:
             named[r.name].append(r)
         elif r.cluster is not None:
-            groups[r.cluster].append(r)
+            clusters[r.cluster].append(r)
         else:
             alone += 1
     parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>facepair: who is in "
              f"your photos</title><style>{STYLE}</style><h1>Who is in your photos</h1>",
              f"<p class=muted>{len(rows)} faces: {sum(map(len, named.values()))} named "
-             f"({len(named)} people), {sum(map(len, groups.values()))} in {len(groups)} groups "
-             f"of unknown faces, {alone} unknown and alone.</p>"]
+             f"({len(named)} people), {sum(map(len, clusters.values()))} in {len(clusters)} "
+             f"clusters of unknown faces, {alone} unknown and alone.</p>"]
     for name, faces in named.items():
         parts.append(f"<h2>{html.escape(name)} <span class=muted>({len(faces)})</span></h2>"
                      "<div class=faces>")
         parts += [_figure(f.chip, f.path, f" · {f.similarity:.2f}"
-                          if f.similarity is not None else "") for f in faces[:per_group]]
+                          if f.similarity is not None else "") for f in faces[:per_cluster]]
         parts.append("</div>")
-    for cluster, faces in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        parts.append(f"<h2>Unknown group {cluster} <span class=muted>({len(faces)} faces; name "
+    for cluster, faces in sorted(clusters.items(), key=lambda kv: -len(kv[1])):
+        parts.append(f"<h2>Unknown cluster {cluster} <span class=muted>({len(faces)} faces; name "
                      f"them with <code>facepair clusters name {cluster} NAME</code>)</span></h2>"
                      "<div class=faces>")
-        parts += [_figure(f.chip, f.path) for f in faces[:per_group]]
+        parts += [_figure(f.chip, f.path) for f in faces[:per_cluster]]
         parts.append("</div>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    return {"report": str(out), "people": len(named), "groups": len(groups)}
+    return {"report": str(out), "people": len(named), "clusters": len(clusters)}

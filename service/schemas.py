@@ -313,7 +313,7 @@ class AlbumPhotosOut(BaseModel):
     photos: list[AlbumPhotoOut]
 
 
-class GroupOut(BaseModel):
+class ClusterOut(BaseModel):
     id: int
     faces: int
     photos: int
@@ -321,15 +321,15 @@ class GroupOut(BaseModel):
     face_ids: list[int]
 
 
-class GroupsOut(BaseModel):
-    clusters: list[GroupOut]
+class ClustersOut(BaseModel):
+    clusters: list[ClusterOut]
 
 
-class GroupNameIn(BaseModel):
+class ClusterNameIn(BaseModel):
     name: str = Field(min_length=1, max_length=400)
 
 
-class NamedGroupOut(BaseModel):
+class NamedClusterOut(BaseModel):
     person: PersonOut
     enrolled_faces: int
     photos: int

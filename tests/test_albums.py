@@ -153,7 +153,7 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
     text = Path(page["report"]).read_text()
     shown = sum(f.name is not None or f.cluster is not None for f in gallery.store.albums.report())
     assert text.count("data:image/jpeg;base64,") == shown >= result["named"] - 10
-    assert "Céline" in text and "Unknown group" in text and "<script" not in text
+    assert "Céline" in text and "Unknown cluster" in text and "<script" not in text
 
 
 def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_path) -> None:

@@ -20,7 +20,7 @@ Clusterer = Callable[[np.ndarray, float], np.ndarray]
 
 
 class ClusterSummary(TypedDict):
-    """A group of unknown faces: how many, in how many photos, a few of those photos."""
+    """A cluster of unknown faces: how many, in how many photos, a few of those photos."""
 
     id: int
     faces: int
@@ -70,7 +70,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     re-tag the photos they came from."""
     found = gallery.store.clusters.faces(cluster)
     if not found:
-        raise NotFound(f"no group of unknown faces with id {cluster} (facepair clusters list)")
+        raise NotFound(f"no cluster of unknown faces with id {cluster} (facepair clusters list)")
     enrolled = 0
     person_id: int | None = None
     for face in found:

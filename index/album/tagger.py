@@ -33,7 +33,7 @@ from index.gallery import Gallery
 
 class AlbumRun(TypedDict):
     """What a tagging run did: photos tagged, faces found, named and unknown, unreadable
-    photos (`failed`), photos unchanged since the last run, other files (`skipped`), groups
+    photos (`failed`), photos unchanged since the last run, other files (`skipped`), clusters
     of unknown faces, and the time it took."""
 
     job: int

@@ -62,7 +62,7 @@ def tag(
     out.print(f"{result['photos']} photos tagged ({result['unchanged']} unchanged, "
               f"{result['skipped']} other files skipped, {result['failed']} unreadable): "
               f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
-              f"{result['clusters']} groups; {result['seconds']:.1f} s", highlight=False)
+              f"{result['clusters']} clusters; {result['seconds']:.1f} s", highlight=False)
     if report is not None:
         out.print(f"report: {report}")
 
@@ -153,26 +153,26 @@ def agree(
 
 @clusters_app.command("list")
 def clusters_list(as_json: Json = False) -> None:
-    """The groups of unknown faces, biggest first."""
+    """The clusters of unknown faces, biggest first."""
     from index.album.clusters import clusters
 
     with open_gallery(quiet=quiet(as_json)) as gallery:
-        groups = clusters(gallery)
+        found = clusters(gallery)
     if as_json:
-        emit_json({"clusters": groups})
+        emit_json({"clusters": found})
         return
-    if not groups:
-        out.print("no groups of unknown faces (run `facepair tag ALBUM` first)")
-    for g in groups:
-        out.print(f"group {g['id']}: {g['faces']} faces in {g['photos']} photos, e.g. "
+    if not found:
+        out.print("no clusters of unknown faces (run `facepair tag ALBUM` first)")
+    for g in found:
+        out.print(f"cluster {g['id']}: {g['faces']} faces in {g['photos']} photos, e.g. "
                   f"{', '.join(g['examples'][:3])}", highlight=False)
 
 
 @clusters_app.command("name")
-def clusters_name(cluster: int = typer.Argument(..., help="A group id (clusters list)."),
+def clusters_name(cluster: int = typer.Argument(..., help="A cluster id (clusters list)."),
                   name: str = typer.Argument(..., help="Who they are."),
                   as_json: Json = False) -> None:
-    """Enroll a group of unknown faces as a person and re-tag their photos."""
+    """Enroll a cluster of unknown faces as a person and re-tag their photos."""
     from index.album.clusters import name_cluster
 
     if not name.strip():

@@ -1,5 +1,5 @@
 """Albums: jobs that tag a server-side folder in the background (follow, cancel), its
-folders and tagged photos, the groups of unknown faces and the suggestions to confirm."""
+folders and tagged photos, the clusters of unknown faces and the suggestions to confirm."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from service.schemas import (
     AnswerIn,
     AnswerOut,
     CancelOut,
+    ClusterNameIn,
+    ClustersOut,
     FoldersOut,
-    GroupNameIn,
-    GroupsOut,
     HiddenOut,
     Id,
-    NamedGroupOut,
+    NamedClusterOut,
     SplitOut,
     SuggestionsOut,
 )
@@ -136,27 +136,27 @@ async def album_face_chip(run: Run, face_id: Id, g: G) -> Response:
 
 
 @router.get("/v1/clusters", dependencies=[need("read")])
-async def list_groups(run: Run, g: G) -> GroupsOut:
-    """The groups of faces nobody is enrolled as, biggest first."""
-    return GroupsOut(clusters=await run.work(curation.groups, g))
+async def list_clusters(run: Run, g: G) -> ClustersOut:
+    """The clusters of faces nobody is enrolled as, biggest first."""
+    return ClustersOut(clusters=await run.work(curation.clusters, g))
 
 
 @router.post("/v1/clusters/{cluster}/name", dependencies=[need("write")])
-async def name_group(run: Run, cluster: Id, body: GroupNameIn, g: G) -> NamedGroupOut:
-    """Enroll a group as a person: a new one, or, by an existing name, that person."""
-    return NamedGroupOut.model_validate(
+async def name_cluster(run: Run, cluster: Id, body: ClusterNameIn, g: G) -> NamedClusterOut:
+    """Enroll a cluster as a person: a new one, or, by an existing name, that person."""
+    return NamedClusterOut.model_validate(
         await run.work(clusters.name_cluster, g, cluster, body.name, write=True))
 
 
 @router.post("/v1/clusters/{cluster}/hide", dependencies=[need("write")])
-async def hide_group(run: Run, cluster: Id, g: G) -> HiddenOut:
-    """Hide a group: its faces go into no group and no suggestion again."""
-    return HiddenOut(hidden=await run.work(curation.hide_group, g, cluster, write=True))
+async def hide_cluster(run: Run, cluster: Id, g: G) -> HiddenOut:
+    """Hide a cluster: its faces go into no cluster and no suggestion again."""
+    return HiddenOut(hidden=await run.work(curation.hide_cluster, g, cluster, write=True))
 
 
 @router.post("/v1/album-faces/{face_id}/split", dependencies=[need("write")])
 async def split_face(run: Run, face_id: Id, g: G) -> SplitOut:
-    """Take a wrong face out of its group."""
+    """Take a wrong face out of its cluster."""
     await run.work(curation.split_face, g, face_id, write=True)
     return SplitOut(face_id=face_id)
 
