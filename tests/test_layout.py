@@ -90,15 +90,19 @@ SQL = re.compile(r"\b(SELECT\s.*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\
                  r"|ALTER\s+TABLE|PRAGMA\s+\w+)\b", re.S)
 
 
+DRIVERS = {"sqlite3", "sqlalchemy", "alembic", "psycopg", "psycopg2"}
+
+
 def reaching_past_the_store(tree: ast.AST) -> set[str]:
-    """What a module does that only the store may do: import sqlite3 (`sqlite3`), run a
-    statement (the call: `conn.execute`) or hold SQL (the statement's first 40 characters)."""
+    """What a module does that only the store may do: import a database driver or layer
+    (sqlite3, SQLAlchemy, Alembic, psycopg), run a statement (the call: `conn.execute`) or
+    hold SQL (the statement's first 40 characters)."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""])
-            found |= {"sqlite3" for n in names if n.split(".")[0] == "sqlite3"}
+            found |= {n.split(".")[0] for n in names if n.split(".")[0] in DRIVERS}
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr in ("execute", "executemany", "executescript")):
             found.add(ast.unparse(node.func))
