@@ -111,3 +111,27 @@ def test_a_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
         raise RuntimeError("the disk went away")
     assert store.people.all() == [] and store.generation() == before
     store.close()
+
+
+def _open(path: str) -> str:
+    store = Store(Path(path))
+    revision = store.db.revision()
+    store.close()
+    return revision
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["new", "of-the-old-schema"])
+def test_processes_opening_one_gallery_at_once_migrate_it_once(tmp_path: Path, old: bool
+                                                               ) -> None:
+    import multiprocessing as mp
+
+    path = tmp_path / "gallery.sqlite3"
+    if old:
+        make(path)
+    with mp.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open, [str(path)] * 4) == ["0002"] * 4
+    store = Store(path)
+    if old:  # migrated once: the owner is a host and the old pid, not that twice
+        job = store.jobs.get(1)
+        assert job is not None and job.owner is not None and job.owner.count(":") == 1
+    store.close()

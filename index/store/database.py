@@ -117,22 +117,22 @@ class Database:
         cascade must not follow the old table's drop."""
         engine = self._engine(foreign_keys=False, pooled=False)
         try:
-            with engine.connect() as conn:
-                raw = conn.connection.dbapi_connection
-                assert isinstance(raw, sqlite3.Connection)
-                tables = {r[0] for r in raw.execute(
+            # one write transaction for all of it: processes opening a gallery at once queue
+            # here, and each after the first finds it at the newest revision
+            with engine.connect().execution_options(facepair_write=True) as conn:
+                conn.begin()
+                tables = {r[0] for r in conn.exec_driver_sql(
                     "SELECT name FROM sqlite_master WHERE type='table'")}
                 config = Config()
                 config.set_main_option("script_location", str(MIGRATIONS))
                 config.attributes["connection"] = conn
-                if "alembic_version" not in tables and legacy.upgrade(raw):
+                if "alembic_version" not in tables and legacy.upgrade(conn.exec_driver_sql):
                     command.stamp(config, "0001")
-                    conn.commit()
                 command.upgrade(config, "head")
-                conn.commit()
-                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"the gallery's rows point at rows gone: {broken[:5]}")
+                conn.commit()
         finally:
             engine.dispose()
 

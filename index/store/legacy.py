@@ -6,7 +6,8 @@ brought to the last of them, then handed to Alembic as revision 0001.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 MIGRATIONS: list[str] = [
     # 1: the gallery
@@ -196,20 +197,15 @@ def statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-def upgrade(conn: sqlite3.Connection) -> bool:
-    """Bring a gallery of the old numbering to its last step; whether it was one (an empty
-    file, or one that Alembic migrates, is not)."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == 0:
+def upgrade(execute: Callable[[str], Any]) -> bool:
+    """Bring a gallery of the old numbering to its last step, within the caller's
+    transaction (`execute` runs one statement and gives its result); whether it was one (an
+    empty file, or one that Alembic migrates, is not)."""
+    version = execute("PRAGMA user_version").scalar()
+    if not version:
         return False
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in statements(script):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={step}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for statement in statements(script):
+            execute(statement)
+        execute(f"PRAGMA user_version={step}")
     return True
