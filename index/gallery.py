@@ -508,8 +508,7 @@ class Gallery:
                 if isinstance(person, int):
                     pid = store.people.get(person).id
                 else:
-                    found = store.people.by_name(person.strip())
-                    pid = found.id if found else store.people.add(checked_name(person), note)
+                    pid = store.people.get_or_add(checked_name(person), note)
                 # the photo's row first: the faces read next are those of every writer that
                 # got there before (the row is held until this write ends)
                 photo_id = store.faces.add_photo(sha, source, width, height)

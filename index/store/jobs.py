@@ -79,14 +79,12 @@ class JobsRepository:
         """Ask a queued or running job to stop (whichever process runs it); one that no
         process has taken yet stops at once. Whether it was queued or running."""
         with self.db.transaction() as conn:
-            row = conn.execute(select(J.status, J.owner).where(J.id == job_id)).first()
-            if row is None or row.status not in ACTIVE:
-                return False
-            conn.execute(update(t.album_jobs).where(J.id == job_id)
-                         .values(cancel=True, updated=now()))
-            if row.owner is None:
-                _status(conn, job_id, "cancelled")
-        return True
+            asked = conn.execute(update(t.album_jobs).where(J.id == job_id, J.status.in_(ACTIVE))
+                                 .values(cancel=True, updated=now())).rowcount
+            conn.execute(update(t.album_jobs).where(J.id == job_id, J.status.in_(ACTIVE),
+                                                    J.owner.is_(None))
+                         .values(status="cancelled", updated=now()))
+        return bool(asked)
 
     def cancelled(self, job_id: int) -> bool:
         with self.db.reading() as conn:

@@ -62,11 +62,11 @@ class PeopleRepository:
         except IntegrityError as exc:
             raise Conflict(f"a person named {name!r} already exists") from exc
 
-    def get_or_add(self, name: str) -> int:
-        """The id of the person of this name, made where there is none yet (two writers
-        asking at once get the same person)."""
+    def get_or_add(self, name: str, note: str = "") -> int:
+        """The id of the person of this name, made (with `note`) where there is none yet:
+        two writers asking at once get the same person."""
         with self.db.transaction(gallery=True) as conn:
-            conn.execute(upsert(conn, t.people).values(name=name, note="", created=now())
+            conn.execute(upsert(conn, t.people).values(name=name, note=note, created=now())
                          .on_conflict_do_nothing(index_elements=["name"]))
             return int(conn.execute(select(t.people.c.id)
                                     .where(t.people.c.name == name)).scalar_one())
