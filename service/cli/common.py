@@ -28,7 +28,8 @@ err = Console(stderr=True, markup=False)
 
 
 def on_a_terminal(stream: Any) -> bool:
-    """Whether a stream is a terminal (Rich also says so where FORCE_COLOR is set)."""
+    """Whether a stream really is a terminal (Rich's `is_terminal` also says so wherever
+    FORCE_COLOR is set)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no such method, or a closed stream
