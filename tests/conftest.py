@@ -22,7 +22,7 @@ ORL = DATA / "orl"
 
 # Under CI (`CI` set) a test skipped for want of data or a tool fails: a green run must have
 # tested everything. Only what no CI machine has may be skipped there.
-SKIPPABLE_UNDER_CI = ("needs a CUDA GPU",)
+SKIPPABLE_UNDER_CI = ("needs a CUDA GPU", "needs PyTorch's int8 kernels")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -67,3 +67,19 @@ def test_names_and_paths_are_printed_as_they_are(tmp_path: Path, lfw_dir: Path) 
     missing = subprocess.run([FACEPAIR, "people", "show", "[bold]nobody[/]"],
                              capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 2 and "[bold]nobody[/]" in missing.stderr
+
+
+def test_errors_are_never_wrapped_off_a_terminal(tmp_path: Path) -> None:
+    """Error text that users grep, or read in a log, stays on one line when stderr is no
+    terminal, however narrow COLUMNS says the terminal is: the command's own errors, and a
+    mistyped command's."""
+    env = {**os.environ, "COLUMNS": "20"}
+    nowhere = tmp_path / "a-training-run-folder-with-a-long-name" / "that-was-never-made"
+    missing = subprocess.run([FACEPAIR, "export", str(nowhere), "--name", "x"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 2
+    assert f"error: {nowhere}: no last.pt checkpoint\n" in missing.stderr, missing.stderr
+    unknown = subprocess.run([FACEPAIR, "detect", "--an-option-that-no-command-takes", "x.jpg"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert unknown.returncode == 2
+    assert "No such option: --an-option-that-no-command-takes\n" in unknown.stderr, unknown.stderr

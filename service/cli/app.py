@@ -16,7 +16,7 @@ import typer
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory
 from service.cli import albums, faces, gallery, serve, train
-from service.cli.common import emit_json, fail
+from service.cli.common import emit_json, fail, on_a_terminal
 
 app = typer.Typer(
     name="facepair",
@@ -37,6 +37,10 @@ def main() -> None:  # pragma: no cover - console-script convenience
     threads = get_settings().threads  # FACEPAIR_THREADS, read by torch when it loads
     if threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if not on_a_terminal(sys.stderr):
+        # Typer draws a mistyped command's error in a panel as wide as the terminal, wrapping
+        # its text; in a log or a pipe it is click's plain lines, the message on one line
+        app.rich_markup_mode = None
     try:
         app()
     except FacepairError as exc:

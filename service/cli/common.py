@@ -26,6 +26,20 @@ from service.boxes import parse_box
 out = Console(soft_wrap=True, markup=False)
 err = Console(stderr=True, markup=False)
 
+
+def on_a_terminal(stream: Any) -> bool:
+    """Whether a stream really is a terminal (Rich's `is_terminal` also says so wherever
+    FORCE_COLOR is set)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+# Errors and messages on stderr are wrapped at the terminal's width only on a terminal: in a
+# log, a pipe or a test they stay one line each, whatever COLUMNS says, for users to grep.
+err.soft_wrap = not on_a_terminal(sys.stderr)
+
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 

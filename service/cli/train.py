@@ -195,10 +195,10 @@ def export(
     as_json: Json = False,
 ) -> None:
     """Export the backbone (the lower layers) as a model file with its card and LFW figures."""
-    from training.export import export as run_export
-
     if not (run / "last.pt").exists():
         raise fail(f"{run}: no last.pt checkpoint")
+    from training.export import export as run_export
+
     views = _views(view)
     models_dir = models_dir or get_settings().models_dir
     bar, update = _bar(as_json, "aligning LFW")
