@@ -68,9 +68,12 @@ def import_tags(gallery: Gallery, root: Path, workers: int = 2, people: set[str]
     if dry_run:
         photos, unchanged, job = tagger.preview(root), 0, None
     else:
-        run = tagger.run(root, job_id or tagger.start_job(root, kind="import-tags"))
+        def enroll() -> None:  # the job's last stage: it is done once they are enrolled
+            enrolled.update(learn(gallery, root, per_person, people))
+
+        run = tagger.run(root, job_id or tagger.start_job(root, kind="import-tags"),
+                         then=enroll)
         photos, unchanged, job = run["photos"], run["unchanged"], run["job"]
-        enrolled = learn(gallery, root, per_person, people)
     return _report(gallery, tagger.tags, photos, unchanged, enrolled, dry_run, job,
                    time.perf_counter() - start)
 

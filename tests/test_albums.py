@@ -339,10 +339,10 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     import numpy as np
 
     from faces.decode import decode, decode_reduced
-    from index.album.analyse import analyse
+    from index.album.analyse import analyse, lend_to_workers
     from tests.test_decode import phone_photo
 
-    AlbumTagger(gallery, workers=1)._lend_to_workers()
+    lend_to_workers(gallery)
     embedder = gallery.embedder
     for face_px, from_full in ((90, True), (600, False)):
         path = tmp_path / f"phone_{face_px}.jpg"

@@ -76,8 +76,10 @@ class AlbumTagger:
         """A new job for `root`, run by this process (or `queued` for the service)."""
         return new_job(self.store, root, self.xmp, self.embed, kind, queued)
 
-    def run(self, root: Path, job_id: int | None = None) -> AlbumRun:
-        """Tag every photo under `root` as job `job_id` (a new job by default)."""
+    def run(self, root: Path, job_id: int | None = None,
+            then: Callable[[], None] | None = None) -> AlbumRun:
+        """Tag every photo under `root` as job `job_id` (a new job by default); `then`, a
+        last stage of the job's own (enrolling a tag import's faces), runs before it ends."""
         root = Path(root).resolve()
         if not root.is_dir():
             raise NotFound(f"{root}: no such folder")
@@ -99,10 +101,12 @@ class AlbumTagger:
                 if self.cancel.is_set() or job.cancelled():
                     status = "cancelled"
                     break
+            clusters = cluster_unknown(self.gallery, self.clusterer)
+            if then is not None:
+                then()
         except BaseException as exc:
             job.failed(exc)
             raise
-        clusters = cluster_unknown(self.gallery, self.clusterer)
         job.end(status)
         return AlbumRun(job=job.id, status=status, photos=tally.photos, faces=tally.faces,
                         named=tally.named, unknown=tally.unknown, failed=tally.failed,
