@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import ColumnElement, Row, delete, select
 
 from faces.errors import NotFound
 from index.store import schema as t
@@ -63,11 +63,12 @@ class FacesRepository:
                 [{**asdict(f), "added": added} for f in faces])
             return [int(r[0]) for r in result]
 
-    def _select(self, *where: object, newest_first: bool = False) -> list[StoredFace]:
+    def _select(self, *where: ColumnElement[bool], newest_first: bool = False
+                ) -> list[StoredFace]:
         f = t.faces.c
         query = (select(f.id, f.photo_id, f.person_id, f.box, f.landmarks, f.score, f.sharpness,
                         f.added, t.photos.c.source)
-                 .join(t.photos, t.photos.c.id == f.photo_id).where(*where))  # type: ignore[arg-type]
+                 .join(t.photos, t.photos.c.id == f.photo_id).where(*where))
         query = query.order_by(*((f.added.desc(), f.id.desc()) if newest_first else (f.id,)))
         with self.db.reading() as conn:
             return [_face(r) for r in conn.execute(query)]
