@@ -12,7 +12,6 @@ threshold.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 from faces.align import face_chip, sharpness
 from faces.boxes import iou
@@ -29,16 +27,15 @@ from faces.decode import decode
 from faces.detect import Detector, Face, pick_face
 from faces.embed import Embedder, detect_and_embed
 from faces.errors import FacepairError, ModelError, NotFound
-from faces.xmp_vocabulary import NS
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.errors import Refused
-from index.files import sha256_of
 from index.names import checked_name
+from index.photos import PhotoInput, encode_chip, read_photo
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings
+from index.sidecars import SidecarProblem, sync_sidecars
 from index.store import NewFace, Person, Store
 
-PhotoInput = bytes | Path
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Gallery.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
@@ -47,26 +44,6 @@ BACKGROUND_FROM = 5_000
 # someone, a face too like one already enrolled)
 NEAR_COPY = 0.95
 Progress = Callable[[int, int], None]
-
-
-def read_photo(photo: PhotoInput, source: str | None = None) -> tuple[bytes, str]:
-    """The bytes of a photo and its source name."""
-    if isinstance(photo, bytes | bytearray):
-        return bytes(photo), source or "upload"
-    path = Path(photo)
-    try:
-        return path.read_bytes(), source or str(path)
-    except FileNotFoundError as exc:
-        raise NotFound(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise Refused("not_a_file", f"{path} is a folder, not a photo") from exc
-
-
-def encode_chip(chip: np.ndarray) -> bytes:
-    """A face chip as stored: JPEG, quality 95."""
-    buffer = io.BytesIO()
-    Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
-    return buffer.getvalue()
 
 
 def threshold_at(thresholds: dict[str, float] | None, far: float) -> float:
@@ -663,7 +640,7 @@ class Gallery:
             self._committed()
             self._refresh_people()
         if person.name != before:
-            self.sync_sidecars(self.store.albums.paths_of(person_id))
+            sync_sidecars(self.store, self.store.albums.paths_of(person_id))
         return person
 
     def merge(self, keep: int, other: int) -> Person:
@@ -674,7 +651,7 @@ class Gallery:
             self._committed()
             self._refresh_people()
             self.save()
-        self.sync_sidecars(tagged)
+        sync_sidecars(self.store, tagged)
         return person
 
     def delete_person(self, person_id: int) -> dict:
@@ -689,51 +666,15 @@ class Gallery:
             self.index.remove(face_ids)
             self._refresh_people()
             self.save()
-        changed, _ = self.sync_sidecars(tagged)
+        changed, _ = sync_sidecars(self.store, tagged)
         return {"deleted_person": person_id, "deleted_faces": len(face_ids),
                 "sidecars_scrubbed": changed}
 
     def sync_sidecars(self, paths: list[Path], create: bool = False, embed: bool = False
-                      ) -> tuple[int, list[tuple[str, str, str]]]:
-        """Make facepair's regions in these photos' XMP say what the store says (`index.xmp`:
-        only facepair's own part changes): in their sidecars, or, with `embed` or where
-        facepair wrote there before, inside the JPEGs themselves. Sidecars (and packets) are
-        made only with `create` (an album job asked for them); otherwise only existing ones
-        are updated. Returns how many changed and the problems, as (path, problem, detail):
-        a sidecar or photo left alone, or a face another tool's region names differently."""
-        from index.jpeg_xmp import PhotoLeftAlone, is_jpeg, read_packet
-        from index.xmp import Region, SidecarError, sync_embedded, sync_sidecar
-
-        changed, problems = 0, []
-        for path in paths:
-            tagged = self.store.albums.regions(path)
-            if tagged is None:
-                continue
-            width, height, named = tagged
-            regions = [Region.from_box(name, box, width, height, person)
-                       for person, name, box in named]
-            try:
-                inside = is_jpeg(path) and (embed or NS["facepair"].encode() in (
-                    read_packet(path) or b""))
-                synced = (sync_embedded if inside else sync_sidecar)(path, regions, width,
-                                                                     height, create)
-            except PhotoLeftAlone as exc:
-                problems.append((str(path), "photo_left_alone", str(exc)))
-                continue
-            except (SidecarError, OSError) as exc:
-                problems.append((str(path), "sidecar_left_alone", str(exc)))
-                continue
-            if synced is None:
-                continue
-            if inside and synced.changed:
-                st = path.stat()
-                self.store.albums.rewritten(path, st.st_size, st.st_mtime, sha256_of(path))
-            changed += synced.changed
-            problems += [(str(path), "name_differs",
-                          f"another tool's region names {theirs.name!r} where facepair "
-                          f"sees {ours.name!r}; that region's name is kept")
-                         for theirs, ours in synced.disagreements]
-        return changed, problems
+                      ) -> tuple[int, list[SidecarProblem]]:
+        """Make facepair's regions in these photos' XMP say what the store says
+        (`index.sidecars`)."""
+        return sync_sidecars(self.store, paths, create, embed)
 
     def remove_photo(self, person_id: int, photo_id: int) -> dict:
         """Remove a person's face(s) in one enrolled photo (and the photo, when no one else
