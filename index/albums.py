@@ -39,6 +39,7 @@ from index.clustering import dbscan_labels
 from index.errors import Refused
 from index.files import sha256_of
 from index.gallery import FaceMatch, Gallery, encode_chip
+from index.results import EnrolledFaceOut
 from index.settings import IndexSettings
 from index.store import AlbumFace, NewAlbumFace
 
@@ -255,7 +256,7 @@ def face_region(face: Face, scale: float) -> tuple[float, float, float, float]:
 
 
 def enroll_album_face(gallery: Gallery, person: str | int, found: AlbumFace, note: str = ""
-                      ) -> dict:
+                      ) -> EnrolledFaceOut:
     """Enroll an album face for a person, from its stored chip; raises FacepairError where it
     cannot be (enrolled already, …)."""
     face = Face(box=(found.box[0], found.box[1], found.box[2], found.box[3]),
@@ -584,7 +585,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     for face in found:
         try:
             stored = enroll_album_face(gallery, person_id or name, face)
-            person_id = stored["person"]["id"]
+            person_id = stored.person_id
             enrolled += 1
         except FacepairError:
             continue  # this face was enrolled already

@@ -30,7 +30,24 @@ from faces.errors import FacepairError, ModelError, NotFound
 from index.calibration import Estimate, Nearest, estimate, rates, threshold_for
 from index.errors import Refused
 from index.names import checked_name
-from index.photos import PhotoInput, encode_chip, read_photo
+from index.photos import PhotoInput, encode_chip, photo_name, read_photo
+from index.results import (
+    AtThresholdOut,
+    BoxOut,
+    CalibrationOut,
+    DeletedPersonOut,
+    EnrolledFaceOut,
+    EnrollmentOut,
+    InForceOut,
+    Named,
+    ReembedOut,
+    RemovedFaceOut,
+    RemovedPhotoOut,
+    StatusOut,
+    ThresholdOut,
+    VerifyOut,
+    VerifySecondOut,
+)
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings
 from index.sidecars import SidecarProblem, sync_sidecars
@@ -79,9 +96,6 @@ class Candidate:
     person: Person
     score: float
 
-    def to_dict(self) -> dict:
-        return {"id": self.person.id, "name": self.person.name, "score": round(self.score, 4)}
-
 
 @dataclass
 class FaceMatch:
@@ -89,16 +103,6 @@ class FaceMatch:
     person: Person | None
     score: float
     candidates: list[Candidate] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "box": [round(float(v), 1) for v in self.face.box],
-            "detector_score": round(float(self.face.score), 4),
-            "person": None if self.person is None else {"id": self.person.id,
-                                                        "name": self.person.name},
-            "score": None if not math.isfinite(self.score) else round(self.score, 4),
-            "candidates": [c.to_dict() for c in self.candidates],
-        }
 
 
 class Gallery:
@@ -277,13 +281,13 @@ class Gallery:
                                                     name="gallery-estimate")
                 self._estimating.start()
 
-    def status(self, wait: bool = True) -> dict:
+    def status(self, wait: bool = True) -> StatusOut:
         """The model, the gallery's size and the thresholds in force."""
         in_force = self.estimate(wait)
         counts = self.store.meta.counts()
-        return {"model": self.model, "people": counts["people"], "faces": counts["faces"],
-                "verify_threshold": round(self.verify_threshold(), 4),
-                "identify": in_force.to_dict()}
+        return StatusOut(model=self.model, people=counts["people"], faces=counts["faces"],
+                         verify_threshold=self.verify_threshold(),
+                         identify=ThresholdOut.of(in_force))
 
     def _nearest(self) -> dict:
         """Every enrolled face's nearest faces (`index.calibration.Nearest`), up to date."""
@@ -343,10 +347,10 @@ class Gallery:
 
     def enroll(self, person: str | int, photo: PhotoInput, source: str | None = None,
                face: Literal["center", "largest"] | None = None,
-               box: Sequence[float] | None = None, note: str = "") -> dict:
+               box: Sequence[float] | None = None, note: str = "") -> EnrolledFaceOut:
         """Enroll one face of a photo for a person (an id, or a name: created when new).
         Returns the stored face; raises `Refused` naming why a photo cannot be used."""
-        (result,) = self.enroll_photos(person, [photo], [source], face, box, note)
+        (result,) = self.enroll_each(person, [photo], [source], face, box, note)
         if isinstance(result, FacepairError):
             raise result
         return result
@@ -355,7 +359,19 @@ class Gallery:
                       sources: Sequence[str | None] | None = None,
                       face: Literal["center", "largest"] | None = None,
                       box: Sequence[float] | None = None, note: str = "",
-                      progress: Progress | None = None) -> list[dict | FacepairError]:
+                      progress: Progress | None = None) -> list[EnrollmentOut]:
+        """Enroll one face of each photo for a person (`enroll_each`); per photo, the face
+        enrolled or the error that refused it."""
+        sources = list(sources or [None] * len(photos))
+        done = self.enroll_each(person, photos, sources, face, box, note, progress)
+        return [EnrollmentOut.of(photo_name(photo, source), result)
+                for photo, source, result in zip(photos, sources, done, strict=True)]
+
+    def enroll_each(self, person: str | int, photos: Sequence[PhotoInput],
+                    sources: Sequence[str | None] | None = None,
+                    face: Literal["center", "largest"] | None = None,
+                    box: Sequence[float] | None = None, note: str = "",
+                    progress: Progress | None = None) -> list[EnrolledFaceOut | FacepairError]:
         """Enroll one face of each photo for a person; per photo, the stored face or the
         error that refused it.
 
@@ -390,7 +406,7 @@ class Gallery:
             for i, ((analysed, _), pick) in enumerate(zip(found, chosen, strict=True)):
                 if pick is None and analysed is not None:
                     chosen[i] = self._recognised(analysed, references, threshold)
-        results: list[dict | FacepairError] = []
+        results: list[EnrolledFaceOut | FacepairError] = []
         for i, ((analysed, _), pick) in enumerate(zip(found, chosen, strict=True)):
             if analysed is None or not isinstance(pick, Face):
                 results.append(pick if isinstance(pick, FacepairError) else
@@ -460,7 +476,7 @@ class Gallery:
                        "a box)")
 
     def _enroll_face(self, person: str | int, analysed: Analysed, chosen: Face,
-                     note: str) -> dict:
+                     note: str) -> EnrolledFaceOut:
         if chosen.size < self.settings.enroll_min_face:
             raise Refused("face_too_small",
                           f"{analysed.source}: the face is {chosen.size:.0f} px, under the "
@@ -471,7 +487,8 @@ class Gallery:
                                 analysed.source, width, height, note)
 
     def enroll_chip(self, person: str | int, chip: bytes, chip_points: np.ndarray, face: Face,
-                    sha: str, source: str, width: int, height: int, note: str = "") -> dict:
+                    sha: str, source: str, width: int, height: int,
+                    note: str = "") -> EnrolledFaceOut:
         """Store one face from its chip (JPEG) for a person; `enroll` and naming a cluster of
         album faces both end here."""
         stored_chip = decode(chip, name="chip")
@@ -506,8 +523,7 @@ class Gallery:
             if self.index.kind == "exact" and len(self.index) >= self.settings.ann_min_faces:
                 self._load_index()
             self._added(face_id, pid)
-        stored = self.store.faces.get(face_id)
-        return {**stored.to_dict(), "person": self.store.people.get(pid).to_dict()}
+        return EnrolledFaceOut.of(self.store.faces.get(face_id), self.store.people.get(pid))
 
     # -- identify -----------------------------------------------------------------------------
 
@@ -582,23 +598,23 @@ class Gallery:
         return chosen, self.embedder.embed_faces(image, [chosen])[0]
 
     def verify(self, a: PhotoInput, b: PhotoInput | int, threshold: float | None = None,
-               face: Literal["center", "largest"] = "largest") -> dict:
+               face: Literal["center", "largest"] = "largest") -> VerifyOut:
         """Same person or not: two photos (their largest faces), or a photo and a person id."""
         thr = self.verify_threshold() if threshold is None else threshold
         face_a, va = self._one_face(a, face)
-        result: dict = {"threshold": round(thr, 4), "a": {"box": list(face_a.box)}}
         if isinstance(b, int):
             person = self.store.people.get(b)
             vectors = self._vectors_of(person.id)
             if len(vectors) == 0:
                 raise Refused("no_faces_enrolled", f"{person.name} has no enrolled faces")
             score = float((vectors @ va).max())
-            result["b"] = {"person": {"id": person.id, "name": person.name}}
+            second = VerifySecondOut(person=Named(id=person.id, name=person.name))
         else:
             face_b, vb = self._one_face(b, face)
             score = float(va @ vb)
-            result["b"] = {"box": list(face_b.box)}
-        return {**result, "score": round(score, 4), "same": score >= thr}
+            second = VerifySecondOut(box=list(face_b.box))
+        return VerifyOut(threshold=thr, a=BoxOut(box=list(face_a.box)), b=second, score=score,
+                         same=score >= thr)
 
     def _vectors_of(self, person_id: int) -> np.ndarray:
         return self.store.embeddings.of_model(self.model, person_id).vectors
@@ -654,7 +670,7 @@ class Gallery:
         sync_sidecars(self.store, tagged)
         return person
 
-    def delete_person(self, person_id: int) -> dict:
+    def delete_person(self, person_id: int) -> DeletedPersonOut:
         """Hard delete: rows, chips, embeddings and index entries; the index file is rewritten
         at once, and facepair's regions of the person leave the sidecars it wrote, so nothing
         of the person is left in any file facepair writes."""
@@ -667,8 +683,8 @@ class Gallery:
             self._refresh_people()
             self.save()
         changed, _ = sync_sidecars(self.store, tagged)
-        return {"deleted_person": person_id, "deleted_faces": len(face_ids),
-                "sidecars_scrubbed": changed}
+        return DeletedPersonOut(deleted_person=person_id, deleted_faces=len(face_ids),
+                                sidecars_scrubbed=changed)
 
     def sync_sidecars(self, paths: list[Path], create: bool = False, embed: bool = False
                       ) -> tuple[int, list[SidecarProblem]]:
@@ -676,7 +692,7 @@ class Gallery:
         (`index.sidecars`)."""
         return sync_sidecars(self.store, paths, create, embed)
 
-    def remove_photo(self, person_id: int, photo_id: int) -> dict:
+    def remove_photo(self, person_id: int, photo_id: int) -> RemovedPhotoOut:
         """Remove a person's face(s) in one enrolled photo (and the photo, when no one else
         was enrolled from it)."""
         with self._lock:
@@ -685,20 +701,20 @@ class Gallery:
             self.index.remove(face_ids)
             self._refresh_people()
             self.save()
-        return {"deleted_photo": photo_id, "deleted_faces": face_ids}
+        return RemovedPhotoOut(deleted_photo=photo_id, deleted_faces=face_ids)
 
-    def remove_face(self, face_id: int) -> dict:
+    def remove_face(self, face_id: int) -> RemovedFaceOut:
         with self._lock:
             self.store.faces.delete(face_id)
             self._committed()
             self.index.remove([face_id])
             self._refresh_people()
             self.save()
-        return {"deleted_face": face_id}
+        return RemovedFaceOut(deleted_face=face_id)
 
     # -- calibrate ----------------------------------------------------------------------------
 
-    def calibrate(self, target_fpir: float = 0.01, apply: bool = False) -> dict:
+    def calibrate(self, target_fpir: float = 0.01, apply: bool = False) -> CalibrationOut:
         """How often a stranger would be named, estimated from the enrolled people themselves
         (`index.calibration`): at the threshold in force, the card's, and the threshold that
         names `target_fpir` of them; `apply` sets the last by hand (it then stays in force
@@ -712,27 +728,24 @@ class Gallery:
 
         def at(t: float) -> dict:
             fpir, fnir = rates(rows, t)
-            return {"threshold": round(t, 4), "fpir": round(fpir.value, 4),
-                    "fnir": round(fnir.value, 4) if fnir.of else None}
+            return {"threshold": t, "fpir": fpir.value, "fnir": fnir.value if fnir.of else None}
 
-        result = {
-            "model": self.model, "people": people, "faces": len(rows),
-            "probes_with_genuine": sum(r[2] is not None for r in rows.values()),
-            "current": {**at(in_force.threshold), "source": in_force.source},
-            "card": at(self.card_threshold()),
-            "target_fpir": target_fpir, "suggested": at(suggested),
-            "applied": False,
-        }
+        current = InForceOut(**at(in_force.threshold), source=in_force.source)
+        card, best = AtThresholdOut(**at(self.card_threshold())), AtThresholdOut(**at(suggested))
+        rough = {}  # no warning: the field is left unset
         if len(rows) * target_fpir < 10:
-            result["warning"] = (f"only {len(rows)} enrolled faces: fewer than 10 false "
-                                 f"identifications expected at {target_fpir:g}, so the suggested "
-                                 "threshold is a rough estimate")
+            rough["warning"] = (f"only {len(rows)} enrolled faces: fewer than 10 false "
+                                f"identifications expected at {target_fpir:g}, so the "
+                                "suggested threshold is a rough estimate")
         if apply:
             with self._lock:
                 self.store.meta.set(f"threshold:{self.model}", repr(suggested))
                 self._committed()
-            result["applied"] = True
-        return result
+        return CalibrationOut(
+            model=self.model, people=people, faces=len(rows),
+            probes_with_genuine=sum(r[2] is not None for r in rows.values()),
+            current=current, card=card, target_fpir=target_fpir, suggested=best,
+            applied=apply, **rough)
 
     def reset_threshold(self) -> None:
         """Back to the model card's threshold at the target false-accept rate."""
@@ -759,11 +772,11 @@ class Gallery:
                 progress(done, len(face_ids))
         return done
 
-    def reembed(self, progress: Progress | None = None) -> dict:
+    def reembed(self, progress: Progress | None = None) -> ReembedOut:
         """Re-embed every stored face chip with the current model; labels stay as they are.
         Embeddings of other models are dropped, and the index is rebuilt."""
         ids = self.store.faces.ids()
         done = self._embed_stored(ids, progress)
         dropped = self.store.embeddings.drop_other_models(self.model)
         self._load_index(from_file=False)
-        return {"model": self.model, "faces": done, "dropped_other_models": dropped}
+        return ReembedOut(model=self.model, faces=done, dropped_other_models=dropped)
