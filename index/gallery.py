@@ -111,6 +111,9 @@ class Gallery:
     def __init__(self, settings: IndexSettings | None = None, model: str | None = None,
                  home: Path | None = None, detector: Detector | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None) -> None:
+        """Open the gallery in `home` (default: the settings'). A gallery enrolled under
+        another model is embedded by this one first (`catch_up_embeddings`, which `progress`
+        follows): minutes for a large gallery."""
         self.settings = settings or DEFAULTS
         self.home = Path(home or self.settings.home)
         self.embedder = embedder or Embedder(model or self.settings.model, self.settings.device,
@@ -130,9 +133,7 @@ class Gallery:
         self._estimate: tuple[tuple[int, int], Estimate, dict] | None = None
         self._estimate_lock = threading.Lock()
         self._estimating: threading.Thread | None = None
-        missing = self.store.embeddings.missing(self.model)
-        if missing:  # enrolled under another model: their chips make this model's embeddings
-            self._embed_stored(missing, progress)
+        self.catch_up_embeddings(progress)
         self._load_index()
 
     # -- set-up -----------------------------------------------------------------------------
@@ -142,6 +143,14 @@ class Gallery:
         if self._detector is None:
             self._detector = Detector(self.settings)
         return self._detector
+
+    def catch_up_embeddings(self, progress: Progress | None = None) -> int:
+        """Embed with this model every enrolled face it has not embedded yet (the gallery was
+        enrolled under another model: the stored chips make this model's embeddings), so that
+        every label carries over to a new model. Minutes for a large gallery after a change of
+        model, nothing otherwise; `progress` follows it. Returns how many faces it embedded."""
+        missing = self.store.embeddings.missing(self.model)
+        return self._embed_stored(missing, progress) if missing else 0
 
     def _load_index(self, from_file: bool = True) -> None:
         with self._lock:
