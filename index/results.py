@@ -24,7 +24,7 @@ from index.calibration import wilson
 if TYPE_CHECKING:
     from index.calibration import Estimate
     from index.calibration import Rate as MeasuredRate
-    from index.gallery import FaceMatch
+    from index.matching import FaceMatch
     from index.store import Person, StoredFace
 
 

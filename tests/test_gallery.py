@@ -20,8 +20,9 @@ from PIL import Image
 from faces.decode import decode
 from faces.errors import NotFound
 from index.errors import Conflict, Refused
-from index.gallery import Gallery, threshold_at
+from index.gallery import Gallery
 from index.search import FaceIndex
+from index.thresholds import threshold_at
 from tests.conftest import paste
 
 FACEPAIR = str(Path(sys.executable).parent / "facepair")  # the venv's, whatever PATH says
