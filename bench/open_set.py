@@ -109,6 +109,7 @@ def facepair(enroll, mated, strangers, threads: int, model: str | None = None) -
     from faces.detect import pick_face
     from faces.errors import FacepairError
     from index.gallery import Gallery
+    from index.results import ThresholdOut
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -147,8 +148,9 @@ def facepair(enroll, mated, strangers, threads: int, model: str | None = None) -
     if in_force.gallery_threshold is not None:
         extra["at_gallery"] = in_force.gallery_threshold
     result = summarise(mated_best, mated_right, stranger_best, in_force.threshold, True, extra)
-    return {**result, "in_force": in_force.to_dict(), "enrolled_faces": enrolled,
-            "enroll_refused": refused, "seconds": round(time.perf_counter() - start, 1)}
+    return {**result, "in_force": ThresholdOut.of(in_force).model_dump(),
+            "enrolled_faces": enrolled, "enroll_refused": refused,
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def face_recognition(enroll, mated, strangers, threads: int) -> dict:

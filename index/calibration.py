@@ -49,7 +49,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Rate:
-    """A proportion measured on the gallery's own faces, with its 95 % interval."""
+    """A proportion measured on the gallery's own faces (given out with its 95 % interval,
+    `wilson`, as `index.results.Rate`)."""
 
     count: int
     of: int
@@ -57,11 +58,6 @@ class Rate:
     @property
     def value(self) -> float:
         return self.count / self.of if self.of else 0.0
-
-    def to_dict(self) -> dict:
-        low, high = wilson(self.count, self.of)
-        return {"estimate": round(self.value, 4), "low": round(low, 4), "high": round(high, 4),
-                "count": self.count, "of": self.of}
 
 
 @dataclass(frozen=True)
@@ -77,17 +73,6 @@ class Estimate:
     people: int
     fpir: Rate | None  # at `threshold`, over the enrolled faces as strangers
     fnir: Rate | None  # at `threshold`, over faces whose person has another face
-
-    def to_dict(self) -> dict:
-        return {
-            "threshold": round(self.threshold, 4), "source": self.source,
-            "target_fpir": self.target_fpir, "card_threshold": round(self.card_threshold, 4),
-            "gallery_threshold": None if self.gallery_threshold is None
-            else round(self.gallery_threshold, 4),
-            "faces": self.faces, "people": self.people,
-            "fpir": None if self.fpir is None else self.fpir.to_dict(),
-            "fnir": None if self.fnir is None else self.fnir.to_dict(),
-        }
 
 
 def threshold_for(impostor: np.ndarray, fpir: float) -> float:

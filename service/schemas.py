@@ -1,4 +1,8 @@
-"""The HTTP API's request and response bodies, and the error answers every route documents."""
+"""The HTTP API's request and response bodies, and the error answers every route documents.
+
+What the gallery answers (a status, a verification, an enrolled face, …) is defined once, in
+`index.results`, and the routes serve it as it is; the shapes here are the API's own.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
 
+from index.results import Cosine, FaceMatchOut, Named, PersonOut, ThresholdOut
 from service.problems import MEDIA, Problem
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,73 +53,13 @@ class MergeIn(BaseModel):
     other: int = Field(ge=1, le=2**62, description="The person merged into this one.")
 
 
-class PersonOut(BaseModel):
-    id: int
-    name: str
-    note: str
-    created: str
-    faces: int
-    face_id: int | None = Field(None, description="their sharpest enrolled face (its chip: "
-                                "GET /v1/faces/{id}/chip)")
-
-
-class Named(BaseModel):
-    id: int
-    name: str
-
-
-class CandidateOut(Named):
-    score: float
-
-
-class FaceMatchOut(BaseModel):
-    box: list[float]
-    detector_score: float
-    person: Named | None
-    score: float | None
-    candidates: list[CandidateOut]
-
-
-class Rate(BaseModel):
-    estimate: float
-    low: float = Field(description="95 % interval (Wilson)")
-    high: float
-    count: int
-    of: int
-
-
-class ThresholdOut(BaseModel):
-    """The identify threshold in force and what the gallery's own faces say of it."""
-
-    threshold: float
-    source: str = Field(
-        description="'gallery' (estimated from the enrolled faces), 'card' "
-        "(the model card's) or 'manual' (calibrate --apply)"
-    )
-    target_fpir: float
-    card_threshold: float
-    gallery_threshold: float | None
-    faces: int
-    people: int
-    fpir: Rate | None = Field(description="Estimated share of strangers named")
-    fnir: Rate | None = Field(description="Estimated share of enrolled people missed")
-
-
 class IdentifyOut(BaseModel):
-    threshold: float
+    threshold: Cosine
     threshold_in_force: ThresholdOut | None = Field(
         description="The gallery's threshold, its source and estimated rates (null when the "
         "request gave a threshold)"
     )
     faces: list[FaceMatchOut]
-
-
-class StatusOut(BaseModel):
-    model: str
-    people: int
-    faces: int
-    verify_threshold: float
-    identify: ThresholdOut
 
 
 class AlbumJobIn(BaseModel):
@@ -145,65 +90,6 @@ class PersonDetailOut(PersonOut):
 
 class PeopleOut(BaseModel):
     people: list[PersonOut]
-
-
-class DeletedPersonOut(BaseModel):
-    deleted_person: int
-    deleted_faces: int
-    sidecars_scrubbed: int = Field(
-        description="sidecars from which facepair's regions of the person were removed"
-    )
-
-
-class EnrolledFaceOut(BaseModel):
-    id: int
-    photo_id: int
-    person_id: int
-    box: list[float]
-    score: float
-    sharpness: float
-    source: str
-    person: PersonOut
-
-
-class ErrorOut(BaseModel):
-    code: str
-    message: str
-
-
-class EnrollmentOut(BaseModel):
-    photo: str
-    status: str = Field(description="'enrolled' or 'refused'")
-    face: EnrolledFaceOut | None = None
-    error: ErrorOut | None = None
-
-
-class EnrollmentsOut(BaseModel):
-    person: PersonOut
-    enrolled: int
-    photos: list[EnrollmentOut]
-
-
-class RemovedPhotoOut(BaseModel):
-    deleted_photo: int
-    deleted_faces: list[int]
-
-
-class BoxOut(BaseModel):
-    box: list[float]
-
-
-class VerifySecondOut(BaseModel):
-    box: list[float] | None = None
-    person: Named | None = None
-
-
-class VerifyOut(BaseModel):
-    threshold: float
-    a: BoxOut
-    b: VerifySecondOut
-    score: float
-    same: bool
 
 
 class FaceOut(BaseModel):

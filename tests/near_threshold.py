@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from index import curation
-from index.gallery import SAME_FACE, Gallery, threshold_at
+from index.gallery import NEAR_COPY, Gallery
+from index.thresholds import threshold_at
 
 # an FPIR this small puts every threshold at the card's strictest
 STRICTEST = 1e-9
@@ -83,7 +84,7 @@ def said_no(no: Scored, others: Iterable[Scored]) -> set[str]:
     person's, a near-copy of it)."""
     assert no.vector is not None
     return {f.photo for f in others if f.person == no.person and f.vector is not None
-            and float(f.vector @ no.vector) >= SAME_FACE}
+            and float(f.vector @ no.vector) >= NEAR_COPY}
 
 
 def pick(card: dict[str, float] | None, plan: Callable[[At], set[str] | None]

@@ -174,15 +174,15 @@ def test_the_gallery_threshold_follows_real_enrollments(tmp_path: Path, lfw_dir:
     check()
     # a request does not wait for a first estimate over BACKGROUND_FROM faces: the card's
     # threshold answers while it is made on a thread of its own
-    import index.gallery
+    import index.thresholds
 
-    monkeypatch.setattr(index.gallery, "BACKGROUND_FROM", 10)
+    monkeypatch.setattr(index.thresholds, "BACKGROUND_FROM", 10)
     g.store.embeddings.clear_nearest()
-    g._estimate = None
+    g.thresholds._estimate = None
     quick = g.estimate(wait=False)
     assert quick.source == "card" and quick.gallery_threshold is None and quick.fpir is None
-    assert g._estimating is not None
-    g._estimating.join(timeout=60)
+    assert g.thresholds._estimating is not None
+    g.thresholds._estimating.join(timeout=60)
     check()
     g.close()
     env = {**os.environ, "FACEPAIR_HOME": str(tmp_path), "FACEPAIR_FPIR": "0.08"}

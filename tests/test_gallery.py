@@ -20,8 +20,9 @@ from PIL import Image
 from faces.decode import decode
 from faces.errors import NotFound
 from index.errors import Conflict, Refused
-from index.gallery import Gallery, threshold_at
+from index.gallery import Gallery
 from index.search import FaceIndex
+from index.thresholds import threshold_at
 from tests.conftest import paste
 
 FACEPAIR = str(Path(sys.executable).parent / "facepair")  # the venv's, whatever PATH says
@@ -83,12 +84,12 @@ def test_enroll_identify_verify(gallery: Gallery, lfw_dir: Path) -> None:
             assert match.candidates[0].person.name == name
     same = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, AMELIE, 8))
     other = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, CARLOS, 8))
-    assert same["same"] and not other["same"]
-    assert same["threshold"] == pytest.approx(threshold_at(gallery.embedder.card.thresholds,
+    assert same.same and not other.same
+    assert same.threshold == pytest.approx(threshold_at(gallery.embedder.card.thresholds,
                                                            1e-3), abs=1e-4)
     carlos = gallery.find_person(CARLOS).id
-    assert gallery.verify(photo(lfw_dir, CARLOS, 9), carlos)["same"]
-    assert not gallery.verify(photo(lfw_dir, ALVARO, 9), carlos)["same"]
+    assert gallery.verify(photo(lfw_dir, CARLOS, 9), carlos).same
+    assert not gallery.verify(photo(lfw_dir, ALVARO, 9), carlos).same
 
 
 def test_strangers_are_unknown(gallery: Gallery, lfw_dir: Path) -> None:
@@ -120,7 +121,7 @@ def test_refusals_name_the_reason(gallery: Gallery, lfw_dir: Path) -> None:
     assert again.value.code == "duplicate_photo"
     # the caller names the face: the right one of the pair is Amelie's
     face = gallery.enroll(AMELIE, pair, box=[170, 0, 340, 250])
-    assert face["box"][0] > 170
+    assert face.box[0] > 170
     assert [p.faces for p in gallery.people()] == [1, 1]
     with pytest.raises(Conflict):
         gallery.update_person(gallery.find_person(ALVARO).id, name=AMELIE)
@@ -179,7 +180,7 @@ g = Gallery(home=Path(sys.argv[1]))
 print("ready", flush=True)
 for path in sys.argv[2:]:
     face = g.enroll(Path(path).parent.name, Path(path), face="center")
-    print("ack", face["id"], path, flush=True)
+    print("ack", face.id, path, flush=True)
 """
 
 
@@ -268,7 +269,7 @@ def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: P
         before = g.store.embeddings.of_model(g.model)
         result = g.reembed()
         after = g.store.embeddings.of_model(g.model)
-        assert result["faces"] == 6
+        assert result.faces == 6
         np.testing.assert_array_equal(before.face_ids, after.face_ids)
         np.testing.assert_array_equal(before.person_ids, after.person_ids)
         # the stored chips: the same vectors
@@ -286,7 +287,7 @@ def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: P
     tiny = Embedder(tmp_path / "models" / "tiny-test")
     with Gallery(home=tmp_path, detector=detector, embedder=tiny) as g:
         assert g.store.meta.counts()["embeddings"] == 12  # both models' vectors
-        assert g.reembed()["dropped_other_models"] == 6
+        assert g.reembed().dropped_other_models == 6
         assert sorted((p.name, p.faces) for p in g.people()) == [(ALVARO, 3), (AMELIE, 3)]
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
         assert len(g.index) == 6
@@ -324,13 +325,13 @@ def test_enroll_and_identify_from_several_threads(gallery: Gallery, lfw_dir: Pat
 def test_calibrate_reports_false_identifications(gallery: Gallery, lfw_dir: Path) -> None:
     enroll_three(gallery, lfw_dir, ALVARO, AMELIE, CARLOS, ABDULLAH)
     result = gallery.calibrate(0.05)
-    assert result["people"] == 4 and result["faces"] == 12
-    assert 0 <= result["current"]["fpir"] <= 0.05 and result["current"]["fnir"] <= 0.2
-    assert result["suggested"]["fpir"] <= 0.05 and "warning" in result
+    assert result.people == 4 and result.faces == 12
+    assert 0 <= result.current.fpir <= 0.05 and result.current.fnir <= 0.2
+    assert result.suggested.fpir <= 0.05 and result.warning
     applied = gallery.calibrate(0.05, apply=True)
-    assert gallery.threshold() == pytest.approx(applied["suggested"]["threshold"], abs=1e-4)
+    assert gallery.threshold() == pytest.approx(applied.suggested.threshold, abs=1e-4)
     gallery.reset_threshold()
-    assert gallery.threshold() == pytest.approx(result["current"]["threshold"], abs=1e-4)
+    assert gallery.threshold() == pytest.approx(result.current.threshold, abs=1e-4)
 
 
 def test_index_exact_and_ivf_agree_and_forget(tmp_path: Path) -> None:
@@ -446,7 +447,7 @@ def test_an_enrolled_person_is_found_in_a_photo_of_several(gallery: Gallery,
     assert unknown.value.code == "several_faces"
     gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
     face = gallery.enroll(ALVARO, pair)  # now his enrolled face does
-    assert face["box"][2] < 170 and face["person"]["faces"] == 2
+    assert face.box[2] < 170 and face.person.faces == 2
 
 
 def test_a_tight_headshot_can_be_enrolled(gallery: Gallery, lfw_dir: Path) -> None:

@@ -1,7 +1,8 @@
 """The code's shape: every module imports on its own (no import cycles that only the right
 import order hides), the layers depend one way (service → index → faces ← training, and the
-benchmarks above them all), only the store runs SQL, and no function runs over 80 lines. The
-benchmarks (`bench/`) are held to the same rules as the packages."""
+benchmarks above them all), only the store runs SQL, no function runs over 80 lines and no
+class has over 40 methods. The benchmarks (`bench/`) are held to the same rules as the
+packages."""
 
 from __future__ import annotations
 
@@ -148,6 +149,17 @@ def test_no_function_runs_over_80_lines() -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and (node.end_lineno or node.lineno) - node.lineno + 1 > 80]
     assert not long, long
+
+
+def test_no_class_has_over_40_methods() -> None:
+    """A class of more methods does several jobs: split it by job (as the gallery is, into
+    `index.matching`, `index.thresholds`, `index.enrollment`, …)."""
+    wide = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({count} methods)"
+            for path in sources() for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ClassDef)
+            and (count := sum(isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                              for item in node.body)) > 40]
+    assert not wide, wide
 
 
 def test_faces_holds_no_service_or_storage_concern() -> None:

@@ -14,6 +14,7 @@ from faces.errors import FacepairError, NotFound
 from index.album.sidecars import write_xmp
 from index.clustering import dbscan_labels
 from index.gallery import Gallery
+from index.results import EnrolledFaceOut
 from index.store import AlbumFace
 
 Clusterer = Callable[[np.ndarray, float], np.ndarray]
@@ -49,7 +50,7 @@ def cluster_unknown(gallery: Gallery, clusterer: Clusterer = dbscan_labels) -> i
 
 
 def enroll_album_face(gallery: Gallery, person: str | int, found: AlbumFace, note: str = ""
-                      ) -> dict:
+                      ) -> EnrolledFaceOut:
     """Enroll an album face for a person, from its stored chip; raises FacepairError where it
     cannot be (enrolled already, …)."""
     face = Face(box=(found.box[0], found.box[1], found.box[2], found.box[3]),
@@ -76,7 +77,7 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     for face in found:
         try:
             stored = enroll_album_face(gallery, person_id or name, face)
-            person_id = stored["person"]["id"]
+            person_id = stored.person_id
             enrolled += 1
         except FacepairError:
             continue  # this face was enrolled already

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.gallery import Gallery
+from index.sidecars import sync_sidecars
 
 Problem = tuple[str, str, str]  # path, problem, detail
 
@@ -13,5 +14,5 @@ Problem = tuple[str, str, str]  # path, problem, detail
 def write_xmp(gallery: Gallery, path: Path, embed: bool = False) -> tuple[bool, list[Problem]]:
     """(Re)write facepair's regions of one tagged photo, making the sidecar (or, `embed`,
     the JPEG's packet) where there is none: whether it changed, and its problems."""
-    changed, problems = gallery.sync_sidecars([path], create=True, embed=embed)
+    changed, problems = sync_sidecars(gallery.store, [path], create=True, embed=embed)
     return bool(changed), problems

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
@@ -87,6 +88,12 @@ def box_option(text: str | None) -> list[float] | None:
         return parse_box(text)
     except ValueError as exc:
         raise fail(f"--box: {exc}") from None
+
+
+def plain(result: BaseModel) -> dict[str, Any]:
+    """A result (`index.results`) as the CLI prints it: JSON's types, and the fields it left
+    unset left out (the API gives them as null)."""
+    return result.model_dump(mode="json", exclude_unset=True)
 
 
 def error_dict(exc: FacepairError) -> dict:

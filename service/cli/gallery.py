@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from faces.errors import FacepairError
+from index.results import EnrollmentOut, FaceMatchOut, ThresholdOut, four_places
 from service.cli.common import (
     FaceChoice,
     Json,
@@ -18,6 +19,7 @@ from service.cli.common import (
     fail,
     open_gallery,
     out,
+    plain,
     progress,
     quiet,
 )
@@ -44,6 +46,12 @@ def _say(as_json: bool, payload: dict, text: str) -> None:
         out.print(text, highlight=False)
 
 
+def by_path(result: EnrollmentOut) -> dict:
+    """A photo's enrollment as `facepair enroll --json` gives it: the photo by its path."""
+    row = plain(result)
+    return {"path": row.pop("photo"), **row}
+
+
 
 
 @commands.command()
@@ -65,31 +73,25 @@ def enroll(
     except FacepairError as exc:
         raise fail(exc.message) from None
     gallery = open_gallery(quiet=quiet(as_json))
-    results: list[dict] = []
     try:
         with progress(quiet=quiet(as_json)) as bar:
             task = bar.add_task("enrolling", total=2 * len(photos), rate="")
-            done = gallery.enroll_photos(
+            results = gallery.enroll_photos(
                 name, photos, face=choice, box=where, note=note,
                 progress=lambda d, t: bar.update(task, completed=d, total=t))
-        for path, row in zip(photos, done, strict=True):
-            if isinstance(row, FacepairError):
-                results.append({"path": str(path), "status": "refused", "error": error_dict(row)})
-            else:
-                results.append({"path": str(path), "status": "enrolled", "face": row})
         person = gallery.store.people.by_name(name.strip())
     finally:
         gallery.close()
-    enrolled = sum(r["status"] == "enrolled" for r in results)
-    if as_json:
+    enrolled = sum(r.enrolled for r in results)
+    if as_json:  # each photo by its path
         emit_json({"person": person.to_dict() if person else None, "enrolled": enrolled,
-                   "refused": len(results) - enrolled, "photos": results})
+                   "refused": len(results) - enrolled,
+                   "photos": [by_path(r) for r in results]})
     else:
         for r in results:
-            why = "" if r["status"] == "enrolled" else f": {r['error']['message']}"
-            colour = "green" if r["status"] == "enrolled" else "red"
-            out.print(Text.assemble((r["status"], colour), f" {r['path']}{why}"),
-                      highlight=False)
+            why = "" if r.error is None else f": {r.error.message}"
+            colour = "green" if r.enrolled else "red"
+            out.print(Text.assemble((r.status, colour), f" {r.photo}{why}"), highlight=False)
         if person:
             out.print(f"{person.name} (id {person.id}) has {person.faces} enrolled face(s)")
     if enrolled < len(results):
@@ -115,7 +117,7 @@ def identify(
         thr = threshold if threshold is not None else gallery.threshold(far)
     else:
         estimate = gallery.estimate()
-        thr, in_force = estimate.threshold, estimate.to_dict()
+        thr, in_force = estimate.threshold, plain(ThresholdOut.of(estimate))
     results: list[dict] = []
     try:
         with progress(quiet=quiet(as_json)) as bar:
@@ -123,14 +125,15 @@ def identify(
             for path in photos:
                 try:
                     matches = gallery.identify(path, threshold=thr, top_k=top_k)
-                    results.append({"path": str(path), "faces": [m.to_dict() for m in matches]})
+                    results.append({"path": str(path),
+                                    "faces": [plain(FaceMatchOut.of(m)) for m in matches]})
                 except FacepairError as exc:
                     results.append({"path": str(path), "faces": [], "error": error_dict(exc)})
                 bar.advance(task)
     finally:
         gallery.close()
     if as_json:
-        emit_json({"threshold": round(thr, 4), "threshold_in_force": in_force,
+        emit_json({"threshold": four_places(thr), "threshold_in_force": in_force,
                    "photos": results})
     else:
         for r in results:
@@ -161,10 +164,10 @@ def verify(
             other = gallery.find_person(b.removeprefix("person:")).id
         result = gallery.verify(a, other, threshold, face=choice)
     if as_json:
-        emit_json(result)
+        emit_json(plain(result))
     else:
-        verdict = "same person" if result["same"] else "different people"
-        out.print(f"{verdict}: score {result['score']:.4f}, threshold {result['threshold']:.4f}")
+        verdict = "same person" if result.same else "different people"
+        out.print(f"{verdict}: score {result.score:.4f}, threshold {result.threshold:.4f}")
 
 
 @people_app.command("list")
@@ -226,7 +229,7 @@ def people_delete(person: str = typer.Argument(..., help="Name or id."),
                 f"Delete {p.name} and their {p.faces} face(s) for good?"):
             raise typer.Exit(1)
         result = gallery.delete_person(p.id)
-    _say(as_json, result, f"deleted {p.name} and {result['deleted_faces']} face(s)")
+    _say(as_json, plain(result), f"deleted {p.name} and {result.deleted_faces} face(s)")
 
 
 @people_app.command("remove-face")
@@ -235,7 +238,7 @@ def people_remove_face(face_id: int = typer.Argument(..., help="A face id (peopl
     """Remove one enrolled face (its chip, embeddings and index entry)."""
     with open_gallery(quiet=quiet(as_json)) as gallery:
         result = gallery.remove_face(face_id)
-    _say(as_json, result, f"removed face {face_id}")
+    _say(as_json, plain(result), f"removed face {face_id}")
 
 
 def describe_threshold(t: dict) -> str:
@@ -253,7 +256,7 @@ def describe_threshold(t: dict) -> str:
 def status(as_json: Json = False) -> None:
     """The model, the gallery's size, and the thresholds in force with their estimated rates."""
     with open_gallery(quiet=quiet(as_json)) as gallery:
-        result = gallery.status()
+        result = plain(gallery.status())
     if as_json:
         emit_json(result)
         return
@@ -280,7 +283,7 @@ def calibrate(
     with open_gallery(quiet=quiet(as_json)) as gallery:
         if reset:
             gallery.reset_threshold()
-        result = gallery.calibrate(target_fpir, apply=apply)
+        result = plain(gallery.calibrate(target_fpir, apply=apply))
     if as_json:
         emit_json(result)
         return
@@ -300,4 +303,4 @@ def reembed(as_json: Json = False) -> None:
     with open_gallery(quiet=quiet(as_json)) as gallery, progress(quiet=quiet(as_json)) as bar:
         task = bar.add_task("re-embedding", total=None, rate="")
         result = gallery.reembed(lambda d, t: bar.update(task, completed=d, total=t))
-    _say(as_json, result, f"re-embedded {result['faces']} face(s) with {result['model']}")
+    _say(as_json, plain(result), f"re-embedded {result.faces} face(s) with {result.model}")

@@ -7,14 +7,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from faces.errors import FacepairError
 from index import curation
-from service.deps import G, Run, need, parse_box, read, source
-from service.problems import ApiError
-from service.schemas import (
+from index.results import (
     DeletedPersonOut,
     EnrolledFaceOut,
     EnrollmentsOut,
+    PersonOut,
+    RemovedPhotoOut,
+)
+from service.deps import G, Run, need, parse_box, read, source
+from service.problems import ApiError
+from service.schemas import (
     Id,
     MergeIn,
     NotThisIn,
@@ -23,9 +26,7 @@ from service.schemas import (
     PersonDetailOut,
     PersonFacesOut,
     PersonIn,
-    PersonOut,
     PersonPatch,
-    RemovedPhotoOut,
 )
 
 router = APIRouter(tags=["people"])
@@ -69,7 +70,7 @@ async def update_person(run: Run, person_id: Id, body: PersonPatch, g: G) -> Per
 @router.delete("/v1/people/{person_id}", dependencies=[need("write")])
 async def delete_person(run: Run, person_id: Id, g: G) -> DeletedPersonOut:
     """Delete a person for good: rows, face chips, embeddings and index entries."""
-    return DeletedPersonOut.model_validate(await run.work(g.delete_person, person_id, write=True))
+    return await run.work(g.delete_person, person_id, write=True)
 
 
 @router.post("/v1/people/{person_id}/merge", dependencies=[need("write")])
@@ -93,10 +94,8 @@ async def enroll(
     where = parse_box(box) if box else None
     data = await read(photo)
     await run.work(g.store.people.get, person_id)  # 404 before any decoding
-    return EnrolledFaceOut.model_validate(
-        await run.work(
-            g.enroll, person_id, data, source=source(photo), face=face, box=where, write=True
-        )
+    return await run.work(
+        g.enroll, person_id, data, source=source(photo), face=face, box=where, write=True
     )
 
 
@@ -120,24 +119,8 @@ async def enroll_several(
     results = await run.work(
         g.enroll_photos, person_id, data, [source(p) for p in photos], face, write=True
     )
-    rows = [
-        {"photo": source(p), "status": "enrolled", "face": r}
-        if not isinstance(r, FacepairError)
-        else {
-            "photo": source(p),
-            "status": "refused",
-            "error": {"code": r.code, "message": r.message},
-        }
-        for p, r in zip(photos, results, strict=True)
-    ]
     person = await run.work(g.store.people.get, person_id)
-    return EnrollmentsOut.model_validate(
-        {
-            "person": person.to_dict(),
-            "enrolled": sum(r["status"] == "enrolled" for r in rows),
-            "photos": rows,
-        }
-    )
+    return EnrollmentsOut.of(person, results)
 
 
 @router.get("/v1/people/{person_id}/faces", dependencies=[need("read")])
@@ -167,6 +150,4 @@ async def face_chip(run: Run, face_id: Id, g: G) -> Response:
 
 @router.delete("/v1/people/{person_id}/photos/{photo_id}", dependencies=[need("write")])
 async def remove_photo(run: Run, person_id: Id, photo_id: Id, g: G) -> RemovedPhotoOut:
-    return RemovedPhotoOut.model_validate(
-        await run.work(g.remove_photo, person_id, photo_id, write=True)
-    )
+    return await run.work(g.remove_photo, person_id, photo_id, write=True)

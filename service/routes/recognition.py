@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from faces.decode import decode
+from index.results import FaceMatchOut, StatusOut, ThresholdOut, VerifyOut
 from service.batching import Busy
 from service.deps import G, Run, S, busy, need, read, source
 from service.problems import ApiError
-from service.schemas import DetectOut, IdentifyOut, StatusOut, ThresholdOut, VerifyOut
+from service.schemas import DetectOut, IdentifyOut
 
 router = APIRouter(tags=["recognition"])
 
@@ -30,12 +31,12 @@ async def identify(
     data = await read(photo)
     name = source(photo)
 
-    def prepare() -> tuple[float, dict | None, Any]:
+    def prepare() -> tuple[float, ThresholdOut | None, Any]:
         if threshold is not None:  # the caller's: no estimate needed
             return threshold, None, decode(data, settings.max_pixels, name=name)
         estimate = g.estimate(wait=False)
         photo = decode(data, settings.max_pixels, name=name)
-        return estimate.threshold, estimate.to_dict(), photo
+        return estimate.threshold, ThresholdOut.of(estimate), photo
 
     thr, in_force, image = await run.work(prepare)
     # detection and embedding: batched with the requests arriving at the same time
@@ -50,9 +51,7 @@ async def identify(
             504, "timeout", f"the request took over {settings.request_timeout:g} s"
         ) from exc
     return IdentifyOut(
-        threshold=round(thr, 4),
-        threshold_in_force=None if in_force is None else ThresholdOut(**in_force),
-        faces=[m.to_dict() for m in matches],
+        threshold=thr, threshold_in_force=in_force, faces=[FaceMatchOut.of(m) for m in matches]
     )
 
 
@@ -60,7 +59,7 @@ async def identify(
 async def status(run: Run, g: G) -> StatusOut:
     """The model, the gallery's size, and the thresholds in force: for identify, where it
     comes from and its estimated FPIR and FNIR with their 95 % intervals."""
-    return StatusOut(**await run.work(g.status, False))
+    return await run.work(g.status, False)
 
 
 @router.post("/v1/verify", dependencies=[need("read")])
@@ -81,7 +80,7 @@ async def verify(
         )
     first = await read(a)
     other: bytes | int = person_id if b is None else await read(b)  # type: ignore[assignment]
-    return VerifyOut.model_validate(await run.work(g.verify, first, other, threshold))
+    return await run.work(g.verify, first, other, threshold)
 
 
 @router.post("/v1/detect", dependencies=[need("read")])

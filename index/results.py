@@ -1,0 +1,271 @@
+"""What the gallery answers, in the shape it goes out in: defined once, here. The HTTP API
+serves these models as its response bodies (`service.schemas` imports them; they keep the
+names its OpenAPI schema has always given them, hence `…Out`), and the CLI prints them.
+
+Rounding is done here, once, by the type of a field: a `Cosine` (a score or a threshold) and
+a `Proportion` are given to 4 decimals, a `Pixel` of an identified face's box to 0.1 px. A
+result holds the values it gives out, so the API and the CLI cannot round differently.
+
+A field a result leaves unset is null in the API's answer and absent from the CLI's JSON
+(`service.cli.common.plain`): a verify against a person has no second box, a calibration may
+carry no warning.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from faces.errors import FacepairError
+from index.calibration import wilson
+
+if TYPE_CHECKING:
+    from index.calibration import Estimate
+    from index.calibration import Rate as MeasuredRate
+    from index.matching import FaceMatch
+    from index.store import Person, StoredFace
+
+
+def four_places(value: float) -> float:
+    """A cosine or a proportion as facepair gives it out: to 4 decimals."""
+    return round(value, 4)
+
+
+def tenth(value: float) -> float:
+    """A pixel coordinate of an identified face: to 0.1 px."""
+    return round(value, 1)
+
+
+Cosine = Annotated[float, AfterValidator(four_places)]
+Proportion = Annotated[float, AfterValidator(four_places)]
+Pixel = Annotated[float, AfterValidator(tenth)]
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Named(Result):
+    id: int
+    name: str
+
+
+class PersonOut(Result):
+    id: int
+    name: str
+    note: str
+    created: str
+    faces: int
+    face_id: int | None = Field(None, description="their sharpest enrolled face (its chip: "
+                                "GET /v1/faces/{id}/chip)")
+
+    @classmethod
+    def of(cls, person: Person) -> PersonOut:
+        return cls(**person.to_dict())
+
+
+# -- identify -------------------------------------------------------------------------------
+
+
+class CandidateOut(Named):
+    score: Cosine
+
+
+class FaceMatchOut(Result):
+    box: list[Pixel]
+    detector_score: Cosine
+    person: Named | None
+    score: Cosine | None
+    candidates: list[CandidateOut]
+
+    @classmethod
+    def of(cls, match: FaceMatch) -> FaceMatchOut:
+        """A face of a photo, whom it was named as (None: unknown) and its best people."""
+        person = match.person
+        return cls(
+            box=[float(v) for v in match.face.box],
+            detector_score=float(match.face.score),
+            person=None if person is None else Named(id=person.id, name=person.name),
+            score=match.score if math.isfinite(match.score) else None,
+            candidates=[CandidateOut(id=c.person.id, name=c.person.name, score=c.score)
+                        for c in match.candidates],
+        )
+
+
+# -- thresholds ------------------------------------------------------------------------------
+
+
+class Rate(Result):
+    estimate: Proportion
+    low: Proportion = Field(description="95 % interval (Wilson)")
+    high: Proportion
+    count: int
+    of: int
+
+    @classmethod
+    def measured(cls, rate: MeasuredRate) -> Rate:
+        low, high = wilson(rate.count, rate.of)
+        return cls(estimate=rate.value, low=low, high=high, count=rate.count, of=rate.of)
+
+
+class ThresholdOut(Result):
+    """The identify threshold in force and what the gallery's own faces say of it."""
+
+    threshold: Cosine
+    source: str = Field(
+        description="'gallery' (estimated from the enrolled faces), 'card' "
+        "(the model card's) or 'manual' (calibrate --apply)"
+    )
+    target_fpir: float
+    card_threshold: Cosine
+    gallery_threshold: Cosine | None
+    faces: int
+    people: int
+    fpir: Rate | None = Field(description="Estimated share of strangers named")
+    fnir: Rate | None = Field(description="Estimated share of enrolled people missed")
+
+    @classmethod
+    def of(cls, estimate: Estimate) -> ThresholdOut:
+        return cls(
+            threshold=estimate.threshold, source=estimate.source,
+            target_fpir=estimate.target_fpir, card_threshold=estimate.card_threshold,
+            gallery_threshold=estimate.gallery_threshold, faces=estimate.faces,
+            people=estimate.people,
+            fpir=None if estimate.fpir is None else Rate.measured(estimate.fpir),
+            fnir=None if estimate.fnir is None else Rate.measured(estimate.fnir),
+        )
+
+
+class StatusOut(Result):
+    model: str
+    people: int
+    faces: int
+    verify_threshold: Cosine
+    identify: ThresholdOut
+
+
+class AtThresholdOut(Result):
+    """What a threshold does to the enrolled faces: strangers named, people missed (None:
+    no enrolled person has a second face)."""
+
+    threshold: Cosine
+    fpir: Proportion
+    fnir: Proportion | None
+
+
+class InForceOut(AtThresholdOut):
+    source: str
+
+
+class CalibrationOut(Result):
+    model: str
+    people: int
+    faces: int
+    probes_with_genuine: int
+    current: InForceOut
+    card: AtThresholdOut
+    target_fpir: float
+    suggested: AtThresholdOut
+    applied: bool
+    warning: str | None = None
+
+
+# -- verify ----------------------------------------------------------------------------------
+
+
+class BoxOut(Result):
+    box: list[float]
+
+
+class VerifySecondOut(Result):
+    box: list[float] | None = None
+    person: Named | None = None
+
+
+class VerifyOut(Result):
+    threshold: Cosine
+    a: BoxOut
+    b: VerifySecondOut
+    score: Cosine
+    same: bool
+
+
+# -- enroll ----------------------------------------------------------------------------------
+
+
+class EnrolledFaceOut(Result):
+    id: int
+    photo_id: int
+    person_id: int
+    box: list[float]
+    score: float
+    sharpness: float
+    source: str
+    person: PersonOut
+
+    @classmethod
+    def of(cls, face: StoredFace, person: Person) -> EnrolledFaceOut:
+        return cls(**face.to_dict(), person=PersonOut.of(person))
+
+
+class ErrorOut(Result):
+    code: str
+    message: str
+
+
+class EnrollmentOut(Result):
+    photo: str
+    status: str = Field(description="'enrolled' or 'refused'")
+    face: EnrolledFaceOut | None = None
+    error: ErrorOut | None = None
+
+    @classmethod
+    def of(cls, photo: str, result: EnrolledFaceOut | FacepairError) -> EnrollmentOut:
+        """One photo of several: the face enrolled from it, or the error that refused it."""
+        if isinstance(result, FacepairError):
+            return cls(photo=photo, status="refused",
+                       error=ErrorOut(code=result.code, message=result.message))
+        return cls(photo=photo, status="enrolled", face=result)
+
+    @property
+    def enrolled(self) -> bool:
+        return self.status == "enrolled"
+
+
+class EnrollmentsOut(Result):
+    person: PersonOut
+    enrolled: int
+    photos: list[EnrollmentOut]
+
+    @classmethod
+    def of(cls, person: Person, photos: list[EnrollmentOut]) -> EnrollmentsOut:
+        return cls(person=PersonOut.of(person), enrolled=sum(p.enrolled for p in photos),
+                   photos=photos)
+
+
+# -- manage ----------------------------------------------------------------------------------
+
+
+class DeletedPersonOut(Result):
+    deleted_person: int
+    deleted_faces: int
+    sidecars_scrubbed: int = Field(
+        description="sidecars from which facepair's regions of the person were removed"
+    )
+
+
+class RemovedPhotoOut(Result):
+    deleted_photo: int
+    deleted_faces: list[int]
+
+
+class RemovedFaceOut(Result):
+    deleted_face: int
+
+
+class ReembedOut(Result):
+    model: str
+    faces: int
+    dropped_other_models: int

@@ -1,0 +1,59 @@
+"""Rewriting the XMP in a user's photo tree from what the store says: the album side's
+concern, which album jobs (writing tags), naming a cluster, renaming, merging and deleting
+people all end in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faces.xmp_vocabulary import NS
+from index.files import sha256_of
+from index.jpeg_xmp import PhotoLeftAlone, is_jpeg, read_packet
+from index.store import Store
+from index.xmp import Region, SidecarError, sync_embedded, sync_sidecar
+
+SidecarProblem = tuple[str, str, str]  # path, problem, detail
+
+
+def sync_sidecars(store: Store, paths: list[Path], create: bool = False, embed: bool = False
+                  ) -> tuple[int, list[SidecarProblem]]:
+    """Make facepair's regions in these photos' XMP say what the store says (`index.xmp`:
+    only facepair's own part changes): in their sidecars, or, with `embed` or where
+    facepair wrote there before, inside the JPEGs themselves. Sidecars (and packets) are
+    made only with `create` (an album job asked for them); otherwise only existing ones
+    are updated. Returns how many changed and the problems, as (path, problem, detail):
+    a sidecar or photo left alone, or a face another tool's region names differently."""
+    changed, problems = 0, []
+    for path in paths:
+        done, found = _sync_one(store, path, create, embed)
+        changed += done
+        problems += found
+    return changed, problems
+
+
+def _sync_one(store: Store, path: Path, create: bool, embed: bool
+              ) -> tuple[int, list[SidecarProblem]]:
+    """One photo's regions (`sync_sidecars`): how many changed, and the problems."""
+    tagged = store.albums.regions(path)
+    if tagged is None:
+        return 0, []
+    width, height, named = tagged
+    regions = [Region.from_box(name, box, width, height, person) for person, name, box in named]
+    try:
+        inside = is_jpeg(path) and (embed or NS["facepair"].encode() in (
+            read_packet(path) or b""))
+        synced = (sync_embedded if inside else sync_sidecar)(path, regions, width, height,
+                                                             create)
+    except PhotoLeftAlone as exc:
+        return 0, [(str(path), "photo_left_alone", str(exc))]
+    except (SidecarError, OSError) as exc:
+        return 0, [(str(path), "sidecar_left_alone", str(exc))]
+    if synced is None:
+        return 0, []
+    if inside and synced.changed:
+        st = path.stat()
+        store.albums.rewritten(path, st.st_size, st.st_mtime, sha256_of(path))
+    return synced.changed, [(str(path), "name_differs",
+                             f"another tool's region names {theirs.name!r} where facepair "
+                             f"sees {ours.name!r}; that region's name is kept")
+                            for theirs, ours in synced.disagreements]
