@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from index.store import Store
 from tests.test_gallery import side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +267,11 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         state = job_end(api, job_id, 180)
         assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
         assert state["named"] >= 2 and len(list(album.glob("celine_*.jpg.xmp"))) >= 2
+        # flags are booleans; the process that ran it is an opaque name (its host and pid)
+        assert (state["xmp"], state["embed"], state["resumable"], state["cancel"]) == (
+            True, False, True, False)
+        host, _, pid = state["owner"].rpartition(":")
+        assert host == socket.gethostname() and pid.isdigit()
         assert is_problem(api.delete(f"/v1/albums/jobs/{job_id}"), 409, "not_running")
         assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 
@@ -366,10 +371,10 @@ def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
     first.proc.kill()  # kill -9: the job's process is gone mid-job
     first.proc.wait(timeout=30)
     first.proc = None
-    with sqlite3.connect(home / "gallery.sqlite3") as conn:
-        status, done = conn.execute("SELECT status, done FROM album_jobs WHERE id=?",
-                                    (job_id,)).fetchone()
-    assert status == "running" and 5 <= done < len(people)
+    store = Store(home / "gallery.sqlite3")
+    job = store.jobs.get(job_id)
+    store.close()
+    assert job is not None and job.status == "running" and 5 <= job.done < len(people)
 
     second = Server(home)
     second.env.update(first.env)

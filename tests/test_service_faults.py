@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from faces.decode import decode
 from index.gallery import Gallery
+from index.store import Store
 from service import keys
 from service.app import create_app
 from service.batching import Busy, IdentifyBatcher
@@ -156,7 +157,6 @@ def test_a_full_disk_refuses_the_write_and_keeps_what_was_acknowledged(
     fit is refused as `storage_full` (503 over HTTP), every acknowledged one is there after a
     restart, and the file is whole."""
     import json
-    import sqlite3
     import subprocess
     import sys
 
@@ -173,5 +173,8 @@ def test_a_full_disk_refuses_the_write_and_keeps_what_was_acknowledged(
         assert all(p.faces == 1 for p in g.people())
     finally:
         g.close()
-    with sqlite3.connect(tmp_path / "home" / "gallery.sqlite3") as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store = Store(tmp_path / "home" / "gallery.sqlite3")
+    try:
+        assert store.problems() == []
+    finally:
+        store.close()

@@ -88,5 +88,9 @@ class Store:
     def compact(self) -> None:
         self.db.compact()
 
+    def problems(self) -> list[str]:
+        """What an integrity check of the database finds wrong (none: it is whole)."""
+        return self.db.problems()
+
     def close(self) -> None:
         self.db.close()

@@ -231,5 +231,11 @@ class Database:
         except Exception:
             log.warning("WAL checkpoint left for later", exc_info=True)
 
+    def problems(self) -> list[str]:
+        """What the database's own integrity check finds wrong in its file (none: whole)."""
+        with self.engine.connect() as conn:
+            found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+        return [] if found == ["ok"] else found
+
     def close(self) -> None:
         self.engine.dispose()
