@@ -107,7 +107,7 @@ def test_suggestions_yes_no_skip(tmp_path: Path, lfw_dir: Path, detector) -> Non
             out)
     ann = g.find_person("Ann")
     first = curation.suggestions(g)
-    assert first["threshold"] == round(g.card_threshold(6), 4)  # the card's, as planned
+    assert first["threshold"] == round(g.thresholds.card_threshold(6), 4)  # the card's, as planned
     assert first["waiting"] >= 3
     yes, no, skip = first["suggestions"][:3]
     assert all(s["person"]["name"] == "Ann" and ANN in s["path"] for s in (yes, no, skip))
@@ -130,19 +130,19 @@ def test_suggestions_yes_no_skip(tmp_path: Path, lfw_dir: Path, detector) -> Non
     g.close()
 
 
-def test_groups_split_and_hide(tagged) -> None:
+def test_clusters_split_and_hide(tagged) -> None:
     g, _ = tagged
-    (group,) = [c for c in curation.groups(g) if all(STRANGER in e for e in c["examples"])]
-    assert group["faces"] == 5 and len(group["face_ids"]) == 5
-    curation.split_face(g, group["face_ids"][0])
-    cluster_unknown(g)  # grouping again keeps the split face out
-    (again,) = [c for c in curation.groups(g) if all(STRANGER in e for e in c["examples"])]
-    assert again["faces"] == 4 and group["face_ids"][0] not in again["face_ids"]
+    (cluster,) = [c for c in curation.clusters(g) if all(STRANGER in e for e in c["examples"])]
+    assert cluster["faces"] == 5 and len(cluster["face_ids"]) == 5
+    curation.split_face(g, cluster["face_ids"][0])
+    cluster_unknown(g)  # clustering again keeps the split face out
+    (again,) = [c for c in curation.clusters(g) if all(STRANGER in e for e in c["examples"])]
+    assert again["faces"] == 4 and cluster["face_ids"][0] not in again["face_ids"]
     with pytest.raises(Refused):
-        curation.split_face(g, group["face_ids"][0])
-    assert curation.hide_group(g, again["id"]) == 4
+        curation.split_face(g, cluster["face_ids"][0])
+    assert curation.hide_cluster(g, again["id"]) == 4
     cluster_unknown(g)
-    assert not [c for c in curation.groups(g) if any(STRANGER in e for e in c["examples"])]
+    assert not [c for c in curation.clusters(g) if any(STRANGER in e for e in c["examples"])]
 
 
 def test_not_this_person_is_remembered(tagged, lfw_dir: Path) -> None:
