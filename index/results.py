@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from index.calibration import Estimate
     from index.calibration import Rate as MeasuredRate
     from index.matching import FaceMatch
-    from index.store import Person, StoredFace
+    from index.store import AlbumJob, Person, Problem, StoredFace
 
 
 def four_places(value: float) -> float:
@@ -269,3 +269,41 @@ class ReembedOut(Result):
     model: str
     faces: int
     dropped_other_models: int
+
+
+class ProblemRowOut(BaseModel):
+    path: str
+    problem: str
+    detail: str
+
+
+class AlbumJobOut(BaseModel):
+    """An album job as the API and the CLI show it: its state, counts and first problems."""
+
+    id: int
+    root: str
+    status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
+    xmp: bool
+    embed: bool
+    kind: str
+    created: str
+    updated: str
+    total: int
+    done: int
+    unchanged: int
+    faces: int
+    named: int
+    unknown: int
+    skipped: int
+    failed: int
+    error: str | None
+    owner: str | None = Field(description="who runs the job (opaque); null while it waits")
+    resumable: bool
+    cancel: bool
+    problems: int
+    first_problems: list[ProblemRowOut]
+
+    @classmethod
+    def of(cls, job: AlbumJob, problems: int, first: list[Problem]) -> AlbumJobOut:
+        return cls(**job.to_dict(), problems=problems,
+                   first_problems=[ProblemRowOut(**p.to_dict()) for p in first])

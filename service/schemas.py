@@ -102,37 +102,6 @@ class DetectOut(BaseModel):
     faces: list[FaceOut]
 
 
-class ProblemRowOut(BaseModel):
-    path: str
-    problem: str
-    detail: str
-
-
-class AlbumJobOut(BaseModel):
-    id: int
-    root: str
-    status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
-    xmp: bool
-    embed: bool
-    kind: str
-    created: str
-    updated: str
-    total: int
-    done: int
-    unchanged: int
-    faces: int
-    named: int
-    unknown: int
-    skipped: int
-    failed: int
-    error: str | None
-    owner: str | None = Field(description="who runs the job (opaque); null while it waits")
-    resumable: bool
-    cancel: bool
-    problems: int
-    first_problems: list[ProblemRowOut]
-
-
 class EnrolledFaceRowOut(BaseModel):
     id: int
     box: list[float]

@@ -296,7 +296,7 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
     result = AlbumTagger(gallery, workers=1, xmp=True).run(work)
     state = job(gallery, result["job"])
     # its tags cannot be read, and it is not written
-    assert sorted((p["problem"], p["path"]) for p in state["first_problems"]) == [
+    assert sorted((p["problem"], p["path"]) for p in state.model_dump()["first_problems"]) == [
         ("sidecar_left_alone", str(work / broken)),
         ("tags_unreadable", str(sidecar_path(work / broken)))]
     assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"

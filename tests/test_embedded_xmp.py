@@ -72,7 +72,7 @@ def test_regions_go_into_the_jpeg_and_nothing_else_changes(gallery: Gallery, tmp
     assert image_data(photo) == pixels and np.array_equal(decode(photo), before)
     assert not list(album.glob("*.xmp")) and not list(album.glob(".*"))  # no sidecar, no tmp
     assert stranger.read_bytes() == stranger_bytes
-    problems = job(gallery, result["job"])["first_problems"]
+    problems = job(gallery, result["job"]).model_dump()["first_problems"]
     assert [(p["path"], p["problem"]) for p in problems] == [(str(linked), "photo_left_alone")]
 
     again = AlbumTagger(gallery, workers=1, xmp=True, embed=True).run(album)

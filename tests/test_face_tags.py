@@ -184,7 +184,7 @@ def test_the_users_tag_wins_when_an_album_is_tagged(library, tmp_path: Path, det
         result = tagger.run(album)
         assert (result["photos"], result["named"]) == (1, 1)
         assert [r.name for r in g.store.albums.report()] == [display_name(other)]
-        problems = job(g, result["job"])["first_problems"]
+        problems = job(g, result["job"]).model_dump()["first_problems"]
         assert [p["problem"] for p in problems] == ["name_differs"]
     assert hashes(album) == before  # no sidecar written: the only face is the user's
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from faces.errors import NotFound
 from index.gallery import Gallery
+from index.results import AlbumJobOut
 from index.store import AlbumJob, Store
 
 Problem = tuple[str, str, str]  # path, problem, detail
@@ -92,14 +93,12 @@ class Job:
             self.store.jobs.release(self.id)
 
 
-def status(gallery: Gallery, job_id: int) -> dict:
+def status(gallery: Gallery, job_id: int) -> AlbumJobOut:
     """A job as the API and the CLI show it, with its first problems."""
     found = gallery.store.jobs.get(job_id)
     if found is None:
         raise NotFound(f"no album job with id {job_id}")
-    count, problems = gallery.store.jobs.problems(job_id)
-    return {**found.to_dict(), "problems": count,
-            "first_problems": [p.to_dict() for p in problems]}
+    return AlbumJobOut.of(found, *gallery.store.jobs.problems(job_id))
 
 
 def cancel(gallery: Gallery, job_id: int) -> bool:

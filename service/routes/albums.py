@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from index import curation
 from index.album import clusters, jobs
+from index.results import AlbumJobOut
 from service.deps import G, Run, S, need
 from service.problems import ApiError
 from service.schemas import (
     AlbumJobIn,
-    AlbumJobOut,
     AlbumPhotosOut,
     AnswerIn,
     AnswerOut,
@@ -60,13 +60,13 @@ async def start_album_job(
     root = allowed(body.path, settings)
     job_id = await run.work(request.app.state.jobs.submit, root, body.xmp, body.embed,
                             body.kind, write=True)
-    return AlbumJobOut.model_validate(await run.work(jobs.status, g, job_id))
+    return await run.work(jobs.status, g, job_id)
 
 
 @router.get("/v1/albums/jobs/{job_id}", dependencies=[need("read")])
 async def album_job(run: Run, job_id: Id, g: G) -> AlbumJobOut:
     """A job's state and counts: total, done, faces, named, unknown, …, and its problems."""
-    return AlbumJobOut.model_validate(await run.work(jobs.status, g, job_id))
+    return await run.work(jobs.status, g, job_id)
 
 
 @router.delete("/v1/albums/jobs/{job_id}", status_code=202, dependencies=[need("write")])
