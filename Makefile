@@ -25,13 +25,15 @@ $(STAMP): pyproject.toml
 		$(BIN)/pip install --quiet 'faiss-gpu-cu12>=1.8'; fi
 	touch $(STAMP)
 
-# Debian packages the tests drive: headless Chromium for the web page, exiftool for XMP sidecars.
+# Debian packages the tests drive: headless Chromium for the web page, exiftool for XMP sidecars,
+# PostgreSQL's server (the tests start a throwaway cluster of their own; no service is used).
 system-deps:
 	@need=""; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	command -v exiftool >/dev/null || need="$$need libimage-exiftool-perl"; \
 	command -v heif-enc >/dev/null || need="$$need libheif-examples"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	if [ -n "$$need" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 		($$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need) \

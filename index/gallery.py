@@ -73,7 +73,7 @@ class Gallery:
                                              self.settings.models_dir)
         self._detector = detector
         self.model = self.embedder.name
-        self.store = Store(self.home / "gallery.sqlite3")
+        self.store = Store(self.settings.store_location(self.home))
         self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
                                self.settings.ann_nprobe,
                                use_gpu=self.embedder.device.startswith("cuda"))

@@ -14,6 +14,16 @@ class IndexSettings(FaceSettings):
     """What the face pipeline and the gallery read."""
 
     home: Path = Field(Path("var"), description="Where facepair keeps its data.")
+    store: str = Field(
+        "", description="The gallery's database: empty for FACEPAIR_HOME/gallery.sqlite3 "
+        "(SQLite), another file's path, or postgresql://user@host/database (shared by "
+        "several hosts).",
+    )
+
+    def store_location(self, home: Path | None = None) -> str | Path:
+        """Where the store is: `store`, or `gallery.sqlite3` in `home` (default: the
+        settings')."""
+        return self.store or Path(home or self.home) / "gallery.sqlite3"
 
     # gallery
     far: float = Field(

@@ -38,6 +38,28 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster (`tests.postgres`), for the session."""
+    from tests.postgres import Cluster, server_bin
+
+    bindir = server_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL's server is not installed (make system-deps installs it)")
+    cluster = Cluster(bindir)
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path: Path) -> str:
+    """Where a test's store lives, once on each backend: a SQLite file, a PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "gallery.sqlite3")
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
 def lfw_dir() -> Path:
     if not LFW.is_dir():
         pytest.skip(f"LFW photos not found at {LFW} (set FACEPAIR_DATA_DIR to ../shared/data)")

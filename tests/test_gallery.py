@@ -46,6 +46,18 @@ def gallery(tmp_path: Path, models):
     g.close()
 
 
+@pytest.fixture
+def any_gallery(tmp_path: Path, models, store_location: str):
+    """A gallery over each backend's store: SQLite, then PostgreSQL."""
+    from index.settings import IndexSettings
+
+    detector, embedder = models
+    g = Gallery(IndexSettings(home=tmp_path, store=store_location), detector=detector,
+                embedder=embedder)
+    yield g
+    g.close()
+
+
 def photo(lfw: Path, name: str, i: int) -> Path:
     return lfw / name / f"{name}_{i:04d}.jpg"
 
@@ -72,24 +84,24 @@ def enroll_three(g: Gallery, lfw: Path, *names: str) -> None:
             g.enroll(name, photo(lfw, name, i), face="center")
 
 
-def test_enroll_identify_verify(gallery: Gallery, lfw_dir: Path) -> None:
-    enroll_three(gallery, lfw_dir, ALVARO, AMELIE, CARLOS)
-    assert [p.faces for p in gallery.people()] == [3, 3, 3]
+def test_enroll_identify_verify(any_gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(any_gallery, lfw_dir, ALVARO, AMELIE, CARLOS)
+    assert [p.faces for p in any_gallery.people()] == [3, 3, 3]
     for name in (ALVARO, AMELIE, CARLOS):
         for i in (5, 6):
-            (match,) = [m for m in gallery.identify(photo(lfw_dir, name, i))
+            (match,) = [m for m in any_gallery.identify(photo(lfw_dir, name, i))
                         if m.person is not None] or [None]
             assert match is not None and match.person.name == name, (name, i)
-            assert match.score >= gallery.threshold()
+            assert match.score >= any_gallery.threshold()
             assert match.candidates[0].person.name == name
-    same = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, AMELIE, 8))
-    other = gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, CARLOS, 8))
+    same = any_gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, AMELIE, 8))
+    other = any_gallery.verify(photo(lfw_dir, AMELIE, 7), photo(lfw_dir, CARLOS, 8))
     assert same.same and not other.same
-    assert same.threshold == pytest.approx(threshold_at(gallery.embedder.card.thresholds,
+    assert same.threshold == pytest.approx(threshold_at(any_gallery.embedder.card.thresholds,
                                                            1e-3), abs=1e-4)
-    carlos = gallery.find_person(CARLOS).id
-    assert gallery.verify(photo(lfw_dir, CARLOS, 9), carlos).same
-    assert not gallery.verify(photo(lfw_dir, ALVARO, 9), carlos).same
+    carlos = any_gallery.find_person(CARLOS).id
+    assert any_gallery.verify(photo(lfw_dir, CARLOS, 9), carlos).same
+    assert not any_gallery.verify(photo(lfw_dir, ALVARO, 9), carlos).same
 
 
 def test_strangers_are_unknown(gallery: Gallery, lfw_dir: Path) -> None:
@@ -243,17 +255,17 @@ def test_hard_delete_leaves_no_trace(gallery: Gallery, lfw_dir: Path) -> None:
     assert names(gallery, photo(lfw_dir, AMELIE, 4)) == []
 
 
-def test_rename_merge_remove_face(gallery: Gallery, lfw_dir: Path) -> None:
-    enroll_three(gallery, lfw_dir, ALVARO)
-    gallery.enroll("Alvaro again", photo(lfw_dir, ALVARO, 4))
-    keep, other = gallery.find_person(ALVARO).id, gallery.find_person("Alvaro again").id
-    merged = gallery.merge(keep, other)
-    assert merged.faces == 4 and len(gallery.people()) == 1
-    assert gallery.update_person(keep, name="Álvaro Uribe").name == "Álvaro Uribe"
-    face = gallery.store.faces.of_person(keep)[-1]
-    gallery.remove_face(face.id)
-    assert gallery.store.people.get(keep).faces == 3 and len(gallery.index) == 3
-    assert names(gallery, photo(lfw_dir, ALVARO, 5)) == ["Álvaro Uribe"]
+def test_rename_merge_remove_face(any_gallery: Gallery, lfw_dir: Path) -> None:
+    enroll_three(any_gallery, lfw_dir, ALVARO)
+    any_gallery.enroll("Alvaro again", photo(lfw_dir, ALVARO, 4))
+    keep, other = any_gallery.find_person(ALVARO).id, any_gallery.find_person("Alvaro again").id
+    merged = any_gallery.merge(keep, other)
+    assert merged.faces == 4 and len(any_gallery.people()) == 1
+    assert any_gallery.update_person(keep, name="Álvaro Uribe").name == "Álvaro Uribe"
+    face = any_gallery.store.faces.of_person(keep)[-1]
+    any_gallery.remove_face(face.id)
+    assert any_gallery.store.people.get(keep).faces == 3 and len(any_gallery.index) == 3
+    assert names(any_gallery, photo(lfw_dir, ALVARO, 5)) == ["Álvaro Uribe"]
 
 
 def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: Path) -> None:
@@ -294,8 +306,8 @@ def test_reembed_and_model_change_keep_labels(tmp_path: Path, models, lfw_dir: P
         assert names(g, photo(lfw_dir, AMELIE, 15)) == [AMELIE]
 
 
-def test_enroll_and_identify_from_several_threads(gallery: Gallery, lfw_dir: Path) -> None:
-    gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
+def test_enroll_and_identify_from_several_threads(any_gallery: Gallery, lfw_dir: Path) -> None:
+    any_gallery.enroll(ALVARO, photo(lfw_dir, ALVARO, 1))
     errors: list[BaseException] = []
     lock = threading.Lock()
 
@@ -303,10 +315,10 @@ def test_enroll_and_identify_from_several_threads(gallery: Gallery, lfw_dir: Pat
         kind, i = job
         try:
             if kind == "enroll":
-                gallery.enroll(CARLOS if i % 2 else AMELIE, photo(lfw_dir, CARLOS if i % 2
+                any_gallery.enroll(CARLOS if i % 2 else AMELIE, photo(lfw_dir, CARLOS if i % 2
                                                                   else AMELIE, i))
                 return ""
-            return ",".join(names(gallery, photo(lfw_dir, ALVARO, i)))
+            return ",".join(names(any_gallery, photo(lfw_dir, ALVARO, i)))
         except BaseException as exc:
             with lock:
                 errors.append(exc)
@@ -316,9 +328,9 @@ def test_enroll_and_identify_from_several_threads(gallery: Gallery, lfw_dir: Pat
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(work, jobs))
     assert not errors
-    assert sorted((p.name, p.faces) for p in gallery.people()) == [
+    assert sorted((p.name, p.faces) for p in any_gallery.people()) == [
         (ALVARO, 1), (AMELIE, 4), (CARLOS, 4)]
-    assert len(gallery.index) == 9
+    assert len(any_gallery.index) == 9
     assert results[8:].count(ALVARO) >= 6
 
 

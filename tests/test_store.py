@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.store import Store
+from index.store import NewAlbumFace, NewFace, Store
 from tests.legacy_gallery import VECTORS, make
 
 
@@ -61,8 +61,8 @@ def test_a_deleted_face_takes_its_nearest_rows_with_it(upgraded: Store) -> None:
     assert 1 not in upgraded.embeddings.nearest("dlib-pairs")
 
 
-def test_two_writers_find_or_make_one_person_and_one_photo(tmp_path: Path) -> None:
-    store = Store(tmp_path / "gallery.sqlite3")
+def test_two_writers_find_or_make_one_person_and_one_photo(store_location: str) -> None:
+    store = Store(store_location)
     people: list[int] = []
     photos: list[int] = []
     start = threading.Barrier(8)
@@ -82,8 +82,8 @@ def test_two_writers_find_or_make_one_person_and_one_photo(tmp_path: Path) -> No
     store.close()
 
 
-def test_a_waiting_job_goes_to_one_owner(tmp_path: Path) -> None:
-    store = Store(tmp_path / "gallery.sqlite3")
+def test_a_waiting_job_goes_to_one_owner(store_location: str) -> None:
+    store = Store(store_location)
     job_id = store.jobs.add(Path("/photos"), xmp=False, owner=None, resumable=True)
     taken: list[str] = []
     start = threading.Barrier(6)
@@ -103,8 +103,8 @@ def test_a_waiting_job_goes_to_one_owner(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
-    store = Store(tmp_path / "gallery.sqlite3")
+def test_a_write_that_fails_leaves_nothing(store_location: str) -> None:
+    store = Store(store_location)
     before = store.generation()
     with pytest.raises(RuntimeError), store.transaction(gallery=True):
         store.people.add("Ann")
@@ -113,25 +113,91 @@ def test_a_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
     store.close()
 
 
-def _open(path: str) -> str:
-    store = Store(Path(path))
+def _open(location: str) -> str:
+    store = Store(location)
     revision = store.db.revision()
     store.close()
     return revision
 
 
-@pytest.mark.parametrize("old", [False, True], ids=["new", "of-the-old-schema"])
-def test_processes_opening_one_gallery_at_once_migrate_it_once(tmp_path: Path, old: bool
-                                                               ) -> None:
+def test_processes_opening_a_new_gallery_at_once_migrate_it_once(store_location: str) -> None:
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open, [store_location] * 4) == ["0002"] * 4
+
+
+def test_processes_opening_an_old_gallery_at_once_migrate_it_once(tmp_path: Path) -> None:
     import multiprocessing as mp
 
     path = tmp_path / "gallery.sqlite3"
-    if old:
-        make(path)
+    make(path)
     with mp.get_context("spawn").Pool(4) as pool:
         assert pool.map(_open, [str(path)] * 4) == ["0002"] * 4
     store = Store(path)
-    if old:  # migrated once: the owner is a host and the old pid, not that twice
-        job = store.jobs.get(1)
-        assert job is not None and job.owner is not None and job.owner.count(":") == 1
+    job = store.jobs.get(1)  # migrated once: the owner is a host and the old pid, not twice
+    assert job is not None and job.owner is not None and job.owner.count(":") == 1
+    store.close()
+
+
+def test_every_repository_on_both_backends(store_location: str) -> None:
+    """The same repositories over SQLite and PostgreSQL: what goes in comes out alike."""
+    store = Store(store_location)
+    ann, bob = store.people.add("Ann"), store.people.get_or_add("Bob")
+    photo = store.faces.add_photo("a" * 64, "ann.jpg", 250, 250)
+    assert store.faces.add_photo("a" * 64, "again.jpg", 1, 1) == photo  # one row per content
+    faces = store.faces.add_all([NewFace(photo, who, [1.5, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5,
+                                         0.99, 12.5, b"chip%d" % i, [[38.3, 51.7]] * 5)
+                                 for i, who in enumerate((ann, ann, bob))])
+    store.embeddings.put("m", faces, VECTORS[:3])
+    np.testing.assert_array_equal(store.embeddings.of_model("m").vectors, VECTORS[:3])
+    assert store.embeddings.missing("other") == faces
+    store.embeddings.put_nearest("m", [(faces[0], 0.3, faces[2], 0.8, faces[1])],
+                                 [(faces[2], "impostor", 0.3, faces[0])])
+    store.embeddings.put_nearest("m", [(faces[0], 0.2, faces[2], 0.9, faces[1])], [])
+    assert store.embeddings.nearest("m")[faces[0]] == (0.3, faces[2], 0.9, faces[1])  # highest
+    store.embeddings.exclude(bob, "m", VECTORS[0])
+    np.testing.assert_array_equal(store.embeddings.exclusions("m")[bob], VECTORS[:1])
+    assert [c.jpeg for c in store.faces.chips(faces[:2])] == [b"chip0", b"chip1"]
+    assert store.people.get(ann).faces == 2 and store.faces.get(faces[2]).box == [
+        1.5, 2.0, 50.0, 60.0]
+
+    job = store.jobs.add(Path("/photos"), xmp=True, owner=None, resumable=True)
+    claimed = store.jobs.claim("host:1", alive=lambda owner: True)
+    assert claimed is not None and claimed.id == job and claimed.xmp is True
+    store.jobs.start(job, 2, 0, 0, 0)
+    album_face = NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"a", [[1, 1]] * 5,
+                              "m", VECTORS[3], similarity=0.7, candidate_id=ann)
+    with store.transaction():
+        store.albums.record("/photos/a.jpg", 10, 1.5, "c" * 64, 640, 480, "m", job, "",
+                            [album_face, album_face])
+        store.jobs.progress(job, 1, 2, 0, 2, 0)
+    store.jobs.add_problems(job, [("/photos/b.jpg", "unreadable", "gone")])
+    assert store.jobs.problems(job)[0] == 1 and store.jobs.get(job).faces == 2
+    state = store.albums.state(Path("/photos/a.jpg"))
+    assert state is not None and (state.size, state.mtime) == (10, 1.5)
+    count, photos, listed = store.albums.photos_under(Path("/photos"), 10, 0)
+    assert count == 1 and [f.photo_id for f in listed] == [photos[0].id] * 2
+    unknown, vectors = store.clusters.unknown("m")
+    assert vectors.shape == (2, 8)
+    store.clusters.replace([(1, f) for f in unknown])
+    assert [(c.id, c.faces, c.photos) for c in store.clusters.all()] == [(1, 2, 1)]
+    waiting, found = store.clusters.suggestions(0.6, 0.8, 10)
+    assert waiting == 2 and found[0].name == "Ann"
+    store.clusters.name(1, bob)
+    assert store.albums.paths_of(bob) == [Path("/photos/a.jpg")]
+    assert store.jobs.cancel(job) and store.jobs.cancelled(job)
+    store.jobs.end(job, "cancelled")
+    assert not store.jobs.cancel(job)
+
+    key = store.keys.add("laptop", "write", "f" * 64)
+    assert store.keys.scope_of("f" * 64) == (key, "write")
+    store.meta.set("threshold:m", "0.61")
+    assert store.meta.get("threshold:m") == "0.61"
+    merged = store.people.merge(ann, bob)
+    assert merged.faces == 3 and store.embeddings.nearest("m") == {}  # moved: computed again
+    assert store.people.delete(ann) == faces and store.meta.counts() == {
+        "people": 0, "photos": 0, "faces": 0, "embeddings": 0}
+    store.keys.revoke(key)
+    assert store.keys.all() == []
     store.close()

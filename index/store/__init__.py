@@ -12,7 +12,8 @@
 Repositories hand out records (`index.store.records`), never a driver's row or connection;
 vectors and boxes are decoded inside. `store.transaction()` groups writes that must land
 together; a repository's write inside it joins it. The database (SQLite in
-`FACEPAIR_HOME/gallery.sqlite3`) is brought to the newest schema (Alembic) when it is opened.
+`FACEPAIR_HOME/gallery.sqlite3`, or PostgreSQL: `FACEPAIR_STORE`) is brought to the newest
+schema (Alembic) when it is opened.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ __all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", 
 class Store:
     """The gallery's database and its repositories. Thread-safe."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.db = Database(self.path)
+    def __init__(self, location: str | Path) -> None:
+        """`location`: a file's path (SQLite) or a `postgresql://…` address."""
+        self.db = Database(location)
         self.people = PeopleRepository(self.db)
         self.faces = FacesRepository(self.db)
         self.embeddings = EmbeddingsRepository(self.db)

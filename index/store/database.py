@@ -8,6 +8,10 @@ database's errors turned into facepair's.
   are overwritten in the file, not left in free pages;
 - writes that take `BEGIN IMMEDIATE`, so concurrent writers queue (30 s) instead of failing.
 
+PostgreSQL (`FACEPAIR_STORE=postgresql://…`, through psycopg) needs none of that: its own
+transactions and row locks settle concurrent writers, and its migrations queue behind an
+advisory lock.
+
 A transaction belongs to the thread that opened it: a repository's method called inside
 `Database.transaction()` joins it, and one called outside runs on its own. Nothing outside the
 store package sees a connection.
@@ -30,7 +34,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, pool, select
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    pool,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -41,6 +56,7 @@ from index.store.schema import meta
 log = logging.getLogger("facepair.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_SECONDS = 30.0
+MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock of the store's migrations
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -78,19 +94,40 @@ class _Open:
     gallery: bool = False  # whether it changes the gallery (people, faces, embeddings)
 
 
+def url_of(location: str | Path) -> URL:
+    """The database a store location names: `postgresql://…` (PostgreSQL, through psycopg),
+    or a file's path (SQLite)."""
+    text = str(location)
+    if text.startswith(("postgresql:", "postgresql+", "postgres:")):
+        url = make_url(text.replace("postgres:", "postgresql:", 1)
+                       if text.startswith("postgres:") else text)
+        return url.set(drivername="postgresql+psycopg")
+    return URL.create("sqlite", database=str(Path(location)))
+
+
 class Database:
     """The engine over one database, its migrations and this process's transactions."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: str | Path) -> None:
+        self.url = url_of(location)
+        self.sqlite = self.url.get_backend_name() == "sqlite"
+        self.path = Path(self.url.database or "") if self.sqlite else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = self._engine(foreign_keys=True, pooled=True)
         self._local = threading.local()
         self._migrate()
 
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)})"
+
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
+        if not self.sqlite:
+            return create_engine(self.url, pool_pre_ping=True,
+                                 poolclass=pool.QueuePool if pooled else pool.NullPool,
+                                 **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
         engine = create_engine(
-            f"sqlite:///{self.path}",
+            self.url,
             connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
             poolclass=pool.QueuePool if pooled else pool.NullPool,
             **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
@@ -118,20 +155,25 @@ class Database:
         engine = self._engine(foreign_keys=False, pooled=False)
         try:
             # one write transaction for all of it: processes opening a gallery at once queue
-            # here, and each after the first finds it at the newest revision
+            # here (SQLite's write lock, PostgreSQL's advisory lock), and each after the first
+            # finds it at the newest revision
             with engine.connect().execution_options(facepair_write=True) as conn:
                 conn.begin()
-                tables = {r[0] for r in conn.exec_driver_sql(
-                    "SELECT name FROM sqlite_master WHERE type='table'")}
+                if not self.sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                tables = set(inspect(conn).get_table_names())
                 config = Config()
                 config.set_main_option("script_location", str(MIGRATIONS))
                 config.attributes["connection"] = conn
-                if "alembic_version" not in tables and legacy.upgrade(conn.exec_driver_sql):
+                if (self.sqlite and "alembic_version" not in tables
+                        and legacy.upgrade(conn.exec_driver_sql)):
                     command.stamp(config, "0001")
                 command.upgrade(config, "head")
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise RuntimeError(f"the gallery's rows point at rows gone: {broken[:5]}")
+                if self.sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the gallery's rows point at rows gone: "
+                                           f"{broken[:5]}")
                 conn.commit()
         finally:
             engine.dispose()
@@ -171,7 +213,7 @@ class Database:
                 self._local.open = None
         except BaseException as exc:
             self._roll_back(conn)
-            if _full(exc, self.path):
+            if self.path is not None and _full(exc, self.path):
                 raise StorageFull("the disk holding the gallery is full: nothing of this "
                                   "was stored") from exc
             raise
@@ -222,7 +264,10 @@ class Database:
     def compact(self) -> None:
         """Fold the WAL into the main file and truncate it (after deletes: no old copies left).
         Busy readers, or a full disk, leave it for the next checkpoint: what was committed
-        stays committed, so this never fails the delete that asked for it."""
+        stays committed, so this never fails the delete that asked for it. (PostgreSQL's
+        autovacuum does its own.)"""
+        if not self.sqlite:
+            return
         try:
             with self.engine.connect() as conn:
                 raw = conn.connection.dbapi_connection
@@ -232,7 +277,10 @@ class Database:
             log.warning("WAL checkpoint left for later", exc_info=True)
 
     def problems(self) -> list[str]:
-        """What the database's own integrity check finds wrong in its file (none: whole)."""
+        """What the database's own integrity check finds wrong in its file (none: whole;
+        PostgreSQL checks its pages itself)."""
+        if not self.sqlite:
+            return []
         with self.engine.connect() as conn:
             found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check")]
         return [] if found == ["ok"] else found

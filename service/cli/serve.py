@@ -20,7 +20,7 @@ def _store():
     from index.store import Store
     from service.settings import get_settings
 
-    return Store(get_settings().home / "gallery.sqlite3")
+    return Store(get_settings().store_location())
 
 
 @commands.command()

@@ -22,6 +22,8 @@ def _id() -> sa.Column:
 
 
 text, integer, real, blob = sa.Text, sa.Integer, sa.Float, sa.LargeBinary
+# 0/1 in SQLite (as the first numbering wrote them), boolean in PostgreSQL
+flag = sa.Boolean(create_constraint=False)
 
 
 def upgrade() -> None:
@@ -73,13 +75,13 @@ def _albums() -> None:
     op.create_table(
         "album_jobs", _id(), sa.Column("root", text, nullable=False),
         sa.Column("status", text, nullable=False),
-        sa.Column("xmp", integer, nullable=False, server_default="0"),
+        sa.Column("xmp", flag, nullable=False, server_default="0"),
         sa.Column("created", text, nullable=False), sa.Column("updated", text, nullable=False),
         *[sa.Column(c, integer, nullable=False, server_default="0") for c in counts],
         sa.Column("error", text), sa.Column("owner", integer),
-        sa.Column("resumable", integer, nullable=False, server_default="0"),
-        sa.Column("cancel", integer, nullable=False, server_default="0"),
-        sa.Column("embed", integer, nullable=False, server_default="0"),
+        sa.Column("resumable", flag, nullable=False, server_default="0"),
+        sa.Column("cancel", flag, nullable=False, server_default="0"),
+        sa.Column("embed", flag, nullable=False, server_default="0"),
         sa.Column("kind", text, nullable=False, server_default="tag"))
     op.create_table(
         "album_photos", _id(), sa.Column("path", text, nullable=False, unique=True),
@@ -101,9 +103,9 @@ def _albums() -> None:
         sa.Column("model", text, nullable=False), sa.Column("vector", blob, nullable=False),
         sa.Column("named_by", text),
         sa.Column("candidate_id", integer, sa.ForeignKey("people.id", ondelete="SET NULL")),
-        sa.Column("hidden", integer, nullable=False, server_default="0"),
-        sa.Column("ungrouped", integer, nullable=False, server_default="0"),
-        sa.Column("skipped", integer, nullable=False, server_default="0"))
+        sa.Column("hidden", flag, nullable=False, server_default="0"),
+        sa.Column("ungrouped", flag, nullable=False, server_default="0"),
+        sa.Column("skipped", flag, nullable=False, server_default="0"))
     op.create_index("album_faces_photo", "album_faces", ["photo_id"])
     op.create_index("album_faces_person", "album_faces", ["person_id"])
     op.create_index("album_faces_cluster", "album_faces", ["cluster"])
