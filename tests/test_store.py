@@ -201,3 +201,35 @@ def test_every_repository_on_both_backends(store_location: str) -> None:
     store.keys.revoke(key)
     assert store.keys.all() == []
     store.close()
+
+
+def test_a_gallery_copied_to_postgresql_and_back_is_the_same(tmp_path: Path, postgres) -> None:
+    """`facepair store copy`: SQLite to PostgreSQL and back, every row and byte, ids that
+    keep counting from where the source was; a non-empty destination is refused."""
+    import json
+    import subprocess
+    import sys
+
+    old = tmp_path / "old.sqlite3"
+    make(old)
+    pg, back = postgres.new_database(), tmp_path / "back.sqlite3"
+    cli = [str(Path(sys.executable).parent / "facepair"), "store", "copy"]
+    there = subprocess.run([*cli, str(old), pg, "--verify", "--json"], capture_output=True,
+                           text=True, timeout=300)
+    assert there.returncode == 0, there.stderr
+    report = json.loads(there.stdout.strip().splitlines()[-1])
+    assert report["verified"] is True and report["copied"]["faces"] == 4
+    assert report["copied"]["embeddings"] == 4 and report["copied"]["album_faces"] == 2
+    again = subprocess.run([*cli, str(old), pg, "--json"], capture_output=True, text=True,
+                           timeout=300)
+    refused = json.loads(again.stdout.strip().splitlines()[-1])["error"]
+    assert again.returncode == 2 and refused["code"] == "destination_not_empty"
+    home = subprocess.run([*cli, pg, str(back), "--verify", "--json"], capture_output=True,
+                          text=True, timeout=300)
+    assert home.returncode == 0 and json.loads(home.stdout.splitlines()[-1])["verified"]
+    for location in (pg, back):
+        store = Store(location)
+        np.testing.assert_array_equal(store.embeddings.of_model("dlib-pairs").vectors, VECTORS)
+        assert store.faces.get(1).box == [10.0, 20.0, 90.0, 120.0]
+        assert store.people.add("Cy") == 10  # people up to 9 were given before the copy
+        store.close()

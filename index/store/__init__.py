@@ -18,7 +18,7 @@ schema (Alembic) when it is opened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,7 +53,8 @@ from index.store.records import (
 
 __all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Chip",
            "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
-           "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion"]
+           "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion",
+           "compare_stores", "copy_store"]
 
 
 class Store:
@@ -95,3 +96,19 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def copy_store(src: Store, dst: Store, progress: Callable[[str, int], None] | None = None
+               ) -> dict[str, int]:
+    """Copy a gallery into an empty store (`index.store.copy`): rows copied per table."""
+    from index.store import copy
+
+    return copy.copy(src.db, dst.db, progress)
+
+
+def compare_stores(src: Store, dst: Store) -> tuple[dict[str, int], list[str]]:
+    """Both stores' rows per table (the first's) and what differs between them (none: the
+    same gallery)."""
+    from index.store import copy
+
+    return copy.counts(src.db), copy.differences(src.db, dst.db)

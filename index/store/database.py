@@ -57,6 +57,11 @@ log = logging.getLogger("facepair.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_SECONDS = 30.0
 MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock of the store's migrations
+# tables whose rows have an integer id the database gives; SQLite never gives one twice only
+# in its AUTOINCREMENT tables
+ID_TABLES = ("people", "photos", "faces", "exclusions", "api_keys", "album_jobs",
+             "album_problems", "album_photos", "album_faces")
+AUTOINCREMENT = ("people", "photos", "faces")
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -118,8 +123,15 @@ class Database:
         self._local = threading.local()
         self._migrate()
 
+    @property
+    def name(self) -> str:
+        """The database as a user named it (a password left out)."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
     def __repr__(self) -> str:
-        return f"Database({self.url.render_as_string(hide_password=True)})"
+        return f"Database({self.name})"
 
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
         if not self.sqlite:
@@ -275,6 +287,39 @@ class Database:
                 raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except Exception:
             log.warning("WAL checkpoint left for later", exc_info=True)
+
+    # -- ids given ---------------------------------------------------------------------------
+
+    def ids_given(self, conn: Connection) -> dict[str, int]:
+        """The highest id each table with one has ever given (deleted rows' included, where
+        the database keeps count: SQLite's AUTOINCREMENT tables, PostgreSQL's sequences)."""
+        given: dict[str, int] = {}
+        for table in ID_TABLES:
+            top = int(conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+                      .scalar_one())
+            if self.sqlite:
+                counted = conn.exec_driver_sql(
+                    "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).scalar()
+            else:
+                counted = conn.exec_driver_sql(
+                    "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id'))",
+                    (table,)).scalar()
+            given[table] = max(top, int(counted or 0))
+        return given
+
+    def set_ids_given(self, conn: Connection, table: str, given: int) -> None:
+        """Make `table` give ids above `given` from now on."""
+        if given <= 0:
+            return
+        if not self.sqlite:
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)",
+                                 (table, given))
+            return
+        counted = conn.exec_driver_sql("UPDATE sqlite_sequence SET seq = MAX(seq, ?) "
+                                       "WHERE name = ?", (given, table)).rowcount
+        if not counted and table in AUTOINCREMENT:
+            conn.exec_driver_sql("INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)",
+                                 (table, given))
 
     def problems(self) -> list[str]:
         """What the database's own integrity check finds wrong in its file (none: whole;

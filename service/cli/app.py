@@ -1,6 +1,6 @@
 """The `facepair` command line, assembled: each group of commands lives in a module of its own
-(`faces`, `gallery`, `albums`, `serve`, `train`) and nothing imports this one back. Thin: the
-commands parse, call `faces/`, `index/` and `training/`, and print.
+(`faces`, `gallery`, `albums`, `serve`, `store`, `train`) and nothing imports this one back.
+Thin: the commands parse, call `faces/`, `index/` and `training/`, and print.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory
-from service.cli import albums, faces, gallery, serve, train
+from service.cli import albums, faces, gallery, serve, store, train
 from service.cli.common import emit_json, fail, on_a_terminal
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (faces, gallery, albums, serve, train):
+for group in (faces, gallery, albums, serve, store, train):
     app.registered_commands += group.commands.registered_commands
     app.registered_groups += group.commands.registered_groups
 
