@@ -40,6 +40,10 @@ class IndexSettings(FaceSettings):
         "`calibrate --apply` sets one by hand.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
+    job_lease: float = Field(
+        30.0, ge=1.0, description="Seconds a process holds an album job unless it renews the "
+        "hold (it does while the job runs); then any process may take the job over.",
+    )
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
     ann_min_faces: int = Field(
         200_000, ge=1, description="From this many faces on, search an approximate (IVF) index."

@@ -267,11 +267,11 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         state = job_end(api, job_id, 180)
         assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
         assert state["named"] >= 2 and len(list(album.glob("celine_*.jpg.xmp"))) >= 2
-        # flags are booleans; the process that ran it is an opaque name (its host and pid)
+        # flags are booleans; the process that ran it is an opaque name (host, pid, token)
         assert (state["xmp"], state["embed"], state["resumable"], state["cancel"]) == (
             True, False, True, False)
-        host, _, pid = state["owner"].rpartition(":")
-        assert host == socket.gethostname() and pid.isdigit()
+        host, pid, token = state["owner"].split(":")
+        assert host == socket.gethostname() and pid.isdigit() and len(token) == 8
         assert is_problem(api.delete(f"/v1/albums/jobs/{job_id}"), 409, "not_running")
         assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 

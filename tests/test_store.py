@@ -4,6 +4,7 @@ two writers at once cannot get wrong."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def upgraded(tmp_path: Path) -> Store:
 
 def test_a_gallery_of_the_old_schema_upgrades_in_place(upgraded: Store) -> None:
     store = upgraded
-    assert store.db.revision() == "0002"
+    assert store.db.revision() == "0003"
     assert [(p.id, p.name, p.note, p.faces) for p in store.people.all()] == [
         (1, "Ann", "sister", 2), (2, "Bob", "", 2)]
     faces = store.faces.of_person(1) + store.faces.of_person(2)
@@ -90,7 +91,7 @@ def test_a_waiting_job_goes_to_one_owner(store_location: str) -> None:
 
     def claim(me: str) -> None:
         start.wait()
-        if store.jobs.claim(me, alive=lambda owner: True) is not None:
+        if store.jobs.claim(me, lease=30.0) is not None:
             taken.append(me)
 
     threads = [threading.Thread(target=claim, args=(f"host:{i}",)) for i in range(6)]
@@ -124,7 +125,7 @@ def test_processes_opening_a_new_gallery_at_once_migrate_it_once(store_location:
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_open, [store_location] * 4) == ["0002"] * 4
+        assert pool.map(_open, [store_location] * 4) == ["0003"] * 4
 
 
 def test_processes_opening_an_old_gallery_at_once_migrate_it_once(tmp_path: Path) -> None:
@@ -133,7 +134,7 @@ def test_processes_opening_an_old_gallery_at_once_migrate_it_once(tmp_path: Path
     path = tmp_path / "gallery.sqlite3"
     make(path)
     with mp.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_open, [str(path)] * 4) == ["0002"] * 4
+        assert pool.map(_open, [str(path)] * 4) == ["0003"] * 4
     store = Store(path)
     job = store.jobs.get(1)  # migrated once: the owner is a host and the old pid, not twice
     assert job is not None and job.owner is not None and job.owner.count(":") == 1
@@ -163,7 +164,7 @@ def test_every_repository_on_both_backends(store_location: str) -> None:
         1.5, 2.0, 50.0, 60.0]
 
     job = store.jobs.add(Path("/photos"), xmp=True, owner=None, resumable=True)
-    claimed = store.jobs.claim("host:1", alive=lambda owner: True)
+    claimed = store.jobs.claim("host:1:a", lease=30.0)
     assert claimed is not None and claimed.id == job and claimed.xmp is True
     store.jobs.start(job, 2, 0, 0, 0)
     album_face = NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"a", [[1, 1]] * 5,
@@ -233,3 +234,23 @@ def test_a_gallery_copied_to_postgresql_and_back_is_the_same(tmp_path: Path, pos
         assert store.faces.get(1).box == [10.0, 20.0, 90.0, 120.0]
         assert store.people.add("Cy") == 10  # people up to 9 were given before the copy
         store.close()
+
+
+def test_a_job_whose_lease_lapses_is_taken_over(store_location: str) -> None:
+    """A job held by a process of another host is left alone while its lease runs, taken
+    over once it lapses; a renewal keeps it, and only its owner can renew it."""
+    store = Store(store_location)
+    job = store.jobs.add(Path("/photos"), xmp=False, owner=None, resumable=True)
+    first = store.jobs.claim("far-host:7:aa", lease=0.5)
+    assert first is not None and first.owner == "far-host:7:aa"
+    assert store.jobs.claim("here:1:bb", lease=30.0) is None  # held
+    time.sleep(0.3)
+    assert store.jobs.renew(job, "far-host:7:aa", 0.5)  # held a while longer
+    assert not store.jobs.renew(job, "here:1:bb", 30.0)  # not theirs
+    time.sleep(0.3)
+    assert store.jobs.claim("here:1:bb", lease=30.0) is None  # the renewal still holds
+    time.sleep(0.4)
+    taken = store.jobs.claim("here:1:bb", lease=30.0)  # lapsed: taken over
+    assert taken is not None and taken.owner == "here:1:bb"
+    assert not store.jobs.renew(job, "far-host:7:aa", 0.5)  # the old owner has lost it
+    store.close()

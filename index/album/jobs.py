@@ -2,15 +2,22 @@
 by a process, its photos found, its progress recorded with each chunk, a cancel asked by any
 process, and its end (done, cancelled, failed; interrupted when its process is gone).
 
-A job's state lives in the store, so any process of the service answers for any job and a
-job outlives the process that ran it. Its owner is a host and a process id: a process of
-this host counts as gone when no process has that id.
+A job's state lives in the store, so any process of the service, on any host, answers for
+any job, and a job outlives the process that ran it. Its owner (host, process id, a random
+part) holds it by a lease that it renews while the job runs (`FACEPAIR_JOB_LEASE`, 30 s):
+once the lease lapses any process takes the job over; a process of the owner's own host
+does so at once when no process has the owner's id.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +27,24 @@ from index.results import AlbumJobOut
 from index.store import AlbumJob, Store
 
 Problem = tuple[str, str, str]  # path, problem, detail
+LEASE = 30.0  # seconds a process holds a job unless it renews (FACEPAIR_JOB_LEASE)
+log = logging.getLogger("facepair.jobs")
 
 
 def owner_name() -> str:
-    """This process as an album job's owner: its host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as an album job's owner: its host, its process id and a random part (a
+    process id comes back after a restart; the random part does not)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
+
+
+_TOKEN = secrets.token_hex(4)
 
 
 def alive(owner: str) -> bool:
-    """Whether the process that owns a job still runs. A process of another host is taken
-    to be alive: only its own host can tell."""
-    host, _, pid = owner.rpartition(":")
+    """Whether the process that owns a job still runs, as far as this host can tell at once:
+    a process of another host is taken to be alive (its lease tells when it is gone)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True
     try:
@@ -43,18 +57,19 @@ def alive(owner: str) -> bool:
 
 
 def new_job(store: Store, root: Path, xmp: bool, embed: bool = False, kind: str = "tag",
-            queued: bool = False) -> int:
-    """A job's row: run by this process, or (`queued`) waiting for a service process to take
-    it up. Jobs of commands that were killed are marked interrupted on the way."""
+            queued: bool = False, lease: float = LEASE) -> int:
+    """A job's row: run by this process (held for `lease` seconds, renewed while it runs),
+    or (`queued`) waiting for a service process to take it up. Jobs of commands that were
+    killed are marked interrupted on the way."""
     if queued:
         return store.jobs.add(root, xmp, None, True, embed, kind)
     store.jobs.interrupt_orphans(alive)
-    return store.jobs.add(root, xmp, owner_name(), False, embed, kind)
+    return store.jobs.add(root, xmp, owner_name(), False, embed, kind, lease)
 
 
-def claim(store: Store) -> AlbumJob | None:
-    """The oldest queued job, or one whose process is gone, taken by this process."""
-    return store.jobs.claim(owner_name(), alive)
+def claim(store: Store, lease: float = LEASE) -> AlbumJob | None:
+    """The oldest queued job, or one whose owner is gone, taken by this process."""
+    return store.jobs.claim(owner_name(), lease, alive)
 
 
 @dataclass
@@ -63,6 +78,31 @@ class Job:
 
     store: Store
     id: int
+
+    @contextmanager
+    def held(self, lease: float = LEASE) -> Iterator[None]:
+        """While the block runs, this process's lease on the job is renewed (every third of
+        `lease`), so no other process takes it over."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(lease / 3):
+                try:
+                    if not self.store.jobs.renew(self.id, owner_name(), lease):
+                        log.warning("album job %s: its lease went to another process",
+                                    self.id)
+                        return
+                except Exception:  # the store is away: the next renewal tries again
+                    log.warning("album job %s: its lease was not renewed", self.id,
+                                exc_info=True)
+
+        thread = threading.Thread(target=renew, name=f"lease-{self.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=lease)
 
     def found(self, total: int, unchanged: int, skipped: int, unreadable: list[Problem]) -> None:
         """The photos are listed: `total` to read, the `unreadable` ones among them."""

@@ -37,7 +37,7 @@ class AlbumJobs:
     def _loop(self) -> None:
         while not self.stop.is_set():
             try:
-                job = claim(self.gallery.store)
+                job = claim(self.gallery.store, self.gallery.settings.job_lease)
             except Exception:
                 log.exception("looking for an album job failed")
                 job = None

@@ -74,7 +74,8 @@ class AlbumTagger:
 
     def start_job(self, root: Path, kind: str = "tag", queued: bool = False) -> int:
         """A new job for `root`, run by this process (or `queued` for the service)."""
-        return new_job(self.store, root, self.xmp, self.embed, kind, queued)
+        return new_job(self.store, root, self.xmp, self.embed, kind, queued,
+                       self.gallery.settings.job_lease)
 
     def run(self, root: Path, job_id: int | None = None,
             then: Callable[[], None] | None = None) -> AlbumRun:
@@ -84,6 +85,10 @@ class AlbumTagger:
         if not root.is_dir():
             raise NotFound(f"{root}: no such folder")
         job = Job(self.store, job_id or self.start_job(root))
+        with job.held(self.gallery.settings.job_lease):
+            return self._run(root, job, then)
+
+    def _run(self, root: Path, job: Job, then: Callable[[], None] | None) -> AlbumRun:
         start = time.perf_counter()
         status, tally = "done", Tally()
         try:

@@ -3,6 +3,7 @@ job's progress and what it could not do."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def _job(row: Row) -> AlbumJob:
     return AlbumJob(**{k: m[k] for k in AlbumJob.__dataclass_fields__})
 
 
+def _gone(row: Row, clock: float, alive: Callable[[str], bool]) -> bool:
+    """Whether a job's owner is gone: its lease lapsed (or it never had one), or its host
+    says the process is not running."""
+    return row.lease_until is None or row.lease_until < clock or not alive(row.owner)
+
+
 def _status(conn: Connection, job_id: int, status: str, error: str | None = None) -> None:
     conn.execute(update(t.album_jobs).where(J.id == job_id).values(
         status=status, error=func.coalesce(error, J.error), updated=now()))
@@ -32,11 +39,13 @@ class JobsRepository:
         self.db = db
 
     def add(self, root: Path, xmp: bool, owner: str | None, resumable: bool,
-            embed: bool = False, kind: str = "tag") -> int:
+            embed: bool = False, kind: str = "tag", lease: float = 0.0) -> int:
+        """A job: queued (`owner` None), or run by `owner`, held for `lease` seconds."""
         with self.db.transaction() as conn:
             return inserted_id(conn.execute(t.album_jobs.insert().values(
                 root=str(root), status="queued", xmp=xmp, created=now(), updated=now(),
-                owner=owner, resumable=resumable, embed=embed, kind=kind)
+                owner=owner, resumable=resumable, embed=embed, kind=kind,
+                lease_until=time.time() + lease if owner else None)
             ))
 
     def get(self, job_id: int) -> AlbumJob | None:
@@ -44,33 +53,46 @@ class JobsRepository:
             row = conn.execute(select(t.album_jobs).where(J.id == job_id)).first()
         return None if row is None else _job(row)
 
-    def claim(self, owner: str, alive: Callable[[str], bool]) -> AlbumJob | None:
-        """Take the oldest service job that waits for a process, or whose process is gone
-        (`alive(owner)` says it is not): it becomes `owner`'s. Jobs of a gone process that
-        cannot be taken up (a CLI's) are marked interrupted on the way. The update names the
-        owner it saw, so two processes never take one job."""
+    def claim(self, owner: str, lease: float, alive: Callable[[str], bool] = lambda _: True
+              ) -> AlbumJob | None:
+        """Take the oldest service job that waits for a process, or whose owner is gone: it
+        becomes `owner`'s, held for `lease` seconds (`renew` holds it longer). An owner is
+        gone when its lease has lapsed, or when `alive(owner)` says so (its own host can tell
+        at once). Jobs of a gone process that cannot be taken up (a CLI's) are marked
+        interrupted on the way. The rows are locked as they are read (others skip them) and
+        the update names the owner it saw: two processes never take one job."""
+        clock = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(select(t.album_jobs).where(
-                J.status.in_(ACTIVE), J.owner.is_(None) | (J.owner != owner)).order_by(J.id))
+                J.status.in_(ACTIVE), J.owner.is_(None) | (J.owner != owner)).order_by(J.id)
+                .with_for_update(skip_locked=True))
             for row in rows.all():
-                if row.owner is not None and alive(row.owner):
+                if row.owner is not None and not _gone(row, clock, alive):
                     continue
                 if not row.resumable:
                     _status(conn, row.id, "interrupted", "the process running it stopped")
                     continue
                 seen = J.owner.is_(None) if row.owner is None else J.owner == row.owner
-                taken = conn.execute(update(t.album_jobs).where(J.id == row.id, seen)
-                                     .values(owner=owner, updated=now())).rowcount
+                taken = conn.execute(update(t.album_jobs).where(J.id == row.id, seen).values(
+                    owner=owner, lease_until=clock + lease, updated=now())).rowcount
                 if taken:
                     return self.get(row.id)
         return None
 
-    def interrupt_orphans(self, alive: Callable[[str], bool]) -> int:
-        """Mark interrupted the command-line jobs whose process is gone (killed mid-job)."""
+    def renew(self, job_id: int, owner: str, lease: float) -> bool:
+        """Hold `owner`'s job `lease` seconds more; whether it is still theirs."""
         with self.db.transaction() as conn:
-            rows = conn.execute(select(J.id, J.owner).where(
+            return bool(conn.execute(update(t.album_jobs).where(
+                J.id == job_id, J.owner == owner).values(lease_until=time.time() + lease)
+            ).rowcount)
+
+    def interrupt_orphans(self, alive: Callable[[str], bool] = lambda _: True) -> int:
+        """Mark interrupted the command-line jobs whose process is gone (killed mid-job)."""
+        clock = time.time()
+        with self.db.transaction() as conn:
+            rows = conn.execute(select(J.id, J.owner, J.lease_until).where(
                 J.status.in_(ACTIVE), ~J.resumable, J.owner.is_not(None))).all()
-            gone = [r.id for r in rows if not alive(r.owner)]
+            gone = [r.id for r in rows if _gone(r, clock, alive)]
             for job_id in gone:
                 _status(conn, job_id, "interrupted", "the process running it stopped")
         return len(gone)

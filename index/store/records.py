@@ -215,6 +215,7 @@ class AlbumJob:
     owner: str | None
     resumable: bool
     cancel: bool
+    lease_until: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

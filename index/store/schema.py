@@ -164,8 +164,10 @@ album_jobs = Table(
     Column("skipped", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("error", Text),
-    # who runs the job (an opaque name: host and process; NULL while it waits for one)
+    # who runs the job (an opaque name: host, process and a random part; NULL while it waits
+    # for one), and until when (seconds since the epoch) it holds the job unless it renews
     Column("owner", Text),
+    Column("lease_until", Float),
     Column("resumable", Boolean, nullable=False, server_default="0"),
     Column("cancel", Boolean, nullable=False, server_default="0"),
     Column("embed", Boolean, nullable=False, server_default="0"),
