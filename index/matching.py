@@ -7,7 +7,8 @@ maximising the summed margin over the threshold.
 
 The store is the truth: the index knows face ids only, and the caches of who owns which face
 follow the store's generation. A write that changes who is enrolled holds `Matching.lock`
-and then says what it did (`people_changed`, `face_added`, `faces_removed`, `committed`), so
+and then says what it did (`person_added`, `people_changed`, `face_added`, `faces_removed`,
+`committed`), so
 that this process's index moves with it; writes of other processes are caught up with at the
 next search (`sync`).
 """
@@ -90,9 +91,15 @@ class Matching:
                     self.load(from_file=False)
 
     def people_changed(self) -> None:
-        """After our write to people (added, renamed, merged): who is who, read again."""
+        """After our write to people (renamed, merged): who is who, read again."""
         self.committed()
         self._refresh_people()
+
+    def person_added(self, person_id: int) -> None:
+        """After our write of a new person (no faces yet): into the caches, without reading
+        every face again."""
+        self.committed()
+        self._people[person_id] = self.store.people.get(person_id)
 
     def face_added(self, face_id: int, person_id: int, vector: np.ndarray) -> None:
         """After our enrollment of one face: into the index (rebuilt as an IVF index once the

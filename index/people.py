@@ -39,13 +39,13 @@ class PeopleManagement:
             return found.id
         with self.matching.lock:
             person_id = self.store.people.get_or_add(name)
-            self.matching.people_changed()
+            self.matching.person_added(person_id)
         return person_id
 
     def create(self, name: str, note: str = "") -> Person:
         with self.matching.lock:
             pid = self.store.people.add(checked_name(name), note)
-            self.matching.people_changed()
+            self.matching.person_added(pid)
         return self.store.people.get(pid)
 
     def update(self, person_id: int, name: str | None = None,

@@ -27,7 +27,6 @@ from index.results import AlbumJobOut
 from index.store import AlbumJob, Store
 
 Problem = tuple[str, str, str]  # path, problem, detail
-LEASE = 30.0  # seconds a process holds a job unless it renews (FACEPAIR_JOB_LEASE)
 log = logging.getLogger("facepair.jobs")
 
 
@@ -57,17 +56,17 @@ def alive(owner: str) -> bool:
 
 
 def new_job(store: Store, root: Path, xmp: bool, embed: bool = False, kind: str = "tag",
-            queued: bool = False, lease: float = LEASE) -> int:
-    """A job's row: run by this process (held for `lease` seconds, renewed while it runs),
-    or (`queued`) waiting for a service process to take it up. Jobs of commands that were
+            lease: float | None = None) -> int:
+    """A job's row: run by this process, held for `lease` seconds (renewed while it runs),
+    or, without a lease, queued for a service process to take up. Jobs of commands that were
     killed are marked interrupted on the way."""
-    if queued:
+    if lease is None:
         return store.jobs.add(root, xmp, None, True, embed, kind)
     store.jobs.interrupt_orphans(alive)
     return store.jobs.add(root, xmp, owner_name(), False, embed, kind, lease)
 
 
-def claim(store: Store, lease: float = LEASE) -> AlbumJob | None:
+def claim(store: Store, lease: float) -> AlbumJob | None:
     """The oldest queued job, or one whose owner is gone, taken by this process."""
     return store.jobs.claim(owner_name(), lease, alive)
 
@@ -80,7 +79,7 @@ class Job:
     id: int
 
     @contextmanager
-    def held(self, lease: float = LEASE) -> Iterator[None]:
+    def held(self, lease: float) -> Iterator[None]:
         """While the block runs, this process's lease on the job is renewed (every third of
         `lease`), so no other process takes it over."""
         stop = threading.Event()
@@ -135,13 +134,17 @@ class Job:
 
 def status(gallery: Gallery, job_id: int) -> AlbumJobOut:
     """A job as the API and the CLI show it, with its first problems."""
-    found = gallery.store.jobs.get(job_id)
-    if found is None:
-        raise NotFound(f"no album job with id {job_id}")
-    return AlbumJobOut.of(found, *gallery.store.jobs.problems(job_id))
+    return AlbumJobOut.of(_existing(gallery, job_id), *gallery.store.jobs.problems(job_id))
 
 
 def cancel(gallery: Gallery, job_id: int) -> bool:
     """Ask a queued or running job to stop; whether it was queued or running."""
-    status(gallery, job_id)  # NotFound first
+    _existing(gallery, job_id)
     return gallery.store.jobs.cancel(job_id)
+
+
+def _existing(gallery: Gallery, job_id: int) -> AlbumJob:
+    found = gallery.store.jobs.get(job_id)
+    if found is None:
+        raise NotFound(f"no album job with id {job_id}")
+    return found

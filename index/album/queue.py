@@ -30,7 +30,7 @@ class AlbumJobs:
     def submit(self, root: Path, xmp: bool, embed: bool = False, kind: str = "tag") -> int:
         """Queue a job (`kind`: "tag" the album, or "import-tags", its face tags); the first
         idle process of the service takes it."""
-        job_id = new_job(self.gallery.store, root, xmp, embed, kind, queued=True)
+        job_id = new_job(self.gallery.store, root, xmp, embed, kind)
         self.wake.set()
         return job_id
 

@@ -72,9 +72,9 @@ class AlbumTagger:
         """What the users' own face tags said over this tagger's runs."""
         return self.namer.tags
 
-    def start_job(self, root: Path, kind: str = "tag", queued: bool = False) -> int:
-        """A new job for `root`, run by this process (or `queued` for the service)."""
-        return new_job(self.store, root, self.xmp, self.embed, kind, queued,
+    def start_job(self, root: Path, kind: str = "tag") -> int:
+        """A new job for `root`, run by this process."""
+        return new_job(self.store, root, self.xmp, self.embed, kind,
                        self.gallery.settings.job_lease)
 
     def run(self, root: Path, job_id: int | None = None,

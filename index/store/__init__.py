@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from index.store import copy
 from index.store.albums import AlbumsRepository
 from index.store.clusters import ClustersRepository
-from index.store.database import Database
+from index.store.database import Database, url_of
 from index.store.embeddings import EmbeddingsRepository
 from index.store.faces import FacesRepository
 from index.store.jobs import JobsRepository
@@ -54,7 +55,7 @@ from index.store.records import (
 __all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Chip",
            "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
            "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion",
-           "compare_stores", "copy_store"]
+           "compare_stores", "copy_store", "gallery_file"]
 
 
 class Store:
@@ -101,14 +102,15 @@ class Store:
 def copy_store(src: Store, dst: Store, progress: Callable[[str, int], None] | None = None
                ) -> dict[str, int]:
     """Copy a gallery into an empty store (`index.store.copy`): rows copied per table."""
-    from index.store import copy
-
     return copy.copy(src.db, dst.db, progress)
 
 
-def compare_stores(src: Store, dst: Store) -> tuple[dict[str, int], list[str]]:
-    """Both stores' rows per table (the first's) and what differs between them (none: the
-    same gallery)."""
-    from index.store import copy
+def compare_stores(src: Store, dst: Store) -> list[str]:
+    """What differs between two stores (none: they hold the same gallery)."""
+    return copy.differences(src.db, dst.db)
 
-    return copy.counts(src.db), copy.differences(src.db, dst.db)
+
+def gallery_file(location: str | Path) -> Path | None:
+    """The SQLite file a store location names (None: a PostgreSQL database)."""
+    url = url_of(location)
+    return Path(url.database or "") if url.get_backend_name() == "sqlite" else None

@@ -37,7 +37,7 @@ def album_face(row: Row) -> AlbumFace:
         model=row.model, vector=row.vector, person_id=row.person_id,
         similarity=row.similarity, cluster=row.cluster, named_by=row.named_by,
         candidate_id=row.candidate_id, path=row.path, sha256=row.sha256, width=row.width,
-        height=row.height, xmp=bool(getattr(row, "xmp", False) or False))
+        height=row.height, xmp=bool(getattr(row, "xmp", False)))
 
 
 FACE_WITH_PHOTO = (F.id, F.photo_id, F.box, F.landmarks, F.score, F.chip, F.chip_landmarks,

@@ -4,7 +4,18 @@ calibration data) and the vectors of faces a user said are not someone."""
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, and_, case, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 
 from index.store import schema as t
 from index.store.database import Database, upsert
@@ -113,12 +124,14 @@ class EmbeddingsRepository:
                                                         set_=keep_higher), fresh)
             for kind in ("impostor", "genuine"):
                 score, face = getattr(n, kind), getattr(n, kind + "_face")
-                for f, k, value, other in raised:
-                    if k == kind and f in known and other in known:
-                        conn.execute(update(t.nearest).where(
-                            n.face_id == f, n.model == model,
-                            score.is_(None) | (score < value)).values(
-                                {score: value, face: other}))
+                higher = [{"f": f, "value": value, "other": other}
+                          for f, k, value, other in raised
+                          if k == kind and f in known and other in known]
+                if higher:
+                    conn.execute(update(t.nearest).where(
+                        n.face_id == bindparam("f"), n.model == model,
+                        score.is_(None) | (score < bindparam("value"))).values(
+                            {score: bindparam("value"), face: bindparam("other")}), higher)
 
     # -- exclusions ---------------------------------------------------------------------------
 

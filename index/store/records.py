@@ -8,8 +8,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 
+class Record:
+    """A record as a plain dict (the JSON the CLI prints, the fields an API model takes)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Person:
+class Person(Record):
     id: int
     name: str
     note: str
@@ -17,8 +24,6 @@ class Person:
     faces: int = 0
     face_id: int | None = None  # the sharpest enrolled face: the person's picture
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,7 @@ class ReportFace:
 
 
 @dataclass(frozen=True)
-class AlbumJob:
+class AlbumJob(Record):
     id: int
     root: str
     status: str
@@ -217,27 +222,21 @@ class AlbumJob:
     cancel: bool
     lease_until: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Record):
     path: str
     problem: str
     detail: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class ApiKey:
+class ApiKey(Record):
     id: int
     name: str
     scope: str
     created: str
     last_used: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
@@ -26,11 +24,12 @@ def store_copy(
 ) -> None:
     """Copy a gallery to another database (SQLite to PostgreSQL, or back), ids and binary
     columns as they are; the destination must be empty."""
-    from index.store import Store, compare_stores, copy_store
+    from index.store import Store, compare_stores, copy_store, gallery_file
 
     if src == dst:
         raise fail("the source and the destination are the same store")
-    if not src.startswith(("postgresql:", "postgres:")) and not Path(src).is_file():
+    file = gallery_file(src)
+    if file is not None and not file.is_file():
         raise fail(f"{src}: no such gallery file")
     source, target = Store(src), Store(dst)
     try:
@@ -41,7 +40,7 @@ def store_copy(
                 bar.update(task, description=f"copying {table}", completed=rows, rate="")
 
             copied = copy_store(source, target, update)
-        differs = compare_stores(source, target)[1] if verify else None
+        differs = compare_stores(source, target) if verify else None
     finally:
         source.close()
         target.close()
