@@ -19,6 +19,21 @@ class StoreBusy(FacepairError):
     code = "busy"
 
 
+class StoreUnavailable(FacepairError):
+    """The store's database cannot be reached (stopped, restarting, the network between):
+    the request was not done (a write cut off as it committed may have landed: read it back).
+    Each process reconnects by itself once the database answers. `message` names the
+    database and the driver's reason (for its operator); `public` names neither (for an API
+    client)."""
+
+    code = "store_unavailable"
+    public = "the gallery's database cannot be reached; try again shortly"
+
+    def __init__(self, database: str, reason: str) -> None:
+        super().__init__(f"the gallery's database {database} cannot be reached ({reason}); "
+                         f"try again shortly")
+
+
 class Conflict(FacepairError):
     """A request that clashes with what is stored (a name already taken, …)."""
 

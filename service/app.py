@@ -25,9 +25,10 @@ from functools import partial
 
 import anyio
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from faces.memory import keep_freed_memory
+from index.album.jobs import owner_name
 from index.album.queue import AlbumJobs
 from index.gallery import Gallery
 from service.batching import IdentifyBatcher
@@ -35,6 +36,7 @@ from service.deps import Runner
 from service.gate import Gate
 from service.problems import install
 from service.routes import albums, ops, people, recognition
+from service.routes.ops import StoreCheck
 from service.schemas import ERRORS
 from service.settings import ServiceSettings, get_settings
 
@@ -59,6 +61,7 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings)
         )
+        app.state.store_check = StoreCheck(app.state.gallery.store)
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.batcher = IdentifyBatcher(
             app.state.gallery,
@@ -96,6 +99,20 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
     return app
 
 
+def _replica(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Which process of the service this is (one series, its value 1: the same name as its
+    album jobs' owner), and how many faces its own search index holds."""
+    Gauge("facepair_replica_info", "This process of the service (host:pid:random part)",
+          ["replica"], registry=registry).labels(owner_name()).set(1)
+
+    def faces() -> float:
+        gallery = getattr(app.state, "gallery", None)
+        return float(len(gallery.index)) if gallery is not None else 0.0
+
+    Gauge("facepair_gallery_faces", "Enrolled faces in this process's search index",
+          registry=registry).set_function(faces)
+
+
 def _measure(app: FastAPI) -> None:
     """Prometheus counters and latencies by route, outside the gate (what it refuses counts
     too), with labels from small known sets only: a made-up method must not add a series."""
@@ -104,6 +121,7 @@ def _measure(app: FastAPI) -> None:
         "facepair_requests", "HTTP requests", ["method", "route", "status"], registry=registry
     )
     latency = Histogram("facepair_request_seconds", "Request latency", ["route"], registry=registry)
+    _replica(app, registry)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

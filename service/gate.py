@@ -10,8 +10,9 @@ import re
 import anyio
 from fastapi import Response
 
+from faces.errors import FacepairError
 from service import keys
-from service.problems import problem
+from service.problems import answer, problem
 from service.settings import ServiceSettings
 
 SECURITY_HEADERS = [
@@ -88,7 +89,11 @@ class Gate:
                 "(create one with `facepair keys create`)",
                 challenge,
             )
-        have = await anyio.to_thread.run_sync(keys.scope_of, state.gallery.store, token.strip())
+        try:
+            have = await anyio.to_thread.run_sync(keys.scope_of, state.gallery.store,
+                                                  token.strip())
+        except FacepairError as exc:  # the store away or busy: 503, come back later
+            return answer(exc)
         if have is None:
             return problem(401, "bad_key", "this API key is not known (revoked?)", challenge)
         if docs and not keys.allows(have, "read"):

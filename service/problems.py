@@ -19,7 +19,7 @@ from faces.errors import (
     PhotoTooLarge,
     UnsupportedPhoto,
 )
-from index.errors import Conflict, Refused, StorageFull, StoreBusy
+from index.errors import Conflict, Refused, StorageFull, StoreBusy, StoreUnavailable
 
 log = logging.getLogger("facepair.service")
 MEDIA = "application/problem+json"
@@ -40,7 +40,8 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
 
 
 # The HTTP status of each kind of domain error (the most specific class listed wins). A 5xx
-# is the server's condition (a full disk, a busy store, a model file): 503 with Retry-After.
+# is the server's condition (a full disk, a busy or unreachable store, a model file): 503
+# with Retry-After.
 STATUS: dict[type[FacepairError], int] = {
     FacepairError: 400,
     PhotoError: 400,
@@ -52,6 +53,7 @@ STATUS: dict[type[FacepairError], int] = {
     ModelError: 503,
     StorageFull: 503,
     StoreBusy: 503,
+    StoreUnavailable: 503,
 }
 
 
@@ -64,6 +66,18 @@ def problem(status: int, code: str, detail: str, headers: dict | None = None) ->
                    title=TITLES.get(status, "Error"), status=status, detail=detail, code=code)
     return JSONResponse(body.model_dump(), status_code=status, media_type=MEDIA,
                         headers=headers)
+
+
+def answer(exc: FacepairError) -> JSONResponse:
+    """The problem a domain error is answered with. The database's address and the driver's
+    words stay in the log: a client is told the store is away, not where it is."""
+    status = status_of(exc)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s", exc.message)
+        return problem(status, exc.code, exc.public, {"Retry-After": "5"})
+    if status >= 500:  # the server's condition (busy, full disk): come back later
+        return problem(status, exc.code, exc.message, {"Retry-After": "5"})
+    return problem(status, exc.code, exc.message)
 
 
 class ApiError(Exception):
@@ -85,10 +99,7 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FacepairError)
     async def facepair_error(_: Request, exc: FacepairError) -> JSONResponse:
-        status = status_of(exc)
-        if status >= 500:  # the server's condition (busy, full disk): come back later
-            return problem(status, exc.code, exc.message, {"Retry-After": "5"})
-        return problem(status, exc.code, exc.message)
+        return answer(exc)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

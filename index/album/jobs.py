@@ -126,10 +126,11 @@ class Job:
         self.store.jobs.end(self.id, "failed", f"{type(exc).__name__}: {exc}")
 
     def release(self) -> None:
-        """Stopped by this process's shutdown, not cancelled: back to the queue for the next
-        service process, unless a cancel was asked."""
+        """Stopped by this process (its shutdown, the store away), not cancelled: back to the
+        queue for the next service process, unless a cancel was asked or another process
+        took it over meanwhile."""
         if not self.cancelled():
-            self.store.jobs.release(self.id)
+            self.store.jobs.release(self.id, owner_name())
 
 
 def status(gallery: Gallery, job_id: int) -> AlbumJobOut:

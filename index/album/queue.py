@@ -2,7 +2,8 @@
 thread of its own, taking the oldest job that waits for a process or whose process is gone
 (`index.album.jobs.claim`). A job taken up again resumes where it stopped: the photos it
 tagged are unchanged and skipped. A cancel is a flag in the job's row, seen by the process
-that runs it after the photos in hand.
+that runs it after the photos in hand. While the store cannot be reached the thread waits
+and asks again; a job it was running goes back to the queue once the store answers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from index.album.jobs import Job, claim, new_job
 from index.album.tagger import AlbumTagger
+from index.errors import StoreUnavailable
 from index.gallery import Gallery
+from index.store import AlbumJob
 from index.tag_import import import_tags
 
 log = logging.getLogger("facepair.jobs")
@@ -24,6 +27,7 @@ class AlbumJobs:
     def __init__(self, gallery: Gallery, workers: int) -> None:
         self.gallery, self.workers = gallery, workers
         self.wake, self.stop = threading.Event(), threading.Event()
+        self.away = False  # whether the store was unreachable when last asked
         self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
         self.thread.start()
 
@@ -36,28 +40,62 @@ class AlbumJobs:
 
     def _loop(self) -> None:
         while not self.stop.is_set():
-            try:
-                job = claim(self.gallery.store, self.gallery.settings.job_lease)
-            except Exception:
-                log.exception("looking for an album job failed")
-                job = None
+            job = self._claim()
             if job is None:
                 self.wake.wait(POLL_SECONDS)
                 self.wake.clear()
                 continue
-            tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=job.xmp,
-                                 embed=job.embed, cancel=self.stop)
-            try:
-                if job.kind == "import-tags":
-                    import_tags(self.gallery, Path(job.root), self.workers, job_id=job.id,
-                                cancel=self.stop)
-                else:
-                    tagger.run(Path(job.root), job.id)
-            except Exception:  # recorded in the job row by the tagger
-                log.exception("album job %s failed", job.id)
+            self._run(job)
+
+    def _claim(self) -> AlbumJob | None:
+        """The next job for this process, if any; none while the store is away (said once
+        per outage in the log, and asked again every `POLL_SECONDS`)."""
+        try:
+            job = claim(self.gallery.store, self.gallery.settings.job_lease)
+        except StoreUnavailable as exc:
+            if not self.away:
+                log.warning("album jobs wait for the store: %s", exc.message)
+            self.away = True
+            return None
+        except Exception:
+            log.exception("looking for an album job failed")
+            return None
+        if self.away:
+            log.warning("the store answers again: album jobs go on")
+            self.away = False
+        return job
+
+    def _run(self, job: AlbumJob) -> None:
+        tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=job.xmp,
+                             embed=job.embed, cancel=self.stop)
+        try:
+            if job.kind == "import-tags":
+                import_tags(self.gallery, Path(job.root), self.workers, job_id=job.id,
+                            cancel=self.stop)
             else:
-                if self.stop.is_set():  # this process's shutdown: another takes it up
-                    Job(self.gallery.store, job.id).release()
+                tagger.run(Path(job.root), job.id)
+        except StoreUnavailable as exc:
+            log.warning("album job %s stopped, the store away (%s): it goes back to the "
+                        "queue once the store answers", job.id, exc.message)
+            self._give_back(job.id)
+        except Exception:  # recorded in the job row by the tagger
+            log.exception("album job %s failed", job.id)
+        else:
+            if self.stop.is_set():  # this process's shutdown: another takes it up
+                Job(self.gallery.store, job.id).release()
+
+    def _give_back(self, job_id: int) -> None:
+        """Back to the queue, as soon as the store answers (unless another process took the
+        job over meanwhile, its lease having lapsed)."""
+        while not self.stop.is_set():
+            try:
+                Job(self.gallery.store, job_id).release()
+                return
+            except StoreUnavailable:
+                self.stop.wait(POLL_SECONDS)
+            except Exception:
+                log.exception("album job %s: not given back (its lease lapses)", job_id)
+                return
 
     def close(self) -> None:
         """Stop after the photos in hand; a job left running is taken up by the next

@@ -28,6 +28,7 @@ from index.album.record import Recorder, Tally
 from index.album.scan import changes, listed, scan
 from index.album.sidecars import Problem, write_xmp
 from index.clustering import dbscan_labels
+from index.errors import StoreUnavailable
 from index.gallery import Gallery
 
 
@@ -109,6 +110,8 @@ class AlbumTagger:
             clusters = cluster_unknown(self.gallery, self.clusterer)
             if then is not None:
                 then()
+        except StoreUnavailable:
+            raise  # not the job's failure: it is taken up again once the store answers
         except BaseException as exc:
             job.failed(exc)
             raise

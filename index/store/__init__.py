@@ -91,6 +91,10 @@ class Store:
     def compact(self) -> None:
         self.db.compact()
 
+    def ping(self) -> None:
+        """Whether the database answers: returns, or raises `StoreUnavailable`."""
+        self.db.ping()
+
     def problems(self) -> list[str]:
         """What an integrity check of the database finds wrong (none: it is whole)."""
         return self.db.problems()

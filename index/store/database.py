@@ -10,7 +10,9 @@ database's errors turned into facepair's.
 
 PostgreSQL (`FACEPAIR_STORE=postgresql://…`, through psycopg) needs none of that: its own
 transactions and row locks settle concurrent writers, and its migrations queue behind an
-advisory lock.
+advisory lock. A server that cannot be reached (stopped, restarting, a connection cut) is
+`StoreUnavailable`, never a driver's error; the pool tests each connection before handing it
+out (a dead one is replaced), so the process goes on by itself once the server is back.
 
 A transaction belongs to the thread that opened it: a repository's method called inside
 `Database.transaction()` joins it, and one called outside runs on its own. Nothing outside the
@@ -47,9 +49,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from index.errors import StorageFull, StoreBusy
+from index.errors import StorageFull, StoreBusy, StoreUnavailable
 from index.store import legacy
 from index.store.schema import meta
 
@@ -62,6 +65,10 @@ MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock of the store's migration
 ID_TABLES = ("people", "photos", "faces", "exclusions", "api_keys", "album_jobs",
              "album_problems", "album_photos", "album_faces")
 AUTOINCREMENT = ("people", "photos", "faces")
+CONNECT_SECONDS = 5  # how long a PostgreSQL connection may take to open
+# PostgreSQL's codes for a connection that failed or a server that shut down or is starting
+# (class 08, and admin_shutdown, crash_shutdown, cannot_connect_now)
+CONNECTION_CODES = ("57P01", "57P02", "57P03")
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -83,6 +90,33 @@ def _full(exc: BaseException, path: Path) -> bool:
     disk = os.statvfs(path.parent)
     return ((limit != resource.RLIM_INFINITY and max(sizes, default=0) >= limit - (1 << 16))
             or disk.f_bavail * disk.f_frsize < (1 << 20))
+
+
+def _unreachable(ctx: ExceptionContext) -> bool:
+    """Whether a PostgreSQL error says the server cannot be reached, rather than that a
+    statement failed: a connection lost or refused, a server shutting down or starting."""
+    if ctx.is_pre_ping:  # the pool's own test: it replaces the connection itself
+        return False
+    if ctx.is_disconnect:
+        return True
+    code = getattr(ctx.original_exception, "sqlstate", None) or ""
+    if code.startswith("08") or code in CONNECTION_CODES:
+        ctx.is_disconnect = True  # the connection is of no further use
+        return True
+    # no connection yet: opening one failed (refused, no such socket, timed out)
+    return ctx.connection is None and isinstance(ctx.original_exception,
+                                                 ctx.dialect.loaded_dbapi.OperationalError)
+
+
+def _unavailable(engine: Engine, name: str) -> None:
+    """Errors of an unreachable server raised as `StoreUnavailable`, naming the database."""
+
+    @event.listens_for(engine, "handle_error")
+    def _handle(ctx: ExceptionContext) -> StoreUnavailable | None:
+        if not _unreachable(ctx):
+            return None
+        reason = str(ctx.original_exception).strip().splitlines()
+        return StoreUnavailable(name, reason[0] if reason else "no reason given")
 
 
 def upsert(conn: Connection, table: Table) -> Any:
@@ -135,9 +169,13 @@ class Database:
 
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
         if not self.sqlite:
-            return create_engine(self.url, pool_pre_ping=True,
-                                 poolclass=pool.QueuePool if pooled else pool.NullPool,
-                                 **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+            connect = ({} if "connect_timeout" in self.url.query
+                       else {"connect_timeout": CONNECT_SECONDS})
+            pg = create_engine(self.url, pool_pre_ping=True, connect_args=connect,
+                               poolclass=pool.QueuePool if pooled else pool.NullPool,
+                               **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+            _unavailable(pg, self.name)
+            return pg
         engine = create_engine(
             self.url,
             connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
@@ -320,6 +358,11 @@ class Database:
         if not counted and table in AUTOINCREMENT:
             conn.exec_driver_sql("INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)",
                                  (table, given))
+
+    def ping(self) -> None:
+        """A round trip to the database (`StoreUnavailable` where it cannot be reached)."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
 
     def problems(self) -> list[str]:
         """What the database's own integrity check finds wrong in its file (none: whole;

@@ -134,11 +134,12 @@ class JobsRepository:
         with self.db.transaction() as conn:
             _status(conn, job_id, status, error)
 
-    def release(self, job_id: int) -> None:
+    def release(self, job_id: int, owner: str | None = None) -> None:
         """A job this process stops without finishing goes back to the queue, for the next
-        service process to take up."""
+        service process to take up; with `owner`, only while it is still that owner's."""
+        held = [] if owner is None else [J.owner == owner]
         with self.db.transaction() as conn:
-            conn.execute(update(t.album_jobs).where(J.id == job_id)
+            conn.execute(update(t.album_jobs).where(J.id == job_id, *held)
                          .values(status="queued", owner=None, updated=now()))
 
     # -- problems -----------------------------------------------------------------------------

@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import time
 from importlib import resources
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from index.errors import StoreUnavailable
 from index.gallery import Gallery
+from index.store import Store
 from service.gate import page_policy
 from service.problems import MEDIA, Problem, problem
 
+log = logging.getLogger("facepair.service")
 router = APIRouter()
+CHECK_EVERY = 1.0  # seconds a readiness check of the store is reused
+CHECK_WITHIN = 2.0  # seconds the store has to answer it
+
+
+class StoreCheck:
+    """Whether the store answers a round trip, asked at most once a second however many
+    readiness checks come in (the others reuse the answer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = asyncio.Lock()
+        self.asked = -math.inf
+        self.found: str | None = None  # what is wrong (None: it answered)
+
+    async def problem(self) -> str | None:
+        async with self.lock:
+            if time.monotonic() - self.asked >= CHECK_EVERY:
+                self.found = await self._ask()
+                self.asked = time.monotonic()
+            return self.found
+
+    async def _ask(self) -> str | None:
+        try:
+            with anyio.fail_after(CHECK_WITHIN):
+                await anyio.to_thread.run_sync(self.store.ping, abandon_on_cancel=True)
+        except TimeoutError:
+            return f"the gallery's database did not answer within {CHECK_WITHIN:g} s"
+        except StoreUnavailable as exc:
+            log.warning("not ready: %s", exc.message)
+            return exc.public
+        return None
 
 
 @router.get("/healthz", tags=["health"])
@@ -27,6 +66,9 @@ async def readyz(request: Request) -> Response:
     if not request.app.state.batcher.alive:
         return problem(503, "not_ready", "the identify worker has stopped")
     g: Gallery = request.app.state.gallery
+    wrong = await request.app.state.store_check.problem()
+    if wrong is not None:
+        return problem(503, StoreUnavailable.code, wrong, {"Retry-After": "5"})
     return Response(
         content=f'{{"status": "ready", "model": "{g.model}"}}', media_type="application/json"
     )
