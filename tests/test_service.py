@@ -383,8 +383,10 @@ def test_album_jobs_outlive_a_killed_service_and_cancel_from_any_worker(
     try:
         with client(second, "write") as api:
             state = job_end(api, job_id, 300)
-            assert state["status"] == "done" and state["done"] == len(people) - state[
-                "unchanged"] and state["unchanged"] >= 5
+            # it goes on from the counts recorded with its photos: the figures of a run
+            # never broken off
+            assert (state["status"], state["done"], state["total"], state["unchanged"]) == (
+                "done", len(people), len(people), 0)
     finally:
         second.stop()
 

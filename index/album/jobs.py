@@ -108,6 +108,18 @@ class Job:
         self.store.jobs.add_problems(self.id, unreadable)
         self.store.jobs.start(self.id, total, unchanged, skipped, len(unreadable))
 
+    def before(self) -> AlbumJob | None:
+        """The job as the store has it (its counts so far, where it was taken up again)."""
+        return self.store.jobs.get(self.id)
+
+    def resumed(self, before: AlbumJob) -> None:
+        """Taken up again: running, its photos and counts as they were recorded."""
+        with self.store.transaction():
+            self.store.jobs.start(self.id, before.total, before.unchanged, before.skipped,
+                                  before.failed)
+            self.progress(before.done, before.faces, before.named, before.unknown,
+                          before.failed)
+
     def progress(self, done: int, faces: int, named: int, unknown: int, failed: int) -> None:
         """The counts so far (within the write that records the latest photos)."""
         self.store.jobs.progress(self.id, done, faces, named, unknown, failed)

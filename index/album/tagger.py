@@ -25,7 +25,7 @@ from index.album.clusters import Clusterer, cluster_unknown
 from index.album.jobs import Job, new_job
 from index.album.naming import Namer, Naming, TagCounts
 from index.album.record import Recorder, Tally
-from index.album.scan import changes, listed, scan
+from index.album.scan import Changes, changes, listed, scan
 from index.album.sidecars import Problem, write_xmp
 from index.clustering import dbscan_labels
 from index.errors import StoreUnavailable
@@ -91,13 +91,9 @@ class AlbumTagger:
 
     def _run(self, root: Path, job: Job, then: Callable[[], None] | None) -> AlbumRun:
         start = time.perf_counter()
-        status, tally = "done", Tally()
+        status = "done"
         try:
-            photos, skipped = scan(root)
-            found = changes(self.store, self.gallery.model, photos, self.only_tagged)
-            tally.failed = len(found.unreadable)
-            total = len(found.todo) + tally.failed
-            job.found(total, found.unchanged, skipped, found.unreadable)
+            found, skipped, tally, total = self._begin(root, job)
             for chunk in analysed(self.gallery, found.todo, self.workers,
                                   import_sklearn=self.clusterer is dbscan_labels):
                 job.problems(self._chunk(job, chunk, tally))
@@ -120,6 +116,25 @@ class AlbumTagger:
                         named=tally.named, unknown=tally.unknown, failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,
                         seconds=round(time.perf_counter() - start, 2))
+
+    def _begin(self, root: Path, job: Job) -> tuple[Changes, int, Tally, int]:
+        """The photos to tag (those unchanged, the other files skipped), the tally to go on
+        from and the photos in all. A job taken up again (its process stopped, or was killed)
+        goes on from the counts recorded with its photos, which its scan now finds unchanged:
+        it ends with the figures of a run that was never broken off."""
+        photos, skipped = scan(root)
+        found = changes(self.store, self.gallery.model, photos, self.only_tagged)
+        before = job.before()
+        if before is not None and before.total > 0:  # taken up again
+            tally = Tally(photos=before.done - before.failed, faces=before.faces,
+                          named=before.named, unknown=before.unknown, failed=before.failed)
+            job.resumed(before)
+            return (found._replace(unchanged=before.unchanged), before.skipped, tally,
+                    before.total)
+        tally = Tally(failed=len(found.unreadable))
+        total = len(found.todo) + tally.failed
+        job.found(total, found.unchanged, skipped, found.unreadable)
+        return found, skipped, tally, total
 
     def _chunk(self, job: Job, chunk: list[AnalysedPhoto], tally: Tally) -> list[Problem]:
         """One chunk of analysed photos named, recorded with the job's progress, and its
