@@ -18,7 +18,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends software-proper
     && rm -rf /var/lib/apt/lists/*
 
 FROM base-${VARIANT}
-RUN useradd --create-home --uid 1000 facepair && mkdir -p /data && chown facepair /data
+RUN useradd --create-home --uid 1000 facepair && mkdir -p /data /photos \
+    && chown facepair /data /photos
 WORKDIR /app
 COPY --chown=facepair . .
 USER facepair

@@ -32,3 +32,25 @@ def test_compose_has_a_volume_and_a_gpu_profile() -> None:
     assert gpu["profiles"] == ["gpu"] and gpu["build"]["args"]["VARIANT"] == "cuda"
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert "facepair-data" in compose["volumes"]
+
+
+def test_the_replicas_compose_shares_the_database_and_the_library_only() -> None:
+    """Two replicas over one PostgreSQL: each its own home volume, one photo library, the
+    database's password required, and a replica healthy only while /readyz says so."""
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.replicas.yml").read_text())
+    services = compose["services"]
+    replicas = [services[name] for name in ("api-1", "api-2")]
+    homes = [next(v for v in r["volumes"] if v.endswith(":/data")) for r in replicas]
+    assert len(set(homes)) == 2, "each replica has a home of its own"
+    assert all("photos:/photos" in r["volumes"] for r in replicas)
+    for r in replicas:
+        store = r["environment"]["FACEPAIR_STORE"]
+        assert store.startswith("postgresql://") and "@db:5432/" in store
+        assert "${FACEPAIR_DB_PASSWORD:?" in store
+        assert r["depends_on"]["db"]["condition"] == "service_healthy"
+        assert "/readyz" in " ".join(r["healthcheck"]["test"])
+        assert r["environment"]["FACEPAIR_ALBUM_ROOTS"] == '["/photos"]'
+    assert "pg_isready" in services["db"]["healthcheck"]["test"]
+    assert {"facepair-db", "photos"} <= set(compose["volumes"])
+    assert re.search(r"mkdir -p /data /photos\s*\\\s*&& chown facepair /data /photos",
+                     (ROOT / "Dockerfile").read_text())

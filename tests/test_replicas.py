@@ -428,8 +428,22 @@ def test_the_store_stopped_and_started_under_load(replicas: Replicas, cluster, l
                 if answer.status_code == 503:
                     time.sleep(0.2)
 
+    asked: list[tuple[float, int, str, str | None]] = []
+
+    def identify() -> None:  # and questions to another replica
+        with running[1].api as api:
+            while not stop.is_set():
+                answer = api.post("/v1/identify",
+                                  files=upload(photo(lfw_dir, "George_W_Bush", 500)))
+                code = answer.json().get("code", "") if answer.status_code >= 400 else ""
+                asked.append((time.monotonic(), answer.status_code, code,
+                              answer.headers.get("retry-after")))
+                time.sleep(0.2)
+
     loader = threading.Thread(target=load)
     loader.start()
+    asker = threading.Thread(target=identify)
+    asker.start()
     up = 0.0
     try:
         within(60, lambda: len(acknowledged) >= 2, "enrollments before the stop")
@@ -452,15 +466,19 @@ def test_the_store_stopped_and_started_under_load(replicas: Replicas, cluster, l
                    f"{r.name} ready again by itself")
         within(60, lambda: any(s == 201 for when, s, _, _ in seen if when > started),
                "an enrollment acknowledged after the start")
+        within(10, lambda: any(s == 200 for when, s, _, _ in asked if when > started),
+               "an identify answered after the start")
     finally:
         stop.set()
         loader.join()
+        asker.join()
         if not up:  # a failure while it was down: the module's other tests need it
             cluster.start()
     assert [r.proc.pid for r in running if r.proc] == pids and all(r.alive() for r in running)
-    wrong = [(s, c, ra) for _, s, c, ra in seen
-             if s not in (201, 422) and not (s == 503 and c == "store_unavailable" and ra)]
+    wrong = [(s, c, ra) for _, s, c, ra in seen + asked
+             if s not in (200, 201, 422) and not (s == 503 and c == "store_unavailable" and ra)]
     assert not wrong, wrong
+    assert any(s == 503 for _, s, _, _ in asked), "no identify met the store away"
     assert set(acknowledged) <= face_ids(running[1], person)
     # the job queue of each replica lived through it: a new job runs to its end
     folder = album(replicas, lfw_dir, "after", ["Serena_Williams"], 3)

@@ -36,14 +36,15 @@ def serve(
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
-    if settings.auth:
-        store = _store()
-        if not store.keys.all():
+    store = _store()  # a store that cannot be reached is said here, in one line
+    try:
+        if settings.auth and not store.keys.all():
             err.print(Text.assemble(
                 ("No API keys yet.", "yellow"), " Make one for yourself with\n"
                 "  facepair keys create --scope admin\n"
                 "and send it as 'Authorization: Bearer <key>' (or paste it into the page "
                 f"at http://{host}:{port}/)."), highlight=False)
+    finally:
         store.close()
     err.print(f"facepair on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
