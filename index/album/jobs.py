@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faces.errors import NotFound
+from index.errors import StoreUnavailable
 from index.gallery import Gallery
 from index.results import AlbumJobOut
 from index.store import AlbumJob, Store
@@ -91,7 +92,10 @@ class Job:
                         log.warning("album job %s: its lease went to another process",
                                     self.id)
                         return
-                except Exception:  # the store is away: the next renewal tries again
+                except StoreUnavailable as exc:  # the next renewal tries again
+                    log.warning("album job %s: its lease was not renewed: %s", self.id,
+                                exc.message)
+                except Exception:
                     log.warning("album job %s: its lease was not renewed", self.id,
                                 exc_info=True)
 
