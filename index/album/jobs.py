@@ -116,10 +116,11 @@ class Job:
         """The job as the store has it (its counts so far, where it was taken up again)."""
         return self.store.jobs.get(self.id)
 
-    def resumed(self, before: AlbumJob) -> None:
-        """Taken up again: running, its photos and counts as they were recorded."""
+    def resumed(self, before: AlbumJob, total: int) -> None:
+        """Taken up again: running, `total` photos in all, its counts as they were recorded
+        with its photos."""
         with self.store.transaction():
-            self.store.jobs.start(self.id, before.total, before.unchanged, before.skipped,
+            self.store.jobs.start(self.id, total, before.unchanged, before.skipped,
                                   before.failed)
             self.progress(before.done, before.faces, before.named, before.unknown,
                           before.failed)

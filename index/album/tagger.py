@@ -128,9 +128,9 @@ class AlbumTagger:
         if before is not None and before.total > 0:  # taken up again
             tally = Tally(photos=before.done - before.failed, faces=before.faces,
                           named=before.named, unknown=before.unknown, failed=before.failed)
-            job.resumed(before)
-            return (found._replace(unchanged=before.unchanged), before.skipped, tally,
-                    before.total)
+            total = before.done + len(found.todo)  # photos added meanwhile included
+            job.resumed(before, total)
+            return found._replace(unchanged=before.unchanged), before.skipped, tally, total
         tally = Tally(failed=len(found.unreadable))
         total = len(found.todo) + tally.failed
         job.found(total, found.unchanged, skipped, found.unreadable)
