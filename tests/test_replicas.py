@@ -566,3 +566,25 @@ def test_readiness_asks_the_store_at_most_once_a_second(cluster) -> None:
         assert down[0] is not None and "cannot be reached" in down[0]
     finally:
         store.close()
+
+
+def test_a_command_says_the_store_cannot_be_reached(tmp_path: Path) -> None:
+    """A command over a PostgreSQL that does not answer: one line on stderr naming the
+    database and why, exit status 2, and with --json the error's code; `serve` says so
+    before it starts."""
+    nowhere = f"postgresql://facepair@/gallery?host={tmp_path}&port=1"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACEPAIR_STORE": nowhere,
+           "FACEPAIR_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-c", "from service.cli import main; main()", "keys", "list"]
+    plain = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2 and plain.stdout == ""
+    line = plain.stderr.strip()
+    assert "\n" not in line and line.startswith("error: the gallery's database postgresql://")
+    assert "cannot be reached" in line and "Traceback" not in line
+    as_json = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    error = json.loads(as_json.stdout.strip().splitlines()[-1])["error"]
+    assert as_json.returncode == 2 and error["code"] == "store_unavailable"
+    serve = subprocess.run([*SERVE, "--port", str(free_port())], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert serve.returncode == 2 and "cannot be reached" in serve.stderr.strip().splitlines()[-1]
