@@ -86,7 +86,7 @@ class Thresholds:
         of its own and the last estimate, or the card's threshold, answers meanwhile.
         `_estimated` also gives the nearest-face rows behind it (`calibrate` reads them)."""
         self.matching.sync()
-        key = (self.store.generation(), len(self.matching.index))
+        key = (self.matching.seen, len(self.matching.index))
         cached = self._estimate
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
@@ -154,9 +154,7 @@ class Thresholds:
                                 f"identifications expected at {target_fpir:g}, so the "
                                 "suggested threshold is a rough estimate")
         if apply:
-            with self.matching.lock:
-                self.store.meta.set(f"threshold:{self.model}", repr(suggested))
-                self.matching.committed()
+            self.store.meta.set(f"threshold:{self.model}", repr(suggested), model=self.model)
         return CalibrationOut(
             model=self.model, people=people, faces=len(rows),
             probes_with_genuine=sum(r[2] is not None for r in rows.values()),
@@ -165,6 +163,4 @@ class Thresholds:
 
     def reset_threshold(self) -> None:
         """Back to the model card's threshold at the target false-accept rate."""
-        with self.matching.lock:
-            self.store.meta.delete(f"threshold:{self.model}")
-            self.matching.committed()
+        self.store.meta.delete(f"threshold:{self.model}", model=self.model)

@@ -59,6 +59,7 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings)
         )
+        app.state.gallery.follow()
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.batcher = IdentifyBatcher(
             app.state.gallery,

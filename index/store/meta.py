@@ -18,14 +18,20 @@ class MetaRepository:
             value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
         return default if value is None else str(value)
 
-    def set(self, key: str, value: str) -> None:
-        with self.db.transaction(gallery=True) as conn:
+    def set(self, key: str, value: str, model: str | None = None) -> None:
+        """`model`: the value is that model's threshold set by hand (identify answers
+        otherwise: the change feed says so)."""
+        with self.db.transaction() as conn:
+            if model is not None:
+                self.db.changed("threshold", model=model)
             stmt = upsert(conn, t.meta).values(key=key, value=value)
             conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
                                                     set_={"value": stmt.excluded.value}))
 
-    def delete(self, key: str) -> None:
-        with self.db.transaction(gallery=True) as conn:
+    def delete(self, key: str, model: str | None = None) -> None:
+        with self.db.transaction() as conn:
+            if model is not None:
+                self.db.changed("threshold", model=model)
             conn.execute(delete(t.meta).where(t.meta.c.key == key))
 
     def counts(self) -> dict[str, int]:
