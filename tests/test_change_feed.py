@@ -15,7 +15,8 @@ from index.matching import Matching
 from index.search import FaceIndex
 from index.settings import IndexSettings
 from index.store import NewFace, Store
-from tests.test_gallery import ALVARO, AMELIE, CARLOS, enroll_three, models, names, photo  # noqa: F401 (a fixture)
+from tests.test_gallery import ALVARO, AMELIE, CARLOS, enroll_three, names, photo
+from tests.test_gallery import models as models  # a fixture
 
 
 @pytest.fixture
@@ -135,3 +136,23 @@ def test_a_restarted_replica_starts_from_its_file_and_the_changes_since(
     assert sorted(again.index.ids().tolist()) == sorted(first[1:] + later)
     assert again.owners() == {f: p for f, p in store.faces.people().items()}
     store.close()
+
+
+def test_the_first_estimate_of_a_large_gallery_is_made_by_one_process(
+        replicas: list[Gallery], lfw_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.thresholds as thresholds
+
+    monkeypatch.setattr(thresholds, "BACKGROUND_FROM", 1)  # "large": made in the background
+    monkeypatch.setattr(thresholds, "RETRY_SECONDS", 0.0)
+    one, two = replicas
+    enroll_three(one, lfw_dir, ALVARO, AMELIE, CARLOS)
+    store = one.store
+    assert store.meta.take_lease(f"estimate:{one.model}", "another-host:1:x", 60)
+    assert two.estimate(wait=False).source == "card"
+    two.thresholds._estimating.join(10)  # it found the lease held, and made nothing
+    assert store.embeddings.without_nearest(one.model) == 9
+    store.meta.release_lease(f"estimate:{one.model}", "another-host:1:x")
+    two.estimate(wait=False)
+    two.thresholds._estimating.join(30)
+    assert store.embeddings.without_nearest(one.model) == 0  # made once, for everyone
+    assert one.estimate(wait=False) == two.estimate(wait=False)

@@ -143,7 +143,10 @@ class Database:
 
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
         if not self.sqlite:
-            return create_engine(self.url, pool_pre_ping=True,
+            # many rows are written with the driver's own executemany (one statement, sent in
+            # a pipeline), not as one long statement per thousand rows, which psycopg parses
+            # again each time
+            return create_engine(self.url, pool_pre_ping=True, use_insertmanyvalues=False,
                                  poolclass=pool.QueuePool if pooled else pool.NullPool,
                                  **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
         engine = create_engine(
@@ -305,6 +308,21 @@ class Database:
             log.warning("WAL checkpoint left for later", exc_info=True)
 
     # -- ids given ---------------------------------------------------------------------------
+
+    def new_ids(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert these rows into a table whose ids the database gives: their ids, in order.
+        PostgreSQL's ids are taken from the table's sequence first, so that the rows go in
+        with the driver's executemany."""
+        if self.sqlite:
+            result = conn.execute(table.insert().returning(table.c.id,
+                                                           sort_by_parameter_order=True), rows)
+            return [int(r[0]) for r in result]
+        ids = [int(r[0]) for r in conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table.name, len(rows)))]
+        conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids,
+                                                                          strict=True)])
+        return ids
 
     def ids_given(self, conn: Connection) -> dict[str, int]:
         """The highest id each table with one has ever given (deleted rows' included, where

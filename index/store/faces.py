@@ -4,7 +4,6 @@ each face so that any later model can embed it again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
 
 from sqlalchemy import ColumnElement, Row, delete, select
 
@@ -58,10 +57,8 @@ class FacesRepository:
             return []
         added = now()
         with self.db.transaction() as conn:
-            result = conn.execute(
-                t.faces.insert().returning(t.faces.c.id, sort_by_parameter_order=True),
-                [{**asdict(f), "added": added} for f in faces])
-            return [int(r[0]) for r in result]
+            return self.db.new_ids(conn, t.faces, [{**vars(f), "added": added}
+                                                   for f in faces])  # (shallow: no copies)
 
     def _select(self, *where: ColumnElement[bool], newest_first: bool = False
                 ) -> list[StoredFace]:

@@ -3,6 +3,8 @@ a gallery was last embedded with) and its row counts."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import delete, func, select
 
 from index.store import schema as t
@@ -33,6 +35,22 @@ class MetaRepository:
             if model is not None:
                 self.db.changed("threshold", model=model)
             conn.execute(delete(t.meta).where(t.meta.c.key == key))
+
+    def take_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Hold the lease `name` for `seconds` from now: whether `owner` holds it (it was
+        free, had lapsed, or was already theirs)."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            stmt = upsert(conn, t.leases).values(name=name, owner=owner, until=now + seconds)
+            return bool(conn.execute(stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"owner": stmt.excluded.owner, "until": stmt.excluded.until},
+                where=(t.leases.c.until < now) | (t.leases.c.owner == owner))).rowcount)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(delete(t.leases).where(t.leases.c.name == name,
+                                                t.leases.c.owner == owner))
 
     def counts(self) -> dict[str, int]:
         """How many people, photos, faces and embeddings the gallery holds."""

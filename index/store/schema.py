@@ -228,6 +228,15 @@ album_faces = Table(
     Index("album_faces_cluster", "cluster"),
 )
 
+# work that one process of all does at a time (the gallery's calibration estimate): held by
+# `owner` (host, process, a random part) until `until` (seconds since the epoch)
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("until", Float, nullable=False),
+)
+
 # the change feed: one row for each write that changes what identify can answer, in the order
 # the writes committed (ids are given in commit order), so that every process brings its
 # search index up to date by applying what came after the last change it saw

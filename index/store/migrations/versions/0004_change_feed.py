@@ -1,5 +1,5 @@
 """The change feed: an ordered row for each write that changes what identify answers, which
-every process applies to its search index as a delta.
+every process applies to its search index as a delta; leases on work one process does for all.
 
 Revision ID: 0004
 Revises: 0003
@@ -25,6 +25,12 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer),
         sa.Column("model", sa.Text),
         sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("owner", sa.Text, nullable=False),
+        sa.Column("until", sa.Float, nullable=False),
     )
     # a gallery made before the feed: its processes start from a full read
     op.execute("DELETE FROM meta WHERE key = 'generation'")
