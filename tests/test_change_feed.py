@@ -156,3 +156,30 @@ def test_the_first_estimate_of_a_large_gallery_is_made_by_one_process(
     two.thresholds._estimating.join(30)
     assert store.embeddings.without_nearest(one.model) == 0  # made once, for everyone
     assert one.estimate(wait=False) == two.estimate(wait=False)
+
+
+def test_an_ivf_index_is_trained_again_only_past_the_growth_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.matching as matching_module
+
+    store = Store(tmp_path / "gallery.sqlite3")
+    rng = np.random.default_rng(0)
+    matching = Matching(store, "m", FaceIndex(16, ann_min_faces=300), tmp_path / "m.faiss",
+                        ann_min_faces=300)
+    matching.load()
+    _synthetic(store, "m", rng, 80, 5, 16, "a")  # 400 faces: past ann_min_faces
+    matching.sync()
+    assert matching.index.kind == "ivf" and matching.index.lists > 0
+    built = matching.index._index
+    _synthetic(store, "m", rng, 60, 5, 16, "b")  # 700: under twice the size it was trained on
+    matching.sync()
+    assert matching.index._index is built and len(matching.index) == 700
+    monkeypatch.setattr(matching_module, "BUILD_INLINE_BELOW", 0)  # a large gallery's way
+    _synthetic(store, "m", rng, 40, 5, 16, "c")  # 900: trained again, on a thread
+    matching.sync()
+    assert matching._retraining is not None
+    matching._retraining.join(30)
+    assert matching.index._index is not built and len(matching.index) == 900
+    want = store.embeddings.of_model("m").face_ids.tolist()
+    assert sorted(matching.index.ids().tolist()) == want
+    store.close()

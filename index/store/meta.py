@@ -42,10 +42,11 @@ class MetaRepository:
         now = time.time()
         with self.db.transaction() as conn:
             stmt = upsert(conn, t.leases).values(name=name, owner=owner, until=now + seconds)
-            return bool(conn.execute(stmt.on_conflict_do_update(
+            return conn.execute(stmt.on_conflict_do_update(
                 index_elements=["name"],
                 set_={"owner": stmt.excluded.owner, "until": stmt.excluded.until},
-                where=(t.leases.c.until < now) | (t.leases.c.owner == owner))).rowcount)
+                where=(t.leases.c.until < now) | (t.leases.c.owner == owner))
+                .returning(t.leases.c.owner)).first() is not None
 
     def release_lease(self, name: str, owner: str) -> None:
         with self.db.transaction() as conn:
