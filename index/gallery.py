@@ -23,6 +23,7 @@ What they answer is defined once, in `index.results`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -87,6 +88,7 @@ class Gallery:
         self.enrollment = Enrollment(*parts)
         self.recognition = Recognition(*parts)
         self.management = PeopleManagement(self.store, self.matching)
+        self._following: threading.Event | None = None
         self.catch_up_embeddings(progress)
         self.matching.load()
 
@@ -115,7 +117,17 @@ class Gallery:
         """Write the index file (it is rebuilt from the store when this was not done)."""
         self.matching.save()
 
+    def follow(self) -> None:
+        """Apply other processes' writes to this one's index as they come, on a thread of its
+        own (a long-lived process: the service), not at the next search."""
+        if self._following is None:
+            self._following = threading.Event()
+            threading.Thread(target=self.matching.follow, args=(self._following,),
+                             daemon=True, name="change-feed").start()
+
     def close(self) -> None:
+        if self._following is not None:
+            self._following.set()
         self.save()
         self.store.close()
 

@@ -39,13 +39,13 @@ class PeopleManagement:
             return found.id
         with self.matching.lock:
             person_id = self.store.people.get_or_add(name)
-            self.matching.person_added(person_id)
+            self.matching.sync()
         return person_id
 
     def create(self, name: str, note: str = "") -> Person:
         with self.matching.lock:
             pid = self.store.people.add(checked_name(name), note)
-            self.matching.person_added(pid)
+            self.matching.sync()
         return self.store.people.get(pid)
 
     def update(self, person_id: int, name: str | None = None,
@@ -55,7 +55,7 @@ class PeopleManagement:
             before = self.store.people.get(person_id).name
             person = self.store.people.update(
                 person_id, None if name is None else checked_name(name), note)
-            self.matching.people_changed()
+            self.matching.sync()
         if person.name != before:
             sync_sidecars(self.store, self.store.albums.paths_of(person_id))
         return person
@@ -65,8 +65,7 @@ class PeopleManagement:
         tagged = self.store.albums.paths_of(other)
         with self.matching.lock:
             person = self.store.people.merge(keep, other)
-            self.matching.people_changed()
-            self.matching.save()
+            self.matching.sync()
         sync_sidecars(self.store, tagged)
         return person
 
@@ -78,7 +77,7 @@ class PeopleManagement:
         tagged = self.store.albums.paths_of(person_id)
         with self.matching.lock:
             face_ids = self.store.people.delete(person_id)
-            self.matching.faces_removed(face_ids)
+            self.matching.sync()
         changed, _ = sync_sidecars(self.store, tagged)
         return DeletedPersonOut(deleted_person=person_id, deleted_faces=len(face_ids),
                                 sidecars_scrubbed=changed)
@@ -88,11 +87,11 @@ class PeopleManagement:
         was enrolled from it)."""
         with self.matching.lock:
             face_ids = self.store.faces.delete_in_photo(person_id, photo_id)
-            self.matching.faces_removed(face_ids)
+            self.matching.sync()
         return RemovedPhotoOut(deleted_photo=photo_id, deleted_faces=face_ids)
 
     def remove_face(self, face_id: int) -> RemovedFaceOut:
         with self.matching.lock:
             self.store.faces.delete(face_id)
-            self.matching.faces_removed([face_id])
+            self.matching.sync()
         return RemovedFaceOut(deleted_face=face_id)

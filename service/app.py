@@ -28,9 +28,9 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from faces.memory import keep_freed_memory
-from index.album.jobs import owner_name
 from index.album.queue import AlbumJobs
 from index.gallery import Gallery
+from index.replica import owner_name
 from service.batching import IdentifyBatcher
 from service.deps import Runner
 from service.gate import Gate
@@ -61,6 +61,7 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings)
         )
+        app.state.gallery.follow()
         app.state.store_check = StoreCheck(app.state.gallery.store)
         app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
         app.state.batcher = IdentifyBatcher(

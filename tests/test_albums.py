@@ -169,7 +169,7 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     root, truth = album
     work = tmp_path / "album"
     shutil.copytree(root, work)
-    generation = gallery.store.generation()
+    generation = gallery.store.changes.head()
     with ClusterHelper() as helper:  # forked workers (on a CPU), clusters from the helper
         first = AlbumTagger(gallery, workers=2, clusterer=helper).run(work)
     assert first["photos"] == len(truth) and first["failed"] == 0 and first["named"] > 0
@@ -180,7 +180,7 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     assert first["clusters"] >= 2 and cluster_unknown(gallery) == first["clusters"]
     assert grouped() == by_helper  # same clusters here
     # album bookkeeping leaves the gallery, and so its search index, alone
-    assert gallery.store.generation() == generation
+    assert gallery.store.changes.head() == generation
     again = AlbumTagger(gallery, workers=1).run(work)
     assert again["photos"] == 0 and again["unchanged"] == first["photos"]
     touched, changed = work / sorted(truth)[0], work / sorted(truth)[1]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,20 +23,12 @@ from pathlib import Path
 from faces.errors import NotFound
 from index.errors import StoreUnavailable
 from index.gallery import Gallery
+from index.replica import owner_name
 from index.results import AlbumJobOut
 from index.store import AlbumJob, Store
 
 Problem = tuple[str, str, str]  # path, problem, detail
 log = logging.getLogger("facepair.jobs")
-
-
-def owner_name() -> str:
-    """This process as an album job's owner: its host, its process id and a random part (a
-    process id comes back after a restart; the random part does not)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
-
-
-_TOKEN = secrets.token_hex(4)
 
 
 def alive(owner: str) -> bool:

@@ -8,6 +8,7 @@
     store.jobs        the album-job queue, progress and problems
     store.keys        API keys (hashes)
     store.meta        named values and counts
+    store.changes     the change feed: what changed of what identify answers, in order
 
 Repositories hand out records (`index.store.records`), never a driver's row or connection;
 vectors and boxes are decoded inside. `store.transaction()` groups writes that must land
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from index.store import copy
 from index.store.albums import AlbumsRepository
+from index.store.changes import ChangesRepository
 from index.store.clusters import ClustersRepository
 from index.store.database import Database, url_of
 from index.store.embeddings import EmbeddingsRepository
@@ -38,6 +40,7 @@ from index.store.records import (
     AlbumJob,
     AlbumPhoto,
     ApiKey,
+    Change,
     Chip,
     Cluster,
     Embedded,
@@ -52,7 +55,7 @@ from index.store.records import (
     Suggestion,
 )
 
-__all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Chip",
+__all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Change", "Chip",
            "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
            "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion",
            "compare_stores", "copy_store", "gallery_file"]
@@ -72,21 +75,13 @@ class Store:
         self.jobs = JobsRepository(self.db)
         self.keys = KeysRepository(self.db)
         self.meta = MetaRepository(self.db)
+        self.changes = ChangesRepository(self.db)
 
     @contextmanager
-    def transaction(self, gallery: bool = False) -> Iterator[None]:
-        """Writes that land together or not at all. `gallery`: they may change people, faces
-        or embeddings (every process's search index catches up)."""
-        with self.db.transaction(gallery):
+    def transaction(self) -> Iterator[None]:
+        """Writes that land together or not at all (their changes join the feed as one)."""
+        with self.db.transaction():
             yield
-
-    def generation(self) -> int:
-        """Moved on by every write that may change the gallery: tells a saved index, or
-        another process, it is stale."""
-        return self.db.generation()
-
-    def last_write(self) -> tuple[int, int]:
-        return self.db.last_write()
 
     def compact(self) -> None:
         self.db.compact()
@@ -100,6 +95,7 @@ class Store:
         return self.db.problems()
 
     def close(self) -> None:
+        self.changes.close()
         self.db.close()
 
 

@@ -56,7 +56,7 @@ def copy(src: Database, dst: Database, progress: Progress | None = None) -> dict
                       "empty one")
     copied: dict[str, int] = {}
     with src.reading() as reader, dst.transaction() as writer:
-        writer.execute(sa.delete(metadata.tables["meta"]))  # a new store's generation
+        writer.execute(sa.delete(metadata.tables["meta"]))  # the source's values, not its own
         for table in metadata.sorted_tables:
             copied[table.name] = 0
             for rows in _rows(reader, table):

@@ -240,3 +240,14 @@ class ApiKey(Record):
     created: str
     last_used: str | None
 
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the change feed (`schema.changes`)."""
+
+    id: int
+    kind: str
+    face_id: int | None
+    person_id: int | None
+    model: str | None

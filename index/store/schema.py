@@ -227,3 +227,29 @@ album_faces = Table(
     Index("album_faces_person", "person_id"),
     Index("album_faces_cluster", "cluster"),
 )
+
+# work that one process of all does at a time (the gallery's calibration estimate): held by
+# `owner` (host, process, a random part) until `until` (seconds since the epoch)
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("until", Float, nullable=False),
+)
+
+# the change feed: one row for each write that changes what identify can answer, in the order
+# the writes committed (ids are given in commit order), so that every process brings its
+# search index up to date by applying what came after the last change it saw
+changes = Table(
+    "changes", metadata,
+    Column("id", Integer, primary_key=True),
+    # 'face': a face's vector or owner changed, or it is gone (model: one model's vector only)
+    # 'person': a person added, renamed, merged away or deleted
+    # 'exclusion': a face said not to be a person; 'threshold': the threshold set by hand
+    # 'reset': read everything again (another model's vectors replaced the gallery's)
+    Column("kind", Text, nullable=False),
+    Column("face_id", Integer),
+    Column("person_id", Integer),
+    Column("model", Text),
+    sqlite_autoincrement=True,
+)
