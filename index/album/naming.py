@@ -53,7 +53,7 @@ class Namer:
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         naming = Naming(matches, [None] * len(matches))
-        self._apply_tags(item.path, read_tags(Path(item.path)), naming)
+        self._apply_tags(item.shown or item.path, read_tags(Path(item.path)), naming)
         return naming
 
     def _apply_tags(self, path: str, tags: PhotoTags, naming: Naming) -> None:

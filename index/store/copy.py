@@ -16,6 +16,9 @@ from index.store.database import Database
 from index.store.schema import metadata
 
 BATCH = 2_000  # rows read and written at a time
+# tables whose ids the database gives and whose rows are never deleted: the highest row is the
+# highest id given
+OWN_IDS = ("roots",)
 Progress = Callable[[str, int], None]  # table, rows copied so far
 
 
@@ -66,6 +69,10 @@ def copy(src: Database, dst: Database, progress: Progress | None = None) -> dict
                     progress(table.name, copied[table.name])
         for name, given in src.ids_given(reader).items():
             dst.set_ids_given(writer, name, given)
+        for name in OWN_IDS:
+            dst.set_ids_given(writer, name, int(reader.execute(
+                sa.select(sa.func.coalesce(sa.func.max(sa.column("id")), 0))
+                .select_from(sa.table(name))).scalar_one()))
     return copied
 
 
