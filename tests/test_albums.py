@@ -350,7 +350,8 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     import numpy as np
 
     from faces.decode import decode, decode_reduced
-    from index.album.analyse import analyse, lend_to_workers
+    from index.album.analyse import NOWHERE, analyse, lend_to_workers
+    from index.album.scan import PhotoFile
     from tests.test_decode import phone_photo
 
     lend_to_workers(gallery)
@@ -358,7 +359,8 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     for face_px, from_full in ((90, True), (600, False)):
         path = tmp_path / f"phone_{face_px}.jpg"
         phone_photo(lfw(KNOWN[0], 5), path, face_px)
-        (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
+        (item,) = analyse([PhotoFile(str(path), path.stat().st_size, path.stat().st_mtime, "",
+                                     NOWHERE, path.name)])
         assert item.error is None and (item.width, item.height) == (4032, 3024)
         (face,) = item.faces  # in the full photo's coordinates
         assert abs(face.size - face_px) < 0.35 * face_px
