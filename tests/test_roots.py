@@ -104,25 +104,33 @@ def test_folders_outside_every_root_become_roots(tmp_path: Path) -> None:
     assert roots.place("photos-2:").root.name == "photos-2"
     assert json.loads((home / "roots.json").read_text()) == {
         "photos": str(first.resolve()), "photos-2": str(second.resolve())}
+    assert not [f for f in home.iterdir() if f.name.startswith(".roots-")]  # no leftovers
     assert roots.file(PhotoRef(roots.place(first).root.id, "2020/a.jpg")) == (
         first.resolve() / "2020" / "a.jpg")
     assert roots.file(PhotoRef(roots.place(first).root.id, "../secret.jpg")) is None
     with pytest.raises(FacepairError) as unknown:
         roots.place("nowhere:2020")
     assert unknown.value.code == "unknown_root"
+    # a folder holding a root becomes one too; what lies in the inner root stays the inner's
+    outer = roots.place(tmp_path / "a", register=True).root
+    find = roots.finder()
+    inner = find(first.resolve() / "2020" / "b.jpg")
+    assert inner is not None and inner.shown == "photos:2020/b.jpg"
+    assert roots.parts(tmp_path / "a") == [(outer.id, ""), (inner.root.id, "")]
     # another host (a home of its own) places "photos" elsewhere; "photos-2" it finds at
     # the folder it was first found at
     elsewhere = tmp_path / "c"
     elsewhere.mkdir()
     there = Roots(store, IndexSettings(roots=f"photos={elsewhere}"), tmp_path / "other")
     assert [(r["name"], r["folder"], r["source"]) for r in there.listing()] == [
+        ("a", str((tmp_path / "a").resolve()), "hint"),
         ("photos", str(elsewhere.resolve()), "setting"),
         ("photos-2", str(second.resolve()), "hint")]
     store.close()
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory, lfw_dir) -> Path:
+def library(tmp_path_factory, lfw_dir: Path) -> Path:
     """A small photo library: a few LFW photos in two folders."""
     root = tmp_path_factory.mktemp("library") / "family"
     for i, person in enumerate(("Ann_Veneman", "Colin_Powell", "George_W_Bush")):
@@ -132,16 +140,16 @@ def library(tmp_path_factory, lfw_dir) -> Path:
     return root
 
 
-def host(tmp_path: Path, name: str, roots: str, detector) -> Gallery:
+def host(tmp_path: Path, location: str, name: str, roots: str, detector) -> Gallery:
     """The gallery as one host sees it: the shared store, its own home and roots."""
     from faces.embed import Embedder
 
-    settings = IndexSettings(store=str(tmp_path / "shared.sqlite3"), roots=roots)
+    settings = IndexSettings(store=location, roots=roots)
     return Gallery(settings, home=tmp_path / name, detector=detector, embedder=Embedder())
 
 
 def test_two_hosts_mounting_one_library_at_different_places_agree(
-        tmp_path: Path, library: Path, detector) -> None:
+        tmp_path: Path, store_location: str, library: Path, lfw_dir: Path, detector) -> None:
     """Host A has the library at dirA, host B the same files (same bytes and times) at
     dirB: B's tagging finds every photo as A tagged it, and shows, serves and writes beside
     them at its own place."""
@@ -152,12 +160,13 @@ def test_two_hosts_mounting_one_library_at_different_places_agree(
     for photo in dir_a.rglob("*.jpg"):
         st = photo.stat()
         os.utime(dir_b / photo.relative_to(dir_a), ns=(st.st_atime_ns, st.st_mtime_ns))
-    a = host(tmp_path, "a", f"family={dir_a}", detector)
+    a = host(tmp_path, store_location, "a", f"family={dir_a}", detector)
+    bush = a.enroll("Bush", lfw_dir / "George_W_Bush" / "George_W_Bush_0002.jpg").person_id
     first = AlbumTagger(a, workers=1).run(dir_a)
     assert (first["root"], first["photos"], first["unchanged"]) == ("family", 3, 0)
     a.close()
 
-    b = host(tmp_path, "b", f"family={dir_b}", detector)
+    b = host(tmp_path, store_location, "b", f"family={dir_b}", detector)
     again = AlbumTagger(b, workers=1).run(dir_b)
     assert (again["photos"], again["unchanged"], again["failed"]) == (0, 3, 0)
     sub = AlbumTagger(b, workers=1).run("family:2020")  # a folder inside the root, by name
@@ -169,4 +178,9 @@ def test_two_hosts_mounting_one_library_at_different_places_agree(
         str(dir_b.resolve() / "2020" / f"{n}.jpg") for n in ("Ann_Veneman", "George_W_Bush")}
     assert [r.name for r in b.store.roots.all()] == ["family"]
     assert not (tmp_path / "b" / "roots.json").exists()  # a root of the settings
+    # XMP goes beside the photo at this host's place
+    [where] = b.store.albums.paths_of(bush)
+    assert b.sync_sidecars([where], create=True) == (1, [])
+    assert (dir_b / "2020" / "George_W_Bush.jpg.xmp").is_file()
+    assert not list(dir_a.rglob("*.xmp"))
     b.close()
