@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from faces.errors import NotFound
-from index.errors import Refused
+from index.errors import Conflict, Refused
 from index.settings import ROOT_NAME_FORBIDS, IndexSettings
 from index.store import PhotoRef, Root, Store, shown
 
@@ -217,6 +217,25 @@ class Roots:
                         if h.folder != path and path in h.folder.parents]
 
     # -- registering --------------------------------------------------------------------------
+
+    def rename(self, old: str, new: str) -> Root:
+        """A root's new name, in the store and in this host's `roots.json` (other hosts
+        that place it by the old name in their settings follow by theirs)."""
+        new = new.strip()
+        if not new or any(c in ROOT_NAME_FORBIDS for c in new):
+            raise Refused("invalid_name", f"{new!r}: a root's name is not empty and holds none "
+                          f"of {ROOT_NAME_FORBIDS!r}")
+        root = next((r for r in self.store.roots.all() if r.name == old), None)
+        if root is None:
+            raise Refused("unknown_root", f"no root named {old!r} (`facepair roots list`)")
+        with self._locked() as remembered:
+            if not self.store.roots.rename(root.id, new):
+                raise Conflict(f"a root named {new!r} exists already")
+            if old in remembered:
+                remembered[new] = remembered.pop(old)
+        renamed = self.store.roots.get(root.id)
+        assert renamed is not None
+        return renamed
 
     def register(self, folder: Path) -> Root:
         """A folder of this host becomes a root: named after it (unique), remembered in this

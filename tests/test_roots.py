@@ -117,6 +117,15 @@ def test_folders_outside_every_root_become_roots(tmp_path: Path) -> None:
     inner = find(first.resolve() / "2020" / "b.jpg")
     assert inner is not None and inner.shown == "photos:2020/b.jpg"
     assert roots.parts(tmp_path / "a") == [(outer.id, ""), (inner.root.id, "")]
+    # renamed, in the store and in this host's file
+    with pytest.raises(FacepairError) as taken:
+        roots.rename("a", "photos")
+    assert taken.value.code == "conflict"
+    assert roots.rename("a", "outer").name == "outer"
+    assert roots.place(tmp_path / "a").shown == "outer"
+    assert json.loads((home / "roots.json").read_text())["outer"] == str(
+        (tmp_path / "a").resolve())
+    roots.rename("outer", "a")
     # another host (a home of its own) places "photos" elsewhere; "photos-2" it finds at
     # the folder it was first found at
     elsewhere = tmp_path / "c"

@@ -4,7 +4,7 @@ store's."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from index.store import schema as t
 from index.store.database import Database, upsert
@@ -37,6 +37,14 @@ class RootsRepository:
                                 .on_conflict_do_nothing(index_elements=["name"])
                                 .returning(R.id)).first()
         return None if made is None else int(made[0])
+
+    def rename(self, root_id: int, name: str) -> bool:
+        """A root's new name; False where another root has it."""
+        with self.db.transaction() as conn:
+            if conn.execute(select(R.id).where(R.name == name, R.id != root_id)).first():
+                return False
+            conn.execute(update(t.roots).where(R.id == root_id).values(name=name))
+        return True
 
     def get_or_add(self, name: str, hint: str | None) -> int:
         """The id of the root of this name, made where there is none."""

@@ -199,6 +199,28 @@ def clusters_name(cluster: int = typer.Argument(..., help="A cluster id (cluster
             err.print(f"{result['sidecars_written']} sidecars rewritten")
 
 
+@roots_app.command("rename")
+def roots_rename(old: str = typer.Argument(..., help="A root's name (roots list)."),
+                 new: str = typer.Argument(..., help="Its new name."),
+                 as_json: Json = False) -> None:
+    """Rename a root: its photos and jobs follow; hosts that place it in FACEPAIR_ROOTS
+    use the new name there."""
+    from index.roots import Roots
+    from index.store import Store
+    from service.settings import get_settings
+
+    settings = get_settings()
+    store = Store(settings.store_location())
+    try:
+        root = Roots(store, settings, settings.home).rename(old, new)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(root.to_dict())
+    else:
+        out.print(f"{old} is now {root.name}", highlight=False, markup=False)
+
+
 @roots_app.command("list")
 def roots_list(as_json: Json = False) -> None:
     """The roots, and where each is on this host (FACEPAIR_ROOTS, registered here by
