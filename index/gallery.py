@@ -49,10 +49,11 @@ from index.results import (
     StatusOut,
     VerifyOut,
 )
+from index.roots import Roots
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings
 from index.sidecars import SidecarProblem, sync_sidecars
-from index.store import Person, Store
+from index.store import Person, PhotoRef, Store
 from index.thresholds import Thresholds
 
 # what the album code imports from here: the near-copy cosine, a named face, the chip format
@@ -75,6 +76,7 @@ class Gallery:
         self._detector = detector
         self.model = self.embedder.name
         self.store = Store(self.settings.store_location(self.home))
+        self.roots = Roots(self.store, self.settings, self.home)
         self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
                                self.settings.ann_nprobe,
                                use_gpu=self.embedder.device.startswith("cuda"))
@@ -87,7 +89,7 @@ class Gallery:
                  self.matching, self.thresholds)
         self.enrollment = Enrollment(*parts)
         self.recognition = Recognition(*parts)
-        self.management = PeopleManagement(self.store, self.matching)
+        self.management = PeopleManagement(self.store, self.matching, self.roots)
         self._following: threading.Event | None = None
         self.catch_up_embeddings(progress)
         self.matching.load()
@@ -241,7 +243,7 @@ class Gallery:
 
     # -- the user's photos (`index.sidecars`) ------------------------------------------------
 
-    def sync_sidecars(self, paths: list[Path], create: bool = False, embed: bool = False
+    def sync_sidecars(self, photos: list[PhotoRef], create: bool = False, embed: bool = False
                       ) -> tuple[int, list[SidecarProblem]]:
-        """`index.sidecars.sync_sidecars` over this gallery's store."""
-        return sync_sidecars(self.store, paths, create, embed)
+        """`index.sidecars.sync_sidecars` over this gallery's store and roots."""
+        return sync_sidecars(self.store, self.roots, photos, create, embed)

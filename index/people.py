@@ -8,6 +8,7 @@ from faces.errors import NotFound
 from index.matching import Matching
 from index.names import checked_name
 from index.results import DeletedPersonOut, RemovedFaceOut, RemovedPhotoOut
+from index.roots import Roots
 from index.sidecars import sync_sidecars
 from index.store import Person, Store
 
@@ -15,8 +16,8 @@ from index.store import Person, Store
 class PeopleManagement:
     """The people of one gallery. Thread-safe."""
 
-    def __init__(self, store: Store, matching: Matching) -> None:
-        self.store, self.matching = store, matching
+    def __init__(self, store: Store, matching: Matching, roots: Roots) -> None:
+        self.store, self.matching, self.roots = store, matching, roots
 
     def all(self) -> list[Person]:
         return self.store.people.all()
@@ -57,7 +58,7 @@ class PeopleManagement:
                 person_id, None if name is None else checked_name(name), note)
             self.matching.sync()
         if person.name != before:
-            sync_sidecars(self.store, self.store.albums.paths_of(person_id))
+            sync_sidecars(self.store, self.roots, self.store.albums.paths_of(person_id))
         return person
 
     def merge(self, keep: int, other: int) -> Person:
@@ -66,7 +67,7 @@ class PeopleManagement:
         with self.matching.lock:
             person = self.store.people.merge(keep, other)
             self.matching.sync()
-        sync_sidecars(self.store, tagged)
+        sync_sidecars(self.store, self.roots, tagged)
         return person
 
     def delete(self, person_id: int) -> DeletedPersonOut:
@@ -78,7 +79,7 @@ class PeopleManagement:
         with self.matching.lock:
             face_ids = self.store.people.delete(person_id)
             self.matching.sync()
-        changed, _ = sync_sidecars(self.store, tagged)
+        changed, _ = sync_sidecars(self.store, self.roots, tagged)
         return DeletedPersonOut(deleted_person=person_id, deleted_faces=len(face_ids),
                                 sidecars_scrubbed=changed)
 

@@ -6,6 +6,7 @@
     store.albums      tagged album photos and the faces found in them
     store.clusters    unknown album faces: clusters, suggestions, what a user says of one
     store.jobs        the album-job queue, progress and problems
+    store.roots       photo libraries by name, which album photos and jobs point into
     store.keys        API keys (hashes)
     store.meta        named values and counts
     store.changes     the change feed: what changed of what identify answers, in order
@@ -48,17 +49,21 @@ from index.store.records import (
     NewAlbumFace,
     NewFace,
     Person,
+    PhotoRef,
     PhotoState,
     Problem,
     ReportFace,
+    Root,
     StoredFace,
     Suggestion,
+    shown,
 )
+from index.store.roots import RootsRepository
 
 __all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Change", "Chip",
            "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
-           "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion",
-           "compare_stores", "copy_store", "gallery_file"]
+           "PhotoRef", "PhotoState", "Problem", "ReportFace", "Root", "Store", "StoredFace",
+           "Suggestion", "compare_stores", "copy_store", "gallery_file", "shown"]
 
 
 class Store:
@@ -73,6 +78,7 @@ class Store:
         self.albums = AlbumsRepository(self.db)
         self.clusters = ClustersRepository(self.db)
         self.jobs = JobsRepository(self.db)
+        self.roots = RootsRepository(self.db)
         self.keys = KeysRepository(self.db)
         self.meta = MetaRepository(self.db)
         self.changes = ChangesRepository(self.db)

@@ -16,6 +16,8 @@ from index.store.database import Database
 from index.store.schema import metadata
 
 BATCH = 2_000  # rows read and written at a time
+# tables whose ids the database gives and whose rows are never deleted: the highest row is the
+# highest id given
 Progress = Callable[[str, int], None]  # table, rows copied so far
 
 

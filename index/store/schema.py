@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -147,10 +148,23 @@ api_keys = Table(
     Column("last_used", Text),
 )
 
+# a photo library by name: album photos are kept as a root and a path inside it, so that hosts
+# that mount one library at different places agree on which photo is which (where a root lives
+# on a host is that host's setting, `index.roots`); `hint` is where it was first found
+roots = Table(
+    "roots", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created", Text, nullable=False),
+    Column("hint", Text),
+)
+
 album_jobs = Table(
     "album_jobs", metadata,
     Column("id", Integer, primary_key=True),
-    Column("root", Text, nullable=False),
+    # the root tagged, and the folder inside it (POSIX, "" for the whole root)
+    Column("root_id", Integer, ForeignKey("roots.id"), nullable=False),
+    Column("folder", Text, nullable=False, server_default=""),
     Column("status", Text, nullable=False),
     Column("xmp", Boolean, nullable=False, server_default="0"),
     Column("created", Text, nullable=False),
@@ -188,7 +202,9 @@ album_problems = Table(
 album_photos = Table(
     "album_photos", metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", Text, nullable=False, unique=True),
+    # a photo's root and its path inside it (POSIX separators)
+    Column("root_id", Integer, ForeignKey("roots.id"), nullable=False),
+    Column("path", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("mtime", Float, nullable=False),
     Column("sha256", Text, nullable=False),
@@ -199,6 +215,7 @@ album_photos = Table(
     Column("tagged", Text, nullable=False),
     # the photo's tag files as last read (their sizes and times: faces.tags.fingerprint)
     Column("tags", Text, nullable=False, server_default=""),
+    UniqueConstraint("root_id", "path", name="album_photos_place"),
 )
 
 album_faces = Table(
