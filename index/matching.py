@@ -36,7 +36,8 @@ log = logging.getLogger("facepair.matching")
 # someone, a face too like one already enrolled)
 NEAR_COPY = 0.95
 # an IVF index is trained again when the gallery has grown or shrunk by this factor since its
-# lists were trained (bench.index_drift measures what growth costs a trained index)
+# lists were trained: up to twice its size, a grown index answers as fast and as well as a
+# fresh one; at four times it misses more (bench.index_drift, docs/benchmarks.md)
 RETRAIN_GROWTH = 2.0
 BUILD_INLINE_BELOW = 50_000  # faces: a build this small (under a second) is done at once
 
