@@ -35,7 +35,7 @@ def bulk_embeddings(conn: Connection, model: str) -> Embedded | None:
     by NumPy as fixed-size records (None where the vectors are not all of one size)."""
     driver = cast(psycopg.Connection, conn.connection.dbapi_connection)
     query = ("COPY (SELECT f.id, f.person_id, e.vector FROM embeddings e JOIN faces f "
-             "ON f.id = e.face_id WHERE e.model = %s ORDER BY f.id) TO STDOUT (FORMAT BINARY)")
+             "ON f.id = e.face_id WHERE e.model = %s) TO STDOUT (FORMAT BINARY)")
     with driver.cursor() as cursor, cursor.copy(query, (model,)) as copy:
         data = b"".join(bytes(block) for block in copy)
     header = 19 + int(np.frombuffer(data, ">i4", 1, 15)[0])  # signature, flags, extension
@@ -51,6 +51,7 @@ def bulk_embeddings(conn: Connection, model: str) -> Embedded | None:
     rows = np.frombuffer(body, record)
     if not ((rows["fields"] == 3).all() and (rows["n3"] == size).all()):
         return None
+    rows = rows[np.argsort(rows["id"], kind="stable")]  # by face id (sorted here, not there)
     return Embedded(rows["id"].astype(np.int64), rows["person"].astype(np.int64),
                     rows["vector"].astype(np.float32))
 
