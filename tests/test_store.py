@@ -9,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic.script import ScriptDirectory
 
 from index.store import NewAlbumFace, NewFace, Store
+from index.store.database import MIGRATIONS
 from tests.legacy_gallery import VECTORS, make
+
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()  # the newest revision
 
 
 @pytest.fixture()
@@ -24,7 +28,7 @@ def upgraded(tmp_path: Path) -> Store:
 
 def test_a_gallery_of_the_old_schema_upgrades_in_place(upgraded: Store) -> None:
     store = upgraded
-    assert store.db.revision() == "0003"
+    assert store.db.revision() == HEAD
     assert [(p.id, p.name, p.note, p.faces) for p in store.people.all()] == [
         (1, "Ann", "sister", 2), (2, "Bob", "", 2)]
     faces = store.faces.of_person(1) + store.faces.of_person(2)
@@ -39,6 +43,7 @@ def test_a_gallery_of_the_old_schema_upgrades_in_place(upgraded: Store) -> None:
     np.testing.assert_array_equal(store.embeddings.exclusions("dlib-pairs")[2], VECTORS[:1])
     assert store.meta.get("threshold:dlib-pairs") == "0.61"
     assert store.keys.scope_of("f" * 64) == (1, "write")
+    assert store.keys.grant_of("f" * 64) == (1, "write", "default")  # its collection's
     job = store.jobs.get(1)
     assert job is not None and job.status == "done" and job.xmp is True and job.cancel is False
     assert job.owner is not None and job.owner.endswith(":4242")  # a host and the old pid
@@ -125,7 +130,7 @@ def test_processes_opening_a_new_gallery_at_once_migrate_it_once(store_location:
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_open, [store_location] * 4) == ["0003"] * 4
+        assert pool.map(_open, [store_location] * 4) == [HEAD] * 4
 
 
 def test_processes_opening_an_old_gallery_at_once_migrate_it_once(tmp_path: Path) -> None:
@@ -134,7 +139,7 @@ def test_processes_opening_an_old_gallery_at_once_migrate_it_once(tmp_path: Path
     path = tmp_path / "gallery.sqlite3"
     make(path)
     with mp.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_open, [str(path)] * 4) == ["0003"] * 4
+        assert pool.map(_open, [str(path)] * 4) == [HEAD] * 4
     store = Store(path)
     job = store.jobs.get(1)  # migrated once: the owner is a host and the old pid, not twice
     assert job is not None and job.owner is not None and job.owner.count(":") == 1

@@ -6,14 +6,16 @@
     store.albums      tagged album photos and the faces found in them
     store.clusters    unknown album faces: clusters, suggestions, what a user says of one
     store.jobs        the album-job queue, progress and problems
-    store.keys        API keys (hashes)
+    store.keys        API keys (hashes) and the collection each works in
     store.meta        named values and counts
+    store.collections the collections beside the default one (in the default one's store)
 
 Repositories hand out records (`index.store.records`), never a driver's row or connection;
 vectors and boxes are decoded inside. `store.transaction()` groups writes that must land
 together; a repository's write inside it joins it. The database (SQLite in
 `FACEPAIR_HOME/gallery.sqlite3`, or PostgreSQL: `FACEPAIR_STORE`) is brought to the newest
-schema (Alembic) when it is opened.
+schema (Alembic) when it is opened. Each collection (`index.store.collections`) is a store of
+its own: `Store(location, collection)`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from pathlib import Path
 from index.store import copy
 from index.store.albums import AlbumsRepository
 from index.store.clusters import ClustersRepository
+from index.store.collections import (
+    DEFAULT,
+    CollectionsRepository,
+    collection_location,
+    collection_name,
+    schema_of,
+)
 from index.store.database import Database, url_of
 from index.store.embeddings import EmbeddingsRepository
 from index.store.faces import FacesRepository
@@ -40,6 +49,7 @@ from index.store.records import (
     ApiKey,
     Chip,
     Cluster,
+    Collection,
     Embedded,
     NearestFaces,
     NewAlbumFace,
@@ -52,18 +62,21 @@ from index.store.records import (
     Suggestion,
 )
 
-__all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Chip",
-           "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
-           "PhotoState", "Problem", "ReportFace", "Store", "StoredFace", "Suggestion",
-           "compare_stores", "copy_store", "gallery_file"]
+__all__ = ["DEFAULT", "AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey",
+           "Chip", "Cluster", "Collection", "Embedded", "NearestFaces", "NewAlbumFace",
+           "NewFace", "Person", "PhotoState", "Problem", "ReportFace", "Store", "StoredFace",
+           "Suggestion", "collection_name", "compare_stores", "copy_store", "gallery_file"]
 
 
 class Store:
     """The gallery's database and its repositories. Thread-safe."""
 
-    def __init__(self, location: str | Path) -> None:
-        """`location`: a file's path (SQLite) or a `postgresql://…` address."""
-        self.db = Database(location)
+    def __init__(self, location: str | Path, collection: str = DEFAULT) -> None:
+        """`location`: the default collection's file (SQLite) or a `postgresql://…` address;
+        `collection`: the collection opened (its tables are made when first opened)."""
+        self.collection = collection_name(collection)
+        self.db = Database(collection_location(location, self.collection),
+                           schema_of(self.collection))
         self.people = PeopleRepository(self.db)
         self.faces = FacesRepository(self.db)
         self.embeddings = EmbeddingsRepository(self.db)
@@ -72,6 +85,7 @@ class Store:
         self.jobs = JobsRepository(self.db)
         self.keys = KeysRepository(self.db)
         self.meta = MetaRepository(self.db)
+        self.collections = CollectionsRepository(self.db)
 
     @contextmanager
     def transaction(self, gallery: bool = False) -> Iterator[None]:

@@ -111,11 +111,14 @@ def url_of(location: str | Path) -> URL:
 
 
 class Database:
-    """The engine over one database, its migrations and this process's transactions."""
+    """The engine over one database, its migrations and this process's transactions.
+    `schema`: on PostgreSQL, the schema that holds the tables (made when first opened; every
+    connection's `search_path` is it alone), None for `public`."""
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, schema: str | None = None) -> None:
         self.url = url_of(location)
         self.sqlite = self.url.get_backend_name() == "sqlite"
+        self.schema = None if self.sqlite else schema
         self.path = Path(self.url.database or "") if self.sqlite else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,16 +131,20 @@ class Database:
         """The database as a user named it (a password left out)."""
         if self.path is not None:
             return str(self.path)
-        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        name = self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        return name if self.schema is None else f"{name} (schema {self.schema})"
 
     def __repr__(self) -> str:
         return f"Database({self.name})"
 
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
         if not self.sqlite:
-            return create_engine(self.url, pool_pre_ping=True,
-                                 poolclass=pool.QueuePool if pooled else pool.NullPool,
-                                 **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+            engine = create_engine(self.url, pool_pre_ping=True,
+                                   poolclass=pool.QueuePool if pooled else pool.NullPool,
+                                   **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+            if self.schema is not None:
+                self._search_path(engine, self.schema)
+            return engine
         engine = create_engine(
             self.url,
             connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
@@ -158,6 +165,17 @@ class Database:
 
         return engine
 
+    @staticmethod
+    def _search_path(engine: Engine, schema: str) -> None:
+        """Every connection sees the collection's schema alone (committed at once: a SET
+        rolled back with the connection's first transaction would be undone)."""
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: object) -> None:
+            with dbapi.cursor() as cursor:
+                cursor.execute(f'SET search_path TO "{schema}"')
+            dbapi.commit()
+
     # -- migrations ---------------------------------------------------------------------------
 
     def _migrate(self) -> None:
@@ -173,6 +191,8 @@ class Database:
                 conn.begin()
                 if not self.sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                if self.schema is not None:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 tables = set(inspect(conn).get_table_names())
                 config = Config()
                 config.set_main_option("script_location", str(MIGRATIONS))
