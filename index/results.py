@@ -256,6 +256,21 @@ class DeletedPersonOut(Result):
     )
 
 
+class CollectionOut(Result):
+    """A collection and its size."""
+
+    name: str
+    created: str | None = Field(description="when it was made (null: the default one)")
+    people: int
+    faces: int
+    photos: int = Field(description="enrolled photos")
+
+
+class DeletedCollectionOut(Result):
+    deleted_collection: str
+    revoked_keys: int
+
+
 class RemovedPhotoOut(Result):
     deleted_photo: int
     deleted_faces: list[int]

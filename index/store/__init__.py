@@ -32,6 +32,7 @@ from index.store.collections import (
     CollectionsRepository,
     collection_location,
     collection_name,
+    registered,
     schema_of,
 )
 from index.store.database import Database, url_of
@@ -65,7 +66,8 @@ from index.store.records import (
 __all__ = ["DEFAULT", "AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey",
            "Chip", "Cluster", "Collection", "Embedded", "NearestFaces", "NewAlbumFace",
            "NewFace", "Person", "PhotoState", "Problem", "ReportFace", "Store", "StoredFace",
-           "Suggestion", "collection_name", "compare_stores", "copy_store", "gallery_file"]
+           "Suggestion", "collection_name", "compare_stores", "copy_store", "gallery_file",
+           "registered"]
 
 
 class Store:

@@ -115,3 +115,16 @@ class CollectionsRepository:
             folder = Path(collection_location(self.db.path, name)).parent
             shutil.rmtree(folder, ignore_errors=True)
         return int(revoked)
+
+
+def registered(location: str | Path, name: str) -> Collection | None:
+    """The collection of this name in the registry of the default store at `location` (None:
+    the default collection); `NoCollection` where it was never made or was deleted."""
+    name = collection_name(name)
+    if name == DEFAULT:
+        return None
+    db = Database(location)
+    try:
+        return CollectionsRepository(db).get(name)
+    finally:
+        db.close()
