@@ -139,6 +139,7 @@ class ThresholdOut(Result):
 
 
 class StatusOut(Result):
+    collection: str = Field(description="the collection whose gallery this is")
     model: str
     people: int
     faces: int
