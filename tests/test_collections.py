@@ -3,12 +3,23 @@ own (a SQLite file, a PostgreSQL schema) and the default one's store keeps the r
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from faces.errors import FacepairError
-from index.store import Store, collection_name
+from index.gallery import Gallery
+from index.store import NewAlbumFace, Store, collection_name
+from service import keys
+from service.app import create_app
+from service.keys import HEADER
+from service.settings import ServiceSettings
 
 
 def test_a_collections_tables_are_its_own_on_both_backends(store_location: str) -> None:
@@ -59,3 +70,250 @@ def test_collection_names_follow_the_rules(tmp_path: Path) -> None:
     registry.collections.remove("x1")
     assert not (tmp_path / "collections" / "x1").exists()
     registry.close()
+
+
+# -- the service: a key of one collection never reaches another's ------------------------------
+
+ALICE, NOTE, FILLER = "Alice-of-A", "a note only A keeps", "Filler-of-A"
+MARKERS = (ALICE, NOTE, FILLER, "upload:Amelie", "a-only")
+
+
+@dataclass
+class World:
+    """A service with collections a (people, an enrolled face, album photos, a cluster, a
+    suggestion, an album job) and b (one person), and keys of each scope."""
+
+    api: TestClient
+    gallery: Gallery
+    albums: Path
+    photo: bytes  # the enrolled face's photo
+    ids: dict[str, int]
+    keys: dict[str, str]  # "a-write", "b-read", "b-write", "b-admin", "every"
+
+    def as_(self, who: str, collection: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        return headers | ({HEADER: collection} if collection else {})
+
+
+def every_route(routes: list) -> Iterator[Any]:
+    """The app's routes, those of the routers it includes too."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from every_route(inner.routes) if inner is not None else [route]
+
+
+def _album_of_a(store: Store, albums: Path, photo: Path, dim: int, alice: int) -> dict:
+    """A's tagged album: a photo with two faces nobody is enrolled as, grouped, one suggested
+    as Alice; and the album job that tagged it."""
+    (albums / "empty").mkdir()
+    copy = albums / "a-only.jpg"
+    shutil.copy(photo, copy)
+    job = store.jobs.add(albums / "a-only-folder", xmp=False, owner=None, resumable=True)
+    vector = np.ones(dim, dtype=np.float32) / np.sqrt(dim)
+    faces = [NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"A-chip",
+                          [[1, 1]] * 5, "m", vector, similarity=0.8, candidate_id=alice)
+             for _ in range(2)]
+    store.albums.record(str(copy), copy.stat().st_size, copy.stat().st_mtime, "c" * 64,
+                        250, 250, "m", job, "", faces)
+    store.jobs.end(job, "done")
+    _, photos, listed = store.albums.photos_under(albums, 10, 0)
+    store.clusters.replace([(1, f.id) for f in listed])
+    return {"job_id": job, "album_photo": photos[0].id, "album_face": listed[0].id, "cluster": 1}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, detector, lfw_dir: Path) -> Iterator[World]:
+    home, albums = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("albums")
+    gallery = Gallery(home=home, detector=detector)
+    for name in ("a", "b"):
+        gallery.store.collections.add(name)
+    keys_of = {"a-write": ("write", "a"), "b-read": ("read", "b"), "b-write": ("write", "b"),
+               "b-admin": ("admin", "b"), "every": ("admin", None)}
+    made = {who: keys.create_key(gallery.store, scope, who, where)[1]
+            for who, (scope, where) in keys_of.items()}
+    settings = ServiceSettings(home=home, album_roots=[albums], album_workers=1)
+    photo = lfw_dir / "Amelie_Mauresmo" / "Amelie_Mauresmo_0001.jpg"
+    with TestClient(create_app(settings, gallery)) as api:
+        world = World(api, gallery, albums, photo.read_bytes(), {}, made)
+        a = world.as_("a-write")
+        for name in (FILLER + "1", FILLER + "2"):
+            assert api.post("/v1/people", json={"name": name}, headers=a).status_code == 201
+        alice = api.post("/v1/people", json={"name": ALICE, "note": NOTE}, headers=a).json()
+        enrolled = api.post(f"/v1/people/{alice['id']}/photos", headers=a,
+                            files={"photo": ("Amelie.jpg", world.photo, "image/jpeg")})
+        assert enrolled.status_code == 201, enrolled.text
+        b = api.post("/v1/people", json={"name": "Bea-of-B"}, headers=world.as_("b-write"))
+        assert b.status_code == 201 and b.json()["id"] == 1
+        store = api.app.state.galleries.get("a").store
+        world.ids = {"person_id": alice["id"], "other": 1, "face_id": enrolled.json()["id"],
+                     "photo_id": enrolled.json()["photo_id"],
+                     **_album_of_a(store, albums, photo, gallery.embedder.dim, alice["id"])}
+        yield world
+    gallery.close()
+
+
+def _snapshot(world: World) -> tuple:
+    """What collection a holds, and the collections there are."""
+    store = world.api.app.state.galleries.get("a").store
+    people = [p.to_dict() for p in store.people.all()]
+    faces = [f.id for p in store.people.all() for f in store.faces.of_person(p.id)]
+    count, _, listed = store.albums.photos_under(world.albums, 100, 0)
+    return (people, faces, count, [f.id for f in listed], [repr(c)
+            for c in store.clusters.all()], store.jobs.get(world.ids["job_id"]),
+            store.meta.counts(), [c.name for c in world.gallery.store.collections.all()])
+
+
+BODIES: dict[str, Callable[[World], dict]] = {
+    "PersonIn": lambda w: {"name": "Zed"},
+    "PersonPatch": lambda w: {"name": "Zed-renamed", "note": "b"},
+    "MergeIn": lambda w: {"other": w.ids["other"]},
+    "NotThisIn": lambda w: {"face_id": w.ids["face_id"], "kind": "enrolled"},
+    "AlbumJobIn": lambda w: {"path": str(w.albums / "empty")},
+    "ClusterNameIn": lambda w: {"name": "Zed"},
+    "AnswerIn": lambda w: {"answer": "yes"},
+    "CollectionIn": lambda w: {"name": "zz"},
+}
+FORMS: dict[str, Callable[[World], Any]] = {  # form fields and files, by name
+    "photo": lambda w: ("Amelie.jpg", w.photo, "image/jpeg"),
+    "photos": lambda w: ("Amelie.jpg", w.photo, "image/jpeg"),
+    "a": lambda w: ("Amelie.jpg", w.photo, "image/jpeg"),
+    "person_id": lambda w: str(w.ids["person_id"]),
+}
+QUERIES: dict[str, Callable[[World], str]] = {"root": lambda w: str(w.albums),
+                                              "path": lambda w: str(w.albums)}
+OPTIONAL = {"b", "face", "box", "threshold", "top_k", "limit", "offset"}
+
+
+def _request(world: World, route: Any) -> dict[str, Any]:
+    """A request of this route aimed at collection a's ids, with the body it needs (a route
+    with a field of a new name fails here until the field is given a value above)."""
+    album = "album" in route.path
+    values = {**world.ids, "name": "a"}
+    if album:
+        values |= {"photo_id": world.ids["album_photo"], "face_id": world.ids["album_face"]}
+    url = route.path
+    for param in route.param_convertors:
+        assert param in values, f"{route.path}: give {param!r} one of a's ids"
+        url = url.replace("{" + param + "}", str(values[param]))
+    request: dict[str, Any] = {"url": url}
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return request
+    for query in dependant.query_params:
+        if query.name in QUERIES:
+            request.setdefault("params", {})[query.name] = QUERIES[query.name](world)
+        else:
+            assert query.name in OPTIONAL, f"{route.path}: give query {query.name!r} a value"
+    for field in dependant.body_params:
+        kind = type(field.field_info).__name__
+        if kind in ("File", "Form"):
+            if field.name in OPTIONAL:
+                continue
+            assert field.name in FORMS, f"{route.path}: give form field {field.name!r} a value"
+            part = "files" if kind == "File" else "data"
+            request.setdefault(part, {})[field.name] = FORMS[field.name](world)
+        else:
+            model = getattr(field.field_info.annotation, "__name__", str(field.field_info))
+            assert model in BODIES, f"{route.path}: give a body of {model} a value"
+            request["json"] = BODIES[model](world)
+    return request
+
+
+def _leaks(response: Any, world: World) -> list[str]:
+    found = [m for m in MARKERS if m.encode() in response.content]
+    if response.status_code < 300 and (b"A-chip" in response.content
+                                       or world.photo[:4096] in response.content):
+        found.append("a's image bytes")
+    return found
+
+
+@pytest.mark.parametrize("who", ["b-read", "b-write", "b-admin"])
+def test_a_key_of_one_collection_never_reaches_anothers_on_any_route(world: World,
+                                                                     who: str) -> None:
+    """Every route of the app, asked by a key of collection b (each scope) for collection a's
+    ids: nothing of a comes back (404, a refusal, or b's own), a's sizes are not told, and a
+    is unchanged; asking for a by name is refused alike for a and for no collection at all."""
+    api, before = world.api, _snapshot(world)
+    routes = [r for r in every_route(api.app.routes) if isinstance(getattr(r, "path", None), str)]
+    assert len(routes) > 30
+    for route in routes:
+        request = _request(world, route)
+        for method in sorted(route.methods - {"HEAD"}):
+            r = api.request(method, **request, headers=world.as_(who))
+            where = f"{who} {method} {route.path}: {r.status_code} {r.text[:200]}"
+            assert r.status_code < 500 and not _leaks(r, world), where
+            if route.path.startswith("/v1/collections"):
+                assert r.status_code == 403 and r.json()["code"] == "scope", where
+            if route.path.startswith("/v1/"):
+                for other in ("a", "zz"):  # a collection there, one never made: alike
+                    asked = api.request(method, **request, headers=world.as_(who, other))
+                    assert asked.status_code == 403, where
+                    assert asked.json()["code"] == "collection_not_allowed", where
+    assert _snapshot(world) == before
+    status = api.get("/v1/status", headers=world.as_(who)).json()
+    people = api.get("/v1/people", headers=world.as_(who)).json()["people"]
+    assert status["collection"] == "b" and status["people"] == len(people)
+    assert ALICE not in {p["name"] for p in people} and status["faces"] == 0
+    assert api.get("/v1/clusters", headers=world.as_(who)).json()["clusters"] == []
+    assert api.get("/v1/suggestions", headers=world.as_(who)).json()["waiting"] == 0
+    found = api.post("/v1/identify", headers=world.as_(who),
+                     files={"photo": ("x.jpg", world.photo, "image/jpeg")}).json()
+    assert len(found["faces"]) == 1 and found["faces"][0]["person"] is None
+
+
+def test_what_a_sees_is_there_and_an_admin_key_of_every_collection_chooses(world: World
+                                                                           ) -> None:
+    """The checks above are not vacuous: a's key, and a key of every collection naming a,
+    see a's people, face, album and suggestion; without a header, that key works in
+    default."""
+    api = world.api
+    for headers in (world.as_("a-write"), world.as_("every", "a")):
+        assert api.get("/v1/collection", headers=headers).json()["name"] == "a"
+        people = api.get("/v1/people", headers=headers).json()["people"]
+        assert ALICE in {p["name"] for p in people}
+        chip = api.get(f"/v1/faces/{world.ids['face_id']}/chip", headers=headers)
+        assert chip.status_code == 200
+        assert api.get("/v1/suggestions", headers=headers).json()["waiting"] >= 1
+        found = api.post("/v1/identify", headers=headers,
+                         files={"photo": ("x.jpg", world.photo, "image/jpeg")}).json()
+        assert found["faces"][0]["person"]["name"] == ALICE
+    default = api.get("/v1/collection", headers=world.as_("every")).json()
+    assert default == {"name": "default", "scope": "admin", "every_collection": True}
+    assert api.get("/v1/people", headers=world.as_("every")).json()["people"] == []
+    missing = api.get("/v1/people", headers=world.as_("every", "nope"))
+    assert missing.status_code == 404 and missing.json()["code"] == "no_collection"
+    bad = api.get("/v1/people", headers=world.as_("every", "Nope!"))
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_collection"
+
+
+def test_an_admin_key_of_every_collection_manages_them(world: World) -> None:
+    api, every = world.api, world.as_("every")
+    listed = api.get("/v1/collections", headers=every).json()["collections"]
+    assert [(c["name"], c["people"]) for c in listed][:2] == [("default", 0), ("a", 3)]
+    made = api.post("/v1/collections", json={"name": "c-1"}, headers=every)
+    assert made.status_code == 201 and made.json()["name"] == "c_1"
+    again = api.post("/v1/collections", json={"name": "c_1"}, headers=every)
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    _, key = keys.create_key(world.gallery.store, "write", "c", "c_1")
+    mine = {"Authorization": f"Bearer {key}"}
+    assert api.post("/v1/people", json={"name": "Cy"}, headers=mine).status_code == 201
+    refused = api.delete("/v1/collections/default", headers=every)
+    assert refused.status_code == 422 and refused.json()["code"] == "default_collection"
+    gone = api.delete("/v1/collections/c_1", headers=every)
+    assert gone.json() == {"deleted_collection": "c_1", "revoked_keys": 1}
+    assert api.get("/v1/people", headers=mine).json()["code"] == "bad_key"
+    assert api.get("/v1/people", headers=every | {HEADER: "c_1"}).status_code == 404
+    assert api.delete("/v1/collections/c_1", headers=every).status_code == 404
+    made = api.post("/v1/collections", json={"name": "c_1"}, headers=every)
+    assert made.json()["people"] == 0  # made anew: nothing of the deleted one
+
+
+def test_without_keys_the_header_chooses_the_collection(world: World) -> None:
+    settings = ServiceSettings(auth=False, home=world.gallery.home)
+    with TestClient(create_app(settings, world.gallery)) as api:
+        assert api.get("/v1/collection").json() == {"name": "default", "scope": None,
+                                                    "every_collection": True}
+        named = {p["name"] for p in api.get("/v1/people", headers={HEADER: "a"}).json()[
+            "people"]}
+        assert ALICE in named
+        assert api.get("/v1/people", headers={HEADER: "nope"}).status_code == 404
