@@ -4,6 +4,7 @@ own (a SQLite file, a PostgreSQL schema) and the default one's store keeps the r
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,3 +318,73 @@ def test_without_keys_the_header_chooses_the_collection(world: World) -> None:
             "people"]}
         assert ALICE in named
         assert api.get("/v1/people", headers={HEADER: "nope"}).status_code == 404
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[str]:
+    """The app over the world's galleries, served on a port of its own (for a browser)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = ServiceSettings(home=world.gallery.home, album_roots=[world.albums])
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, world.gallery), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_the_web_app_shows_its_collection_and_an_admin_key_of_every_one_chooses(
+        world: World, served: str, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.test_service import chromium
+
+    found = chromium()
+    if found is None:
+        pytest.skip("needs chromium and chromedriver (apt: chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    d = webdriver.Chrome(service=Service(found[1]), options=options)
+    wait = WebDriverWait(d, 60)
+
+    def find(css: str):
+        return d.find_element(By.CSS_SELECTOR, css)
+
+    def use(key: str) -> None:
+        find("#key").clear()
+        find("#key").send_keys(key)
+        find("#key-form button").click()
+
+    try:
+        d.get(served + "/")
+        use(world.keys["b-write"])
+        wait.until(lambda _: find("#collection").text == "Collection: b")
+        wait.until(lambda _: "Bea-of-B" in find("#view").text)
+        assert ALICE not in find("#view").text and not find("#choose").is_displayed()
+        use(world.keys["every"])
+        wait.until(lambda _: find("#choose").is_displayed())
+        choices = Select(find("#collections"))
+        assert [o.get_attribute("value") for o in choices.options][:3] == ["default", "a", "b"]
+        assert choices.first_selected_option.get_attribute("value") == "default"
+        choices.select_by_value("a")
+        wait.until(lambda _: ALICE in find("#view").text)
+        assert d.execute_script("return sessionStorage.getItem('facepair-collection')") == "a"
+    finally:
+        d.quit()
