@@ -388,3 +388,50 @@ def test_the_web_app_shows_its_collection_and_an_admin_key_of_every_one_chooses(
         assert d.execute_script("return sessionStorage.getItem('facepair-collection')") == "a"
     finally:
         d.quit()
+
+
+def test_the_command_line_works_in_the_collection_it_is_given(tmp_path: Path,
+                                                               lfw_dir: Path) -> None:
+    """`--collection` (or FACEPAIR_COLLECTION) for every command; `collections list | create |
+    delete`; keys made for a collection; a collection not there, or a bad name, is an error
+    message, never a traceback."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FACEPAIR_HOME": str(tmp_path / "home")}
+    env.pop("FACEPAIR_COLLECTION", None)
+
+    def cli(*args: str, code: int = 0, **more: str) -> dict:
+        done = subprocess.run([str(Path(sys.executable).parent / "facepair"), *args, "--json"],
+                              capture_output=True, text=True, env=env | more, timeout=300)
+        assert done.returncode == code, (args, done.stdout[-800:], done.stderr[-800:])
+        assert "Traceback" not in done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert cli("collections", "create", "smith-family")["collection"]["name"] == "smith_family"
+    one = str(lfw_dir / "Amelie_Mauresmo" / "Amelie_Mauresmo_0001.jpg")
+    cli("--collection", "smith_family", "enroll", "Ann", one)
+    assert [p["name"] for p in cli("people", "list", FACEPAIR_COLLECTION="smith-family")[
+        "people"]] == ["Ann"]
+    assert cli("people", "list")["people"] == []
+    listed = cli("collections", "list")["collections"]
+    assert [(c["name"], c["people"], c["faces"]) for c in listed] == [
+        ("default", 0, 0), ("smith_family", 1, 1)]
+    key = cli("keys", "create", "--scope", "write", "--collection", "smith_family")
+    admin = cli("keys", "create", "--scope", "admin")
+    assert (key["collection"], admin["collection"]) == ("smith_family", None)
+    assert cli("--collection", "nope", "status", code=2)["error"]["code"] == "no_collection"
+    assert cli("keys", "create", "--scope", "read", "--collection", "nope", code=2)[
+        "error"]["code"] == "no_collection"
+    assert cli("collections", "delete", "default", code=2)["error"]["code"] == (
+        "default_collection")
+    bad = subprocess.run([str(Path(sys.executable).parent / "facepair"), "--collection", "No!",
+                          "people", "list"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "not a collection name" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    gone = cli("collections", "delete", "smith-family")
+    assert gone == {"deleted_collection": "smith_family", "revoked_keys": 1}
+    assert [k["id"] for k in cli("keys", "list")["keys"]] == [admin["id"]]
+    assert not (tmp_path / "home" / "collections" / "smith_family").exists()
