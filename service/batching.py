@@ -36,8 +36,8 @@ class Job:
     image: np.ndarray
     threshold: float | None
     top_k: int | None
-    gallery: Gallery  # whose people its faces are named among (its collection's)
     future: Future = field(default_factory=Future)
+    gallery: Gallery | None = None  # whose people its faces are named among (None: the batcher's)
 
 
 class IdentifyBatcher:
@@ -63,7 +63,7 @@ class IdentifyBatcher:
                 raise Busy(f"{self.waiting_bytes >> 20} MB of photos are waiting to be "
                            "identified")
             self.waiting_bytes += image.nbytes
-        job = Job(image, threshold, top_k, gallery or self.gallery)
+        job = Job(image, threshold, top_k, gallery=gallery)
         self.queue.put(job)
         return job.future
 
@@ -127,5 +127,5 @@ class IdentifyBatcher:
     def _run(self, batch: list[Job]) -> list[list[FaceMatch]]:
         g = self.gallery
         found = detect_and_embed(g.detector, g.embedder, [job.image for job in batch])
-        return [job.gallery.match(faces, vectors, job.threshold, job.top_k)
+        return [(job.gallery or g).match(faces, vectors, job.threshold, job.top_k)
                 for job, (faces, vectors) in zip(batch, found, strict=True)]
