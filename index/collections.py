@@ -67,8 +67,9 @@ class Galleries:
     def __init__(self, default: Gallery, album_workers: int) -> None:
         self.default, self.workers = default, album_workers
         self.location = default.settings.store_location(default.home)
-        self._open: dict[str, tuple[Gallery, AlbumJobs]] = {
-            DEFAULT: (default, AlbumJobs(default, album_workers))}
+        # name → its gallery, its album jobs and when the collection was made
+        self._open: dict[str, tuple[Gallery, AlbumJobs, str | None]] = {
+            DEFAULT: (default, AlbumJobs(default, album_workers), None)}
         self._lock = threading.Lock()
 
     @property
@@ -76,15 +77,24 @@ class Galleries:
         """The default collection's store: the collections made and the keys."""
         return self.default.store
 
-    def _opened(self, name: str) -> tuple[Gallery, AlbumJobs]:
+    def _opened(self, name: str) -> tuple[Gallery, AlbumJobs, str | None]:
+        """The collection's open gallery. Asked of the registry each time: a collection that
+        another process deleted is not there (`no_collection`), and one it deleted and made
+        again is opened afresh."""
         name = collection_name(name)
+        made = None if name == DEFAULT else self.registry.collections.get(name).created
         with self._lock:
-            if name not in self._open:
-                gallery = Gallery(settings_of(self.default.settings, name),
-                                  home=self.default.home, detector=self.default.detector,
-                                  embedder=self.default.embedder)
-                self._open[name] = gallery, AlbumJobs(gallery, self.workers)
-            return self._open[name]
+            opened = self._open.get(name)
+            if opened is not None and opened[2] == made:
+                return opened
+            stale = self._open.pop(name, None)
+            gallery = Gallery(settings_of(self.default.settings, name), home=self.default.home,
+                              detector=self.default.detector, embedder=self.default.embedder)
+            self._open[name] = opened = gallery, AlbumJobs(gallery, self.workers), made
+        if stale is not None:
+            stale[1].close()
+            stale[0].store.close()
+        return opened
 
     def get(self, name: str) -> Gallery:
         """The collection's gallery (`no_collection` where it was never made)."""
@@ -116,8 +126,8 @@ class Galleries:
         with `keep_default`: its caller's)."""
         with self._lock:
             opened, self._open = list(self._open.items()), {}
-        for _, (_, jobs) in opened:
+        for _, (_, jobs, _) in opened:
             jobs.close()
-        for name, (gallery, _) in opened:
+        for name, (gallery, _, _) in opened:
             if name != DEFAULT or not keep_default:
                 gallery.close()

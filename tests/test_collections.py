@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faces.errors import FacepairError
+from index import collections
 from index.gallery import Gallery
 from index.store import NewAlbumFace, Store, collection_name
 from service import keys
@@ -307,6 +308,14 @@ def test_an_admin_key_of_every_collection_manages_them(world: World) -> None:
     assert api.delete("/v1/collections/c_1", headers=every).status_code == 404
     made = api.post("/v1/collections", json={"name": "c_1"}, headers=every)
     assert made.json()["people"] == 0  # made anew: nothing of the deleted one
+    in_c = every | {HEADER: "c_1"}
+    assert api.post("/v1/people", json={"name": "Cy"}, headers=in_c).status_code == 201
+    # deleted and made again by another process (the CLI): the service follows
+    registry, home = world.gallery.store, world.gallery.home
+    collections.delete(registry, world.gallery.settings, home, "c_1")
+    assert api.get("/v1/people", headers=in_c).json()["code"] == "no_collection"
+    collections.create(registry, world.gallery.settings.store_location(home), "c_1")
+    assert api.get("/v1/people", headers=in_c).json()["people"] == []
 
 
 def test_without_keys_the_header_chooses_the_collection(world: World) -> None:

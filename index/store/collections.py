@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -24,7 +25,6 @@ from index.errors import Conflict, NoCollection, Refused
 from index.store import schema as t
 from index.store.database import Database, upsert, url_of
 from index.store.records import Collection
-from index.store.shared import now
 
 DEFAULT = "default"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -91,7 +91,9 @@ class CollectionsRepository:
         if name == DEFAULT:
             raise Conflict("the collection 'default' is there already")
         with self.db.transaction() as conn:
-            made = conn.execute(upsert(conn, t.collections).values(name=name, created=now())
+            # to the microsecond: a collection deleted and made again is told from the old one
+            created = datetime.now(UTC).isoformat()
+            made = conn.execute(upsert(conn, t.collections).values(name=name, created=created)
                                 .on_conflict_do_nothing(index_elements=["name"])
                                 .returning(C.name)).first()
         if made is None:
