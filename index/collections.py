@@ -71,6 +71,8 @@ class Galleries:
         self._open: dict[str, tuple[Gallery, AlbumJobs, str | None]] = {
             DEFAULT: (default, AlbumJobs(default, album_workers), None)}
         self._lock = threading.Lock()
+        self._opening: dict[str, threading.Lock] = {}  # a lock per collection being opened
+        self._closed = False
 
     @property
     def registry(self) -> Store:
@@ -80,17 +82,23 @@ class Galleries:
     def _opened(self, name: str) -> tuple[Gallery, AlbumJobs, str | None]:
         """The collection's open gallery. Asked of the registry each time: a collection that
         another process deleted is not there (`no_collection`), and one it deleted and made
-        again is opened afresh."""
+        again is opened afresh. A gallery being opened holds up only the requests for it."""
         name = collection_name(name)
         made = None if name == DEFAULT else self.registry.collections.get(name).created
         with self._lock:
-            opened = self._open.get(name)
-            if opened is not None and opened[2] == made:
-                return opened
-            stale = self._open.pop(name, None)
+            opening = self._opening.setdefault(name, threading.Lock())
+        with opening:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("the service is stopping")
+                opened = self._open.get(name)
+                if opened is not None and opened[2] == made:
+                    return opened
             gallery = Gallery(settings_of(self.default.settings, name), home=self.default.home,
                               detector=self.default.detector, embedder=self.default.embedder)
-            self._open[name] = opened = gallery, AlbumJobs(gallery, self.workers), made
+            with self._lock:
+                stale = self._open.pop(name, None)
+                self._open[name] = opened = gallery, AlbumJobs(gallery, self.workers), made
         if stale is not None:
             stale[1].close()
             stale[0].store.close()
@@ -102,6 +110,21 @@ class Galleries:
 
     def jobs(self, name: str) -> AlbumJobs:
         return self._opened(name)[1]
+
+    def resume(self) -> list[str]:
+        """Open the collections whose album jobs wait for a service process (queued, or
+        stopped with the process that ran them), so that their jobs go on; their names."""
+        resumed = []
+        for made in self.registry.collections.all():
+            store = Store(self.location, made.name)
+            try:
+                waiting = store.jobs.waiting()
+            finally:
+                store.close()
+            if waiting and not self._closed:
+                self.get(made.name)
+                resumed.append(made.name)
+        return resumed
 
     def all(self) -> list[CollectionOut]:
         return listing(self.registry, self.location)
@@ -125,6 +148,7 @@ class Galleries:
         """Stop every album-job runner and close the galleries (the default one's left open
         with `keep_default`: its caller's)."""
         with self._lock:
+            self._closed = True
             opened, self._open = list(self._open.items()), {}
         for _, (_, jobs, _) in opened:
             jobs.close()

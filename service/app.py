@@ -21,6 +21,8 @@ a small web page at /.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +44,7 @@ from service.routes import albums, collections, ops, people, recognition
 from service.schemas import ERRORS
 from service.settings import ServiceSettings, get_settings
 
+log = logging.getLogger("facepair.service")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -65,6 +68,9 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
             partial(Gallery, settings=settings.model_copy(update={"collection": DEFAULT}))
         )
         app.state.galleries = Galleries(app.state.gallery, settings.album_workers)
+        # the other collections' album jobs go on once their galleries are open
+        threading.Thread(target=_resume, args=(app.state.galleries,), name="resume-jobs",
+                         daemon=True).start()
         app.state.batcher = IdentifyBatcher(
             app.state.gallery,
             settings.batch_max,
@@ -98,6 +104,13 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
     app.add_middleware(Gate, settings=settings)
     _measure(app)
     return app
+
+
+def _resume(galleries: Galleries) -> None:
+    try:
+        galleries.resume()
+    except Exception:  # the service runs on; each collection's jobs go on when it is asked for
+        log.exception("resuming the collections' album jobs failed")
 
 
 def _measure(app: FastAPI) -> None:

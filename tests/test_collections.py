@@ -444,3 +444,20 @@ def test_the_command_line_works_in_the_collection_it_is_given(tmp_path: Path,
     assert gone == {"deleted_collection": "smith_family", "revoked_keys": 1}
     assert [k["id"] for k in cli("keys", "list")["keys"]] == [admin["id"]]
     assert not (tmp_path / "home" / "collections" / "smith_family").exists()
+
+
+def test_a_collections_waiting_album_job_goes_on_when_the_service_starts(world: World) -> None:
+    registry, home = world.gallery.store, world.gallery.home
+    collections.create(registry, world.gallery.settings.store_location(home), "r")
+    store = Store(world.gallery.settings.store_location(home), "r")
+    job = store.jobs.add(world.albums / "empty", xmp=False, owner=None, resumable=True)
+    settings = ServiceSettings(home=home, album_roots=[world.albums], album_workers=1)
+    with TestClient(create_app(settings, world.gallery)):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # nobody asked for r: it was opened for its job
+            state = store.jobs.get(job)
+            if state is not None and state.status == "done":
+                break
+            time.sleep(0.2)
+    store.close()
+    assert state is not None and state.status == "done"

@@ -62,6 +62,7 @@ MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock of the store's migration
 ID_TABLES = ("people", "photos", "faces", "exclusions", "api_keys", "album_jobs",
              "album_problems", "album_photos", "album_faces")
 AUTOINCREMENT = ("people", "photos", "faces")
+MIGRATING = threading.Lock()  # one migration at a time in a process (stores of collections)
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -186,8 +187,9 @@ class Database:
         try:
             # one write transaction for all of it: processes opening a gallery at once queue
             # here (SQLite's write lock, PostgreSQL's advisory lock), and each after the first
-            # finds it at the newest revision
-            with engine.connect().execution_options(facepair_write=True) as conn:
+            # finds it at the newest revision; threads of one process queue before (Alembic's
+            # context is the process's one), so that none waits for the database holding it
+            with MIGRATING, engine.connect().execution_options(facepair_write=True) as conn:
                 conn.begin()
                 if not self.sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
