@@ -51,11 +51,6 @@ def grant_of(store: Store, key: str) -> Grant | None:
     return None if found is None else Grant(found[1], found[2])
 
 
-def scope_of(store: Store, key: str) -> str | None:
-    found = grant_of(store, key)
-    return None if found is None else found.scope
-
-
 def allows(scope: str, needed: str) -> bool:
     return SCOPES.index(scope) >= SCOPES.index(needed)
 

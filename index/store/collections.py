@@ -20,7 +20,6 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from faces.errors import FacepairError
 from index.errors import Conflict, NoCollection, Refused
 from index.store import schema as t
 from index.store.database import Database, upsert, url_of
@@ -78,12 +77,6 @@ class CollectionsRepository:
         if row is None:
             raise NoCollection(f"no collection {name!r}")
         return Collection(*row)
-
-    def exists(self, name: str) -> bool:
-        try:
-            return collection_name(name) == DEFAULT or bool(self.get(name))
-        except FacepairError:
-            return False
 
     def add(self, name: str) -> Collection:
         """Register a new collection (its tables are made when it is first opened)."""
