@@ -38,7 +38,7 @@ def build(home: Path, faces: int, people: int, seed: int = 0) -> tuple[Store, Fa
     vectors = centres[owner] + rng.normal(scale=1.1, size=(faces, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     store = Store(home / "gallery.sqlite3")
-    with store.transaction(gallery=True):
+    with store.transaction():
         pids = [store.people.add(f"p{i}") for i in range(people)]
         photo = store.faces.add_photo("0" * 64, "synthetic", 1, 1)
         ids = store.faces.add_all([NewFace(photo, pids[p], [], [], 1.0, 1.0, b"", [])
@@ -73,7 +73,7 @@ def main() -> None:
         rng = np.random.default_rng(1)
         v = rng.normal(size=(1, DIM)).astype(np.float32)
         v /= np.linalg.norm(v)
-        with store.transaction(gallery=True):
+        with store.transaction():
             photo = store.faces.add_photo("1" * 64, "synthetic", 1, 1)
             fid = store.faces.add(NewFace(photo, 1, [], [], 1.0, 1.0, b"", []))
             store.embeddings.put("m", [fid], v)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import FACEPAIR, anchor
+from index.roots import Roots
+from index.settings import DEFAULTS
 from index.store import Store
 
 NOT_NAMED = ("unknown_person", "no_persons_found")  # face_recognition's lines that name no one
@@ -43,12 +45,13 @@ def named_faces(home: Path, folder: Path) -> dict[str, list[str]]:
     the photo's path relative to `folder`."""
     root = folder.resolve()
     store = Store(home / "gallery.sqlite3")
+    roots = Roots(store, DEFAULTS, home)
     tags: dict[str, list[str]] = {}
     try:
-        offset = 0
+        offset, parts, locate = 0, roots.parts(root), roots.locator()
         while True:
-            count, photos, faces = store.albums.photos_under(root, PAGE, offset)
-            paths = {p.id: Path(p.path).relative_to(root) for p in photos}
+            count, photos, faces = store.albums.photos_under(parts, PAGE, offset)
+            paths = {p.id: Path(str(locate(p.ref))).relative_to(root) for p in photos}
             for face in faces:
                 if face.name is not None:
                     tags.setdefault(str(paths[face.photo_id]), []).append(face.name)

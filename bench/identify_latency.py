@@ -62,7 +62,7 @@ def facepair(photo: Path, runs: int, threads: int) -> dict:
             g.enroll(name, p, face="center")
         rng = np.random.default_rng(0)
         store = g.store
-        with store.transaction(gallery=True):  # synthetic people: rows and vectors only
+        with store.transaction():  # synthetic people: rows and vectors only
             for k in range(SYNTHETIC):
                 pid = store.people.add(f"synthetic {k}")
                 for j in range(3):

@@ -381,15 +381,15 @@ def run(args: argparse.Namespace, tmp: Path, photos: Photos) -> tuple[dict, list
                 **check_sidecars(albums / "family", foreign)}, clients
 
 
-def answered(clients: list[Client]) -> dict:
-    """The answers by status and problem code, the unexpected 5xx among them, the connections
-    cut and the latency of each kind of request."""
+def answered(clients: list[Client], expected: frozenset = frozenset(EXPECTED_5XX)) -> dict:
+    """The answers by status and problem code, the 5xx among them other than `expected`,
+    the connections cut and the latency of each kind of request."""
     answers = [a for c in clients for a in c.answers]
     statuses = Counter(f"{s} {code}".strip() for _, s, code, _ in answers)
     unexpected = sum(n for k, n in statuses.items()
                      if int(k.split()[0]) >= 500 and tuple(
                          (int(k.split()[0]), k.split()[1] if " " in k else "")) not in
-                     EXPECTED_5XX)
+                     expected)
     latency = {}
     for kind in sorted({a[0] for a in answers}):
         times = np.array([t for k, _, _, t in answers if k == kind])

@@ -39,11 +39,10 @@ class Agreement(TypedDict):
     mistakes: list[dict]  # path, tagged, named, score: the faces named wrong
 
 
-def agree(gallery: Gallery, root: Path) -> Agreement:
+def agree(gallery: Gallery, root: Path | str) -> Agreement:
     """Identify every tagged face under `root`, its own photo held out of the gallery."""
-    root = Path(root).resolve()
     threshold = gallery.threshold()
-    faces = [f for f in gallery.store.albums.named_by_user(root)
+    faces = [f for f in gallery.store.albums.named_by_user(gallery.roots.parts(root))
              if f.model == gallery.model and f.person_id is not None]
     embedded = gallery.store.embeddings.of_model(gallery.model)
     vectors, owners = embedded.vectors, embedded.person_ids
@@ -72,7 +71,7 @@ def agree(gallery: Gallery, root: Path) -> Agreement:
             entry["wrong"] += 1
             result["wrong"] += 1
             entry["named_as"][other] = entry["named_as"].get(other, 0) + 1
-            result["mistakes"].append({"path": face.path, "tagged": person.name,
+            result["mistakes"].append({"path": face.shown, "tagged": person.name,
                                        "named": other, "score": round(score, 4),
                                        "face": face.id})
     return result

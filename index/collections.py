@@ -68,6 +68,7 @@ class Galleries:
         self.default, self.workers = default, album_workers
         self.location = default.settings.store_location(default.home)
         # name → its gallery, its album jobs and when the collection was made
+        default.follow()
         self._open: dict[str, tuple[Gallery, AlbumJobs, str | None]] = {
             DEFAULT: (default, AlbumJobs(default, album_workers), None)}
         self._lock = threading.Lock()
@@ -96,12 +97,13 @@ class Galleries:
                     return opened
             gallery = Gallery(settings_of(self.default.settings, name), home=self.default.home,
                               detector=self.default.detector, embedder=self.default.embedder)
+            gallery.follow()
             with self._lock:
                 stale = self._open.pop(name, None)
                 self._open[name] = opened = gallery, AlbumJobs(gallery, self.workers), made
         if stale is not None:
             stale[1].close()
-            stale[0].store.close()
+            stale[0].close(save=False)
         return opened
 
     def get(self, name: str) -> Gallery:
@@ -141,7 +143,7 @@ class Galleries:
             opened = self._open.pop(name, None)
         if opened is not None:
             opened[1].close()
-            opened[0].store.close()  # its index is not saved: it goes with it
+            opened[0].close(save=False)  # its index goes with it
         return delete(self.registry, self.default.settings, self.default.home, name)
 
     def close(self, keep_default: bool = False) -> None:

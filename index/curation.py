@@ -147,9 +147,13 @@ def folders(roots: list[Path], folder: Path | None) -> dict[str, Any]:
             "folders": [{"path": str(folder / n), "name": n} for n in names]}
 
 
-def album_photos(gallery: Gallery, root: Path, limit: int, offset: int) -> dict[str, Any]:
-    """The tagged photos under a folder, a page at a time, with their faces and names."""
-    count, photos, faces = gallery.store.albums.photos_under(root, limit, offset)
+def album_photos(gallery: Gallery, root: Path | str, limit: int, offset: int) -> dict[str, Any]:
+    """The tagged photos under a folder (of this host, or `name:path`), a page at a time,
+    with their faces and names: each as `root:path`, and its file on this host (None where
+    its root is not here)."""
+    count, photos, faces = gallery.store.albums.photos_under(gallery.roots.parts(root), limit,
+                                                             offset)
+    locate = gallery.roots.locator()
     by_photo: dict[int, list[dict]] = {}
     for f in faces:
         by_photo.setdefault(f.photo_id, []).append({
@@ -157,5 +161,6 @@ def album_photos(gallery: Gallery, root: Path, limit: int, offset: int) -> dict[
             "person": None if f.person_id is None else {"id": f.person_id, "name": f.name},
             "named_by": f.named_by})
     return {"count": count, "photos": [
-        {"id": p.id, "path": p.path, "width": p.width, "height": p.height,
-         "faces": by_photo.get(p.id, [])} for p in photos]}
+        {"id": p.id, "root": p.root, "path": p.shown,
+         "local": None if (local := locate(p.ref)) is None else str(local), "width": p.width,
+         "height": p.height, "faces": by_photo.get(p.id, [])} for p in photos]}

@@ -238,7 +238,7 @@ class Enrollment:
         vector = self.embedder.embed_crops(self.embedder.crops_at(stored_chip, [chip_points]))
         with self.matching.lock:
             store = self.store
-            with store.transaction(gallery=True):
+            with store.transaction():
                 if isinstance(person, int):
                     pid = store.people.get(person).id
                 else:
@@ -257,7 +257,7 @@ class Enrollment:
                     [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
                     float(face.score), sharpness(stored_chip), chip, chip_points.tolist()))
                 store.embeddings.put(self.model, [face_id], vector)
-            self.matching.face_added(face_id, pid, vector)
+            self.matching.sync()
         return EnrolledFaceOut.of(self.store.faces.get(face_id), self.store.people.get(pid))
 
     # -- embedding the stored faces ---------------------------------------------------------
@@ -276,6 +276,7 @@ class Enrollment:
             vectors = self.embedder.embed_crops(crops)
             with self.matching.lock:
                 self.store.embeddings.put(self.model, [c.face_id for c in chunk], vectors)
+                self.matching.sync()
             done += len(chunk)
             if progress:
                 progress(done, len(face_ids))

@@ -23,6 +23,7 @@ What they answer is defined once, in `index.results`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -48,10 +49,11 @@ from index.results import (
     StatusOut,
     VerifyOut,
 )
+from index.roots import Roots
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings
 from index.sidecars import SidecarProblem, sync_sidecars
-from index.store import Person, Store, registered
+from index.store import Person, PhotoRef, Store, registered
 from index.thresholds import Thresholds
 
 # what the album code imports from here: the near-copy cosine, a named face, the chip format
@@ -78,6 +80,8 @@ class Gallery:
         self.model = self.embedder.name
         self.store = Store(location, self.settings.collection)
         self.collection = self.store.collection
+        # this host's folders of the collection's roots (`roots.json`) are the collection's own
+        self.roots = Roots(self.store, self.settings, self.settings.collection_home(self.home))
         self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
                                self.settings.ann_nprobe,
                                use_gpu=self.embedder.device.startswith("cuda"))
@@ -91,7 +95,8 @@ class Gallery:
                  self.matching, self.thresholds)
         self.enrollment = Enrollment(*parts)
         self.recognition = Recognition(*parts)
-        self.management = PeopleManagement(self.store, self.matching)
+        self.management = PeopleManagement(self.store, self.matching, self.roots)
+        self._following: threading.Event | None = None
         self.catch_up_embeddings(progress)
         self.matching.load()
 
@@ -120,8 +125,21 @@ class Gallery:
         """Write the index file (it is rebuilt from the store when this was not done)."""
         self.matching.save()
 
-    def close(self) -> None:
-        self.save()
+    def follow(self) -> None:
+        """Apply other processes' writes to this one's index as they come, on a thread of its
+        own (a long-lived process: the service), not at the next search."""
+        if self._following is None:
+            self._following = threading.Event()
+            threading.Thread(target=self.matching.follow, args=(self._following,),
+                             daemon=True, name="change-feed").start()
+
+    def close(self, save: bool = True) -> None:
+        """Stop following the change feed and close the store, the index file written first
+        (`save`: not for a collection being deleted)."""
+        if self._following is not None:
+            self._following.set()
+        if save:
+            self.save()
         self.store.close()
 
     def __enter__(self) -> Gallery:
@@ -234,7 +252,7 @@ class Gallery:
 
     # -- the user's photos (`index.sidecars`) ------------------------------------------------
 
-    def sync_sidecars(self, paths: list[Path], create: bool = False, embed: bool = False
+    def sync_sidecars(self, photos: list[PhotoRef], create: bool = False, embed: bool = False
                       ) -> tuple[int, list[SidecarProblem]]:
-        """`index.sidecars.sync_sidecars` over this gallery's store."""
-        return sync_sidecars(self.store, paths, create, embed)
+        """`index.sidecars.sync_sidecars` over this gallery's store and roots."""
+        return sync_sidecars(self.store, self.roots, photos, create, embed)

@@ -6,15 +6,18 @@ faces. Within one photo the faces are assigned to people jointly (no person twic
 maximising the summed margin over the threshold.
 
 The store is the truth: the index knows face ids only, and the caches of who owns which face
-follow the store's generation. A write that changes who is enrolled holds `Matching.lock`
-and then says what it did (`person_added`, `people_changed`, `face_added`, `faces_removed`,
-`committed`), so
-that this process's index moves with it; writes of other processes are caught up with at the
-next search (`sync`).
+follow the store's change feed (`index.store.changes`). Every write, this process's or
+another's on any host, is applied as a delta: the faces it touched leave the index and come
+back with their vectors and owners as the store has them now, the people it touched are read
+again, and nothing else is. A search first applies what it has not seen (`sync`); a
+`follow` thread applies changes as they come, so that searches rarely have any left. An IVF
+index is trained again, off the request path, only when the gallery has grown or shrunk by
+`RETRAIN_GROWTH` since its lists were trained.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass, field
@@ -24,12 +27,18 @@ import numpy as np
 
 from faces.detect import Face
 from index.search import FaceIndex
-from index.store import Person, Store
+from index.store import Change, Person, Store
+
+log = logging.getLogger("facepair.matching")
 
 # cosine from which two faces are near-copies: the same photo analysed again gives the same
 # vector, a burst or a duplicate photo scores above this too (a face the user said is not
 # someone, a face too like one already enrolled)
 NEAR_COPY = 0.95
+# an IVF index is trained again when the gallery has grown or shrunk by this factor since its
+# lists were trained (bench.index_drift measures what growth costs a trained index)
+RETRAIN_GROWTH = 2.0
+BUILD_INLINE_BELOW = 50_000  # faces: a build this small (under a second) is done at once
 
 
 @dataclass
@@ -55,84 +64,149 @@ class Matching:
         self.store, self.model = store, model
         self.index, self.index_path = index, index_path
         self.ann_min_faces = ann_min_faces
-        # held by every write that changes who is enrolled, and while the caches are read
+        # held by every write that changes who is enrolled, and while the caches change
         self.lock = threading.RLock()
-        self._face_person: dict[int, int] = {}
+        self._face_person: dict[int, int] = {}  # every face in the index → its person
         self._people: dict[int, Person] = {}
         self._exclusions: dict[int, np.ndarray] = {}
         self._most_faces = 1  # the most faces one person has (how deep to search)
-        self._generation = -1  # the store generation the index and caches reflect
+        self._seen = -1  # the last change of the feed the index and caches reflect
+        self._trained = 0  # faces in the index when it was last built
+        self._retraining: threading.Thread | None = None
 
     # -- in step with the store -------------------------------------------------------------
 
+    @property
+    def seen(self) -> int:
+        return self._seen
+
     def load(self, from_file: bool = True) -> None:
-        """The index (from its file when that is of the store's generation, else rebuilt from
-        the store) and who owns which face."""
+        """The index and caches, read whole: from the index file of the newest change this
+        process saved (and the changes since), else built from the store."""
         with self.lock:
-            generation = self.store.generation()
-            if not (from_file and self.index.load(self.index_path, generation)):
+            head = self.store.changes.head()
+            saved = self.index.newest_saved(self.index_path, head) if from_file else None
+            if saved is not None and self.index.load(self.index_path, saved):
+                owners = self.store.faces.people()
+                self._face_person = {f: owners.get(f, -1) for f in self.index.ids().tolist()}
+                self._seen = saved
+            else:
                 embedded = self.store.embeddings.of_model(self.model)
                 self.index.rebuild(embedded.face_ids, embedded.vectors)
-                self.index.save(self.index_path, generation)
-            self._refresh_people()
-            self._generation = generation
-
-    def committed(self) -> None:
-        """After one of our writes: still in step with the store, unless another process
-        (another service worker, the CLI) wrote since we last looked."""
-        before, after = self.store.last_write()
-        self._generation = after if before == self._generation else -1
+                self._face_person = dict(zip(embedded.face_ids.tolist(),
+                                             embedded.person_ids.tolist(), strict=True))
+                self._seen = head
+                self.index.save(self.index_path, head)
+            self._trained = len(self.index)
+            self._people = {p.id: p for p in self.store.people.all()}
+            self._exclusions = self.store.embeddings.exclusions(self.model)
+            self._most_faces = max((p.faces for p in self._people.values()), default=1)
+            self.sync()
 
     def sync(self) -> None:
-        """Catch up with writes made by other processes (the store is the truth)."""
-        if self.store.generation() != self._generation:
-            with self.lock:
-                if self.store.generation() != self._generation:
+        """Apply the changes of the feed this process has not seen yet, its own writes'
+        included (a write calls this when it has committed)."""
+        if self.store.changes.head() == self._seen:
+            return
+        with self.lock:
+            if self.store.changes.head() < self._seen:  # another store under the same name
+                self.load(from_file=False)
+                return
+            removed = False
+            while batch := self.store.changes.since(self._seen):
+                if any(c.kind == "reset" for c in batch):
                     self.load(from_file=False)
+                    return
+                removed |= self._apply(batch)
+                self._seen = batch[-1].id
+            if removed:  # no vector of a deleted face is left in the file
+                self.index.save(self.index_path, self._seen)
+        if self._retrain_due():
+            self._retrain()
 
-    def people_changed(self) -> None:
-        """After our write to people (renamed, merged): who is who, read again."""
-        self.committed()
-        self._refresh_people()
+    def _apply(self, batch: list[Change]) -> bool:
+        """Bring the index and caches up to date with these changes; whether any face left
+        the index."""
+        faces = {c.face_id for c in batch if c.kind == "face" and c.face_id is not None
+                 and c.model in (None, self.model)}
+        people = {c.person_id for c in batch if c.kind == "person" and c.person_id is not None}
+        held = [f for f in faces if f in self._face_person]
+        people.update(self._face_person.pop(f) for f in held)
+        self.index.remove(held)
+        if faces:
+            found = self.store.embeddings.of_model(self.model, face_ids=sorted(faces))
+            self.index.add(found.face_ids, found.vectors)
+            self._face_person.update(zip(found.face_ids.tolist(), found.person_ids.tolist(),
+                                         strict=True))
+            people.update(found.person_ids.tolist())
+        people.discard(-1)
+        if people:
+            now = {p.id: p for p in self.store.people.some(sorted(people))}
+            for pid in people:
+                if pid in now:
+                    self._people[pid] = now[pid]
+                    self._most_faces = max(self._most_faces, now[pid].faces)
+                else:
+                    self._people.pop(pid, None)
+        if any(c.kind == "exclusion" and c.model == self.model for c in batch):
+            self._exclusions = self.store.embeddings.exclusions(self.model)
+        return bool(held)
 
-    def person_added(self, person_id: int) -> None:
-        """After our write of a new person (no faces yet): into the caches, without reading
-        every face again."""
-        self.committed()
-        self._people[person_id] = self.store.people.get(person_id)
+    # -- building the index again -----------------------------------------------------------
 
-    def face_added(self, face_id: int, person_id: int, vector: np.ndarray) -> None:
-        """After our enrollment of one face: into the index (rebuilt as an IVF index once the
-        gallery grows past `ann_min_faces`), and the caches, without re-reading the whole
-        store."""
-        self.committed()
-        self.index.add(np.array([face_id]), vector)
-        if self.index.kind == "exact" and len(self.index) >= self.ann_min_faces:
-            self.load()
-        person = self.store.people.get(person_id)
-        self._face_person[face_id] = person_id
-        self._people[person_id] = person
-        self._most_faces = max(self._most_faces, person.faces)
+    def _retrain_due(self) -> bool:
+        """Whether the index is not the kind its size asks for, or its IVF lists were trained
+        on a gallery of under half, or over twice, today's size."""
+        n = len(self.index)
+        if self.index.kind == "exact":
+            return n >= self.ann_min_faces
+        if n < self.ann_min_faces // 2:  # back to an exact index (not at once: no flapping)
+            return True
+        return not self._trained / RETRAIN_GROWTH <= n <= self._trained * RETRAIN_GROWTH
 
-    def faces_removed(self, face_ids: list[int]) -> None:
-        """After our deletion of faces: out of the index, whose file is rewritten at once."""
-        self.committed()
-        self.index.remove(face_ids)
-        self._refresh_people()
-        self.save()
+    def _retrain(self) -> None:
+        """Build the index again from the store: at once for a small gallery, else on a
+        thread of its own while the old index, kept up to date, answers."""
+        if len(self.index) < BUILD_INLINE_BELOW:
+            self.load(from_file=False)
+            return
+        with self.lock:
+            if self._retraining is None or not self._retraining.is_alive():
+                self._retraining = threading.Thread(target=self._rebuild, daemon=True,
+                                                    name="index-retrain")
+                self._retraining.start()
+
+    def _rebuild(self) -> None:
+        head = self.store.changes.head()
+        embedded = self.store.embeddings.of_model(self.model)
+        built = self.index.build(embedded.face_ids, embedded.vectors)
+        with self.lock:
+            self.index.use(built)
+            self._face_person = dict(zip(embedded.face_ids.tolist(),
+                                         embedded.person_ids.tolist(), strict=True))
+            self._seen, self._trained = head, len(embedded.face_ids)
+            self.sync()
+            self.index.save(self.index_path, self._seen)
 
     def save(self) -> None:
-        """Write the index file (it is rebuilt from the store when this was not done)."""
+        """Write the index file of the last change applied."""
         self.sync()
         with self.lock:
-            self.index.save(self.index_path, self._generation)
+            self.index.save(self.index_path, self._seen)
 
-    def _refresh_people(self) -> None:
-        """Re-read who owns which face (the index knows face ids only)."""
-        self._face_person = self.store.faces.people()
-        self._people = {p.id: p for p in self.store.people.all()}
-        self._exclusions = self.store.embeddings.exclusions(self.model)
-        self._most_faces = max((p.faces for p in self._people.values()), default=1)
+    def follow(self, stop: threading.Event, timeout: float = 5.0) -> None:
+        """Apply the feed's changes as they come until `stop` is set (a thread of a long-lived
+        process): woken by PostgreSQL's notifications, polling SQLite; a store that cannot be
+        reached is tried again every second."""
+        while not stop.is_set():
+            try:
+                if self.store.changes.wait(self._seen, timeout) != self._seen:
+                    self.sync()
+            except Exception:
+                if stop.is_set():  # the store was closed under it
+                    return
+                log.warning("the change feed could not be read; trying again", exc_info=True)
+                stop.wait(1.0)
 
     # -- what the caches say ----------------------------------------------------------------
 
@@ -168,8 +242,7 @@ class Matching:
     def exclude(self, person_id: int, vector: np.ndarray) -> None:
         """Remember that this face is not this person."""
         self.store.embeddings.exclude(person_id, self.model, vector)
-        with self.lock:
-            self._exclusions = self.store.embeddings.exclusions(self.model)
+        self.sync()
 
     # -- naming -----------------------------------------------------------------------------
 
@@ -187,7 +260,7 @@ class Matching:
             best: dict[int, float] = {}
             for s, fid in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
                 pid = face_person.get(fid)
-                if pid is None or pid in best:
+                if pid is None or pid < 0 or pid in best:
                     continue  # removed meanwhile, or a lower-scoring face of someone seen
                 best[pid] = s
                 if len(best) == top_k:

@@ -8,6 +8,7 @@ from faces.errors import NotFound
 from index.matching import Matching
 from index.names import checked_name
 from index.results import DeletedPersonOut, RemovedFaceOut, RemovedPhotoOut
+from index.roots import Roots
 from index.sidecars import sync_sidecars
 from index.store import Person, Store
 
@@ -15,8 +16,8 @@ from index.store import Person, Store
 class PeopleManagement:
     """The people of one gallery. Thread-safe."""
 
-    def __init__(self, store: Store, matching: Matching) -> None:
-        self.store, self.matching = store, matching
+    def __init__(self, store: Store, matching: Matching, roots: Roots) -> None:
+        self.store, self.matching, self.roots = store, matching, roots
 
     def all(self) -> list[Person]:
         return self.store.people.all()
@@ -39,13 +40,13 @@ class PeopleManagement:
             return found.id
         with self.matching.lock:
             person_id = self.store.people.get_or_add(name)
-            self.matching.person_added(person_id)
+            self.matching.sync()
         return person_id
 
     def create(self, name: str, note: str = "") -> Person:
         with self.matching.lock:
             pid = self.store.people.add(checked_name(name), note)
-            self.matching.person_added(pid)
+            self.matching.sync()
         return self.store.people.get(pid)
 
     def update(self, person_id: int, name: str | None = None,
@@ -55,9 +56,9 @@ class PeopleManagement:
             before = self.store.people.get(person_id).name
             person = self.store.people.update(
                 person_id, None if name is None else checked_name(name), note)
-            self.matching.people_changed()
+            self.matching.sync()
         if person.name != before:
-            sync_sidecars(self.store, self.store.albums.paths_of(person_id))
+            sync_sidecars(self.store, self.roots, self.store.albums.paths_of(person_id))
         return person
 
     def merge(self, keep: int, other: int) -> Person:
@@ -65,9 +66,8 @@ class PeopleManagement:
         tagged = self.store.albums.paths_of(other)
         with self.matching.lock:
             person = self.store.people.merge(keep, other)
-            self.matching.people_changed()
-            self.matching.save()
-        sync_sidecars(self.store, tagged)
+            self.matching.sync()
+        sync_sidecars(self.store, self.roots, tagged)
         return person
 
     def delete(self, person_id: int) -> DeletedPersonOut:
@@ -78,8 +78,8 @@ class PeopleManagement:
         tagged = self.store.albums.paths_of(person_id)
         with self.matching.lock:
             face_ids = self.store.people.delete(person_id)
-            self.matching.faces_removed(face_ids)
-        changed, _ = sync_sidecars(self.store, tagged)
+            self.matching.sync()
+        changed, _ = sync_sidecars(self.store, self.roots, tagged)
         return DeletedPersonOut(deleted_person=person_id, deleted_faces=len(face_ids),
                                 sidecars_scrubbed=changed)
 
@@ -88,11 +88,11 @@ class PeopleManagement:
         was enrolled from it)."""
         with self.matching.lock:
             face_ids = self.store.faces.delete_in_photo(person_id, photo_id)
-            self.matching.faces_removed(face_ids)
+            self.matching.sync()
         return RemovedPhotoOut(deleted_photo=photo_id, deleted_faces=face_ids)
 
     def remove_face(self, face_id: int) -> RemovedFaceOut:
         with self.matching.lock:
             self.store.faces.delete(face_id)
-            self.matching.faces_removed([face_id])
+            self.matching.sync()
         return RemovedFaceOut(deleted_face=face_id)

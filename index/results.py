@@ -297,7 +297,10 @@ class AlbumJobOut(BaseModel):
     """An album job as the API and the CLI show it: its state, counts and first problems."""
 
     id: int
-    root: str
+    root_id: int
+    root: str = Field(description="the name of the root (photo library) the job tags")
+    folder: str = Field(description="the folder inside the root (empty: all of it)")
+    path: str = Field(description="what the job tags, as root:folder")
     status: str = Field(description="queued, running, done, cancelled, failed or interrupted")
     xmp: bool
     embed: bool
@@ -321,5 +324,6 @@ class AlbumJobOut(BaseModel):
 
     @classmethod
     def of(cls, job: AlbumJob, problems: int, first: list[Problem]) -> AlbumJobOut:
-        return cls(**job.to_dict(), problems=problems,
+        return cls(**job.to_dict(), path=f"{job.root}:{job.folder}" if job.folder else job.root,
+                   problems=problems,
                    first_problems=[ProblemRowOut(**p.to_dict()) for p in first])

@@ -6,8 +6,9 @@ searched): it supports removals, which a hard delete needs (HNSW does not). On a
 CUDA GPU, searches run on a GPU copy of the same index: with faiss-gpu where it is installed,
 else (exact index) as one torch matrix product, so no extra package is needed.
 
-The index is a cache of the store, never the only copy: it is saved under the store generation
-it reflects (`<model>.g<generation>.faiss`) and rebuilt from the store when missing or stale.
+The index is a cache of the store, never the only copy: it is saved under the last change of
+the store's change feed it reflects (`<model>.g<change>.faiss`); a process starts from the
+newest file and applies the changes since, or builds it from the store when there is none.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ class FaceIndex:
 
     def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """A fresh index of these vectors: exact below `ann_min_faces`, IVF from there on."""
+        self.use(self.build(ids, vectors))
+
+    def build(self, ids: np.ndarray, vectors: np.ndarray) -> Any:
+        """A new FAISS index of these vectors (exact below `ann_min_faces`, IVF from there
+        on), not yet the one searched (`use`): built while this one answers."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) >= self.ann_min_faces:
@@ -109,6 +115,10 @@ class FaceIndex:
             index = self._flat()
         if len(ids):
             index.add_with_ids(vectors, ids)
+        return index
+
+    def use(self, index: Any) -> None:
+        """Search `index` (one `build` made) from now on."""
         with self._lock:
             self._index, self._gpu = index, None
 
@@ -142,6 +152,17 @@ class FaceIndex:
             if not n:
                 return ids, np.zeros((0, self.dim), dtype=np.float32)
             return ids, self._index.index.reconstruct_n(0, n)
+
+    def ids(self) -> np.ndarray:
+        """The id of every vector in the index."""
+        with self._lock:
+            if self.kind == "exact":
+                return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            lists = self._index.invlists
+            parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                     for i in range(lists.nlist) if lists.list_size(i)]
+            return (np.concatenate(parts).astype(np.int64) if parts
+                    else np.zeros(0, dtype=np.int64))
 
     def remove(self, ids: list[int] | np.ndarray) -> None:
         if len(ids) == 0:
@@ -187,15 +208,15 @@ class FaceIndex:
         return scores, ids
 
     @staticmethod
-    def file_for(path: Path, generation: int) -> Path:
-        """Where the index of one store generation lives: `<stem>.g<generation>.faiss`."""
-        return path.with_name(f"{path.stem}.g{generation}{path.suffix}")
+    def file_for(path: Path, change: int) -> Path:
+        """Where the index of one store change lives: `<stem>.g<change>.faiss`."""
+        return path.with_name(f"{path.stem}.g{change}{path.suffix}")
 
-    def save(self, path: Path, generation: int) -> Path:
-        """Write the index of this store generation (atomically: a temporary file, then a
-        rename) and remove the files of other generations, which may hold deleted faces."""
+    def save(self, path: Path, change: int) -> Path:
+        """Write the index of this store change (atomically: a temporary file, then a
+        rename) and remove the files of other changes, which may hold deleted faces."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        final = self.file_for(path, generation)
+        final = self.file_for(path, change)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # writers apart
         with self._lock:
             faiss.write_index(self._index, str(tmp))
@@ -205,10 +226,20 @@ class FaceIndex:
                 old.unlink(missing_ok=True)
         return final
 
-    def load(self, path: Path, generation: int) -> bool:
-        """Load the saved index of this store generation, if there is one; else False."""
+    @classmethod
+    def newest_saved(cls, path: Path, newest: int) -> int | None:
+        """The newest change (at most `newest`) of which an index file is saved."""
+        saved = []
+        for found in path.parent.glob(f"{path.stem}.g*{path.suffix}"):
+            number = found.name[len(path.stem) + 2 : -len(path.suffix)]
+            if number.isdigit() and int(number) <= newest:
+                saved.append(int(number))
+        return max(saved, default=None)
+
+    def load(self, path: Path, change: int) -> bool:
+        """Load the saved index of this store change, if there is one; else False."""
         try:
-            index = faiss.read_index(str(self.file_for(path, generation)))
+            index = faiss.read_index(str(self.file_for(path, change)))
         except RuntimeError:  # missing or unreadable
             return False
         if index.d != self.dim:

@@ -5,9 +5,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from faces.settings import FaceSettings
+
+ROOT_NAME_FORBIDS = ":/\\,="  # a root's name holds none of these
+
+
+def parse_roots(text: str) -> dict[str, Path]:
+    """`FACEPAIR_ROOTS`: `name=folder` pairs, comma-separated (`family=/mnt/photos,
+    work=/srv/work`); each folder absolute (or from `~`), each name given once."""
+    found: dict[str, Path] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, folder = (s.strip() for s in item.partition("="))
+        if not sep or not name or not folder:
+            raise ValueError(f"{item!r}: a root is name=folder")
+        if any(c in ROOT_NAME_FORBIDS for c in name):
+            raise ValueError(f"{name!r}: a root's name holds none of {ROOT_NAME_FORBIDS!r}")
+        path = Path(folder).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"{folder!r}: a root's folder is an absolute path")
+        if name in found:
+            raise ValueError(f"{name!r}: a root given twice")
+        found[name] = path
+    return found
 
 
 class IndexSettings(FaceSettings):
@@ -67,6 +90,23 @@ class IndexSettings(FaceSettings):
 
     # albums
     album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
+    roots: str = Field(
+        "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
+        "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "
+        "their root's name and their path inside it, so hosts that mount one library at "
+        "different places agree on them; a folder tagged outside every root becomes a root "
+        "of its own, remembered in FACEPAIR_HOME/roots.json.",
+    )
+
+    @field_validator("roots")
+    @classmethod
+    def _roots_parse(cls, value: str) -> str:
+        parse_roots(value)
+        return value
+
+    def root_folders(self) -> dict[str, Path]:
+        """The roots this host's settings place (`roots`): name → folder."""
+        return parse_roots(self.roots)
 
 
 # the documented defaults, not read from the environment: what the gallery uses when its

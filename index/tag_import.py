@@ -19,11 +19,12 @@ from typing import Any, TypedDict
 
 from faces.align import sharpness
 from faces.decode import decode
-from faces.errors import FacepairError, NotFound
+from faces.errors import FacepairError
 from index.album.clusters import enroll_album_face
 from index.album.naming import TagCounts
 from index.album.tagger import AlbumTagger
 from index.gallery import NEAR_COPY, Gallery
+from index.roots import Place
 from index.store import AlbumFace
 
 PER_PERSON = 10  # faces enrolled per person, at most (those enrolled before count)
@@ -50,22 +51,21 @@ class ImportReport(TypedDict):
     seconds: float
 
 
-def import_tags(gallery: Gallery, root: Path, workers: int = 2, people: set[str] | None = None,
-                per_person: int = PER_PERSON, dry_run: bool = False,
+def import_tags(gallery: Gallery, root: Path | str | Place, workers: int = 2,
+                people: set[str] | None = None, per_person: int = PER_PERSON, dry_run: bool = False,
                 progress: Callable[[int, int], None] | None = None,
                 job_id: int | None = None, cancel: threading.Event | None = None
                 ) -> ImportReport:
     """Read the face tags of the photos under `root`, record the faces they name and enroll a
     chosen few per person (as album job `job_id`, a new one by default); with `dry_run`, only
     read and match, and write nothing."""
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise NotFound(f"{root}: no such folder")
     start = time.perf_counter()
     tagger = AlbumTagger(gallery, workers=workers, progress=progress, only_tagged=True,
                          people=people, cancel=cancel)
     enrolled: dict[int, int] = {}
     if dry_run:
+        if isinstance(root, Place):
+            root = gallery.roots.local(root)
         photos, unchanged, job = tagger.preview(root), 0, None
     else:
         def enroll() -> None:  # the job's last stage: it is done once they are enrolled
@@ -95,12 +95,12 @@ def _report(gallery: Gallery, counts: TagCounts, photos: int, unchanged: int,
         job=job, seconds=round(seconds, 2))
 
 
-def learn(gallery: Gallery, root: Path, per_person: int = PER_PERSON,
+def learn(gallery: Gallery, root: Path | str | Place, per_person: int = PER_PERSON,
           people: set[str] | None = None) -> dict[int, int]:
     """Enroll, per person, the best of the album faces under `root` that the user's tags name
     (person id → faces enrolled now)."""
     by_person: dict[int, list[AlbumFace]] = {}
-    for face in gallery.store.albums.named_by_user(root):
+    for face in gallery.store.albums.named_by_user(gallery.roots.parts(root)):
         if face.person_id is not None:
             by_person.setdefault(face.person_id, []).append(face)
     enrolled: dict[int, int] = {}
@@ -135,13 +135,13 @@ def _enroll_best(gallery: Gallery, person_id: int, faces: list[AlbumFace], room:
         if done >= room:
             break
         vector = face.vector
-        if face.path in photos or any(float(vector @ c) > NEAR_COPY for c in chosen):
+        if face.shown in photos or any(float(vector @ c) > NEAR_COPY for c in chosen):
             continue
         try:
             enroll_album_face(gallery, person_id, face, note="from the photo's face tag")
         except FacepairError:
             continue  # this face is enrolled already
         chosen.append(vector)
-        photos.add(face.path)
+        photos.add(face.shown)
         done += 1
     return done

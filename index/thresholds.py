@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from faces.errors import ModelError
 from index.calibration import Estimate, Nearest, Row, estimate, rates, threshold_for
 from index.errors import Refused
 from index.matching import Matching
+from index.replica import owner_name
 from index.results import AtThresholdOut, CalibrationOut, InForceOut, StatusOut, ThresholdOut
 from index.settings import IndexSettings
 from index.store import Store
@@ -25,6 +27,10 @@ from index.store import Store
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Thresholds.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
+# the longest a process making the first estimate of a large gallery holds the work (about
+# 20 minutes of products at 1,000,000 faces on 2 cores), and how often others ask again
+ESTIMATE_LEASE = 3600.0
+RETRY_SECONDS = 30.0
 
 
 def threshold_at(thresholds: dict[str, float] | None, far: float) -> float:
@@ -52,6 +58,7 @@ class Thresholds:
         self._estimate_lock = threading.Lock()
         self._estimating: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._retry_at = 0.0  # (monotonic) until when another process makes the estimate
 
     def threshold(self, far: float | None = None) -> float:
         """The open-set (identify) threshold in force (see `estimate`); `far` asks for the
@@ -86,13 +93,14 @@ class Thresholds:
         of its own and the last estimate, or the card's threshold, answers meanwhile.
         `_estimated` also gives the nearest-face rows behind it (`calibrate` reads them)."""
         self.matching.sync()
-        key = (self.store.generation(), len(self.matching.index))
+        key = (self.matching.seen, len(self.matching.index))
         cached = self._estimate
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        if not wait and (self._estimate_lock.locked()
+        if not wait and (self._estimate_lock.locked() or time.monotonic() < self._retry_at
                          or self.store.embeddings.without_nearest(self.model) > BACKGROUND_FROM):
-            self._estimate_in_background()
+            if self.store.meta.get(f"threshold:{self.model}") is None:
+                self._estimate_in_background()  # (a threshold set by hand needs no estimate)
             return (cached[1], cached[2]) if cached is not None else (self._in_force({}), {})
         with self._estimate_lock:
             cached = self._estimate
@@ -116,10 +124,25 @@ class Thresholds:
 
     def _estimate_in_background(self) -> None:
         with self._starting:
+            if time.monotonic() < self._retry_at:
+                return
             if self._estimating is None or not self._estimating.is_alive():
-                self._estimating = threading.Thread(target=self.estimate, daemon=True,
+                self._estimating = threading.Thread(target=self._estimate_for_all, daemon=True,
                                                     name="gallery-estimate")
                 self._estimating.start()
+
+    def _estimate_for_all(self) -> None:
+        """The long first estimate of a large gallery, made by one process of all (under a
+        lease in the store): its nearest-face rows land in the store, where every other
+        process reads them. A process that finds the lease held asks again later."""
+        lease, owner = f"estimate:{self.model}", owner_name()
+        if not self.store.meta.take_lease(lease, owner, ESTIMATE_LEASE):
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+            return
+        try:
+            self.estimate()
+        finally:
+            self.store.meta.release_lease(lease, owner)
 
     def status(self, wait: bool = True) -> StatusOut:
         """The model, the gallery's size and the thresholds in force."""
@@ -155,9 +178,7 @@ class Thresholds:
                                 f"identifications expected at {target_fpir:g}, so the "
                                 "suggested threshold is a rough estimate")
         if apply:
-            with self.matching.lock:
-                self.store.meta.set(f"threshold:{self.model}", repr(suggested))
-                self.matching.committed()
+            self.store.meta.set(f"threshold:{self.model}", repr(suggested), model=self.model)
         return CalibrationOut(
             model=self.model, people=people, faces=len(rows),
             probes_with_genuine=sum(r[2] is not None for r in rows.values()),
@@ -166,6 +187,4 @@ class Thresholds:
 
     def reset_threshold(self) -> None:
         """Back to the model card's threshold at the target false-accept rate."""
-        with self.matching.lock:
-            self.store.meta.delete(f"threshold:{self.model}")
-            self.matching.committed()
+        self.store.meta.delete(f"threshold:{self.model}", model=self.model)

@@ -67,7 +67,8 @@ class AlbumJobIn(BaseModel):
     path: str = Field(
         min_length=1,
         max_length=4096,
-        description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS.",
+        description="A folder on the server, inside FACEPAIR_ALBUM_ROOTS: its path there, "
+        "or root:path (a folder inside a root, by the root's name).",
     )
     xmp: bool = Field(False, description="Write XMP sidecars next to the photos.")
     embed: bool = Field(False, description="With xmp: write the XMP into the JPEGs "
@@ -138,6 +139,20 @@ class NotThisOut(BaseModel):
     kind: str
 
 
+class RootOut(BaseModel):
+    id: int
+    name: str
+    created: str
+    hint: str | None = Field(description="the folder the root was first found at")
+    folder: str | None = Field(description="its folder on this host (null: none here)")
+    source: str | None = Field(description="where this host has its folder from: setting "
+                               "(FACEPAIR_ROOTS), home (registered by this host), hint")
+
+
+class RootsOut(BaseModel):
+    roots: list[RootOut]
+
+
 class FolderOut(BaseModel):
     path: str
     name: str
@@ -158,7 +173,10 @@ class AlbumPhotoFaceOut(BaseModel):
 
 class AlbumPhotoOut(BaseModel):
     id: int
-    path: str
+    root: str = Field(description="the name of the photo's root (its library)")
+    path: str = Field(description="the photo as root:path, its path inside the root")
+    local: str | None = Field(description="its file on this host (null: its root has no "
+                              "folder here)")
     width: int
     height: int
     faces: list[AlbumPhotoFaceOut]

@@ -71,10 +71,13 @@ def photos_recorded(path: Path) -> int:
 
 
 def tags(g: Gallery, root: Path) -> dict[str, list[str]]:
-    _, photos, faces = g.store.albums.photos_under(root.resolve(), limit=1_000_000, offset=0)
+    _, photos, faces = g.store.albums.photos_under(g.roots.parts(root), limit=1_000_000,
+                                                   offset=0)
     found: dict[str, list[str]] = {}
     for p in photos:
-        found[str(Path(p.path).relative_to(root.resolve()))] = [
+        file = g.roots.file(p.ref)
+        assert file is not None
+        found[str(file.relative_to(root.resolve()))] = [
             f.name for f in faces if f.photo_id == p.id and f.name]
     return found
 
@@ -169,7 +172,7 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     root, truth = album
     work = tmp_path / "album"
     shutil.copytree(root, work)
-    generation = gallery.store.generation()
+    generation = gallery.store.changes.head()
     with ClusterHelper() as helper:  # forked workers (on a CPU), clusters from the helper
         first = AlbumTagger(gallery, workers=2, clusterer=helper).run(work)
     assert first["photos"] == len(truth) and first["failed"] == 0 and first["named"] > 0
@@ -180,7 +183,7 @@ def test_rerun_skips_unchanged_and_redoes_changed(gallery: Gallery, album, tmp_p
     assert first["clusters"] >= 2 and cluster_unknown(gallery) == first["clusters"]
     assert grouped() == by_helper  # same clusters here
     # album bookkeeping leaves the gallery, and so its search index, alone
-    assert gallery.store.generation() == generation
+    assert gallery.store.changes.head() == generation
     again = AlbumTagger(gallery, workers=1).run(work)
     assert again["photos"] == 0 and again["unchanged"] == first["photos"]
     touched, changed = work / sorted(truth)[0], work / sorted(truth)[1]
@@ -297,8 +300,8 @@ def test_sidecars_follow_rename_merge_delete_and_the_users_regions_win(
     state = job(gallery, result["job"])
     # its tags cannot be read, and it is not written
     assert sorted((p["problem"], p["path"]) for p in state.model_dump()["first_problems"]) == [
-        ("sidecar_left_alone", str(work / broken)),
-        ("tags_unreadable", str(sidecar_path(work / broken)))]
+        ("sidecar_left_alone", f"album:{broken}"),
+        ("tags_unreadable", f"album:{sidecar_path(Path(broken)).as_posix()}")]
     assert sidecar_path(work / broken).read_bytes() == b"<x:xmpmeta><rdf:RDF"
 
     def named(rel: str) -> list[tuple[str, int | None]]:
@@ -347,7 +350,8 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     import numpy as np
 
     from faces.decode import decode, decode_reduced
-    from index.album.analyse import analyse, lend_to_workers
+    from index.album.analyse import NOWHERE, analyse, lend_to_workers
+    from index.album.scan import PhotoFile
     from tests.test_decode import phone_photo
 
     lend_to_workers(gallery)
@@ -355,7 +359,8 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     for face_px, from_full in ((90, True), (600, False)):
         path = tmp_path / f"phone_{face_px}.jpg"
         phone_photo(lfw(KNOWN[0], 5), path, face_px)
-        (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
+        (item,) = analyse([PhotoFile(str(path), path.stat().st_size, path.stat().st_mtime, "",
+                                     NOWHERE, path.name)])
         assert item.error is None and (item.width, item.height) == (4032, 3024)
         (face,) = item.faces  # in the full photo's coordinates
         assert abs(face.size - face_px) < 0.35 * face_px

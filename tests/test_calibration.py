@@ -36,7 +36,7 @@ class Faces:
     def add(self, pid: int) -> int:
         v = self.centres[pid] + self.rng.normal(scale=0.8, size=DIM)
         v = (v / np.linalg.norm(v)).astype(np.float32)
-        with self.store.transaction(gallery=True):
+        with self.store.transaction():
             photo = self.store.faces.add_photo(self.rng.bytes(8).hex(), "x", 1, 1)
             fid = self.store.faces.add(NewFace(photo, pid, [0, 0, 1, 1], [[0, 0]] * 5, 1.0,
                                                1.0, b"", [[0, 0]] * 5))

@@ -106,6 +106,13 @@ def test_tag_then_name_a_group_of_unknown_faces(cli, lfw_dir: Path, tmp_path: Pa
     tagged = cli("tag", str(album), "--workers", "1", "--json")
     assert (tagged["photos"], tagged["skipped"], tagged["named"]) == (5, 1, 0)
     assert tagged["clusters"] >= 1
+    # the folder became a root of its own, remembered for this host; named, it is the same
+    roots = cli("roots", "list", "--json")["roots"]
+    assert [(r["name"], r["folder"], r["source"]) for r in roots] == [
+        ("album", str(album.resolve()), "home")] and tagged["root"] == "album"
+    again = cli("tag", "album:", "--workers", "1", "--json")
+    assert (again["photos"], again["unchanged"]) == (0, 5)
+    cli("tag", "elsewhere:2020", "--json", code=2)  # no root of that name
     groups = cli("clusters", "list", "--json")["clusters"]
     biggest = groups[0]
     assert biggest["faces"] >= 3 and all(stranger in e for e in biggest["examples"])

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from faces.errors import FacepairError
 from index import collections
 from index.gallery import Gallery
-from index.store import NewAlbumFace, Store, collection_name
+from index.store import NewAlbumFace, PhotoRef, Store, collection_name
 from service import keys
 from service.app import create_app
 from service.keys import HEADER
@@ -36,6 +36,11 @@ def test_a_collections_tables_are_its_own_on_both_backends(store_location: str) 
     assert [p.name for p in registry.people.all()] == ["Bob"]
     with smiths.db.reading() as conn:  # raw SQL of the store sees the collection's tables
         assert smiths.db.ids_given(conn)["people"] == 1
+    # each collection's change feed is its own, and so is its notification channel
+    head = registry.changes.head()
+    smiths.people.add("Cy")
+    assert registry.changes.head() == head and smiths.changes.head() > head
+    assert registry.db.sqlite or smiths.db.channel != registry.db.channel
     key = registry.keys.add("phone", "read", "a" * 64, collection="smith_family")
     assert registry.keys.grant_of("a" * 64) == (key, "read", "smith_family")
     assert smiths.keys.all() == []
@@ -110,17 +115,19 @@ def _album_of_a(store: Store, albums: Path, photo: Path, dim: int, alice: int) -
     (albums / "empty").mkdir()
     copy = albums / "a-only.jpg"
     shutil.copy(photo, copy)
-    job = store.jobs.add(albums / "a-only-folder", xmp=False, owner=None, resumable=True)
+    root = store.roots.get_or_add("a-only-root", str(albums))
+    job = store.jobs.add(root, "a-only-folder", xmp=False, owner=None, resumable=True)
     vector = np.ones(dim, dtype=np.float32) / np.sqrt(dim)
     faces = [NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"A-chip",
                           [[1, 1]] * 5, "m", vector, similarity=0.8, candidate_id=alice)
              for _ in range(2)]
-    store.albums.record(str(copy), copy.stat().st_size, copy.stat().st_mtime, "c" * 64,
-                        250, 250, "m", job, "", faces)
+    store.albums.record(PhotoRef(root, copy.name), copy.stat().st_size, copy.stat().st_mtime,
+                        "c" * 64, 250, 250, "m", job, "", faces)
     store.jobs.end(job, "done")
-    _, photos, listed = store.albums.photos_under(albums, 10, 0)
+    _, photos, listed = store.albums.photos_under([(root, "")], 10, 0)
     store.clusters.replace([(1, f.id) for f in listed])
-    return {"job_id": job, "album_photo": photos[0].id, "album_face": listed[0].id, "cluster": 1}
+    return {"job_id": job, "album_photo": photos[0].id, "album_face": listed[0].id, "cluster": 1,
+            "root": root}
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +166,7 @@ def _snapshot(world: World) -> tuple:
     store = world.api.app.state.galleries.get("a").store
     people = [p.to_dict() for p in store.people.all()]
     faces = [f.id for p in store.people.all() for f in store.faces.of_person(p.id)]
-    count, _, listed = store.albums.photos_under(world.albums, 100, 0)
+    count, _, listed = store.albums.photos_under([(world.ids["root"], "")], 100, 0)
     return (people, faces, count, [f.id for f in listed], [repr(c)
             for c in store.clusters.all()], store.jobs.get(world.ids["job_id"]),
             store.meta.counts(), [c.name for c in world.gallery.store.collections.all()])
@@ -450,7 +457,8 @@ def test_a_collections_waiting_album_job_goes_on_when_the_service_starts(world: 
     registry, home = world.gallery.store, world.gallery.home
     collections.create(registry, world.gallery.settings.store_location(home), "r")
     store = Store(world.gallery.settings.store_location(home), "r")
-    job = store.jobs.add(world.albums / "empty", xmp=False, owner=None, resumable=True)
+    root = store.roots.get_or_add("r-root", str(world.albums))
+    job = store.jobs.add(root, "empty", xmp=False, owner=None, resumable=True)
     settings = ServiceSettings(home=home, album_roots=[world.albums], album_workers=1)
     with TestClient(create_app(settings, world.gallery)):
         deadline = time.monotonic() + 60

@@ -175,7 +175,7 @@ def test_persists_across_restart_and_rebuilds_a_lost_index(tmp_path: Path, model
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
         enroll_three(g, lfw_dir, ALVARO, AMELIE)
     with Gallery(home=tmp_path, detector=detector, embedder=embedder) as g:
-        assert g.index.load(g.index_path, g.store.generation())
+        assert g.index.load(g.index_path, g.store.changes.head())
         assert names(g, photo(lfw_dir, AMELIE, 12)) == [AMELIE]
     for saved in (tmp_path / "index").glob("*.faiss"):
         saved.unlink()
@@ -480,13 +480,13 @@ def test_ids_are_never_given_twice(tmp_path: Path) -> None:
     from index.store import NewFace, Store
 
     store = Store(tmp_path / "gallery.sqlite3")
-    with store.transaction(gallery=True):
+    with store.transaction():
         first = store.people.add("Ann")
         photo = store.faces.add_photo("ab" * 32, "a.jpg", 10, 10)
         face = store.faces.add(NewFace(photo, first, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,
                                        b"c", [[1, 1]] * 5))
     store.people.delete(first)
-    with store.transaction(gallery=True):
+    with store.transaction():
         second = store.people.add("Bob")
         photo2 = store.faces.add_photo("cd" * 32, "b.jpg", 10, 10)
         face2 = store.faces.add(NewFace(photo2, second, [0, 0, 5, 5], [[1, 1]] * 5, 0.9, 1.0,

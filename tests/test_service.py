@@ -267,6 +267,16 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         state = job_end(api, job_id, 180)
         assert state["status"] == "done" and state["total"] == 4 and state["done"] == 4
         assert state["named"] >= 2 and len(list(album.glob("celine_*.jpg.xmp"))) >= 2
+        # the folder became a root of its own: shown by name, listed with its folder here
+        assert (state["root"], state["folder"], state["path"]) == ("summer", "", "summer")
+        roots = api.get("/v1/albums/roots").json()["roots"]
+        assert [(r["name"], r["folder"]) for r in roots] == [("summer", str(album.resolve()))]
+        listed = api.get("/v1/albums/photos", params={"root": "summer:"}).json()
+        assert listed["count"] == 4 and {(p["path"], p["local"]) for p in listed["photos"]} == {
+            (f"summer:{f.name}", str(f.resolve())) for f in album.glob("*.jpg")}
+        assert api.get(f"/v1/albums/photos/{listed['photos'][0]['id']}/image").status_code == 200
+        assert is_problem(api.get("/v1/albums/photos", params={"root": "nowhere:x"}), 422,
+                          "unknown_root")
         # flags are booleans; the process that ran it is an opaque name (host, pid, token)
         assert (state["xmp"], state["embed"], state["resumable"], state["cancel"]) == (
             True, False, True, False)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alembic.script import ScriptDirectory
 
-from index.store import NewAlbumFace, NewFace, Store
+from index.store import NewAlbumFace, NewFace, PhotoRef, Store
 from index.store.database import MIGRATIONS
 from tests.legacy_gallery import VECTORS, make
 
-HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()  # the newest revision
+# the newest schema: the highest-numbered migration
+HEAD = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
 
 
 @pytest.fixture()
@@ -48,7 +48,12 @@ def test_a_gallery_of_the_old_schema_upgrades_in_place(upgraded: Store) -> None:
     assert job is not None and job.status == "done" and job.xmp is True and job.cancel is False
     assert job.owner is not None and job.owner.endswith(":4242")  # a host and the old pid
     assert store.jobs.problems(1)[0] == 1
-    state = store.albums.state(Path("/photos/a.jpg"))
+    # album photos and jobs are kept by root: the job's folder became one
+    [photos] = store.roots.all()
+    assert (photos.name, photos.hint) == ("photos", "/photos")
+    assert (job.root_id, job.root, job.folder) == (photos.id, "photos", "")
+    assert [p.path for p in store.jobs.problems(1)[1]] == ["photos:broken.jpg"]
+    state = store.albums.state(PhotoRef(photos.id, "a.jpg"))
     assert state is not None and (state.size, state.mtime, state.model) == (1000, 1.5,
                                                                            "dlib-pairs")
     named = store.albums.face(1)
@@ -90,7 +95,8 @@ def test_two_writers_find_or_make_one_person_and_one_photo(store_location: str) 
 
 def test_a_waiting_job_goes_to_one_owner(store_location: str) -> None:
     store = Store(store_location)
-    job_id = store.jobs.add(Path("/photos"), xmp=False, owner=None, resumable=True)
+    job_id = store.jobs.add(store.roots.get_or_add("photos", "/photos"), "", xmp=False,
+                            owner=None, resumable=True)
     taken: list[str] = []
     start = threading.Barrier(6)
 
@@ -111,11 +117,11 @@ def test_a_waiting_job_goes_to_one_owner(store_location: str) -> None:
 
 def test_a_write_that_fails_leaves_nothing(store_location: str) -> None:
     store = Store(store_location)
-    before = store.generation()
-    with pytest.raises(RuntimeError), store.transaction(gallery=True):
+    before = store.changes.head()
+    with pytest.raises(RuntimeError), store.transaction():
         store.people.add("Ann")
         raise RuntimeError("the disk went away")
-    assert store.people.all() == [] and store.generation() == before
+    assert store.people.all() == [] and store.changes.head() == before
     store.close()
 
 
@@ -168,22 +174,27 @@ def test_every_repository_on_both_backends(store_location: str) -> None:
     assert store.people.get(ann).faces == 2 and store.faces.get(faces[2]).box == [
         1.5, 2.0, 50.0, 60.0]
 
-    job = store.jobs.add(Path("/photos"), xmp=True, owner=None, resumable=True)
+    root = store.roots.add("photos", "/photos")
+    assert root is not None and store.roots.add("photos", "/elsewhere") is None  # one a name
+    job = store.jobs.add(root, "", xmp=True, owner=None, resumable=True)
     claimed = store.jobs.claim("host:1:a", lease=30.0)
     assert claimed is not None and claimed.id == job and claimed.xmp is True
     store.jobs.start(job, 2, 0, 0, 0)
     album_face = NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"a", [[1, 1]] * 5,
                               "m", VECTORS[3], similarity=0.7, candidate_id=ann)
     with store.transaction():
-        store.albums.record("/photos/a.jpg", 10, 1.5, "c" * 64, 640, 480, "m", job, "",
+        store.albums.record(PhotoRef(root, "2020/a.jpg"), 10, 1.5, "c" * 64, 640, 480, "m", job, "",
                             [album_face, album_face])
         store.jobs.progress(job, 1, 2, 0, 2, 0)
-    store.jobs.add_problems(job, [("/photos/b.jpg", "unreadable", "gone")])
+    store.jobs.add_problems(job, [("photos:b.jpg", "unreadable", "gone")])
     assert store.jobs.problems(job)[0] == 1 and store.jobs.get(job).faces == 2
-    state = store.albums.state(Path("/photos/a.jpg"))
+    state = store.albums.state(PhotoRef(root, "2020/a.jpg"))
     assert state is not None and (state.size, state.mtime) == (10, 1.5)
-    count, photos, listed = store.albums.photos_under(Path("/photos"), 10, 0)
+    count, photos, listed = store.albums.photos_under([(root, "2020")], 10, 0)
     assert count == 1 and [f.photo_id for f in listed] == [photos[0].id] * 2
+    assert photos[0].shown == "photos:2020/a.jpg"
+    assert store.albums.photos_under([(root, "2021")], 10, 0)[0] == 0
+    assert store.albums.photos_under([(root, "202")], 10, 0)[0] == 0  # a folder, not a prefix
     unknown, vectors = store.clusters.unknown("m")
     assert vectors.shape == (2, 8)
     store.clusters.replace([(1, f) for f in unknown])
@@ -191,7 +202,7 @@ def test_every_repository_on_both_backends(store_location: str) -> None:
     waiting, found = store.clusters.suggestions(0.6, 0.8, 10)
     assert waiting == 2 and found[0].name == "Ann"
     store.clusters.name(1, bob)
-    assert store.albums.paths_of(bob) == [Path("/photos/a.jpg")]
+    assert store.albums.paths_of(bob) == [PhotoRef(root, "2020/a.jpg")]
     assert store.jobs.cancel(job) and store.jobs.cancelled(job)
     store.jobs.end(job, "cancelled")
     assert not store.jobs.cancel(job)
@@ -238,6 +249,8 @@ def test_a_gallery_copied_to_postgresql_and_back_is_the_same(tmp_path: Path, pos
         np.testing.assert_array_equal(store.embeddings.of_model("dlib-pairs").vectors, VECTORS)
         assert store.faces.get(1).box == [10.0, 20.0, 90.0, 120.0]
         assert store.people.add("Cy") == 10  # people up to 9 were given before the copy
+        assert [r.name for r in store.roots.all()] == ["photos"]  # the roots came along
+        assert store.roots.add("family", None) == 2  # and give ids past theirs
         store.close()
 
 
@@ -245,7 +258,8 @@ def test_a_job_whose_lease_lapses_is_taken_over(store_location: str) -> None:
     """A job held by a process of another host is left alone while its lease runs, taken
     over once it lapses; a renewal keeps it, and only its owner can renew it."""
     store = Store(store_location)
-    job = store.jobs.add(Path("/photos"), xmp=False, owner=None, resumable=True)
+    job = store.jobs.add(store.roots.get_or_add("photos", None), "", xmp=False, owner=None,
+                         resumable=True)
     first = store.jobs.claim("far-host:7:aa", lease=0.5)
     assert first is not None and first.owner == "far-host:7:aa"
     assert store.jobs.claim("here:1:bb", lease=30.0) is None  # held

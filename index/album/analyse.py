@@ -24,7 +24,9 @@ from faces.memory import keep_freed_memory, release_freed_memory
 from index.album.scan import PhotoFile
 from index.gallery import Gallery, encode_chip
 from index.settings import IndexSettings
+from index.store import PhotoRef
 
+NOWHERE = PhotoRef(0, "")  # a photo read for a preview, in no root
 CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
 
 
@@ -42,6 +44,8 @@ class AnalysedPhoto:
     vectors: np.ndarray | None = None
     chips: list[tuple[bytes, list]] = field(default_factory=list)
     error: str | None = None
+    ref: PhotoRef = NOWHERE  # its root and path inside it
+    shown: str = ""  # `root:path`
 
 
 _WORKER: dict = {}
@@ -79,7 +83,8 @@ def analyse(items: list[PhotoFile]) -> list[AnalysedPhoto]:
     (`decode_regions`: the photo is decoded in full once more, but only those parts are kept).
     The chunk's faces are embedded together."""
     detector, embedder = _WORKER["detector"], _WORKER["embedder"]
-    results = [AnalysedPhoto(path, size, mtime, sha) for path, size, mtime, sha in items]
+    results = [AnalysedPhoto(p.path, p.size, p.mtime, p.sha256, ref=p.ref, shown=p.shown)
+               for p in items]
     crops: list[np.ndarray] = []
     for item in results:
         try:

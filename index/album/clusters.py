@@ -4,7 +4,6 @@ the model's one-to-one threshold); and a cluster named as a person, its faces en
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
@@ -56,7 +55,7 @@ def enroll_album_face(gallery: Gallery, person: str | int, found: AlbumFace, not
     face = Face(box=(found.box[0], found.box[1], found.box[2], found.box[3]),
                 score=float(found.score), landmarks=np.asarray(found.landmarks))
     return gallery.enroll_chip(person, found.chip, np.asarray(found.chip_landmarks), face,
-                               found.sha256, found.path, found.width, found.height, note)
+                               found.sha256, found.shown, found.width, found.height, note)
 
 
 def clusters(gallery: Gallery) -> list[ClusterSummary]:
@@ -85,8 +84,8 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
         person_id = gallery.find_person(name).id
     gallery.store.clusters.name(cluster, person_id)
     rewritten = 0
-    for path, wrote in sorted({(f.path, f.xmp) for f in found}):
-        if (xmp if xmp is not None else wrote) and write_xmp(gallery, Path(path))[0]:
+    for photo, wrote in sorted({(f.ref, f.xmp) for f in found}):
+        if (xmp if xmp is not None else wrote) and write_xmp(gallery, photo)[0]:
             rewritten += 1
     person = gallery.store.people.get(person_id)
     return NamedCluster(person=person.to_dict(), enrolled_faces=enrolled,

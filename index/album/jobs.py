@@ -13,30 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from faces.errors import NotFound
 from index.gallery import Gallery
+from index.replica import owner_name
 from index.results import AlbumJobOut
-from index.store import AlbumJob, Store
+from index.roots import Place
+from index.store import AlbumJob, Root, Store
 
 Problem = tuple[str, str, str]  # path, problem, detail
 log = logging.getLogger("facepair.jobs")
-
-
-def owner_name() -> str:
-    """This process as an album job's owner: its host, its process id and a random part (a
-    process id comes back after a restart; the random part does not)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
-
-
-_TOKEN = secrets.token_hex(4)
 
 
 def alive(owner: str) -> bool:
@@ -55,20 +46,27 @@ def alive(owner: str) -> bool:
     return True
 
 
-def new_job(store: Store, root: Path, xmp: bool, embed: bool = False, kind: str = "tag",
+def new_job(store: Store, place: Place, xmp: bool, embed: bool = False, kind: str = "tag",
             lease: float | None = None) -> int:
-    """A job's row: run by this process, held for `lease` seconds (renewed while it runs),
-    or, without a lease, queued for a service process to take up. Jobs of commands that were
-    killed are marked interrupted on the way."""
+    """A job's row for a root's folder: run by this process, held for `lease` seconds
+    (renewed while it runs), or, without a lease, queued for a service process to take up.
+    Jobs of commands that were killed are marked interrupted on the way."""
+    root_id, folder = place.part
     if lease is None:
-        return store.jobs.add(root, xmp, None, True, embed, kind)
+        return store.jobs.add(root_id, folder, xmp, None, True, embed, kind)
     store.jobs.interrupt_orphans(alive)
-    return store.jobs.add(root, xmp, owner_name(), False, embed, kind, lease)
+    return store.jobs.add(root_id, folder, xmp, owner_name(), False, embed, kind, lease)
 
 
-def claim(store: Store, lease: float) -> AlbumJob | None:
-    """The oldest queued job, or one whose owner is gone, taken by this process."""
-    return store.jobs.claim(owner_name(), lease, alive)
+def claim(store: Store, lease: float, roots: set[int] | None = None) -> AlbumJob | None:
+    """The oldest queued job, or one whose owner is gone, taken by this process; `roots`:
+    only jobs of these roots (those with a folder on this host)."""
+    return store.jobs.claim(owner_name(), lease, alive, roots)
+
+
+def place_of(job: AlbumJob) -> Place:
+    """What a job tags: its root and the folder inside it."""
+    return Place(Root(job.root_id, job.root, "", None), job.folder)
 
 
 @dataclass

@@ -3,8 +3,9 @@ tags (in a sidecar or the photo's XMP), which win."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,16 @@ import numpy as np
 from faces.tags import PhotoTags, assign, read_tags
 from index.album.analyse import AnalysedPhoto
 from index.gallery import FaceMatch, Gallery
+
+
+def beside(item: AnalysedPhoto, file: str) -> str:
+    """A file beside a photo (its sidecar) as `root:path`, as the photo is shown."""
+    folder, name = os.path.split(file)
+    if not item.shown or os.path.normpath(folder) != os.path.dirname(item.path):
+        return file
+    root, _, inside = item.shown.partition(":")
+    parent = PurePosixPath(inside).parent
+    return f"{root}:{name if str(parent) == '.' else (parent / name).as_posix()}"
 
 
 @dataclass
@@ -53,14 +64,16 @@ class Namer:
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         naming = Naming(matches, [None] * len(matches))
-        self._apply_tags(item.path, read_tags(Path(item.path)), naming)
+        self._apply_tags(item, read_tags(Path(item.path)), naming)
         return naming
 
-    def _apply_tags(self, path: str, tags: PhotoTags, naming: Naming) -> None:
+    def _apply_tags(self, item: AnalysedPhoto, tags: PhotoTags, naming: Naming) -> None:
         """The user's names win: a face that a tag of theirs marks is theirs to name. A tag
         with no face under it, a face two tags name differently, and a face facepair would
         have named otherwise are reported, never guessed at."""
-        naming.problems += [(file, "tags_unreadable", detail) for file, detail in tags.problems]
+        path = item.shown or item.path
+        naming.problems += [(beside(item, file), "tags_unreadable", detail)
+                            for file, detail in tags.problems]
         counts = self.tags
         boxes = [m.face.box for m in naming.matches]
         chosen = assign([f.box for f in tags.faces], boxes)

@@ -11,7 +11,7 @@ import logging
 import threading
 from pathlib import Path
 
-from index.album.jobs import Job, claim, new_job
+from index.album.jobs import Job, claim, new_job, place_of
 from index.album.tagger import AlbumTagger
 from index.gallery import Gallery
 from index.tag_import import import_tags
@@ -27,17 +27,21 @@ class AlbumJobs:
         self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
         self.thread.start()
 
-    def submit(self, root: Path, xmp: bool, embed: bool = False, kind: str = "tag") -> int:
-        """Queue a job (`kind`: "tag" the album, or "import-tags", its face tags); the first
-        idle process of the service takes it."""
-        job_id = new_job(self.gallery.store, root, xmp, embed, kind)
+    def submit(self, root: Path | str, xmp: bool, embed: bool = False, kind: str = "tag"
+               ) -> int:
+        """Queue a job of a folder (of this host, or `name:path`; one inside no root becomes
+        a root of its own) (`kind`: "tag" the album, or "import-tags", its face tags); the
+        first idle process of the service whose host has the folder's root takes it."""
+        place = self.gallery.roots.place(root, register=True)
+        job_id = new_job(self.gallery.store, place, xmp, embed, kind)
         self.wake.set()
         return job_id
 
     def _loop(self) -> None:
         while not self.stop.is_set():
             try:
-                job = claim(self.gallery.store, self.gallery.settings.job_lease)
+                here = {h.root.id for h in self.gallery.roots.here()}
+                job = claim(self.gallery.store, self.gallery.settings.job_lease, here)
             except Exception:
                 log.exception("looking for an album job failed")
                 job = None
@@ -49,10 +53,10 @@ class AlbumJobs:
                                  embed=job.embed, cancel=self.stop)
             try:
                 if job.kind == "import-tags":
-                    import_tags(self.gallery, Path(job.root), self.workers, job_id=job.id,
+                    import_tags(self.gallery, place_of(job), self.workers, job_id=job.id,
                                 cancel=self.stop)
                 else:
-                    tagger.run(Path(job.root), job.id)
+                    tagger.run(place_of(job), job.id)
             except Exception:  # recorded in the job row by the tagger
                 log.exception("album job %s failed", job.id)
             else:

@@ -61,7 +61,7 @@ class Recorder:
         model = self.gallery.model
         matches = naming.matches
         self.store.albums.record(
-            item.path, item.size, item.mtime, item.sha256, item.width, item.height, model,
+            item.ref, item.size, item.mtime, item.sha256, item.width, item.height, model,
             job_id, fingerprint(Path(item.path)),
             [NewAlbumFace(
                 box=[round(float(x), 1) for x in m.face.box],

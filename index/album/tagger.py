@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
-from faces.errors import NotFound
+from faces.errors import FacepairError, NotFound
 from index.album.analyse import AnalysedPhoto, analysed
 from index.album.clusters import Clusterer, cluster_unknown
 from index.album.jobs import Job, new_job
@@ -29,6 +29,7 @@ from index.album.scan import changes, listed, scan
 from index.album.sidecars import Problem, write_xmp
 from index.clustering import dbscan_labels
 from index.gallery import Gallery
+from index.roots import Place
 
 
 class AlbumRun(TypedDict):
@@ -37,6 +38,7 @@ class AlbumRun(TypedDict):
     of unknown faces, and the time it took."""
 
     job: int
+    root: str  # the folder tagged, as `root:folder`
     status: str  # done or cancelled
     photos: int
     faces: int
@@ -72,28 +74,42 @@ class AlbumTagger:
         """What the users' own face tags said over this tagger's runs."""
         return self.namer.tags
 
-    def start_job(self, root: Path, kind: str = "tag") -> int:
+    def place(self, root: Path | str | Place) -> tuple[Place, Path]:
+        """A folder to tag (of this host, or `name:path`) as a root and a folder inside it,
+        and where that is on this host; a folder inside no root becomes a root of its own."""
+        place = root if isinstance(root, Place) else self.gallery.roots.place(root, True)
+        folder = self.gallery.roots.local(place)
+        if not folder.is_dir():
+            raise NotFound(f"{place.shown} ({folder}): no such folder")
+        return place, folder
+
+    def start_job(self, root: Path | str | Place, kind: str = "tag") -> int:
         """A new job for `root`, run by this process."""
-        return new_job(self.store, root, self.xmp, self.embed, kind,
+        return new_job(self.store, self.place(root)[0], self.xmp, self.embed, kind,
                        self.gallery.settings.job_lease)
 
-    def run(self, root: Path, job_id: int | None = None,
+    def run(self, root: Path | str | Place, job_id: int | None = None,
             then: Callable[[], None] | None = None) -> AlbumRun:
         """Tag every photo under `root` as job `job_id` (a new job by default); `then`, a
         last stage of the job's own (enrolling a tag import's faces), runs before it ends."""
-        root = Path(root).resolve()
-        if not root.is_dir():
-            raise NotFound(f"{root}: no such folder")
-        job = Job(self.store, job_id or self.start_job(root))
+        try:
+            place, folder = self.place(root)
+        except FacepairError as exc:  # a queued job's folder is not here: it ends here
+            if job_id is not None:
+                Job(self.store, job_id).failed(exc)
+            raise
+        job = Job(self.store, job_id or self.start_job(place))
         with job.held(self.gallery.settings.job_lease):
-            return self._run(root, job, then)
+            return self._run(place, folder, job, then)
 
-    def _run(self, root: Path, job: Job, then: Callable[[], None] | None) -> AlbumRun:
+    def _run(self, place: Place, folder: Path, job: Job, then: Callable[[], None] | None
+             ) -> AlbumRun:
         start = time.perf_counter()
         status, tally = "done", Tally()
         try:
-            photos, skipped = scan(root)
-            found = changes(self.store, self.gallery.model, photos, self.only_tagged)
+            photos, skipped = scan(folder)
+            found = changes(self.store, self.gallery.model, photos, self.only_tagged,
+                            self.gallery.roots.finder())
             tally.failed = len(found.unreadable)
             total = len(found.todo) + tally.failed
             job.found(total, found.unchanged, skipped, found.unreadable)
@@ -113,8 +129,9 @@ class AlbumTagger:
             job.failed(exc)
             raise
         job.end(status)
-        return AlbumRun(job=job.id, status=status, photos=tally.photos, faces=tally.faces,
-                        named=tally.named, unknown=tally.unknown, failed=tally.failed,
+        return AlbumRun(job=job.id, root=place.shown, status=status, photos=tally.photos,
+                        faces=tally.faces, named=tally.named, unknown=tally.unknown,
+                        failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,
                         seconds=round(time.perf_counter() - start, 2))
 
@@ -131,12 +148,12 @@ class AlbumTagger:
             for item, naming, theirs in zip(chunk, named, people, strict=True):
                 self.recorder.record(item, naming, theirs, job.id, tally)
             job.progress(tally.done, tally.faces, tally.named, tally.unknown, tally.failed)
-        problems += [(item.path, "unreadable", item.error) for item in chunk
+        problems += [(item.shown, "unreadable", item.error) for item in chunk
                      if item.error is not None]
         if self.xmp:
             for item in chunk:
                 if item.error is None:
-                    problems += write_xmp(self.gallery, Path(item.path), self.embed)[1]
+                    problems += write_xmp(self.gallery, item.ref, self.embed)[1]
         return problems
 
     def name(self, chunk: list[AnalysedPhoto]) -> list[Naming]:
@@ -144,10 +161,15 @@ class AlbumTagger:
         threshold = self.gallery.threshold()
         return [self.namer.name(item, threshold) for item in chunk]
 
-    def preview(self, root: Path) -> int:
+    def preview(self, root: Path | str) -> int:
         """Read and name the photos under `root` as `run` would, writing nothing (what the
-        users' tags say is in `self.tags`). Returns how many photos were read."""
-        items = listed(scan(Path(root).resolve())[0], self.only_tagged)
+        users' tags say is in `self.tags`; a folder inside no root is not made one). Returns
+        how many photos were read."""
+        named = self.gallery.roots.named(str(root))
+        folder = self.gallery.roots.local(named) if named else Path(root).resolve()
+        if not folder.is_dir():
+            raise NotFound(f"{root}: no such folder")
+        items = listed(scan(folder)[0], self.only_tagged, self.gallery.roots.finder())
         done = 0
         for chunk in analysed(self.gallery, items, self.workers,
                               import_sklearn=self.clusterer is dbscan_labels):

@@ -6,8 +6,10 @@
     store.albums      tagged album photos and the faces found in them
     store.clusters    unknown album faces: clusters, suggestions, what a user says of one
     store.jobs        the album-job queue, progress and problems
+    store.roots       photo libraries by name, which album photos and jobs point into
     store.keys        API keys (hashes) and the collection each works in
     store.meta        named values and counts
+    store.changes     the change feed: what changed of what identify answers, in order
     store.collections the collections beside the default one (in the default one's store)
 
 Repositories hand out records (`index.store.records`), never a driver's row or connection;
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from index.store import copy
 from index.store.albums import AlbumsRepository
+from index.store.changes import ChangesRepository
 from index.store.clusters import ClustersRepository
 from index.store.collections import (
     DEFAULT,
@@ -48,6 +51,7 @@ from index.store.records import (
     AlbumJob,
     AlbumPhoto,
     ApiKey,
+    Change,
     Chip,
     Cluster,
     Collection,
@@ -56,18 +60,22 @@ from index.store.records import (
     NewAlbumFace,
     NewFace,
     Person,
+    PhotoRef,
     PhotoState,
     Problem,
     ReportFace,
+    Root,
     StoredFace,
     Suggestion,
+    shown,
 )
+from index.store.roots import RootsRepository
 
 __all__ = ["DEFAULT", "AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey",
-           "Chip", "Cluster", "Collection", "Embedded", "NearestFaces", "NewAlbumFace",
-           "NewFace", "Person", "PhotoState", "Problem", "ReportFace", "Store", "StoredFace",
-           "Suggestion", "collection_name", "compare_stores", "copy_store", "gallery_file",
-           "registered"]
+           "Change", "Chip", "Cluster", "Collection", "Embedded", "NearestFaces",
+           "NewAlbumFace", "NewFace", "Person", "PhotoRef", "PhotoState", "Problem",
+           "ReportFace", "Root", "Store", "StoredFace", "Suggestion", "collection_name",
+           "compare_stores", "copy_store", "gallery_file", "registered", "shown"]
 
 
 class Store:
@@ -85,24 +93,17 @@ class Store:
         self.albums = AlbumsRepository(self.db)
         self.clusters = ClustersRepository(self.db)
         self.jobs = JobsRepository(self.db)
+        self.roots = RootsRepository(self.db)
         self.keys = KeysRepository(self.db)
         self.meta = MetaRepository(self.db)
+        self.changes = ChangesRepository(self.db)
         self.collections = CollectionsRepository(self.db)
 
     @contextmanager
-    def transaction(self, gallery: bool = False) -> Iterator[None]:
-        """Writes that land together or not at all. `gallery`: they may change people, faces
-        or embeddings (every process's search index catches up)."""
-        with self.db.transaction(gallery):
+    def transaction(self) -> Iterator[None]:
+        """Writes that land together or not at all (their changes join the feed as one)."""
+        with self.db.transaction():
             yield
-
-    def generation(self) -> int:
-        """Moved on by every write that may change the gallery: tells a saved index, or
-        another process, it is stale."""
-        return self.db.generation()
-
-    def last_write(self) -> tuple[int, int]:
-        return self.db.last_write()
 
     def compact(self) -> None:
         self.db.compact()
@@ -112,6 +113,7 @@ class Store:
         return self.db.problems()
 
     def close(self) -> None:
+        self.changes.close()
         self.db.close()
 
 

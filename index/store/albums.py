@@ -3,10 +3,7 @@ re-run compares a file with, what sidecars are written from, and what lists show
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, select, update
 
 from faces.errors import NotFound
 from index.store import schema as t
@@ -16,18 +13,37 @@ from index.store.records import (
     AlbumFaceSummary,
     AlbumPhoto,
     NewAlbumFace,
+    PhotoRef,
     PhotoState,
     ReportFace,
+    shown,
 )
 from index.store.shared import inserted_id, now
 
-F, P = t.album_faces.c, t.album_photos.c
+F, P, R = t.album_faces.c, t.album_photos.c, t.roots.c
+# a part of a folder tree: a root and a folder inside it ("": the whole root)
+Part = tuple[int, str]
 
 
-def under(root: Path) -> ColumnElement[bool]:
-    """Album photos whose path lies under `root`."""
-    prefix = str(root).rstrip(os.sep) + os.sep
-    return func.substr(P.path, 1, len(prefix)) == prefix
+def at(ref: PhotoRef) -> ColumnElement[bool]:
+    """The album photo at a root and path."""
+    return and_(P.root_id == ref.root_id, P.path == ref.path)
+
+
+def within(parts: list[Part]) -> ColumnElement[bool]:
+    """Album photos inside these parts of roots (none: no photo)."""
+    found: list[ColumnElement[bool]] = []
+    for root_id, folder in parts:
+        prefix = folder.strip("/") + "/" if folder.strip("/") else ""
+        found.append(and_(P.root_id == root_id, func.substr(P.path, 1, len(prefix)) == prefix)
+                     if prefix else P.root_id == root_id)
+    return or_(*found) if found else false()
+
+
+def with_photo(query: Select) -> Select:
+    """A query of album faces joined to their photo and its root."""
+    return (query.join(t.album_photos, P.id == F.photo_id)
+            .join(t.roots, R.id == P.root_id))
 
 
 def album_face(row: Row) -> AlbumFace:
@@ -36,13 +52,16 @@ def album_face(row: Row) -> AlbumFace:
         score=row.score, chip=bytes(row.chip), chip_landmarks=row.chip_landmarks,
         model=row.model, vector=row.vector, person_id=row.person_id,
         similarity=row.similarity, cluster=row.cluster, named_by=row.named_by,
-        candidate_id=row.candidate_id, path=row.path, sha256=row.sha256, width=row.width,
-        height=row.height, xmp=bool(getattr(row, "xmp", False)))
+        candidate_id=row.candidate_id, root_id=row.root_id, root=row.root, path=row.path,
+        sha256=row.sha256, width=row.width, height=row.height,
+        xmp=bool(getattr(row, "xmp", False)))
 
 
 FACE_WITH_PHOTO = (F.id, F.photo_id, F.box, F.landmarks, F.score, F.chip, F.chip_landmarks,
                    F.model, F.vector, F.person_id, F.similarity, F.cluster, F.named_by,
-                   F.candidate_id, P.path, P.sha256, P.width, P.height)
+                   F.candidate_id, P.root_id, R.name.label("root"), P.path, P.sha256, P.width,
+                   P.height)
+PHOTO = (P.id, P.root_id, R.name.label("root"), P.path, P.width, P.height, P.sha256, P.tagged)
 
 
 class AlbumsRepository:
@@ -51,34 +70,36 @@ class AlbumsRepository:
 
     # -- what a re-run compares a file with ---------------------------------------------------
 
-    def state(self, path: Path) -> PhotoState | None:
+    def state(self, ref: PhotoRef) -> PhotoState | None:
         """What the store knows of a tagged photo's file (size, mtime, sha256, model, tags)."""
         with self.db.reading() as conn:
             row = conn.execute(select(P.size, P.mtime, P.sha256, P.model, P.tags)
-                               .where(P.path == str(path))).first()
+                               .where(at(ref))).first()
         return None if row is None else PhotoState(*row)
 
-    def touch(self, path: Path, mtime: float) -> None:
+    def touch(self, ref: PhotoRef, mtime: float) -> None:
         """A tagged photo whose file was touched but not changed."""
         with self.db.transaction() as conn:
-            conn.execute(update(t.album_photos).where(P.path == str(path)).values(mtime=mtime))
+            conn.execute(update(t.album_photos).where(at(ref)).values(mtime=mtime))
 
-    def rewritten(self, path: Path, size: int, mtime: float, sha256: str) -> None:
+    def rewritten(self, ref: PhotoRef, size: int, mtime: float, sha256: str) -> None:
         """facepair wrote into a tagged photo's own XMP: its file is as tagged, not changed."""
         with self.db.transaction() as conn:
-            conn.execute(update(t.album_photos).where(P.path == str(path))
+            conn.execute(update(t.album_photos).where(at(ref))
                          .values(size=size, mtime=mtime, sha256=sha256))
 
     # -- recording ----------------------------------------------------------------------------
 
-    def record(self, path: str, size: int, mtime: float, sha256: str, width: int, height: int,
-               model: str, job_id: int, tags: str, faces: list[NewAlbumFace]) -> int:
-        """A tagged photo (replacing what was known of its path) and its faces."""
+    def record(self, ref: PhotoRef, size: int, mtime: float, sha256: str, width: int,
+               height: int, model: str, job_id: int, tags: str,
+               faces: list[NewAlbumFace]) -> int:
+        """A tagged photo (replacing what was known of it) and its faces."""
         with self.db.transaction() as conn:
-            conn.execute(t.album_photos.delete().where(P.path == path))
+            conn.execute(t.album_photos.delete().where(at(ref)))
             photo_id = inserted_id(conn.execute(t.album_photos.insert().values(
-                path=path, size=size, mtime=mtime, sha256=sha256, width=width, height=height,
-                model=model, job_id=job_id, tagged=now(), tags=tags)))
+                root_id=ref.root_id, path=ref.path, size=size, mtime=mtime, sha256=sha256,
+                width=width, height=height, model=model, job_id=job_id, tagged=now(),
+                tags=tags)))
             if faces:
                 conn.execute(t.album_faces.insert(), [
                     {"photo_id": photo_id, "box": f.box, "landmarks": f.landmarks,
@@ -90,12 +111,11 @@ class AlbumsRepository:
 
     # -- sidecars -----------------------------------------------------------------------------
 
-    def regions(self, path: Path) -> tuple[int, int, list[tuple[int, str, list[float]]]] | None:
+    def regions(self, ref: PhotoRef) -> tuple[int, int, list[tuple[int, str, list[float]]]] | None:
         """A tagged photo's size and the faces facepair named in it (person id, name, box),
         or None. Faces a user's own tag names are not facepair's to write."""
         with self.db.reading() as conn:
-            photo = conn.execute(select(P.id, P.width, P.height)
-                                 .where(P.path == str(path))).first()
+            photo = conn.execute(select(P.id, P.width, P.height).where(at(ref))).first()
             if photo is None:
                 return None
             rows = conn.execute(
@@ -104,33 +124,32 @@ class AlbumsRepository:
                 .where(F.photo_id == photo.id, F.named_by.is_(None)).order_by(F.id))
             return photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows]
 
-    def paths_of(self, person_id: int) -> list[Path]:
+    def paths_of(self, person_id: int) -> list[PhotoRef]:
         """The tagged photos in which a person was named."""
         with self.db.reading() as conn:
-            return [Path(r[0]) for r in conn.execute(
-                select(P.path).join(t.album_faces, F.photo_id == P.id)
-                .where(F.person_id == person_id).distinct().order_by(P.path))]
+            return [PhotoRef(int(r[0]), r[1]) for r in conn.execute(
+                select(P.root_id, P.path).join(t.album_faces, F.photo_id == P.id)
+                .where(F.person_id == person_id).distinct().order_by(P.root_id, P.path))]
 
     # -- faces --------------------------------------------------------------------------------
 
     def face(self, face_id: int) -> AlbumFace:
         """One album face with its photo: for naming, excluding, thumbnails."""
         with self.db.reading() as conn:
-            row = conn.execute(select(*FACE_WITH_PHOTO)
-                               .join(t.album_photos, P.id == F.photo_id)
-                               .where(F.id == face_id)).first()
+            row = conn.execute(with_photo(select(*FACE_WITH_PHOTO)).where(F.id == face_id)
+                               ).first()
         if row is None:
             raise NotFound(f"no album face with id {face_id}")
         return album_face(row)
 
-    def named_by_user(self, root: Path) -> list[AlbumFace]:
-        """The album faces under `root` that a user's tag names, with their photo: the faces
-        a tag import may enroll."""
+    def named_by_user(self, parts: list[Part]) -> list[AlbumFace]:
+        """The album faces inside these parts of roots that a user's tag names, with their
+        photo: the faces a tag import may enroll."""
         with self.db.reading() as conn:
             return [album_face(r) for r in conn.execute(
-                select(*FACE_WITH_PHOTO).join(t.album_photos, P.id == F.photo_id)
-                .where(F.named_by == "user", under(root))
-                .order_by(F.person_id, P.path, F.id))]
+                with_photo(select(*FACE_WITH_PHOTO))
+                .where(F.named_by == "user", within(parts))
+                .order_by(F.person_id, R.name, P.path, F.id))]
 
     def chips(self, face_ids: list[int]) -> dict[int, bytes]:
         """The chips of these album faces."""
@@ -141,35 +160,35 @@ class AlbumsRepository:
     def faces_named(self, person_id: int, limit: int = 500) -> list[AlbumFaceSummary]:
         """The album faces named as a person, newest first."""
         with self.db.reading() as conn:
-            rows = conn.execute(
-                select(F.id, F.photo_id, F.box, F.person_id, F.named_by, F.similarity, P.path,
-                       P.tagged).join(t.album_photos, P.id == F.photo_id)
+            rows = conn.execute(with_photo(
+                select(F.id, F.photo_id, F.box, F.person_id, F.named_by, F.similarity,
+                       R.name.label("root"), P.path, P.tagged))
                 .where(F.person_id == person_id)
                 .order_by(P.tagged.desc(), F.id.desc()).limit(limit))
             return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, None, r.named_by,
-                                     r.similarity, r.path, r.tagged) for r in rows]
+                                     r.similarity, shown(r.root, r.path), r.tagged)
+                    for r in rows]
 
     # -- photos -------------------------------------------------------------------------------
 
     def photo(self, photo_id: int) -> AlbumPhoto:
         with self.db.reading() as conn:
-            row = conn.execute(select(P.id, P.path, P.width, P.height, P.sha256, P.tagged)
+            row = conn.execute(select(*PHOTO).join(t.roots, R.id == P.root_id)
                                .where(P.id == photo_id)).first()
         if row is None:
             raise NotFound(f"no album photo with id {photo_id}")
         return AlbumPhoto(*row)
 
-    def photos_under(self, root: Path, limit: int, offset: int
+    def photos_under(self, parts: list[Part], limit: int, offset: int
                      ) -> tuple[int, list[AlbumPhoto], list[AlbumFaceSummary]]:
-        """The tagged photos under `root` (how many, a page of them by path) and their
-        faces with names."""
+        """The tagged photos inside these parts of roots (how many, a page of them by root
+        and path) and their faces with names."""
         with self.db.reading() as conn:
             count = conn.execute(select(func.count()).select_from(t.album_photos)
-                                 .where(under(root))).scalar_one()
+                                 .where(within(parts))).scalar_one()
             photos = [AlbumPhoto(*r) for r in conn.execute(
-                select(P.id, P.path, P.width, P.height, P.sha256, P.tagged)
-                .where(under(root)).order_by(P.path)
-                .limit(limit).offset(offset))]
+                select(*PHOTO).join(t.roots, R.id == P.root_id).where(within(parts))
+                .order_by(R.name, P.path).limit(limit).offset(offset))]
             faces = [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by)
                      for r in conn.execute(
                          select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name,
@@ -180,13 +199,14 @@ class AlbumsRepository:
         return int(count), photos, faces
 
     def report(self) -> list[ReportFace]:
-        """Every album face for the report: chip, similarity, group, path, name."""
+        """Every album face for the report: chip, similarity, group, `root:path`, name."""
         with self.db.reading() as conn:
-            return [ReportFace(bytes(r[0]), r[1], r[2], r[3], r[4]) for r in conn.execute(
-                select(F.chip, F.similarity, F.cluster, P.path, t.people.c.name)
-                .join(t.album_photos, P.id == F.photo_id)
-                .outerjoin(t.people, t.people.c.id == F.person_id)
-                .order_by(func.lower(t.people.c.name), F.cluster, P.path))]
+            return [ReportFace(bytes(r[0]), r[1], r[2], shown(r[3], r[4]), r[5])
+                    for r in conn.execute(with_photo(
+                        select(F.chip, F.similarity, F.cluster, R.name, P.path,
+                               t.people.c.name))
+                        .outerjoin(t.people, t.people.c.id == F.person_id)
+                        .order_by(func.lower(t.people.c.name), F.cluster, R.name, P.path))]
 
     def counts(self) -> dict[str, int]:
         with self.db.reading() as conn:

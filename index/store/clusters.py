@@ -7,11 +7,11 @@ import numpy as np
 from sqlalchemy import bindparam, func, select, update
 
 from index.store import schema as t
-from index.store.albums import FACE_WITH_PHOTO, album_face
+from index.store.albums import FACE_WITH_PHOTO, album_face, with_photo
 from index.store.database import Database
-from index.store.records import AlbumFace, Cluster, Suggestion
+from index.store.records import AlbumFace, Cluster, Suggestion, shown
 
-F, P = t.album_faces.c, t.album_photos.c
+F, P, R = t.album_faces.c, t.album_photos.c, t.roots.c
 
 class ClustersRepository:
     def __init__(self, db: Database) -> None:
@@ -45,10 +45,10 @@ class ClustersRepository:
                 .where(F.cluster.is_not(None)).group_by(F.cluster)
                 .order_by(func.count().desc(), F.cluster)).all()
             paths: dict[int, set[str]] = {}
-            for cluster, path in conn.execute(
-                    select(F.cluster, P.path).join(t.album_photos, P.id == F.photo_id)
+            for cluster, root, path in conn.execute(
+                    with_photo(select(F.cluster, R.name, P.path))
                     .where(F.cluster.is_not(None))):
-                paths.setdefault(int(cluster), set()).add(path)
+                paths.setdefault(int(cluster), set()).add(shown(root, path))
         return [Cluster(int(r.cluster), int(r.faces), int(r.photos),
                         sorted(paths.get(int(r.cluster), ()))) for r in rows]
 
@@ -57,7 +57,7 @@ class ClustersRepository:
         j = t.album_jobs.c
         with self.db.reading() as conn:
             return [album_face(r) for r in conn.execute(
-                select(*FACE_WITH_PHOTO, j.xmp).join(t.album_photos, P.id == F.photo_id)
+                with_photo(select(*FACE_WITH_PHOTO, j.xmp))
                 .outerjoin(t.album_jobs, j.id == P.job_id)
                 .where(F.cluster == cluster).order_by(F.id))]
 
@@ -108,12 +108,12 @@ class ClustersRepository:
         pe = t.people.c
         where = (F.person_id.is_(None), ~F.hidden, ~F.skipped, F.similarity >= low,
                  F.similarity < high)
-        base = (select(F.id, F.similarity, F.candidate_id, F.vector, pe.name, P.path,
-                       P.id.label("photo_id"))
-                .join(t.album_photos, P.id == F.photo_id)
+        base = (with_photo(select(F.id, F.similarity, F.candidate_id, F.vector, pe.name,
+                                  R.name.label("root"), P.path, P.id.label("photo_id")))
                 .join(t.people, pe.id == F.candidate_id).where(*where))
         with self.db.reading() as conn:
             count = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
             rows = conn.execute(base.order_by(F.similarity.desc(), F.id).limit(limit)).all()
         return int(count), [Suggestion(r.id, float(r.similarity), r.candidate_id, r.name,
-                                       r.vector, r.path, r.photo_id) for r in rows]
+                                       r.vector, shown(r.root, r.path), r.photo_id)
+                                for r in rows]

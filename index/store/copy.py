@@ -16,6 +16,8 @@ from index.store.database import Database
 from index.store.schema import metadata
 
 BATCH = 2_000  # rows read and written at a time
+# tables whose ids the database gives and whose rows are never deleted: the highest row is the
+# highest id given
 Progress = Callable[[str, int], None]  # table, rows copied so far
 
 
@@ -56,7 +58,7 @@ def copy(src: Database, dst: Database, progress: Progress | None = None) -> dict
                       "empty one")
     copied: dict[str, int] = {}
     with src.reading() as reader, dst.transaction() as writer:
-        writer.execute(sa.delete(metadata.tables["meta"]))  # a new store's generation
+        writer.execute(sa.delete(metadata.tables["meta"]))  # the source's values, not its own
         for table in metadata.sorted_tables:
             copied[table.name] = 0
             for rows in _rows(reader, table):

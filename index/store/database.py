@@ -26,9 +26,10 @@ import os
 import resource
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
     inspect,
     make_url,
     pool,
@@ -51,17 +53,19 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from index.errors import StorageFull, StoreBusy
 from index.store import legacy
-from index.store.schema import meta
+from index.store.schema import changes
 
 log = logging.getLogger("facepair.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_SECONDS = 30.0
 MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock of the store's migrations
+FEED_LOCK = 0x66656564  # PostgreSQL advisory lock held while a write's changes are appended
+NOTIFY_CHANNEL = "facepair_changes"  # PostgreSQL's notification of new changes
 # tables whose rows have an integer id the database gives; SQLite never gives one twice only
 # in its AUTOINCREMENT tables
 ID_TABLES = ("people", "photos", "faces", "exclusions", "api_keys", "album_jobs",
-             "album_problems", "album_photos", "album_faces")
-AUTOINCREMENT = ("people", "photos", "faces")
+             "album_problems", "album_photos", "album_faces", "changes", "roots")
+AUTOINCREMENT = ("people", "photos", "faces", "changes")
 MIGRATING = threading.Lock()  # one migration at a time in a process (stores of collections)
 
 
@@ -97,7 +101,8 @@ class _Open:
     """This thread's open write transaction."""
 
     conn: Connection
-    gallery: bool = False  # whether it changes the gallery (people, faces, embeddings)
+    # what it changes of what identify answers: rows for the change feed, written at commit
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def url_of(location: str | Path) -> URL:
@@ -135,12 +140,32 @@ class Database:
         name = self.url.set(drivername="postgresql").render_as_string(hide_password=True)
         return name if self.schema is None else f"{name} (schema {self.schema})"
 
+    def address(self) -> str:
+        """A PostgreSQL database's address for the driver itself (a LISTEN connection)."""
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @property
+    def channel(self) -> str:
+        """PostgreSQL's channel that tells of this store's new changes (a collection's own)."""
+        return NOTIFY_CHANNEL if self.schema is None else f"{NOTIFY_CHANNEL}_{self.schema}"
+
+    @property
+    def feed_lock(self) -> int:
+        """The advisory lock held while this store's changes are appended (a collection's
+        own: collections' writers never wait for each other)."""
+        if self.schema is None:
+            return FEED_LOCK
+        return (FEED_LOCK << 32) | zlib.crc32(self.schema.encode())
+
     def __repr__(self) -> str:
         return f"Database({self.name})"
 
     def _engine(self, foreign_keys: bool, pooled: bool) -> Engine:
         if not self.sqlite:
-            engine = create_engine(self.url, pool_pre_ping=True,
+            # many rows are written with the driver's own executemany (one statement, sent in
+            # a pipeline), not as one long statement per thousand rows, which psycopg parses
+            # again each time
+            engine = create_engine(self.url, pool_pre_ping=True, use_insertmanyvalues=False,
                                    poolclass=pool.QueuePool if pooled else pool.NullPool,
                                    **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
             if self.schema is not None:
@@ -219,14 +244,12 @@ class Database:
     # -- transactions -------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, gallery: bool = False) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A write transaction, committed (and on disk) when the outermost block ends, else
-        rolled back; a block inside another joins it. `gallery`: it may change people, faces
-        or embeddings, which moves the store's generation on at commit (every process's
-        search index catches up)."""
+        rolled back; a block inside another joins it. The changes it recorded (`changed`)
+        join the change feed as it commits."""
         current: _Open | None = getattr(self._local, "open", None)
         if current is not None:
-            current.gallery |= gallery
             yield current.conn
             return
         conn = self.engine.connect().execution_options(facepair_write=True)
@@ -237,11 +260,11 @@ class Database:
                 if "locked" in str(exc):
                     raise StoreBusy("the gallery is busy writing; try again shortly") from exc
                 raise
-            opened = self._local.open = _Open(conn, gallery)
+            opened = self._local.open = _Open(conn)
             try:
                 yield conn
-                if opened.gallery:
-                    self._bump(conn)
+                if opened.changes:
+                    self._append(conn, opened.changes)
                 conn.commit()
             finally:
                 self._local.open = None
@@ -265,26 +288,36 @@ class Database:
         with self.engine.connect() as conn:
             yield conn
 
-    def _bump(self, conn: Connection) -> None:
-        before = self._generation(conn)
-        stmt = upsert(conn, meta).values(key="generation", value=str(before + 1))
-        conn.execute(stmt.on_conflict_do_update(index_elements=[meta.c.key],
-                                                set_={"value": stmt.excluded.value}))
-        self._local.last_write = (before, before + 1)
+    # -- the change feed ---------------------------------------------------------------------
 
-    @staticmethod
-    def _generation(conn: Connection) -> int:
-        value = conn.execute(select(meta.c.value).where(meta.c.key == "generation")).scalar()
-        return 0 if value is None else int(value)
+    def changed(self, kind: str, face_ids: list[int] | None = None,
+                person_id: int | None = None, model: str | None = None) -> None:
+        """Record, in this thread's open write transaction, a change of what identify answers
+        (`schema.changes` says which kinds there are): one row per face, or one row."""
+        current: _Open | None = getattr(self._local, "open", None)
+        assert current is not None, "a change is recorded inside a write transaction"
+        rows = [{"kind": kind, "face_id": int(f), "person_id": person_id, "model": model}
+                for f in face_ids] if face_ids is not None else [
+            {"kind": kind, "face_id": None, "person_id": person_id, "model": model}]
+        current.changes.extend(rows)
 
-    def generation(self) -> int:
+    def _append(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Append a write's changes to the feed, just before it commits. On PostgreSQL the
+        feed's lock is held from here to the commit, so that ids are given in the order the
+        writes commit (a process that has seen change n has seen every change before it);
+        SQLite's one writer at a time gives that order already."""
+        unique = list({tuple(r.values()): r for r in rows}.values())
+        if not self.sqlite:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.feed_lock})")
+        conn.execute(changes.insert(), unique)
+        if not self.sqlite:
+            conn.exec_driver_sql(f"NOTIFY {self.channel}")
+
+    def head(self) -> int:
+        """The newest change's id (0: none yet)."""
         with self.reading() as conn:
-            return self._generation(conn)
-
-    def last_write(self) -> tuple[int, int]:
-        """The generation before and after this thread's last commit that changed the
-        gallery (so a process can tell whether another one wrote in between)."""
-        return getattr(self._local, "last_write", (-1, -1))
+            return int(conn.execute(select(func.coalesce(func.max(changes.c.id), 0)))
+                       .scalar_one())
 
     def _roll_back(self, conn: Connection) -> None:
         """End a failed transaction. Where even the rollback fails (a full disk), the
@@ -311,6 +344,21 @@ class Database:
             log.warning("WAL checkpoint left for later", exc_info=True)
 
     # -- ids given ---------------------------------------------------------------------------
+
+    def new_ids(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert these rows into a table whose ids the database gives: their ids, in order.
+        PostgreSQL's ids are taken from the table's sequence first, so that the rows go in
+        with the driver's executemany."""
+        if self.sqlite:
+            result = conn.execute(table.insert().returning(table.c.id,
+                                                           sort_by_parameter_order=True), rows)
+            return [int(r[0]) for r in result]
+        ids = [int(r[0]) for r in conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table.name, len(rows)))]
+        conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids,
+                                                                          strict=True)])
+        return ids
 
     def ids_given(self, conn: Connection) -> dict[str, int]:
         """The highest id each table with one has ever given (deleted rows' included, where

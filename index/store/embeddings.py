@@ -3,10 +3,14 @@ calibration data) and the vectors of faces a user said are not someone."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
+import psycopg
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    LargeBinary,
     and_,
     bindparam,
     case,
@@ -14,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    type_coerce,
     update,
 )
 
@@ -21,6 +26,33 @@ from index.store import schema as t
 from index.store.database import Database, upsert
 from index.store.records import Embedded, NearestFaces
 from index.store.shared import forget_nearest, now
+
+CHUNK = 10_000  # ids in one IN (…) list
+
+
+def bulk_embeddings(conn: Connection, model: str) -> Embedded | None:
+    """Every face embedded by `model`, read from PostgreSQL with one binary COPY and decoded
+    by NumPy as fixed-size records (None where the vectors are not all of one size)."""
+    driver = cast(psycopg.Connection, conn.connection.dbapi_connection)
+    query = ("COPY (SELECT f.id, f.person_id, e.vector FROM embeddings e JOIN faces f "
+             "ON f.id = e.face_id WHERE e.model = %s ORDER BY f.id) TO STDOUT (FORMAT BINARY)")
+    with driver.cursor() as cursor, cursor.copy(query, (model,)) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    header = 19 + int(np.frombuffer(data, ">i4", 1, 15)[0])  # signature, flags, extension
+    body = data[header:-2]  # the trailer: a field count of -1
+    if not body:
+        return Embedded(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                        np.empty((0, 0), np.float32))
+    size = int(np.frombuffer(body, ">i4", 1, 18)[0])  # the first vector's bytes
+    record = np.dtype([("fields", ">i2"), ("n1", ">i4"), ("id", ">i4"), ("n2", ">i4"),
+                       ("person", ">i4"), ("n3", ">i4"), ("vector", "<f4", (size // 4,))])
+    if size % 4 or len(body) % record.itemsize:
+        return None
+    rows = np.frombuffer(body, record)
+    if not ((rows["fields"] == 3).all() and (rows["n3"] == size).all()):
+        return None
+    return Embedded(rows["id"].astype(np.int64), rows["person"].astype(np.int64),
+                    rows["vector"].astype(np.float32))
 
 
 class EmbeddingsRepository:
@@ -31,7 +63,8 @@ class EmbeddingsRepository:
         """Store (or replace) these faces' vectors under `model`."""
         if not len(face_ids):
             return
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
+            self.db.changed("face", [int(f) for f in face_ids], model=model)
             forget_nearest(conn, [int(f) for f in face_ids], model)
             stmt = upsert(conn, t.embeddings)
             conn.execute(stmt.on_conflict_do_update(
@@ -39,20 +72,35 @@ class EmbeddingsRepository:
                 [{"face_id": int(f), "model": model, "vector": v}
                  for f, v in zip(face_ids, vectors, strict=True)])
 
-    def of_model(self, model: str, person_id: int | None = None) -> Embedded:
-        """Every face embedded by `model` (of one person, when given), by face id."""
+    def of_model(self, model: str, person_id: int | None = None,
+                 face_ids: list[int] | None = None) -> Embedded:
+        """Every face embedded by `model` (of one person, or these faces, when given), by
+        face id. A whole model's vectors come in one bulk read (PostgreSQL's binary COPY),
+        not a row at a time."""
+        if person_id is None and face_ids is None and not self.db.sqlite:
+            with self.db.reading() as conn:
+                bulk = bulk_embeddings(conn, model)
+            if bulk is not None:
+                return bulk
         e, f = t.embeddings.c, t.faces.c
-        query = (select(f.id, f.person_id, e.vector).join(t.faces, f.id == e.face_id)
-                 .where(e.model == model).order_by(f.id))
+        # the vector's bytes as stored, decoded below in one piece
+        query = (select(f.id, f.person_id, type_coerce(e.vector, LargeBinary))
+                 .join(t.faces, f.id == e.face_id).where(e.model == model).order_by(f.id))
         if person_id is not None:
             query = query.where(f.person_id == person_id)
+        rows: list = []
         with self.db.reading() as conn:
-            rows = conn.execute(query).all()
+            if face_ids is None:
+                rows = list(conn.execute(query))
+            for start in range(0, len(face_ids or ()), CHUNK):
+                chunk = (face_ids or [])[start : start + CHUNK]
+                rows += conn.execute(query.where(f.id.in_(chunk)))
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         people = np.array([r[1] for r in rows], dtype=np.int64)
         if not rows:
             return Embedded(ids, people, np.empty((0, 0), dtype=np.float32))
-        return Embedded(ids, people, np.stack([r[2] for r in rows]))
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
+        return Embedded(ids, people, vectors.reshape(len(rows), -1).astype(np.float32))
 
     def missing(self, model: str) -> list[int]:
         """The faces `model` has not embedded yet."""
@@ -64,7 +112,8 @@ class EmbeddingsRepository:
 
     def drop_other_models(self, model: str) -> int:
         """Delete embeddings made by other models (after a re-embed)."""
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
+            self.db.changed("reset")
             return int(conn.execute(delete(t.embeddings)
                                     .where(t.embeddings.c.model != model)).rowcount)
 
@@ -136,7 +185,8 @@ class EmbeddingsRepository:
     # -- exclusions ---------------------------------------------------------------------------
 
     def exclude(self, person_id: int, model: str, vector: np.ndarray) -> None:
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
+            self.db.changed("exclusion", person_id=person_id, model=model)
             conn.execute(t.exclusions.insert().values(person_id=person_id, model=model,
                                                       vector=vector, created=now()))
 

@@ -4,7 +4,6 @@ each face so that any later model can embed it again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
 
 from sqlalchemy import ColumnElement, Row, delete, select
 
@@ -33,7 +32,7 @@ class FacesRepository:
 
     def add_photo(self, sha256: str, source: str, width: int, height: int) -> int:
         """The id of the photo with this content, recorded where it is new."""
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
             conn.execute(upsert(conn, t.photos).values(
                 sha256=sha256, source=source, width=width, height=height, added=now())
                 .on_conflict_do_nothing(index_elements=["sha256"]))
@@ -57,11 +56,9 @@ class FacesRepository:
         if not faces:
             return []
         added = now()
-        with self.db.transaction(gallery=True) as conn:
-            result = conn.execute(
-                t.faces.insert().returning(t.faces.c.id, sort_by_parameter_order=True),
-                [{**asdict(f), "added": added} for f in faces])
-            return [int(r[0]) for r in result]
+        with self.db.transaction() as conn:
+            return self.db.new_ids(conn, t.faces, [{**vars(f), "added": added}
+                                                   for f in faces])  # (shallow: no copies)
 
     def _select(self, *where: ColumnElement[bool], newest_first: bool = False
                 ) -> list[StoredFace]:
@@ -102,11 +99,12 @@ class FacesRepository:
                     conn.execute(select(t.faces.c.id, t.faces.c.person_id))}
 
     def delete(self, face_id: int) -> None:
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
             photo = conn.execute(select(t.faces.c.photo_id)
                                  .where(t.faces.c.id == face_id)).scalar()
             if photo is None:
                 raise NotFound(f"no face with id {face_id}")
+            self.db.changed("face", [face_id])
             forget_nearest(conn, [face_id])
             conn.execute(delete(t.faces).where(t.faces.c.id == face_id))
             drop_orphan_photos(conn, [photo])
@@ -115,13 +113,14 @@ class FacesRepository:
     def delete_in_photo(self, person_id: int, photo_id: int) -> list[int]:
         """Remove a person's faces in one photo; returns their ids."""
         theirs = (t.faces.c.person_id == person_id) & (t.faces.c.photo_id == photo_id)
-        with self.db.transaction(gallery=True) as conn:
+        with self.db.transaction() as conn:
             if conn.execute(select(t.people.c.id)
                             .where(t.people.c.id == person_id)).scalar() is None:
                 raise NotFound(f"no person with id {person_id}")
             face_ids = [int(r[0]) for r in conn.execute(select(t.faces.c.id).where(theirs))]
             if not face_ids:
                 raise NotFound(f"person {person_id} has no face in photo {photo_id}")
+            self.db.changed("face", face_ids)
             forget_nearest(conn, face_ids)
             conn.execute(delete(t.faces).where(theirs))
             drop_orphan_photos(conn, [photo_id])

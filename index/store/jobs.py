@@ -4,8 +4,7 @@ job's progress and what it could not do."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Collection
 
 from sqlalchemy import Connection, Row, func, select, update
 
@@ -15,6 +14,7 @@ from index.store.records import AlbumJob, Problem
 from index.store.shared import inserted_id, now
 
 J = t.album_jobs.c
+JOB = (t.album_jobs, t.roots.c.name.label("root"))
 ACTIVE = ("queued", "running")
 
 
@@ -38,34 +38,38 @@ class JobsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, root: Path, xmp: bool, owner: str | None, resumable: bool,
+    def add(self, root_id: int, folder: str, xmp: bool, owner: str | None, resumable: bool,
             embed: bool = False, kind: str = "tag", lease: float = 0.0) -> int:
-        """A job: queued (`owner` None), or run by `owner`, held for `lease` seconds."""
+        """A job of a root's folder ("": the whole root): queued (`owner` None), or run by
+        `owner`, held for `lease` seconds."""
         with self.db.transaction() as conn:
             return inserted_id(conn.execute(t.album_jobs.insert().values(
-                root=str(root), status="queued", xmp=xmp, created=now(), updated=now(),
-                owner=owner, resumable=resumable, embed=embed, kind=kind,
+                root_id=root_id, folder=folder, status="queued", xmp=xmp, created=now(),
+                updated=now(), owner=owner, resumable=resumable, embed=embed, kind=kind,
                 lease_until=time.time() + lease if owner else None)
             ))
 
     def get(self, job_id: int) -> AlbumJob | None:
         with self.db.reading() as conn:
-            row = conn.execute(select(t.album_jobs).where(J.id == job_id)).first()
+            row = conn.execute(select(*JOB).join(t.roots, t.roots.c.id == J.root_id)
+                               .where(J.id == job_id)).first()
         return None if row is None else _job(row)
 
-    def claim(self, owner: str, lease: float, alive: Callable[[str], bool] = lambda _: True
-              ) -> AlbumJob | None:
+    def claim(self, owner: str, lease: float, alive: Callable[[str], bool] = lambda _: True,
+              roots: Collection[int] | None = None) -> AlbumJob | None:
         """Take the oldest service job that waits for a process, or whose owner is gone: it
         becomes `owner`'s, held for `lease` seconds (`renew` holds it longer). An owner is
         gone when its lease has lapsed, or when `alive(owner)` says so (its own host can tell
         at once). Jobs of a gone process that cannot be taken up (a CLI's) are marked
         interrupted on the way. The rows are locked as they are read (others skip them) and
-        the update names the owner it saw: two processes never take one job."""
+        the update names the owner it saw: two processes never take one job. `roots`: only
+        jobs of these roots (those the process can reach; default: any)."""
         clock = time.time()
+        mine = J.root_id.in_(list(roots)) if roots is not None else J.root_id.is_not(None)
         with self.db.transaction() as conn:
             rows = conn.execute(select(t.album_jobs).where(
-                J.status.in_(ACTIVE), J.owner.is_(None) | (J.owner != owner)).order_by(J.id)
-                .with_for_update(skip_locked=True))
+                J.status.in_(ACTIVE), J.owner.is_(None) | (J.owner != owner), mine)
+                .order_by(J.id).with_for_update(skip_locked=True))
             for row in rows.all():
                 if row.owner is not None and not _gone(row, clock, alive):
                     continue

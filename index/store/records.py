@@ -99,13 +99,47 @@ class PhotoState:
 
 
 @dataclass(frozen=True)
+class Root(Record):
+    """A photo library by name; where it lives is each host's own (`index.roots`). `hint`:
+    the folder it was first found at."""
+
+    id: int
+    name: str
+    created: str
+    hint: str | None
+
+
+class PhotoRef(NamedTuple):
+    """An album photo by its root and its path inside it (POSIX)."""
+
+    root_id: int
+    path: str
+
+
+def shown(root: str, path: str) -> str:
+    """A root and a path inside it as one text: `family:2020/a.jpg` (`family` for the root
+    itself)."""
+    return f"{root}:{path}" if path else root
+
+
+@dataclass(frozen=True)
 class AlbumPhoto:
     id: int
-    path: str
+    root_id: int
+    root: str  # its root's name
+    path: str  # inside its root
     width: int
     height: int
     sha256: str = ""
     tagged: str = ""
+
+    @property
+    def ref(self) -> PhotoRef:
+        return PhotoRef(self.root_id, self.path)
+
+    @property
+    def shown(self) -> str:
+        return shown(self.root, self.path)
 
 
 @dataclass(frozen=True)
@@ -144,11 +178,22 @@ class AlbumFace:
     cluster: int | None
     named_by: str | None
     candidate_id: int | None
-    path: str
+    root_id: int
+    root: str  # its photo's root's name
+    path: str  # its photo's path inside the root
     sha256: str
     width: int
     height: int
     xmp: bool = False  # whether the job that found it wrote sidecars
+
+    @property
+    def ref(self) -> PhotoRef:
+        return PhotoRef(self.root_id, self.path)
+
+    @property
+    def shown(self) -> str:
+        """Its photo as `root:path`."""
+        return shown(self.root, self.path)
 
 
 @dataclass(frozen=True)
@@ -162,7 +207,7 @@ class AlbumFaceSummary:
     name: str | None
     named_by: str | None
     similarity: float | None = None
-    path: str = ""
+    path: str = ""  # its photo as `root:path`
     tagged: str = ""
 
 
@@ -173,7 +218,7 @@ class Cluster:
     id: int
     faces: int
     photos: int
-    paths: list[str]
+    paths: list[str]  # as `root:path`
 
 
 @dataclass(frozen=True)
@@ -185,7 +230,7 @@ class Suggestion:
     candidate_id: int
     name: str
     vector: np.ndarray
-    path: str
+    path: str  # its photo as `root:path`
     photo_id: int
 
 
@@ -194,14 +239,16 @@ class ReportFace:
     chip: bytes
     similarity: float | None
     cluster: int | None
-    path: str
+    path: str  # its photo as `root:path`
     name: str | None
 
 
 @dataclass(frozen=True)
 class AlbumJob(Record):
     id: int
-    root: str
+    root_id: int
+    root: str  # the root's name
+    folder: str  # inside the root ("": all of it)
     status: str
     xmp: bool
     embed: bool
@@ -247,3 +294,14 @@ class Collection(Record):
     name: str
     created: str
 
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the change feed (`schema.changes`)."""
+
+    id: int
+    kind: str
+    face_id: int | None
+    person_id: int | None
+    model: str | None

@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -156,10 +157,23 @@ collections = Table(
     Column("created", Text, nullable=False),
 )
 
+# a photo library by name: album photos are kept as a root and a path inside it, so that hosts
+# that mount one library at different places agree on which photo is which (where a root lives
+# on a host is that host's setting, `index.roots`); `hint` is where it was first found
+roots = Table(
+    "roots", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created", Text, nullable=False),
+    Column("hint", Text),
+)
+
 album_jobs = Table(
     "album_jobs", metadata,
     Column("id", Integer, primary_key=True),
-    Column("root", Text, nullable=False),
+    # the root tagged, and the folder inside it (POSIX, "" for the whole root)
+    Column("root_id", Integer, ForeignKey("roots.id"), nullable=False),
+    Column("folder", Text, nullable=False, server_default=""),
     Column("status", Text, nullable=False),
     Column("xmp", Boolean, nullable=False, server_default="0"),
     Column("created", Text, nullable=False),
@@ -197,7 +211,9 @@ album_problems = Table(
 album_photos = Table(
     "album_photos", metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", Text, nullable=False, unique=True),
+    # a photo's root and its path inside it (POSIX separators)
+    Column("root_id", Integer, ForeignKey("roots.id"), nullable=False),
+    Column("path", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("mtime", Float, nullable=False),
     Column("sha256", Text, nullable=False),
@@ -208,6 +224,7 @@ album_photos = Table(
     Column("tagged", Text, nullable=False),
     # the photo's tag files as last read (their sizes and times: faces.tags.fingerprint)
     Column("tags", Text, nullable=False, server_default=""),
+    UniqueConstraint("root_id", "path", name="album_photos_place"),
 )
 
 album_faces = Table(
@@ -235,4 +252,30 @@ album_faces = Table(
     Index("album_faces_photo", "photo_id"),
     Index("album_faces_person", "person_id"),
     Index("album_faces_cluster", "cluster"),
+)
+
+# work that one process of all does at a time (the gallery's calibration estimate): held by
+# `owner` (host, process, a random part) until `until` (seconds since the epoch)
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("until", Float, nullable=False),
+)
+
+# the change feed: one row for each write that changes what identify can answer, in the order
+# the writes committed (ids are given in commit order), so that every process brings its
+# search index up to date by applying what came after the last change it saw
+changes = Table(
+    "changes", metadata,
+    Column("id", Integer, primary_key=True),
+    # 'face': a face's vector or owner changed, or it is gone (model: one model's vector only)
+    # 'person': a person added, renamed, merged away or deleted
+    # 'exclusion': a face said not to be a person; 'threshold': the threshold set by hand
+    # 'reset': read everything again (another model's vectors replaced the gallery's)
+    Column("kind", Text, nullable=False),
+    Column("face_id", Integer),
+    Column("person_id", Integer),
+    Column("model", Text),
+    sqlite_autoincrement=True,
 )

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, CursorResult, Select, delete, exists, or_
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from index.store import schema as t
 
@@ -26,8 +37,14 @@ def forget_nearest(conn: Connection, face_ids: Select | list[int], model: str | 
     (a face deleted, moved to another person or embedded again no longer stands for what
     they measured)."""
     n = t.nearest.c
-    naming = or_(n.face_id.in_(face_ids), n.impostor_face.in_(face_ids),
-                 n.genuine_face.in_(face_ids))
+    if isinstance(face_ids, list) and conn.dialect.name == "postgresql":
+        # one array parameter, however many faces (not a placeholder each)
+        ids = bindparam("face_ids", face_ids, type_=ARRAY(Integer))
+        naming = or_(n.face_id == any_(ids), n.impostor_face == any_(ids),
+                     n.genuine_face == any_(ids))
+    else:
+        naming = or_(n.face_id.in_(face_ids), n.impostor_face.in_(face_ids),
+                     n.genuine_face.in_(face_ids))
     conn.execute(delete(t.nearest).where(naming if model is None
                                          else naming & (n.model == model)))
 

@@ -1,4 +1,5 @@
-"""`facepair tag ALBUM`, `facepair import-tags ALBUM` and `facepair clusters list | name`."""
+"""`facepair tag ALBUM`, `facepair import-tags ALBUM`, `facepair clusters list | name` and
+`facepair roots list`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,22 @@ commands = typer.Typer()
 clusters_app = typer.Typer(help="Groups of unknown faces found by `facepair tag`.",
                            no_args_is_help=True)
 commands.add_typer(clusters_app, name="clusters")
+roots_app = typer.Typer(help="Photo libraries by name, which album photos are kept in.",
+                        no_args_is_help=True)
+commands.add_typer(roots_app, name="roots")
+ALBUM = ("; or root:path, a folder inside a root by the root's name (`facepair roots list`)")
 
+
+def album_folder(album: str) -> str:
+    """A folder argument as given: a folder here, or `root:path` (the roots say which)."""
+    if not Path(album).expanduser().is_dir() and ":" not in album:
+        raise fail(f"{album}: not a folder")
+    return album
 
 
 @commands.command()
 def tag(
-    album: Path = typer.Argument(..., help="A folder of photos (searched recursively)."),
+    album: str = typer.Argument(..., help="A folder of photos (searched recursively)" + ALBUM),
     xmp: bool = typer.Option(False, "--xmp", help="Write photo.jpg.xmp sidecars (merged)."),
     embed: bool = typer.Option(
         False, "--embed", help="With --xmp: write into each JPEG's own XMP instead of a "
@@ -31,9 +42,9 @@ def tag(
         "FACEPAIR_ALBUM_WORKERS)."),
     as_json: Json = False,
 ) -> None:
-    """Tag every face in a photo library; resumable, and a re-run skips unchanged photos."""
-    if not album.is_dir():
-        raise fail(f"{album}: not a folder")
+    """Tag every face in a photo library; resumable, and a re-run skips unchanged photos. A
+    folder inside no root (FACEPAIR_ROOTS, or one tagged before) becomes a root of its own."""
+    album = album_folder(album)
     from index.clustering import ClusterHelper
 
     # first: the helper imports scikit-learn while this process imports torch (index.clustering)
@@ -59,8 +70,9 @@ def tag(
     if as_json:
         emit_json(result)
         return
-    out.print(f"{result['photos']} photos tagged ({result['unchanged']} unchanged, "
-              f"{result['skipped']} other files skipped, {result['failed']} unreadable): "
+    out.print(f"{result['root']}: {result['photos']} photos tagged ({result['unchanged']} "
+              f"unchanged, {result['skipped']} other files skipped, {result['failed']} "
+              f"unreadable): "
               f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
               f"{result['clusters']} clusters; {result['seconds']:.1f} s", highlight=False)
     if report is not None:
@@ -69,7 +81,7 @@ def tag(
 
 @commands.command("import-tags")
 def import_tags(
-    album: Path = typer.Argument(..., help="A folder of photos tagged in another tool."),
+    album: str = typer.Argument(..., help="A folder of photos tagged in another tool" + ALBUM),
     people: Path | None = typer.Option(
         None, help="A file of names, one a line: only these people are imported."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Read and match, write nothing."),
@@ -83,8 +95,7 @@ def import_tags(
     face, a few good faces per person are enrolled, and the rest are known album faces."""
     from index.tag_import import import_tags as run_import
 
-    if not album.is_dir():
-        raise fail(f"{album}: not a folder")
+    album = album_folder(album)
     names = None
     if people is not None:
         try:
@@ -117,7 +128,8 @@ def import_tags(
 
 @commands.command()
 def agree(
-    album: Path = typer.Argument(..., help="A folder whose face tags were imported or read."),
+    album: str = typer.Argument(..., help="A folder whose face tags were imported or read"
+                                + ALBUM),
     report: Path | None = typer.Option(None, help="Write the figures and the faces named "
                                        "wrong as an HTML page."),
     as_json: Json = False,
@@ -127,8 +139,7 @@ def agree(
     from index.agreement import agree as measure
     from index.agreement import write_agreement
 
-    if not album.is_dir():
-        raise fail(f"{album}: not a folder")
+    album = album_folder(album)
     with open_gallery(quiet=quiet(as_json)) as gallery:
         result = measure(gallery, album)
         if report is not None:
@@ -186,3 +197,50 @@ def clusters_name(cluster: int = typer.Argument(..., help="A cluster id (cluster
                   f"{result['photos']} photos", highlight=False)
         if result["sidecars_written"]:
             err.print(f"{result['sidecars_written']} sidecars rewritten")
+
+
+@roots_app.command("rename")
+def roots_rename(old: str = typer.Argument(..., help="A root's name (roots list)."),
+                 new: str = typer.Argument(..., help="Its new name."),
+                 as_json: Json = False) -> None:
+    """Rename a root: its photos and jobs follow; hosts that place it in FACEPAIR_ROOTS
+    use the new name there."""
+    from index.roots import Roots
+    from index.store import Store
+    from service.settings import get_settings
+
+    settings = get_settings()
+    store = Store(settings.store_location())
+    try:
+        root = Roots(store, settings, settings.home).rename(old, new)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(root.to_dict())
+    else:
+        out.print(f"{old} is now {root.name}", highlight=False, markup=False)
+
+
+@roots_app.command("list")
+def roots_list(as_json: Json = False) -> None:
+    """The roots, and where each is on this host (FACEPAIR_ROOTS, registered here by
+    `facepair tag`, or the folder it was first found at)."""
+    from index.roots import Roots
+    from index.store import Store
+    from service.settings import get_settings
+
+    settings = get_settings()
+    store = Store(settings.store_location())
+    try:
+        found = Roots(store, settings, settings.home).listing()
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"roots": found})
+        return
+    if not found:
+        out.print("no roots yet (`facepair tag FOLDER` makes one; FACEPAIR_ROOTS names them)")
+    for root in found:
+        where = (f"{root['folder']} ({root['source']})" if root["folder"]
+                 else f"not on this host (first found at {root['hint']})")
+        out.print(f"{root['name']}: {where}", highlight=False, markup=False)

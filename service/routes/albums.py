@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from index import curation
 from index.album import clusters, jobs
+from index.gallery import Gallery
 from index.results import AlbumJobOut
 from service.deps import G, Jobs, Run, S, need
 from service.problems import ApiError
@@ -25,6 +26,7 @@ from service.schemas import (
     HiddenOut,
     Id,
     NamedClusterOut,
+    RootsOut,
     SplitOut,
     SuggestionsOut,
 )
@@ -33,9 +35,13 @@ from service.settings import ServiceSettings
 router = APIRouter(tags=["albums"])
 
 
-def allowed(path: str, settings: ServiceSettings) -> Path:
+def allowed(path: str, settings: ServiceSettings, g: Gallery | None = None) -> Path:
+    """A folder of this host the service may read: a path, or `root:path` (a folder inside a
+    root, by its name); refused outside FACEPAIR_ALBUM_ROOTS."""
+    named = g.roots.named(path) if g is not None else None
     try:
-        root = Path(path).expanduser().resolve()
+        root = (g.roots.local(named) if g is not None and named is not None
+                else Path(path).expanduser()).resolve()
     except (ValueError, OSError, RuntimeError) as exc:
         raise ApiError(422, "invalid_request", f"not a usable folder path: {exc}") from exc
     for allowed_root in settings.album_roots:
@@ -57,7 +63,7 @@ async def start_album_job(
 ) -> AlbumJobOut:
     """Tag every photo in a server-side folder, or import its face tags, in the
     background."""
-    root = allowed(body.path, settings)
+    root = await run.work(allowed, body.path, settings, g)
     job_id = await run.work(jobs_of.submit, root, body.xmp, body.embed, body.kind,
                             write=True)
     return await run.work(jobs.status, g, job_id)
@@ -77,6 +83,13 @@ async def cancel_album_job(run: Run, job_id: Id, g: G) -> CancelOut:
     return CancelOut(id=job_id, status="cancelling")
 
 
+@router.get("/v1/albums/roots", dependencies=[need("read")])
+async def album_roots(run: Run, g: G) -> RootsOut:
+    """The roots (photo libraries by name) album photos are kept in, and the folder of each on
+    this host (null: none here)."""
+    return RootsOut(roots=await run.work(g.roots.listing))
+
+
 @router.get("/v1/albums/folders", dependencies=[need("read")])
 async def album_folders(run: Run, settings: S, path: str | None = None) -> FoldersOut:
     """The folders a job may tag: the allowed roots, or the subfolders of one inside them."""
@@ -90,7 +103,7 @@ async def album_photos(run: Run, g: G, settings: S, root: str,
                        limit: Annotated[int, Query(ge=1, le=500)] = 100,
                        offset: Annotated[int, Query(ge=0)] = 0) -> AlbumPhotosOut:
     """The tagged photos under a folder, with their faces and names, a page at a time."""
-    folder = allowed(root, settings)
+    folder = await run.work(allowed, root, settings, g)
     return AlbumPhotosOut.model_validate(
         await run.work(curation.album_photos, g, folder, limit, offset))
 
@@ -102,7 +115,10 @@ async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Respon
     """A tagged photo as a browser shows it (JPEG, PNG and WebP as they are; others as
     JPEG), from inside the allowed folders only."""
     photo = await run.work(g.store.albums.photo, photo_id)
-    path = allowed(str(Path(photo.path).parent), settings) / Path(photo.path).name
+    local = await run.work(g.roots.file, photo.ref)
+    if local is None:
+        raise ApiError(404, "not_found", f"{photo.shown}: its root has no folder on this host")
+    path = await run.work(allowed, str(local.parent), settings) / local.name
     data, media = await run.work(viewable, path, settings.max_pixels)
     return Response(data, media_type=media, headers={"Cache-Control": "private"})
 

@@ -212,7 +212,7 @@ async function personView(id) {
     el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
-      f.path.split("/").pop() + (f.named_by === "user" ? " ✓" : ""), f.id, "album"))));
+      f.path.split(/[/:]/).pop() + (f.named_by === "user" ? " ✓" : ""), f.id, "album"))));
 }
 
 // -- albums -------------------------------------------------------------------------------
@@ -273,8 +273,8 @@ async function showPhotos(path) {
   const grid = el("div", { class: "photos" });
   for (const p of photos) {
     const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
-    grid.append(el("figure", {}, picture(`/v1/albums/photos/${p.id}/image`, p.path.split("/").pop()),
-      el("figcaption", {}, el("span", { class: "file", text: p.path.split("/").pop() }), el("br"), el("span", { class: "who", text: names }))));
+    grid.append(el("figure", {}, picture(`/v1/albums/photos/${p.id}/image`, p.path.split(/[/:]/).pop()),
+      el("figcaption", {}, el("span", { class: "file", text: p.path.split(/[/:]/).pop() }), el("br"), el("span", { class: "who", text: names }))));
   }
   const holder = $("#photos");
   if (holder) holder.replaceChildren(el("h2", { text: `Tagged photos (${count})` }), grid);
@@ -340,7 +340,7 @@ async function suggestionsView() {
     el("div", { class: "suggestion", "data-face": String(s.face_id) },
       picture(`/v1/album-faces/${s.face_id}/chip`, "the face"),
       el("p", {}, "Is this ", el("strong", { id: "suggested", text: s.person.name }), "?"),
-      el("p", { class: "muted", text: `${s.path.split("/").pop()} · score ${s.score.toFixed(3)}` }),
+      el("p", { class: "muted", text: `${s.path.split(/[/:]/).pop()} · score ${s.score.toFixed(3)}` }),
       el("div", { class: "row" },
         el("button", { class: "primary", text: "Yes", onclick: () => reply("yes") }),
         el("button", { text: "No", onclick: () => reply("no") }),

@@ -2,8 +2,8 @@
 each API key works in. Keys made before collections keep what they could do: read and write
 keys work in the default collection, admin keys in every collection.
 
-Revision ID: 0005
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

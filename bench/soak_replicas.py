@@ -1,0 +1,160 @@
+"""The soak run (`bench.soak`) against replicas over one PostgreSQL, with a replica killed and
+PostgreSQL stopped and started again during the run.
+
+    .venv/bin/python -m bench.soak_replicas [--minutes 5] [--clients 12] [--replicas 3] [--json]
+
+A throwaway PostgreSQL cluster (as the tests start one) and `--replicas` `facepair serve`
+processes, each with a home of its own, over it; the photo library is the one folder they
+share. `bench.soak`'s clients are spread over the replicas (the one that tags albums on the
+first). At 30 % of the run the last replica is killed with SIGKILL and started again 10 s
+later on the same port and home; at 60 % PostgreSQL is stopped for 15 s and started again.
+Expected 5xx: timeouts (504), `busy` and `store_unavailable` (503). Afterwards every
+acknowledged enrollment is looked for, deleted people must be gone, and the sidecars must
+parse with the other tools' content kept. The figures are written to `soak-replicas.json` in
+the benchmarks' cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench import CACHE, FACEPAIR, last_json
+from bench.service_process import free_port
+from bench.soak import (
+    EXPECTED_5XX,
+    Client,
+    Photos,
+    answered,
+    build_album,
+    check_people,
+    check_sidecars,
+)
+from tests.postgres import Cluster, server_bin
+
+EXPECTED = frozenset({*EXPECTED_5XX, (503, "store_unavailable")})
+
+
+class Replica:
+    """One `facepair serve` over the shared store, with a home and a port of its own."""
+
+    def __init__(self, home: Path, env: dict[str, str], log: Path) -> None:
+        self.home, self.env, self.log = home, {**env, "FACEPAIR_HOME": str(home)}, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [FACEPAIR, "serve", "--port", str(self.port)], env=self.env,
+            stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"replica {self.url} did not become ready")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+
+def faults(replicas: list[Replica], cluster: Cluster, begin: float, seconds: float
+           ) -> list[str]:
+    """A replica killed (and started again) at 30 %, PostgreSQL down for 15 s at 60 %."""
+    events = []
+    time.sleep(max(0.0, begin + seconds * 0.3 - time.monotonic()))
+    victim = replicas[-1]
+    victim.kill()
+    events.append(f"{time.monotonic() - begin:.0f} s: SIGKILL to replica {victim.url}")
+    time.sleep(10)
+    victim.start()
+    events.append(f"{time.monotonic() - begin:.0f} s: replica {victim.url} ready again")
+    time.sleep(max(0.0, begin + seconds * 0.6 - time.monotonic()))
+    cluster.stop()
+    events.append(f"{time.monotonic() - begin:.0f} s: PostgreSQL stopped")
+    time.sleep(15)
+    cluster.start()
+    events.append(f"{time.monotonic() - begin:.0f} s: PostgreSQL started again")
+    return events
+
+
+def run(args: argparse.Namespace, tmp: Path, photos: Photos, cluster: Cluster) -> dict:
+    albums = tmp / "albums"
+    foreign = build_album(albums / "family", photos)
+    env = {**os.environ, "FACEPAIR_STORE": cluster.new_database(),
+           "FACEPAIR_REQUEST_TIMEOUT": "5", "FACEPAIR_ALBUM_ROOTS": json.dumps([str(albums)]),
+           "FACEPAIR_ALBUM_WORKERS": "1", "OMP_NUM_THREADS": "1", "FACEPAIR_JOB_LEASE": "10"}
+    made = subprocess.run([FACEPAIR, "keys", "create", "--scope", "admin", "--json"],
+                          env={**env, "FACEPAIR_HOME": str(tmp / "keys")},
+                          capture_output=True, text=True, check=True)
+    key = last_json(made.stdout)["key"]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    replicas = [Replica(tmp / f"replica-{i}", env, CACHE / f"soak-replica-{i}.log")
+                for i in range(args.replicas)]
+    try:
+        for r in replicas:
+            r.start()
+        seconds = args.minutes * 60
+        begin = time.monotonic()
+        clients = [Client(i, replicas[i % len(replicas)].url, key, photos, begin + seconds,
+                          albums / "family" if i == 0 else None, args.seed * 1000 + i)
+                   for i in range(args.clients)]
+        for c in clients:
+            c.start()
+        events = faults(replicas, cluster, begin, seconds)
+        for c in clients:
+            c.join()
+        time.sleep(5)  # the album job in hand ends its chunk
+        return {"minutes": args.minutes, "clients": args.clients, "replicas": args.replicas,
+                "events": events, **check_people(replicas[0].url, key, clients),
+                **check_sidecars(albums / "family", foreign),
+                **answered(clients, EXPECTED)}
+    finally:
+        for r in replicas:
+            r.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5)
+    parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    bindir = server_bin()
+    if bindir is None:
+        raise SystemExit("needs PostgreSQL's server (make system-deps)")
+    photos = Photos(random.Random(args.seed))
+    cluster = Cluster(bindir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="facepair-soak-") as tmp:
+            result = run(args, Path(tmp), photos, cluster)
+    finally:
+        cluster.remove()
+    (CACHE / "soak-replicas.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 1))
+
+
+if __name__ == "__main__":
+    main()
