@@ -4,7 +4,7 @@ as-is); `service/problems.py` holds their HTTP statuses."""
 
 from __future__ import annotations
 
-from faces.errors import FacepairError
+from faces.errors import FacepairError, NotFound
 
 
 class StorageFull(FacepairError):
@@ -47,3 +47,9 @@ class Refused(FacepairError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class NoCollection(NotFound):
+    """A collection that is not there (never made, or deleted)."""
+
+    code = "no_collection"

@@ -53,7 +53,7 @@ from index.roots import Roots
 from index.search import FaceIndex
 from index.settings import DEFAULTS, IndexSettings
 from index.sidecars import SidecarProblem, sync_sidecars
-from index.store import Person, PhotoRef, Store
+from index.store import Person, PhotoRef, Store, registered
 from index.thresholds import Thresholds
 
 # what the album code imports from here: the near-copy cosine, a named face, the chip format
@@ -66,21 +66,27 @@ class Gallery:
     def __init__(self, settings: IndexSettings | None = None, model: str | None = None,
                  home: Path | None = None, detector: Detector | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None) -> None:
-        """Open the gallery in `home` (default: the settings'). A gallery enrolled under
-        another model is embedded by this one first (`catch_up_embeddings`, which `progress`
-        follows): minutes for a large gallery."""
+        """Open the gallery in `home` (default: the settings'), of the settings' collection
+        (`NoCollection` where it was never made). A gallery enrolled under another model is
+        embedded by this one first (`catch_up_embeddings`, which `progress` follows): minutes
+        for a large gallery."""
         self.settings = settings or DEFAULTS
         self.home = Path(home or self.settings.home)
+        location = self.settings.store_location(self.home)
+        registered(location, self.settings.collection)
         self.embedder = embedder or Embedder(model or self.settings.model, self.settings.device,
                                              self.settings.models_dir)
         self._detector = detector
         self.model = self.embedder.name
-        self.store = Store(self.settings.store_location(self.home))
-        self.roots = Roots(self.store, self.settings, self.home)
+        self.store = Store(location, self.settings.collection)
+        self.collection = self.store.collection
+        # this host's folders of the collection's roots (`roots.json`) are the collection's own
+        self.roots = Roots(self.store, self.settings, self.settings.collection_home(self.home))
         self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
                                self.settings.ann_nprobe,
                                use_gpu=self.embedder.device.startswith("cuda"))
-        self.index_path = self.home / "index" / f"{self.model}.faiss"
+        self.index_path = (self.settings.collection_home(self.home) / "index"
+                           / f"{self.model}.faiss")
         self.matching = Matching(self.store, self.model, self.index, self.index_path,
                                  self.settings.ann_min_faces)
         self.thresholds = Thresholds(self.store, self.model, self.settings,
@@ -127,10 +133,13 @@ class Gallery:
             threading.Thread(target=self.matching.follow, args=(self._following,),
                              daemon=True, name="change-feed").start()
 
-    def close(self) -> None:
+    def close(self, save: bool = True) -> None:
+        """Stop following the change feed and close the store, the index file written first
+        (`save`: not for a collection being deleted)."""
         if self._following is not None:
             self._following.set()
-        self.save()
+        if save:
+            self.save()
         self.store.close()
 
     def __enter__(self) -> Gallery:

@@ -139,6 +139,7 @@ class ThresholdOut(Result):
 
 
 class StatusOut(Result):
+    collection: str = Field(description="the collection whose gallery this is")
     model: str
     people: int
     faces: int
@@ -254,6 +255,21 @@ class DeletedPersonOut(Result):
     sidecars_scrubbed: int = Field(
         description="sidecars from which facepair's regions of the person were removed"
     )
+
+
+class CollectionOut(Result):
+    """A collection and its size."""
+
+    name: str
+    created: str | None = Field(description="when it was made (null: the default one)")
+    people: int
+    faces: int
+    photos: int = Field(description="enrolled photos")
+
+
+class DeletedCollectionOut(Result):
+    deleted_collection: str
+    revoked_keys: int
 
 
 class RemovedPhotoOut(Result):

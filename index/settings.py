@@ -43,6 +43,19 @@ class IndexSettings(FaceSettings):
         "several hosts).",
     )
 
+    collection: str = Field(
+        "default", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="The collection the CLI works in (`--collection`): a gallery of its own "
+        "beside the default one, made with `facepair collections create`.",
+    )
+
+    def collection_home(self, home: Path | None = None) -> Path:
+        """Where the collection's own files are (its search index): `home` (default: the
+        settings') for the default collection, `collections/NAME` in it for another."""
+        base = Path(home or self.home)
+        name = self.collection.replace("-", "_")
+        return base if name == "default" else base / "collections" / name
+
     def store_location(self, home: Path | None = None) -> str | Path:
         """Where the store is: `store`, or `gallery.sqlite3` in `home` (default: the
         settings')."""

@@ -148,7 +148,8 @@ class Thresholds:
         """The model, the gallery's size and the thresholds in force."""
         in_force = self.estimate(wait)
         counts = self.store.meta.counts()
-        return StatusOut(model=self.model, people=counts["people"], faces=counts["faces"],
+        return StatusOut(collection=self.store.collection, model=self.model,
+                         people=counts["people"], faces=counts["faces"],
                          verify_threshold=self.verify_threshold(),
                          identify=ThresholdOut.of(in_force))
 

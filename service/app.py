@@ -3,6 +3,9 @@ a small web page at /.
 
 - API keys (`facepair keys create`), on by default: `Authorization: Bearer <key>`; no or an
   unknown key → 401, a key of too small a scope → 403.
+- Collections: a request works in its key's collection; a key of every collection names one
+  in the `X-Facepair-Collection` header (else `default`). Each collection's gallery is opened
+  when first asked for (`index.collections.Galleries`) and closed at shutdown.
 - Every error is `application/problem+json` (service/problems.py), never a bare 500.
 - The key is checked before a request's body is read; bodies over `FACEPAIR_MAX_UPLOAD_BYTES`
   are refused (413) before they are read whole.
@@ -18,6 +21,8 @@ a small web page at /.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,26 +33,28 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from faces.memory import keep_freed_memory
-from index.album.queue import AlbumJobs
+from index.collections import Galleries
 from index.gallery import Gallery
 from index.replica import owner_name
+from index.store import DEFAULT
 from service.batching import IdentifyBatcher
 from service.deps import Runner
 from service.gate import Gate
 from service.problems import install
-from service.routes import albums, ops, people, recognition
+from service.routes import albums, collections, ops, people, recognition
 from service.routes.ops import StoreCheck
 from service.schemas import ERRORS
 from service.settings import ServiceSettings, get_settings
 
+log = logging.getLogger("facepair.service")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None = None
                ) -> FastAPI:
-    """The service: its routers, the gate before them, metrics around them; the gallery, the
-    identify batcher and album jobs live from start-up to shutdown (`gallery`: one of the
-    caller's, left open)."""
+    """The service: its routers, the gate before them, metrics around them; the galleries (one
+    per collection, each with its album jobs) and the identify batcher live from start-up to
+    shutdown (`gallery`: the default collection's, one of the caller's, left open)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -58,12 +65,16 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
             import torch
 
             torch.set_num_threads(settings.threads)
+        # the default collection's gallery: the others are opened when first asked for
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
-            partial(Gallery, settings=settings)
+            partial(Gallery, settings=settings.model_copy(update={"collection": DEFAULT}))
         )
         app.state.gallery.follow()
         app.state.store_check = StoreCheck(app.state.gallery.store)
-        app.state.jobs = AlbumJobs(app.state.gallery, settings.album_workers)
+        app.state.galleries = Galleries(app.state.gallery, settings.album_workers)
+        # the other collections' album jobs go on once their galleries are open
+        threading.Thread(target=_resume, args=(app.state.galleries,), name="resume-jobs",
+                         daemon=True).start()
         app.state.batcher = IdentifyBatcher(
             app.state.gallery,
             settings.batch_max,
@@ -76,11 +87,10 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
             yield
         finally:
             app.state.ready = False
-            await anyio.to_thread.run_sync(app.state.jobs.close)
             await anyio.to_thread.run_sync(app.state.batcher.close)
             app.state.runner.close()
-            if gallery is None:
-                app.state.gallery.close()
+            await anyio.to_thread.run_sync(partial(app.state.galleries.close,
+                                                   keep_default=gallery is not None))
 
     app = FastAPI(
         title="facepair",
@@ -93,7 +103,7 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
     app.state.settings, app.state.ready = settings, False
     app.state.runner = Runner(settings)
     install(app)
-    for module in (ops, people, recognition, albums):
+    for module in (ops, people, recognition, albums, collections):
         app.include_router(module.router)
     app.add_middleware(Gate, settings=settings)
     _measure(app)
@@ -112,6 +122,11 @@ def _replica(app: FastAPI, registry: CollectorRegistry) -> None:
 
     Gauge("facepair_gallery_faces", "Enrolled faces in this process's search index",
           registry=registry).set_function(faces)
+def _resume(galleries: Galleries) -> None:
+    try:
+        galleries.resume()
+    except Exception:  # the service runs on; each collection's jobs go on when it is asked for
+        log.exception("resuming the collections' album jobs failed")
 
 
 def _measure(app: FastAPI) -> None:

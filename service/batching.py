@@ -1,6 +1,7 @@
 """Concurrent identify requests, batched: photos that arrive within a few milliseconds of each
 other are detected together (`Detector.detect_batch`: photos of one size in one pass) and all
-their faces embedded in one call, then each photo's faces are named on their own.
+their faces embedded in one call, then each photo's faces are named on their own, among the
+people of the collection its request works in.
 
 One thread does the batched work, so waiting requests hold no worker thread; a request gets its
 answer (or the error its photo caused) through a future. A request that gave up (timed out,
@@ -36,6 +37,7 @@ class Job:
     threshold: float | None
     top_k: int | None
     future: Future = field(default_factory=Future)
+    gallery: Gallery | None = None  # whose people its faces are named among (None: the batcher's)
 
 
 class IdentifyBatcher:
@@ -50,9 +52,10 @@ class IdentifyBatcher:
         self.thread.start()
 
     def submit(self, image: np.ndarray, threshold: float | None = None,
-               top_k: int | None = None) -> Future:
-        """A future of the photo's `FaceMatch` list. Raises `Busy` when `max_waiting`
-        photos wait already (each holds its decoded pixels)."""
+               top_k: int | None = None, gallery: Gallery | None = None) -> Future:
+        """A future of the photo's `FaceMatch` list, named among `gallery`'s people (default:
+        the batcher's; the model and the detector are the batcher's gallery's). Raises `Busy`
+        when `max_waiting` photos wait already (each holds its decoded pixels)."""
         with self._count:
             if self.queue.qsize() >= self.max_waiting:
                 raise Busy(f"{self.max_waiting} photos are waiting to be identified")
@@ -60,7 +63,7 @@ class IdentifyBatcher:
                 raise Busy(f"{self.waiting_bytes >> 20} MB of photos are waiting to be "
                            "identified")
             self.waiting_bytes += image.nbytes
-        job = Job(image, threshold, top_k)
+        job = Job(image, threshold, top_k, gallery=gallery)
         self.queue.put(job)
         return job.future
 
@@ -124,5 +127,5 @@ class IdentifyBatcher:
     def _run(self, batch: list[Job]) -> list[list[FaceMatch]]:
         g = self.gallery
         found = detect_and_embed(g.detector, g.embedder, [job.image for job in batch])
-        return [g.match(faces, vectors, job.threshold, job.top_k)
+        return [(job.gallery or g).match(faces, vectors, job.threshold, job.top_k)
                 for job, (faces, vectors) in zip(batch, found, strict=True)]

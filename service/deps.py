@@ -1,5 +1,5 @@
-"""What routes depend on: the gallery, the caller's key, the settings, the runner that does the
-blocking work, and reading uploads."""
+"""What routes depend on: the caller's key, the collection it works in and that collection's
+gallery, the settings, the runner that does the blocking work, and reading uploads."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from index.album.queue import AlbumJobs
+from index.collections import Galleries
 from index.gallery import Gallery
 from service import boxes, keys
 from service.problems import ApiError
@@ -34,7 +36,10 @@ class Bearer(HTTPBearer):
 bearer = Bearer(auto_error=False, description="An API key from `facepair keys create`.")
 
 
-def need(scope: str) -> Any:  # a dependency (FastAPI types `Depends(...)` as Any)
+def need(scope: str, every_collection: bool = False) -> Any:
+    """A dependency: the request's key has this scope in the collection it works in (`every
+    collection`: an admin key of every collection, which manages them)."""
+
     async def check(
         request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)
     ) -> None:
@@ -50,16 +55,55 @@ def need(scope: str) -> Any:  # a dependency (FastAPI types `Depends(...)` as An
                 "(create one with `facepair keys create`)",
                 challenge,
             )
-        have = getattr(request.state, "key_scope", None)  # the gate looked it up
-        if have is None:
-            gallery: Gallery = request.app.state.gallery
-            have = await anyio.to_thread.run_sync(keys.scope_of, gallery.store, cred.credentials)
-        if have is None:
+        grant = getattr(request.state, "key_grant", None)  # the gate looked it up
+        if grant is None:
+            grant = await _grant(request, cred.credentials)
+        if grant is None:
             raise ApiError(401, "bad_key", "this API key is not known (revoked?)", challenge)
-        if not keys.allows(have, scope):
-            raise ApiError(403, "scope", f"this key's scope is '{have}'; this needs '{scope}'")
+        if not keys.allows(grant.scope, scope):
+            raise ApiError(403, "scope", f"this key's scope is '{grant.scope}'; this needs "
+                           f"'{scope}'")
+        if every_collection and grant.collection is not None:
+            raise ApiError(403, "scope", f"this key works in the collection "
+                           f"'{grant.collection}' only; this needs an admin key of every "
+                           "collection")
 
     return Depends(check)
+
+
+async def _grant(request: Request, key: str) -> keys.Grant | None:
+    """The key's grant, and the collection the request works in, where the gate has not
+    settled them."""
+    galleries: Galleries = request.app.state.galleries
+    grant = await anyio.to_thread.run_sync(keys.grant_of, galleries.registry, key)
+    if grant is not None:
+        request.state.collection = _collection(grant, request)
+        request.state.key_grant = grant
+    return grant
+
+
+def _collection(grant: keys.Grant | None, request: Request) -> str:
+    collection = keys.collection_for(grant, request.headers.get(keys.HEADER, "").strip() or None)
+    if collection is None:
+        assert grant is not None
+        raise ApiError(403, "collection_not_allowed",
+                       f"this key works in the collection '{grant.collection}' only")
+    return collection
+
+
+def the_collection(request: Request) -> str:
+    """The collection the request works in: settled with its key (the gate, `need`), or,
+    where the service runs without keys, the one it asks for (`default` where it asks for
+    none)."""
+    if not getattr(request.app.state, "ready", False):
+        raise ApiError(503, "not_ready", "the service is starting")
+    chosen = getattr(request.state, "collection", None)
+    if chosen is not None:
+        return chosen
+    if request.app.state.settings.auth:  # no key was checked: nothing is given away
+        raise ApiError(401, "no_key", "send an API key: 'Authorization: Bearer <key>'",
+                       {"WWW-Authenticate": "Bearer"})
+    return _collection(None, request)
 
 
 def parse_box(text: str) -> list[float]:
@@ -69,10 +113,18 @@ def parse_box(text: str) -> list[float]:
         raise ApiError(422, "invalid_request", f"box: {exc}") from None
 
 
-def the_gallery(request: Request) -> Gallery:
-    if not getattr(request.app.state, "ready", False):
-        raise ApiError(503, "not_ready", "the service is starting")
-    return request.app.state.gallery
+async def the_gallery(request: Request) -> Gallery:
+    """The gallery of the collection the request works in (opened when first asked for)."""
+    name = the_collection(request)
+    galleries: Galleries = request.app.state.galleries
+    return await anyio.to_thread.run_sync(galleries.get, name)
+
+
+async def the_jobs(request: Request) -> AlbumJobs:
+    """The album-job runner of the collection the request works in."""
+    name = the_collection(request)
+    galleries: Galleries = request.app.state.galleries
+    return await anyio.to_thread.run_sync(galleries.jobs, name)
 
 
 def the_settings(request: Request) -> ServiceSettings:
@@ -144,6 +196,8 @@ def the_runner(request: Request) -> Runner:
 
 
 G = Annotated[Gallery, Depends(the_gallery)]
+Jobs = Annotated[AlbumJobs, Depends(the_jobs)]
+Collection = Annotated[str, Depends(the_collection)]
 S = Annotated[ServiceSettings, Depends(the_settings)]
 Run = Annotated[Runner, Depends(the_runner)]
 

@@ -12,7 +12,7 @@ from fastapi import Response
 
 from faces.errors import FacepairError
 from service import keys
-from service.problems import answer, problem
+from service.problems import answer, problem, status_of
 from service.settings import ServiceSettings
 
 SECURITY_HEADERS = [
@@ -20,12 +20,14 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+HEADER = keys.HEADER.lower().encode()
 DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"})
 
 
 class Gate:
     """What is settled before a request's body is read: its key, where the route needs one (a
-    request without a known key is answered 401 unread), then its size (early by
+    request without a known key is answered 401 unread) and the collection it works in (a
+    key's own, or the one a key of every collection asks for), then its size (early by
     Content-Length, else while it streams in). Every answer gets the security headers."""
 
     def __init__(self, app, settings: ServiceSettings) -> None:
@@ -90,15 +92,25 @@ class Gate:
                 challenge,
             )
         try:
-            have = await anyio.to_thread.run_sync(keys.scope_of, state.gallery.store,
-                                                  token.strip())
+            grant = await anyio.to_thread.run_sync(keys.grant_of, state.galleries.registry,
+                                                   token.strip())
         except FacepairError as exc:  # the store away or busy: 503, come back later
             return answer(exc)
-        if have is None:
+        if grant is None:
             return problem(401, "bad_key", "this API key is not known (revoked?)", challenge)
-        if docs and not keys.allows(have, "read"):
-            return problem(403, "scope", f"this key's scope is '{have}'; this needs 'read'")
-        scope.setdefault("state", {})["key_scope"] = have
+        if docs and not keys.allows(grant.scope, "read"):
+            return problem(403, "scope", f"this key's scope is '{grant.scope}'; this needs "
+                           "'read'")
+        asked = dict(scope.get("headers", [])).get(HEADER, b"").decode("latin-1")
+        try:
+            collection = keys.collection_for(grant, asked.strip() or None)
+        except FacepairError as exc:
+            return problem(status_of(exc), exc.code, exc.message)
+        if collection is None:
+            return problem(403, "collection_not_allowed",
+                           f"this key works in the collection '{grant.collection}' only")
+        scope.setdefault("state", {}).update(key_scope=grant.scope, key_grant=grant,
+                                             collection=collection)
         return None
 
 

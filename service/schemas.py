@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
 
-from index.results import Cosine, FaceMatchOut, Named, PersonOut, ThresholdOut
+from index.results import CollectionOut, Cosine, FaceMatchOut, Named, PersonOut, ThresholdOut
+from service.keys import HEADER
 from service.problems import MEDIA, Problem
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -245,3 +246,20 @@ class AnswerOut(BaseModel):
 class CancelOut(BaseModel):
     id: int
     status: str
+
+
+class CollectionIn(BaseModel):
+    name: str = Field(min_length=1, max_length=40, description="1 to 40 lowercase letters, "
+                      "digits, '_' and '-' (read as '_'), starting with a letter or a digit")
+
+
+class CollectionsOut(BaseModel):
+    collections: list[CollectionOut]
+
+
+class CurrentCollectionOut(BaseModel):
+    name: str = Field(description="The collection this request works in")
+    scope: str | None = Field(description="The key's scope in it (null: the service runs "
+                              "without keys)")
+    every_collection: bool = Field(description="Whether the key works in every collection "
+                                   f"(naming one in {HEADER})")

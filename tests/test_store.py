@@ -43,6 +43,7 @@ def test_a_gallery_of_the_old_schema_upgrades_in_place(upgraded: Store) -> None:
     np.testing.assert_array_equal(store.embeddings.exclusions("dlib-pairs")[2], VECTORS[:1])
     assert store.meta.get("threshold:dlib-pairs") == "0.61"
     assert store.keys.scope_of("f" * 64) == (1, "write")
+    assert store.keys.grant_of("f" * 64) == (1, "write", "default")  # its collection's
     job = store.jobs.get(1)
     assert job is not None and job.status == "done" and job.xmp is True and job.cancel is False
     assert job.owner is not None and job.owner.endswith(":4242")  # a host and the old pid

@@ -7,15 +7,17 @@
     store.clusters    unknown album faces: clusters, suggestions, what a user says of one
     store.jobs        the album-job queue, progress and problems
     store.roots       photo libraries by name, which album photos and jobs point into
-    store.keys        API keys (hashes)
+    store.keys        API keys (hashes) and the collection each works in
     store.meta        named values and counts
     store.changes     the change feed: what changed of what identify answers, in order
+    store.collections the collections beside the default one (in the default one's store)
 
 Repositories hand out records (`index.store.records`), never a driver's row or connection;
 vectors and boxes are decoded inside. `store.transaction()` groups writes that must land
 together; a repository's write inside it joins it. The database (SQLite in
 `FACEPAIR_HOME/gallery.sqlite3`, or PostgreSQL: `FACEPAIR_STORE`) is brought to the newest
-schema (Alembic) when it is opened.
+schema (Alembic) when it is opened. Each collection (`index.store.collections`) is a store of
+its own: `Store(location, collection)`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ from index.store import copy
 from index.store.albums import AlbumsRepository
 from index.store.changes import ChangesRepository
 from index.store.clusters import ClustersRepository
+from index.store.collections import (
+    DEFAULT,
+    CollectionsRepository,
+    collection_location,
+    collection_name,
+    registered,
+    schema_of,
+)
 from index.store.database import Database, url_of
 from index.store.embeddings import EmbeddingsRepository
 from index.store.faces import FacesRepository
@@ -44,6 +54,7 @@ from index.store.records import (
     Change,
     Chip,
     Cluster,
+    Collection,
     Embedded,
     NearestFaces,
     NewAlbumFace,
@@ -60,18 +71,22 @@ from index.store.records import (
 )
 from index.store.roots import RootsRepository
 
-__all__ = ["AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey", "Change", "Chip",
-           "Cluster", "Embedded", "NearestFaces", "NewAlbumFace", "NewFace", "Person",
-           "PhotoRef", "PhotoState", "Problem", "ReportFace", "Root", "Store", "StoredFace",
-           "Suggestion", "compare_stores", "copy_store", "gallery_file", "shown"]
+__all__ = ["DEFAULT", "AlbumFace", "AlbumFaceSummary", "AlbumJob", "AlbumPhoto", "ApiKey",
+           "Change", "Chip", "Cluster", "Collection", "Embedded", "NearestFaces",
+           "NewAlbumFace", "NewFace", "Person", "PhotoRef", "PhotoState", "Problem",
+           "ReportFace", "Root", "Store", "StoredFace", "Suggestion", "collection_name",
+           "compare_stores", "copy_store", "gallery_file", "registered", "shown"]
 
 
 class Store:
     """The gallery's database and its repositories. Thread-safe."""
 
-    def __init__(self, location: str | Path) -> None:
-        """`location`: a file's path (SQLite) or a `postgresql://…` address."""
-        self.db = Database(location)
+    def __init__(self, location: str | Path, collection: str = DEFAULT) -> None:
+        """`location`: the default collection's file (SQLite) or a `postgresql://…` address;
+        `collection`: the collection opened (its tables are made when first opened)."""
+        self.collection = collection_name(collection)
+        self.db = Database(collection_location(location, self.collection),
+                           schema_of(self.collection))
         self.people = PeopleRepository(self.db)
         self.faces = FacesRepository(self.db)
         self.embeddings = EmbeddingsRepository(self.db)
@@ -82,6 +97,7 @@ class Store:
         self.keys = KeysRepository(self.db)
         self.meta = MetaRepository(self.db)
         self.changes = ChangesRepository(self.db)
+        self.collections = CollectionsRepository(self.db)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy import select
 
 from index.store import schema as t
-from index.store.database import NOTIFY_CHANNEL, Database
+from index.store.database import Database
 from index.store.records import Change
 
 POLL_SECONDS = 0.25  # how often a process looks at an SQLite feed while it waits
@@ -55,7 +55,7 @@ class ChangesRepository:
         try:
             if self._listening is None or self._listening.closed:
                 self._listening = psycopg.connect(self.db.address(), autocommit=True)
-                self._listening.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self._listening.execute(f"LISTEN {self.db.channel}")
             for _ in self._listening.notifies(timeout=timeout, stop_after=1):
                 pass
         except psycopg.Error:

@@ -28,6 +28,7 @@ import os
 import resource
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ CONNECT_SECONDS = 5  # how long a PostgreSQL connection may take to open
 # PostgreSQL's codes for a connection that failed or a server that shut down or is starting
 # (class 08, and admin_shutdown, crash_shutdown, cannot_connect_now)
 CONNECTION_CODES = ("57P01", "57P02", "57P03")
+MIGRATING = threading.Lock()  # one migration at a time in a process (stores of collections)
 
 
 def _full(exc: BaseException, path: Path) -> bool:
@@ -149,11 +151,14 @@ def url_of(location: str | Path) -> URL:
 
 
 class Database:
-    """The engine over one database, its migrations and this process's transactions."""
+    """The engine over one database, its migrations and this process's transactions.
+    `schema`: on PostgreSQL, the schema that holds the tables (made when first opened; every
+    connection's `search_path` is it alone), None for `public`."""
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, schema: str | None = None) -> None:
         self.url = url_of(location)
         self.sqlite = self.url.get_backend_name() == "sqlite"
+        self.schema = None if self.sqlite else schema
         self.path = Path(self.url.database or "") if self.sqlite else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,11 +171,25 @@ class Database:
         """The database as a user named it (a password left out)."""
         if self.path is not None:
             return str(self.path)
-        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        name = self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        return name if self.schema is None else f"{name} (schema {self.schema})"
 
     def address(self) -> str:
         """A PostgreSQL database's address for the driver itself (a LISTEN connection)."""
         return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @property
+    def channel(self) -> str:
+        """PostgreSQL's channel that tells of this store's new changes (a collection's own)."""
+        return NOTIFY_CHANNEL if self.schema is None else f"{NOTIFY_CHANNEL}_{self.schema}"
+
+    @property
+    def feed_lock(self) -> int:
+        """The advisory lock held while this store's changes are appended (a collection's
+        own: collections' writers never wait for each other)."""
+        if self.schema is None:
+            return FEED_LOCK
+        return (FEED_LOCK << 32) | zlib.crc32(self.schema.encode())
 
     def __repr__(self) -> str:
         return f"Database({self.name})"
@@ -182,12 +201,14 @@ class Database:
             # many rows are written with the driver's own executemany (one statement, sent in
             # a pipeline), not as one long statement per thousand rows, which psycopg parses
             # again each time
-            pg = create_engine(self.url, pool_pre_ping=True, use_insertmanyvalues=False,
-                               connect_args=connect,
-                               poolclass=pool.QueuePool if pooled else pool.NullPool,
-                               **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
-            _unavailable(pg, self.name)
-            return pg
+            engine = create_engine(self.url, pool_pre_ping=True, use_insertmanyvalues=False,
+                                   connect_args=connect,
+                                   poolclass=pool.QueuePool if pooled else pool.NullPool,
+                                   **({"pool_size": 8, "max_overflow": 64} if pooled else {}))
+            _unavailable(engine, self.name)
+            if self.schema is not None:
+                self._search_path(engine, self.schema)
+            return engine
         engine = create_engine(
             self.url,
             connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
@@ -208,6 +229,17 @@ class Database:
 
         return engine
 
+    @staticmethod
+    def _search_path(engine: Engine, schema: str) -> None:
+        """Every connection sees the collection's schema alone (committed at once: a SET
+        rolled back with the connection's first transaction would be undone)."""
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: object) -> None:
+            with dbapi.cursor() as cursor:
+                cursor.execute(f'SET search_path TO "{schema}"')
+            dbapi.commit()
+
     # -- migrations ---------------------------------------------------------------------------
 
     def _migrate(self) -> None:
@@ -218,11 +250,14 @@ class Database:
         try:
             # one write transaction for all of it: processes opening a gallery at once queue
             # here (SQLite's write lock, PostgreSQL's advisory lock), and each after the first
-            # finds it at the newest revision
-            with engine.connect().execution_options(facepair_write=True) as conn:
+            # finds it at the newest revision; threads of one process queue before (Alembic's
+            # context is the process's one), so that none waits for the database holding it
+            with MIGRATING, engine.connect().execution_options(facepair_write=True) as conn:
                 conn.begin()
                 if not self.sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                if self.schema is not None:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 tables = set(inspect(conn).get_table_names())
                 config = Config()
                 config.set_main_option("script_location", str(MIGRATIONS))
@@ -311,10 +346,10 @@ class Database:
         SQLite's one writer at a time gives that order already."""
         unique = list({tuple(r.values()): r for r in rows}.values())
         if not self.sqlite:
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK})")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.feed_lock})")
         conn.execute(changes.insert(), unique)
         if not self.sqlite:
-            conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
+            conn.exec_driver_sql(f"NOTIFY {self.channel}")
 
     def head(self) -> int:
         """The newest change's id (0: none yet)."""

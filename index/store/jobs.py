@@ -83,6 +83,13 @@ class JobsRepository:
                     return self.get(row.id)
         return None
 
+    def waiting(self) -> int:
+        """How many service jobs are queued or running (or were, when their process
+        stopped): the jobs a service process takes up."""
+        with self.db.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.album_jobs).where(
+                J.status.in_(ACTIVE), J.resumable)).scalar_one())
+
     def renew(self, job_id: int, owner: str, lease: float) -> bool:
         """Hold `owner`'s job `lease` seconds more; whether it is still theirs."""
         with self.db.transaction() as conn:

@@ -286,6 +286,13 @@ class ApiKey(Record):
     scope: str
     created: str
     last_used: str | None
+    collection: str | None  # None: every collection (an admin key of the server)
+
+
+@dataclass(frozen=True)
+class Collection(Record):
+    name: str
+    created: str
 
 
 

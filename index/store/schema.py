@@ -146,6 +146,15 @@ api_keys = Table(
     Column("hash", Text, nullable=False, unique=True),
     Column("created", Text, nullable=False),
     Column("last_used", Text),
+    # the collection the key works in; NULL: every collection (admin keys of the server)
+    Column("collection", Text),
+)
+
+# the collections of a server beside the default one (kept in the default one's store)
+collections = Table(
+    "collections", metadata,
+    Column("name", Text, primary_key=True),
+    Column("created", Text, nullable=False),
 )
 
 # a photo library by name: album photos are kept as a root and a path inside it, so that hosts

@@ -1,6 +1,7 @@
 """The `facepair` command line, assembled: each group of commands lives in a module of its own
-(`faces`, `gallery`, `albums`, `serve`, `store`, `train`) and nothing imports this one back.
-Thin: the commands parse, call `faces/`, `index/` and `training/`, and print.
+(`faces`, `gallery`, `albums`, `serve`, `store`, `train`, `collections`) and nothing imports
+this one back. Thin: the commands parse, call `faces/`, `index/` and `training/`, and print.
+`--collection NAME`, before the command, is the collection every command works in.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import typer
 
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory
-from service.cli import albums, faces, gallery, serve, store, train
-from service.cli.common import emit_json, fail, on_a_terminal
+from service.cli import albums, collections, faces, gallery, serve, store, train
+from service.cli.common import emit_json, fail, on_a_terminal, use_collection
 
 app = typer.Typer(
     name="facepair",
@@ -25,9 +26,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (faces, gallery, albums, serve, store, train):
+for group in (faces, gallery, albums, serve, store, train, collections):
     app.registered_commands += group.commands.registered_commands
     app.registered_groups += group.commands.registered_groups
+
+
+@app.callback()
+def everywhere(
+    collection: str | None = typer.Option(
+        None, "--collection", metavar="NAME",
+        help="The collection to work in (FACEPAIR_COLLECTION; default: default)."),
+) -> None:
+    """Recognise friends and family in your photos, on your own machine."""
+    if collection is not None:
+        use_collection(collection)
 
 
 def main() -> None:  # pragma: no cover - console-script convenience

@@ -100,6 +100,18 @@ def error_dict(exc: FacepairError) -> dict:
     return {"code": exc.code, "message": exc.message}
 
 
+def use_collection(name: str) -> None:
+    """Work in this collection (`--collection`): the settings of this process say so from
+    now on."""
+    from index.store import collection_name
+    from service.settings import get_settings
+
+    try:
+        get_settings().collection = collection_name(name)
+    except FacepairError as exc:
+        raise fail(f"--collection: {exc.message}") from None
+
+
 def load_detector():  # -> Detector
     """The detector, as this process's settings say."""
     from faces.detect import Detector

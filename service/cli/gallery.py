@@ -261,8 +261,8 @@ def status(as_json: Json = False) -> None:
         emit_json(result)
         return
     t = result["identify"]
-    out.print(f"{result['people']} people, {result['faces']} faces ({result['model']})",
-              highlight=False)
+    out.print(f"{result['people']} people, {result['faces']} faces ({result['model']}) in "
+              f"the collection {result['collection']}", highlight=False)
     out.print(describe_threshold(t), highlight=False)
     gallery_own = ("not yet estimated: too few faces" if t["gallery_threshold"] is None
                    else f"{t['gallery_threshold']:.4f}")

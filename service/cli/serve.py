@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from faces.errors import FacepairError
 from service.cli.common import Json, emit_json, err, fail, out
 
 commands = typer.Typer()
@@ -15,8 +16,8 @@ keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=Tru
 commands.add_typer(keys_app, name="keys")
 
 
-
 def _store():
+    """The default collection's store: it keeps the keys and the collections made."""
     from index.store import Store
     from service.settings import get_settings
 
@@ -42,6 +43,7 @@ def serve(
             err.print(Text.assemble(
                 ("No API keys yet.", "yellow"), " Make one for yourself with\n"
                 "  facepair keys create --scope admin\n"
+                "(a key of every collection: it manages them too) "
                 "and send it as 'Authorization: Bearer <key>' (or paste it into the page "
                 f"at http://{host}:{port}/)."), highlight=False)
     finally:
@@ -51,10 +53,34 @@ def serve(
                 workers=workers, log_level="info")
 
 
+def key_collection(scope: str, collection: str | None) -> str | None:
+    """The collection a new key works in: the one named (`--collection`, or before the
+    command, or FACEPAIR_COLLECTION), else `default`, or every collection for an admin key."""
+    from index.store import collection_name
+    from service.settings import get_settings
+
+    settings = get_settings()
+    if collection is None and "collection" in settings.model_fields_set:
+        collection = settings.collection
+    if collection is None:
+        return None if scope == "admin" else "default"
+    try:
+        return collection_name(collection)
+    except FacepairError as exc:
+        raise fail(f"--collection: {exc.message}") from None
+
+
+def where(collection: str | None) -> str:
+    return "every collection" if collection is None else f"collection {collection}"
+
+
 @keys_app.command("create")
 def keys_create(
     scope: str = typer.Option(..., help="read, write or admin."),
     name: str = typer.Option("", help="What the key is for."),
+    collection: str | None = typer.Option(
+        None, metavar="NAME", help="The collection the key works in (default: default; an "
+        "admin key made without one works in every collection and manages them)."),
     as_json: Json = False,
 ) -> None:
     """Make an API key; it is printed once and only its hash is kept."""
@@ -62,21 +88,24 @@ def keys_create(
 
     if scope not in SCOPES:
         raise fail(f"--scope must be one of {', '.join(SCOPES)}")
+    chosen = key_collection(scope, collection)
     store = _store()
     try:
-        key_id, key = create_key(store, scope, name)
+        key_id, key = create_key(store, scope, name, chosen)
     finally:
         store.close()
     if as_json:
-        emit_json({"id": key_id, "scope": scope, "name": name, "key": key})
+        emit_json({"id": key_id, "scope": scope, "name": name, "collection": chosen,
+                   "key": key})
     else:
         out.print(key)
-        err.print(f"key {key_id} ({scope}): shown this once; keep it somewhere safe")
+        err.print(f"key {key_id} ({scope}, {where(chosen)}): shown this once; keep it "
+                  "somewhere safe")
 
 
 @keys_app.command("list")
 def keys_list(as_json: Json = False) -> None:
-    """The keys there are (ids, names and scopes; never the keys)."""
+    """The keys there are (ids, names, scopes and collections; never the keys)."""
     store = _store()
     try:
         rows = [k.to_dict() for k in store.keys.all()]
@@ -85,9 +114,10 @@ def keys_list(as_json: Json = False) -> None:
     if as_json:
         emit_json({"keys": rows})
         return
-    table = Table("id", "scope", "name", "created")
+    table = Table("id", "scope", "collection", "name", "created")
     for r in rows:
-        table.add_row(str(r["id"]), r["scope"], r["name"], r["created"])
+        table.add_row(str(r["id"]), r["scope"], r["collection"] or "(every)", r["name"],
+                      r["created"])
     out.print(table)
 
 

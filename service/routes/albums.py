@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from index import curation
 from index.album import clusters, jobs
 from index.gallery import Gallery
 from index.results import AlbumJobOut
-from service.deps import G, Run, S, need
+from service.deps import G, Jobs, Run, S, need
 from service.problems import ApiError
 from service.schemas import (
     AlbumJobIn,
@@ -59,13 +59,13 @@ def allowed(path: str, settings: ServiceSettings, g: Gallery | None = None) -> P
 
 @router.post("/v1/albums/jobs", status_code=202, dependencies=[need("write")])
 async def start_album_job(
-    run: Run, body: AlbumJobIn, request: Request, g: G, settings: S
+    run: Run, body: AlbumJobIn, jobs_of: Jobs, g: G, settings: S
 ) -> AlbumJobOut:
     """Tag every photo in a server-side folder, or import its face tags, in the
     background."""
     root = await run.work(allowed, body.path, settings, g)
-    job_id = await run.work(request.app.state.jobs.submit, root, body.xmp, body.embed,
-                            body.kind, write=True)
+    job_id = await run.work(jobs_of.submit, root, body.xmp, body.embed, body.kind,
+                            write=True)
     return await run.work(jobs.status, g, job_id)
 
 
@@ -76,7 +76,7 @@ async def album_job(run: Run, job_id: Id, g: G) -> AlbumJobOut:
 
 
 @router.delete("/v1/albums/jobs/{job_id}", status_code=202, dependencies=[need("write")])
-async def cancel_album_job(run: Run, job_id: Id, request: Request, g: G) -> CancelOut:
+async def cancel_album_job(run: Run, job_id: Id, g: G) -> CancelOut:
     """Stop a queued or running job after the photos in hand."""
     if not await run.work(jobs.cancel, g, job_id, write=True):
         raise ApiError(409, "not_running", f"album job {job_id} is not queued or running")

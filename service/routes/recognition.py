@@ -41,7 +41,7 @@ async def identify(
     thr, in_force, image = await run.work(prepare)
     # detection and embedding: batched with the requests arriving at the same time
     try:
-        future = request.app.state.batcher.submit(image, thr, top_k)
+        future = request.app.state.batcher.submit(image, thr, top_k, g)
     except Busy as exc:
         raise busy(str(exc)) from None
     try:

@@ -1,9 +1,18 @@
 // facepair's web app: every action goes through the public /v1 API, with the API key kept in
 // sessionStorage and sent in a header (never in a URL). Names and file names are set as text.
+// It works in the key's collection; with an admin key of every collection, in the one chosen
+// (kept beside the key, sent as X-Facepair-Collection).
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const view = () => $("#view");
 const key = () => sessionStorage.getItem("facepair-key") || "";
+const chosen = () => sessionStorage.getItem("facepair-collection") || "";
+
+function headers() {
+  const sent = { Authorization: "Bearer " + key() };
+  if (chosen()) sent["X-Facepair-Collection"] = chosen();
+  return sent;
+}
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -31,26 +40,54 @@ class ApiError extends Error {
 }
 
 async function api(path, { method = "GET", json, form } = {}) {
-  const headers = { Authorization: "Bearer " + key() };
+  const sent = headers();
   let body;
-  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
+  if (json !== undefined) { sent["Content-Type"] = "application/json"; body = JSON.stringify(json); }
   if (form !== undefined) body = form;
-  const response = await fetch(path, { method, headers, body });
+  const response = await fetch(path, { method, headers: sent, body });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiError(data, response.status);
   return data;
 }
 
-const images = new Map(); // path → object URL, for this page's life
+const images = new Map(); // collection and path → object URL, for this page's life
 
 async function imageUrl(path) {
-  if (!images.has(path)) {
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + key() } });
+  const id = `${chosen()} ${path}`; // each collection has its own ids
+  if (!images.has(id)) {
+    const response = await fetch(path, { headers: headers() });
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    images.set(path, URL.createObjectURL(await response.blob()));
+    images.set(id, URL.createObjectURL(await response.blob()));
   }
-  return images.get(path);
+  return images.get(id);
 }
+
+// -- the collection -----------------------------------------------------------------------
+
+async function showCollection() {
+  const shown = $("#collection"), choose = $("#choose");
+  shown.textContent = "";
+  choose.hidden = true;
+  if (!key()) return;
+  let current;
+  try { current = await api("/v1/collection"); } catch (e) { say(e.message, false); return; }
+  if (!(current.every_collection && current.scope === "admin")) {
+    shown.textContent = `Collection: ${current.name}`;
+    return;
+  }
+  const { collections } = await api("/v1/collections");
+  const select = $("#collections");
+  select.replaceChildren(...collections.map((c) => el("option", { value: c.name, text: `${c.name} (${c.people} people)`, selected: c.name === current.name })));
+  choose.hidden = false;
+}
+
+$("#collections").addEventListener("change", (event) => {
+  sessionStorage.setItem("facepair-collection", event.target.value);
+  say(`Working in the collection ${event.target.value}.`);
+  showCollection();
+  route();
+  refreshWaiting();
+});
 
 function picture(path, alt) {
   const img = el("img", { alt, loading: "lazy" });
@@ -367,10 +404,12 @@ $("#key").value = key();
 $("#key-form").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("facepair-key", $("#key").value.trim());
+  sessionStorage.removeItem("facepair-collection");
   say("Key in use for this tab.");
+  showCollection();
   route();
   refreshWaiting();
 });
 window.addEventListener("hashchange", route);
 route();
-if (key()) refreshWaiting();
+if (key()) { showCollection(); refreshWaiting(); }

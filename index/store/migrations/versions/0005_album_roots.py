@@ -8,7 +8,7 @@ folder's base name (made unique: `photos`, `photos-2`, …) and keeps that folde
 where a host that has not said where the root lives looks for it. A problem's path under its
 job's folder becomes `root:path`.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 """
 
@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
