@@ -198,15 +198,22 @@ class Matching:
     def follow(self, stop: threading.Event, timeout: float = 5.0) -> None:
         """Apply the feed's changes as they come until `stop` is set (a thread of a long-lived
         process): woken by PostgreSQL's notifications, polling SQLite; a store that cannot be
-        reached is tried again every second."""
+        reached is tried again every second (one line in the log for each outage)."""
+        away = False
         while not stop.is_set():
             try:
                 if self.store.changes.wait(self._seen, timeout) != self._seen:
                     self.sync()
-            except Exception:
+                if away:
+                    log.info("the change feed is read again")
+                away = False
+            except Exception as exc:
                 if stop.is_set():  # the store was closed under it
                     return
-                log.warning("the change feed could not be read; trying again", exc_info=True)
+                if not away:
+                    log.warning("the change feed cannot be read (%s); trying again every "
+                                "second", type(exc).__name__)
+                away = True
                 stop.wait(1.0)
 
     # -- what the caches say ----------------------------------------------------------------

@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy import select
 
 from index.store import schema as t
-from index.store.database import Database
+from index.store.database import CONNECT_SECONDS, Database
 from index.store.records import Change
 
 POLL_SECONDS = 0.25  # how often a process looks at an SQLite feed while it waits
@@ -54,7 +54,8 @@ class ChangesRepository:
         """Wait up to `timeout` seconds for PostgreSQL's notification of new changes."""
         try:
             if self._listening is None or self._listening.closed:
-                self._listening = psycopg.connect(self.db.address(), autocommit=True)
+                self._listening = psycopg.connect(self.db.address(), autocommit=True,
+                                                  connect_timeout=CONNECT_SECONDS)
                 self._listening.execute(f"LISTEN {self.db.channel}")
             for _ in self._listening.notifies(timeout=timeout, stop_after=1):
                 pass
