@@ -4,6 +4,8 @@ problem: `type`, `title`, `status`, `detail` and facepair's stable `code`."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +24,29 @@ from faces.errors import (
 from index.errors import Conflict, Refused, StorageFull, StoreBusy, StoreUnavailable
 
 log = logging.getLogger("facepair.service")
+
+
+class Outages:
+    """The store-away lines of the log: one every `every` seconds however many requests are
+    answered so meanwhile (a replica answers thousands a second while PostgreSQL restarts),
+    with how many were."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.last, self.since = every, -every, 0
+        self.lock = threading.Lock()
+
+    def log(self, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.last < self.every:
+                self.since += 1
+                return
+            since, self.since, self.last = self.since, 0, now
+        log.warning("%s%s", message, f" ({since} more answered so in the last "
+                    f"{self.every:g} s)" if since else "")
+
+
+outages = Outages()
 MEDIA = "application/problem+json"
 
 
@@ -73,7 +98,7 @@ def answer(exc: FacepairError) -> JSONResponse:
     words stay in the log: a client is told the store is away, not where it is."""
     status = status_of(exc)
     if isinstance(exc, StoreUnavailable):
-        log.warning("%s", exc.message)
+        outages.log(exc.message)
         return problem(status, exc.code, exc.public, {"Retry-After": "5"})
     if status >= 500:  # the server's condition (busy, full disk): come back later
         return problem(status, exc.code, exc.message, {"Retry-After": "5"})

@@ -273,3 +273,23 @@ def test_a_job_whose_lease_lapses_is_taken_over(store_location: str) -> None:
     assert taken is not None and taken.owner == "here:1:bb"
     assert not store.jobs.renew(job, "far-host:7:aa", 0.5)  # the old owner has lost it
     store.close()
+
+
+def test_a_face_named_after_someone_deleted_meanwhile_is_recorded_as_unknown(
+        store_location: str) -> None:
+    """An album job names faces, then records them: a person deleted in between (by another
+    replica) leaves the faces unknown, and the photo is recorded all the same."""
+    store = Store(store_location)
+    ann, bob = store.people.add("Ann"), store.people.add("Bob")
+    root = store.roots.add("photos", "/photos")
+    assert root is not None
+    job = store.jobs.add(root, "", xmp=False, owner=None, resumable=True)
+    named = NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"a", [[1, 1]] * 5,
+                         "m", VECTORS[3], person_id=ann, similarity=0.8, candidate_id=bob)
+    store.people.delete(ann)
+    store.people.delete(bob)
+    store.albums.record(PhotoRef(root, "a.jpg"), 10, 1.5, "c" * 64, 640, 480, "m", job, "",
+                        [named])
+    _, _, faces = store.albums.photos_under([(root, "")], 10, 0)
+    assert [(f.person_id, f.named_by, f.similarity) for f in faces] == [(None, None, None)]
+    store.close()

@@ -3,7 +3,18 @@ re-run compares a file with, what sidecars are written from, and what lists show
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from faces.errors import NotFound
 from index.store import schema as t
@@ -64,6 +75,18 @@ FACE_WITH_PHOTO = (F.id, F.photo_id, F.box, F.landmarks, F.score, F.chip, F.chip
 PHOTO = (P.id, P.root_id, R.name.label("root"), P.path, P.width, P.height, P.sha256, P.tagged)
 
 
+def _still_there(conn: Connection, person_ids: set[int | None]) -> set[int]:
+    """Which of these people are still there, held until the write ends (PostgreSQL: FOR KEY
+    SHARE, so a delete waits for it; SQLite's one writer holds everything already): a face
+    named after someone deleted while its photo was analysed is recorded as unknown."""
+    wanted = sorted(p for p in person_ids if p is not None)
+    if not wanted:
+        return set()
+    return {int(r[0]) for r in conn.execute(
+        select(t.people.c.id).where(t.people.c.id.in_(wanted))
+        .with_for_update(read=True, key_share=True))}
+
+
 class AlbumsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -101,12 +124,17 @@ class AlbumsRepository:
                 width=width, height=height, model=model, job_id=job_id, tagged=now(),
                 tags=tags)))
             if faces:
+                there = _still_there(conn, {p for f in faces
+                                            for p in (f.person_id, f.candidate_id)})
                 conn.execute(t.album_faces.insert(), [
                     {"photo_id": photo_id, "box": f.box, "landmarks": f.landmarks,
-                     "score": f.score, "person_id": f.person_id, "similarity": f.similarity,
-                     "chip": f.chip, "chip_landmarks": f.chip_landmarks, "model": f.model,
-                     "vector": f.vector, "named_by": f.named_by,
-                     "candidate_id": f.candidate_id} for f in faces])
+                     "score": f.score, "chip": f.chip, "chip_landmarks": f.chip_landmarks,
+                     "model": f.model, "vector": f.vector,
+                     **({"person_id": f.person_id, "similarity": f.similarity,
+                         "named_by": f.named_by} if f.person_id in there else
+                        {"person_id": None, "similarity": None, "named_by": None}),
+                     "candidate_id": f.candidate_id if f.candidate_id in there else None}
+                    for f in faces])
         return photo_id
 
     # -- sidecars -----------------------------------------------------------------------------
