@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +25,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench import FACEPAIR
-from bench.service_process import free_port
+from bench.service_process import Replica, postgres
 from faces.embed import Embedder
 from index.store import NewFace, Store
 from service.settings import get_settings
-from tests.postgres import Cluster, server_bin
 
 DIM = 128
 CHUNK = 20_000  # faces written at a time
@@ -61,26 +58,6 @@ def fill(location: str, model: str, faces: int, seed: int = 0) -> float:
     return time.perf_counter() - start
 
 
-def started(home: Path, location: str) -> tuple[subprocess.Popen, str, float]:
-    """A `facepair serve` over the store, and the seconds to ready."""
-    env = {**os.environ, "FACEPAIR_HOME": str(home), "FACEPAIR_STORE": location,
-           "FACEPAIR_AUTH": "false"}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    start = time.perf_counter()
-    server = subprocess.Popen([FACEPAIR, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while time.perf_counter() - start < 600:
-        try:
-            if httpx.get(url + "/readyz").status_code == 200:
-                return server, url, time.perf_counter() - start
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise TimeoutError("facepair serve did not become ready in 10 minutes")
-
-
 def identify_ms(url: str, photo: Path, queries: int) -> dict[str, float]:
     data = photo.read_bytes()
     times = []
@@ -101,29 +78,22 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
-    bindir = server_bin()
-    if bindir is None:
-        raise SystemExit("needs PostgreSQL's server (make system-deps)")
     model = Embedder(get_settings().model).name
     data = Path(os.environ["FACEPAIR_DATA_DIR"])
     photo = next((data / "lfw").glob("*/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"))
-    cluster = Cluster(bindir)
-    try:
+    with postgres() as cluster, tempfile.TemporaryDirectory() as tmp:
         location = cluster.new_database()
         result: dict = {"faces": args.faces, "cores": os.cpu_count(),
                         "fill_s": round(fill(location, model, args.faces), 1)}
-        with tempfile.TemporaryDirectory() as tmp:
-            for run in ("cold", "warm"):
-                server, url, seconds = started(Path(tmp), location)
-                try:
-                    result[f"{run}_start_s"] = round(seconds, 1)
-                    if run == "cold":
-                        result["identify_ms"] = identify_ms(url, photo, args.queries)
-                finally:
-                    server.terminate()
-                    server.wait(timeout=60)
-    finally:
-        cluster.remove()
+        env = {"FACEPAIR_STORE": location, "FACEPAIR_AUTH": "false"}
+        for run in ("cold", "warm"):  # an empty home, then the same home again
+            replica = Replica(Path(tmp), env)
+            try:
+                result[f"{run}_start_s"] = round(replica.start(), 1)
+                if run == "cold":
+                    result["identify_ms"] = identify_ms(replica.url, photo, args.queries)
+            finally:
+                replica.stop()
     print(json.dumps(result) if args.json else result)
 
 

@@ -17,46 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from bench import FACEPAIR
-from bench.service_process import free_port
-from tests.postgres import Cluster, server_bin
-
-
-@contextmanager
-def replica(home: Path, location: str) -> Iterator[str]:
-    """A `facepair serve` over the store, with a home of its own: its URL once ready."""
-    env = {**os.environ, "FACEPAIR_HOME": str(home), "FACEPAIR_STORE": location,
-           "FACEPAIR_AUTH": "false", "OMP_NUM_THREADS": "1"}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([FACEPAIR, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise TimeoutError("facepair serve did not become ready")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+from bench.service_process import Replica, postgres
 
 
 def lfw_people(count: int) -> list[tuple[str, Path, Path]]:
@@ -142,30 +112,24 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
-    bindir = server_bin()
-    if bindir is None:
-        raise SystemExit("needs PostgreSQL's server (make system-deps)")
     people = lfw_people(args.people + 8)
     load_photos = [p.read_bytes() for _, _, p in people[args.people:]]
-    cluster = Cluster(bindir)
     result: dict = {"cores": os.cpu_count(), "clients": args.clients}
-    try:
-        location = cluster.new_database()
-        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-            urls = [stack.enter_context(replica(Path(tmp) / name, location))
-                    for name in ("one", "two")]
-            with Load(urls, load_photos, args.clients):
-                found = np.array(delays(urls, people[: args.people]))
-            result["enrolled_to_named_s"] = {
-                "p50": round(float(np.percentile(found, 50)), 3),
-                "p99": round(float(np.percentile(found, 99)), 3),
-                "max": round(float(found.max()), 3)}
-            for label, serving in (("one_replica", urls[:1]), ("two_replicas", urls)):
-                with Load(serving, load_photos, args.clients) as load:
-                    time.sleep(args.seconds)
-                result[label] = figures(load, args.seconds)
-    finally:
-        cluster.remove()
+    with postgres() as cluster, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        env = {"FACEPAIR_STORE": cluster.new_database(), "FACEPAIR_AUTH": "false",
+               "OMP_NUM_THREADS": "1"}
+        urls = [stack.enter_context(Replica(Path(tmp) / name, env)).url
+                for name in ("one", "two")]
+        with Load(urls, load_photos, args.clients):
+            found = np.array(delays(urls, people[: args.people]))
+        result["enrolled_to_named_s"] = {
+            "p50": round(float(np.percentile(found, 50)), 3),
+            "p99": round(float(np.percentile(found, 99)), 3),
+            "max": round(float(found.max()), 3)}
+        for label, serving in (("one_replica", urls[:1]), ("two_replicas", urls)):
+            with Load(serving, load_photos, args.clients) as load:
+                time.sleep(args.seconds)
+            result[label] = figures(load, args.seconds)
     print(json.dumps(result) if args.json else result)
 
 

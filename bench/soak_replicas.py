@@ -20,16 +20,13 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from bench import CACHE, FACEPAIR, last_json
-from bench.service_process import free_port
+from bench.service_process import Replica, postgres
 from bench.soak import (
     EXPECTED_5XX,
     Client,
@@ -39,43 +36,9 @@ from bench.soak import (
     check_people,
     check_sidecars,
 )
-from tests.postgres import Cluster, server_bin
+from tests.postgres import Cluster
 
 EXPECTED = frozenset({*EXPECTED_5XX, (503, "store_unavailable")})
-
-
-class Replica:
-    """One `facepair serve` over the shared store, with a home and a port of its own."""
-
-    def __init__(self, home: Path, env: dict[str, str], log: Path) -> None:
-        self.home, self.env, self.log = home, {**env, "FACEPAIR_HOME": str(home)}, log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [FACEPAIR, "serve", "--port", str(self.port)], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"replica {self.url} did not become ready")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
 
 
 def faults(replicas: list[Replica], cluster: Cluster, begin: float, seconds: float
@@ -142,16 +105,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    bindir = server_bin()
-    if bindir is None:
-        raise SystemExit("needs PostgreSQL's server (make system-deps)")
     photos = Photos(random.Random(args.seed))
-    cluster = Cluster(bindir)
-    try:
-        with tempfile.TemporaryDirectory(prefix="facepair-soak-") as tmp:
-            result = run(args, Path(tmp), photos, cluster)
-    finally:
-        cluster.remove()
+    with postgres() as cluster, tempfile.TemporaryDirectory(prefix="facepair-soak-") as tmp:
+        result = run(args, Path(tmp), photos, cluster)
     (CACHE / "soak-replicas.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 1))
 

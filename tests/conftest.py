@@ -40,14 +40,10 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster (`tests.postgres`), for the session."""
-    from tests.postgres import Cluster, server_bin
+    from tests.postgres import throwaway
 
-    bindir = server_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL's server is not installed (make system-deps installs it)")
-    cluster = Cluster(bindir)
-    yield cluster
-    cluster.remove()
+    with throwaway() as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

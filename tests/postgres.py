@@ -12,8 +12,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 
@@ -69,3 +72,17 @@ class Cluster:
             self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def throwaway() -> Iterator[Cluster]:
+    """A cluster of its own, removed afterwards; the test is skipped where PostgreSQL's server
+    is not installed (`make system-deps` installs it)."""
+    bindir = server_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL's server is not installed (make system-deps installs it)")
+    cluster = Cluster(bindir)
+    try:
+        yield cluster
+    finally:
+        cluster.remove()

@@ -128,14 +128,10 @@ class Replica:
 @pytest.fixture(scope="module")
 def cluster():
     """A PostgreSQL cluster of this module's own: its last test stops and starts it."""
-    from tests.postgres import Cluster, server_bin
+    from tests.postgres import throwaway
 
-    bindir = server_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL's server is not installed (make system-deps installs it)")
-    own = Cluster(bindir)
-    yield own
-    own.remove()
+    with throwaway() as own:
+        yield own
 
 
 class Replicas:

@@ -252,6 +252,18 @@ def test_a_gallery_copied_to_postgresql_and_back_is_the_same(tmp_path: Path, pos
         assert [r.name for r in store.roots.all()] == ["photos"]  # the roots came along
         assert store.roots.add("family", None) == 2  # and give ids past theirs
         store.close()
+    # a collection beside the default one goes with --collection, into its own tables there
+    kids = Store(old, "kids")
+    kids.people.add("Dot")
+    kids.close()
+    cli.insert(1, "--collection=kids")
+    moved = subprocess.run([*cli, str(old), pg, "--json"], capture_output=True, text=True,
+                           timeout=300)
+    assert moved.returncode == 0, moved.stderr
+    there_kids = Store(pg, "kids")
+    assert [p.name for p in there_kids.people.all()] == ["Dot"]
+    assert "Dot" not in [p.name for p in Store(pg).people.all()]
+    there_kids.close()
 
 
 def test_a_job_whose_lease_lapses_is_taken_over(store_location: str) -> None:
@@ -292,4 +304,24 @@ def test_a_face_named_after_someone_deleted_meanwhile_is_recorded_as_unknown(
                         [named])
     _, _, faces = store.albums.photos_under([(root, "")], 10, 0)
     assert [(f.person_id, f.named_by, f.similarity) for f in faces] == [(None, None, None)]
+    store.close()
+
+
+def test_nearest_rows_naming_a_face_deleted_meanwhile_are_not_written(
+        store_location: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nearest-faces rows are a cache: a face another process deletes between the check and
+    the write leaves them unwritten (PostgreSQL's foreign key says so), not a failed request."""
+    import index.store.embeddings as embeddings
+
+    store = Store(store_location)
+    ann = store.people.add("Ann")
+    photo = store.faces.add_photo("a" * 64, "a.jpg", 10, 10)
+    faces = store.faces.add_all([NewFace(photo, ann, [0, 0, 1, 1], [[0, 0]] * 5, 1.0, 0.0,
+                                         b"", [[0, 0]] * 5) for _ in range(2)])
+    store.embeddings.put("m", faces, VECTORS[:2])
+    store.faces.delete(faces[1])
+    # the check saw the face; it was deleted before the write
+    monkeypatch.setattr(embeddings, "_existing", lambda conn, ids: sorted(ids))
+    store.embeddings.put_nearest("m", [(faces[1], 0.3, faces[0], None, None)], [])
+    assert store.embeddings.nearest("m") == {}
     store.close()

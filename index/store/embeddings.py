@@ -3,6 +3,7 @@ calibration data) and the vectors of faces a user said are not someone."""
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 import numpy as np
@@ -21,6 +22,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from index.store import schema as t
 from index.store.database import Database, upsert
@@ -28,6 +30,7 @@ from index.store.records import Embedded, NearestFaces
 from index.store.shared import forget_nearest, now
 
 CHUNK = 10_000  # ids in one IN (…) list
+log = logging.getLogger("facepair.store")
 
 
 def bulk_embeddings(conn: Connection, model: str) -> Embedded | None:
@@ -153,7 +156,16 @@ class EmbeddingsRepository:
         one is higher. Both keep the maximum of what is stored and what is written, so
         that one process never lowers what another has just raised; a row or a raise that
         names a face deleted meanwhile is not written (it is computed again when next
-        asked)."""
+        asked). Rows are a cache: where another process deletes a face between the check
+        and the write (PostgreSQL reads what others committed meanwhile), none is written."""
+        try:
+            self._put_nearest(model, rows, raised)
+        except IntegrityError:
+            log.info("nearest faces not written: a face was deleted meanwhile")
+
+    def _put_nearest(self, model: str,
+                     rows: list[tuple[int, float, int, float | None, int | None]],
+                     raised: list[tuple[int, str, float, int]]) -> None:
         n = t.nearest.c
         with self.db.transaction() as conn:
             known = set(_existing(conn, {f for r in rows for f in (r[0], r[2], r[4])

@@ -122,8 +122,25 @@ def shown(root: str, path: str) -> str:
     return f"{root}:{path}" if path else root
 
 
+class InRoot:
+    """A record of something in a photo library: its root (id and name) and its path."""
+
+    root_id: int
+    root: str
+    path: str
+
+    @property
+    def ref(self) -> PhotoRef:
+        return PhotoRef(self.root_id, self.path)
+
+    @property
+    def shown(self) -> str:
+        """Its photo as `root:path`."""
+        return shown(self.root, self.path)
+
+
 @dataclass(frozen=True)
-class AlbumPhoto:
+class AlbumPhoto(InRoot):
     id: int
     root_id: int
     root: str  # its root's name
@@ -132,14 +149,6 @@ class AlbumPhoto:
     height: int
     sha256: str = ""
     tagged: str = ""
-
-    @property
-    def ref(self) -> PhotoRef:
-        return PhotoRef(self.root_id, self.path)
-
-    @property
-    def shown(self) -> str:
-        return shown(self.root, self.path)
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,7 @@ class NewAlbumFace:
 
 
 @dataclass(frozen=True)
-class AlbumFace:
+class AlbumFace(InRoot):
     """A face found in a tagged photo, with that photo; what naming, enrolling and
     excluding it need."""
 
@@ -185,15 +194,6 @@ class AlbumFace:
     width: int
     height: int
     xmp: bool = False  # whether the job that found it wrote sidecars
-
-    @property
-    def ref(self) -> PhotoRef:
-        return PhotoRef(self.root_id, self.path)
-
-    @property
-    def shown(self) -> str:
-        """Its photo as `root:path`."""
-        return shown(self.root, self.path)
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,18 @@ def store_copy(
     as_json: Json = False,
 ) -> None:
     """Copy a gallery to another database (SQLite to PostgreSQL, or back), ids and binary
-    columns as they are; the destination must be empty."""
+    columns as they are; the destination must be empty. One collection at a time: the one
+    `facepair --collection NAME` names (`default` unless it does)."""
     from index.store import Store, compare_stores, copy_store, gallery_file
+    from service.settings import get_settings
 
     if src == dst:
         raise fail("the source and the destination are the same store")
     file = gallery_file(src)
     if file is not None and not file.is_file():
         raise fail(f"{src}: no such gallery file")
-    source, target = Store(src), Store(dst)
+    collection = get_settings().collection
+    source, target = Store(src, collection), Store(dst, collection)
     try:
         with progress(quiet=quiet(as_json)) as bar:
             task = bar.add_task("copying", total=None, rate="")
