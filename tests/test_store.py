@@ -298,12 +298,17 @@ def test_a_face_named_after_someone_deleted_meanwhile_is_recorded_as_unknown(
     job = store.jobs.add(root, "", xmp=False, owner=None, resumable=True)
     named = NewAlbumFace([1.0, 2.0, 50.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"a", [[1, 1]] * 5,
                          "m", VECTORS[3], person_id=ann, similarity=0.8, candidate_id=bob)
+    cy = store.people.add("Cy")  # still there: an unknown face suggested as Cy stays so
+    suggested = NewAlbumFace([60.0, 2.0, 90.0, 60.0], [[9.0, 9.0]] * 5, 0.97, b"b",
+                             [[1, 1]] * 5, "m", VECTORS[2], similarity=0.6, candidate_id=cy)
     store.people.delete(ann)
     store.people.delete(bob)
     store.albums.record(PhotoRef(root, "a.jpg"), 10, 1.5, "c" * 64, 640, 480, "m", job, "",
-                        [named])
+                        [named, suggested])
     _, _, faces = store.albums.photos_under([(root, "")], 10, 0)
-    assert [(f.person_id, f.named_by, f.similarity) for f in faces] == [(None, None, None)]
+    kept = [store.albums.face(f.id) for f in faces]
+    assert [(f.person_id, f.named_by, f.similarity, f.candidate_id) for f in kept] == [
+        (None, None, None, None), (None, None, pytest.approx(0.6), cy)]
     store.close()
 
 

@@ -131,8 +131,8 @@ class AlbumsRepository:
                      "score": f.score, "chip": f.chip, "chip_landmarks": f.chip_landmarks,
                      "model": f.model, "vector": f.vector,
                      **({"person_id": f.person_id, "similarity": f.similarity,
-                         "named_by": f.named_by} if f.person_id in there else
-                        {"person_id": None, "similarity": None, "named_by": None}),
+                         "named_by": f.named_by} if f.person_id is None or f.person_id in there
+                        else {"person_id": None, "similarity": None, "named_by": None}),
                      "candidate_id": f.candidate_id if f.candidate_id in there else None}
                     for f in faces])
         return photo_id
