@@ -6,7 +6,7 @@ A throwaway PostgreSQL cluster (Debian's server, as the tests start it) is fille
 synthetic people of 5 faces each (128-d unit vectors: a random centre plus noise, about 0.8
 cosine between faces of one person) under the name of the default model, and an identify
 threshold is set by hand (a gallery this size has no estimate of its own until its first one,
-an hour of products on 2 cores, is made). Then a `facepair serve` with an empty home starts
+every face against every other, is made). Then a `facepair serve` with an empty home starts
 over it: the time from its start to `/readyz` answering 200 is the cold start (the process,
 the networks, the bulk read of every vector, the IVF index built and saved). It is started a
 second time over the same home (from its saved index file and the changes since). Identify

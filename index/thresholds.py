@@ -27,8 +27,9 @@ from index.store import Store
 # Faces without nearest faces from which a request does not wait for the estimate
 # (`Thresholds.estimate(wait=False)`): about a second of products on 2 cores.
 BACKGROUND_FROM = 5_000
-# the longest a process making the first estimate of a large gallery holds the work (about
-# 20 minutes of products at 1,000,000 faces on 2 cores), and how often others ask again
+# the longest a process making the first estimate of a large gallery holds the work (every
+# face against every other: about a minute at 100,000 faces, so over an hour at 1,000,000
+# on 2 cores; another process takes over a lease that lapsed), and how often others ask again
 ESTIMATE_LEASE = 3600.0
 RETRY_SECONDS = 30.0
 
