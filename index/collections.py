@@ -80,7 +80,7 @@ class Galleries:
         """The default collection's store: the collections made and the keys."""
         return self.default.store
 
-    def _opened(self, name: str) -> tuple[Gallery, AlbumJobs, str | None]:
+    def opened(self, name: str) -> tuple[Gallery, AlbumJobs, str | None]:
         """The collection's open gallery. Asked of the registry each time: a collection that
         another process deleted is not there (`no_collection`), and one it deleted and made
         again is opened afresh. A gallery being opened holds up only the requests for it."""
@@ -108,10 +108,10 @@ class Galleries:
 
     def get(self, name: str) -> Gallery:
         """The collection's gallery (`no_collection` where it was never made)."""
-        return self._opened(name)[0]
+        return self.opened(name)[0]
 
     def jobs(self, name: str) -> AlbumJobs:
-        return self._opened(name)[1]
+        return self.opened(name)[1]
 
     def resume(self) -> list[str]:
         """Open the collections whose album jobs wait for a service process (queued, or
@@ -137,8 +137,9 @@ class Galleries:
     def delete(self, name: str) -> DeletedCollectionOut:
         """Delete a collection, its gallery closed in this process first."""
         name = collection_name(name)
-        if name != DEFAULT:
-            self.registry.collections.get(name)  # `no_collection` before anything is closed
+        if name == DEFAULT:  # refused (`default_collection`), nothing closed
+            return delete(self.registry, self.default.settings, self.default.home, name)
+        self.registry.collections.get(name)  # `no_collection` before anything is closed
         with self._lock:
             opened = self._open.pop(name, None)
         if opened is not None:

@@ -276,7 +276,6 @@ class Enrollment:
             vectors = self.embedder.embed_crops(crops)
             with self.matching.lock:
                 self.store.embeddings.put(self.model, [c.face_id for c in chunk], vectors)
-                self.matching.sync()
             done += len(chunk)
             if progress:
                 progress(done, len(face_ids))

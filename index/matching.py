@@ -22,12 +22,13 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from faces.detect import Face
 from index.search import FaceIndex
-from index.store import Change, Person, Store
+from index.store import Change, Embedded, Person, Store
 
 log = logging.getLogger("facepair.matching")
 
@@ -90,15 +91,9 @@ class Matching:
             if saved is not None and self.index.load(self.index_path, saved):
                 owners = self.store.faces.people()
                 self._face_person = {f: owners.get(f, -1) for f in self.index.ids().tolist()}
-                self._seen = saved
+                self._seen, self._trained = saved, len(self.index)
             else:
-                embedded = self.store.embeddings.of_model(self.model)
-                self.index.rebuild(embedded.face_ids, embedded.vectors)
-                self._face_person = dict(zip(embedded.face_ids.tolist(),
-                                             embedded.person_ids.tolist(), strict=True))
-                self._seen = head
-                self.index.save(self.index_path, head)
-            self._trained = len(self.index)
+                self._use(*self._from_store())
             self._people = {p.id: p for p in self.store.people.all()}
             self._exclusions = self.store.embeddings.exclusions(self.model)
             self._most_faces = max((p.faces for p in self._people.values()), default=1)
@@ -178,16 +173,24 @@ class Matching:
                 self._retraining.start()
 
     def _rebuild(self) -> None:
+        built = self._from_store()  # (the slow part, while the old index answers)
+        with self.lock:
+            self._use(*built)
+            self.sync()
+
+    def _from_store(self) -> tuple[int, Embedded, Any]:
+        """The feed's newest change, every vector of the model, and an index built of them."""
         head = self.store.changes.head()
         embedded = self.store.embeddings.of_model(self.model)
-        built = self.index.build(embedded.face_ids, embedded.vectors)
-        with self.lock:
-            self.index.use(built)
-            self._face_person = dict(zip(embedded.face_ids.tolist(),
-                                         embedded.person_ids.tolist(), strict=True))
-            self._seen, self._trained = head, len(embedded.face_ids)
-            self.sync()
-            self.index.save(self.index_path, self._seen)
+        return head, embedded, self.index.build(embedded.face_ids, embedded.vectors)
+
+    def _use(self, head: int, embedded: Embedded, built: Any) -> None:
+        """Search an index `_from_store` built (holding the lock), and save it."""
+        self.index.use(built)
+        self._face_person = dict(zip(embedded.face_ids.tolist(),
+                                     embedded.person_ids.tolist(), strict=True))
+        self._seen, self._trained = head, len(embedded.face_ids)
+        self.index.save(self.index_path, head)
 
     def save(self) -> None:
         """Write the index file of the last change applied."""

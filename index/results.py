@@ -324,6 +324,8 @@ class AlbumJobOut(BaseModel):
 
     @classmethod
     def of(cls, job: AlbumJob, problems: int, first: list[Problem]) -> AlbumJobOut:
-        return cls(**job.to_dict(), path=f"{job.root}:{job.folder}" if job.folder else job.root,
+        from index.store import shown
+
+        return cls(**job.to_dict(), path=shown(job.root, job.folder),
                    problems=problems,
                    first_problems=[ProblemRowOut(**p.to_dict()) for p in first])

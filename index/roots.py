@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from faces.errors import NotFound
 from index.errors import Conflict, Refused
+from index.files import write_whole
 from index.settings import ROOT_NAME_FORBIDS, IndexSettings
 from index.store import PhotoRef, Root, Store, shown
 
@@ -149,14 +149,7 @@ class Roots:
         """The root a path of this host (resolved) lies in, innermost first, from one snapshot
         of the roots; None: in none."""
         here = self.here()
-
-        def find(path: Path) -> Place | None:
-            for h in here:
-                if path == h.folder or h.folder in path.parents:
-                    return Place(h.root, path.relative_to(h.folder).as_posix()
-                                 if path != h.folder else "")
-            return None
-        return find
+        return lambda path: _find(here, path)
 
     def place(self, folder: Path | str, register: bool = False) -> Place:
         """The root and path of a folder: a folder of this host, or `name:path` (a root by
@@ -203,15 +196,15 @@ class Roots:
         or a place): the root it is in (and the folder inside it), and every root whose
         folder here is inside it."""
         place = where if isinstance(where, Place) else self.named(str(where))
+        here = self.here()  # one snapshot of the roots for all of it
         if place is not None:
-            folder = self.folder_of(place.root.id)
+            folder = next((h.folder for h in here if h.root.id == place.root.id), None)
             if folder is None:
                 return [place.part]
             path = folder / place.path if place.path else folder
         else:
             path = _resolved(Path(str(where)))
-        here = self.here()
-        found = place or self.finder()(path)
+        found = place or _find(here, path)
         parts = [found.part] if found is not None else []
         return parts + [(h.root.id, "") for h in here
                         if h.folder != path and path in h.folder.parents]
@@ -270,23 +263,18 @@ class Roots:
             fcntl.flock(lock, fcntl.LOCK_EX)
             remembered = self.remembered()
             yield remembered
-            fd, temporary = tempfile.mkstemp(dir=self.home_file.parent, prefix=".roots-")
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump({k: str(v) for k, v in sorted(remembered.items())}, out,
-                              indent=2)
-                    out.write("\n")
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, self.home_file)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-            directory = os.open(self.home_file.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            text = json.dumps({k: str(v) for k, v in sorted(remembered.items())}, indent=2)
+            write_whole(self.home_file, (text + "\n").encode(),  # (one writer: the lock)
+                        self.home_file.with_name(f".{HOME_FILE}.tmp"), mode=0o600)
+
+
+def _find(here: list[Here], path: Path) -> Place | None:
+    """The root a path of this host (resolved) lies in, innermost first (`Roots.finder`)."""
+    for h in here:
+        if path == h.folder or h.folder in path.parents:
+            return Place(h.root, path.relative_to(h.folder).as_posix()
+                         if path != h.folder else "")
+    return None
 
 
 def _resolved(path: Path) -> Path:

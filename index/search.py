@@ -229,8 +229,8 @@ class FaceIndex:
                 old.unlink(missing_ok=True)
         return final
 
-    @classmethod
-    def newest_saved(cls, path: Path, newest: int) -> int | None:
+    @staticmethod
+    def newest_saved(path: Path, newest: int) -> int | None:
         """The newest change (at most `newest`) of which an index file is saved."""
         saved = []
         for found in path.parent.glob(f"{path.stem}.g*{path.suffix}"):

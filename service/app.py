@@ -69,7 +69,6 @@ def create_app(settings: ServiceSettings | None = None, gallery: Gallery | None 
         app.state.gallery = gallery or await anyio.to_thread.run_sync(
             partial(Gallery, settings=settings.model_copy(update={"collection": DEFAULT}))
         )
-        app.state.gallery.follow()
         app.state.store_check = StoreCheck(app.state.gallery.store)
         app.state.galleries = Galleries(app.state.gallery, settings.album_workers)
         # the other collections' album jobs go on once their galleries are open

@@ -113,18 +113,21 @@ def parse_box(text: str) -> list[float]:
         raise ApiError(422, "invalid_request", f"box: {exc}") from None
 
 
-async def the_gallery(request: Request) -> Gallery:
-    """The gallery of the collection the request works in (opened when first asked for)."""
+async def the_opened(request: Request) -> tuple[Gallery, AlbumJobs]:
+    """The gallery and the album-job runner of the collection the request works in (opened
+    when first asked for); asked once a request, however many dependencies want them."""
     name = the_collection(request)
     galleries: Galleries = request.app.state.galleries
-    return await anyio.to_thread.run_sync(galleries.get, name)
+    gallery, jobs, _ = await anyio.to_thread.run_sync(galleries.opened, name)
+    return gallery, jobs
 
 
-async def the_jobs(request: Request) -> AlbumJobs:
-    """The album-job runner of the collection the request works in."""
-    name = the_collection(request)
-    galleries: Galleries = request.app.state.galleries
-    return await anyio.to_thread.run_sync(galleries.jobs, name)
+async def the_gallery(opened: tuple[Gallery, AlbumJobs] = Depends(the_opened)) -> Gallery:
+    return opened[0]
+
+
+async def the_jobs(opened: tuple[Gallery, AlbumJobs] = Depends(the_opened)) -> AlbumJobs:
+    return opened[1]
 
 
 def the_settings(request: Request) -> ServiceSettings:

@@ -12,7 +12,7 @@ from fastapi import Response
 
 from faces.errors import FacepairError
 from service import keys
-from service.problems import answer, problem, status_of
+from service.problems import answer, problem
 from service.settings import ServiceSettings
 
 SECURITY_HEADERS = [
@@ -105,12 +105,11 @@ class Gate:
         try:
             collection = keys.collection_for(grant, asked.strip() or None)
         except FacepairError as exc:
-            return problem(status_of(exc), exc.code, exc.message)
+            return answer(exc)
         if collection is None:
             return problem(403, "collection_not_allowed",
                            f"this key works in the collection '{grant.collection}' only")
-        scope.setdefault("state", {}).update(key_scope=grant.scope, key_grant=grant,
-                                             collection=collection)
+        scope.setdefault("state", {}).update(key_grant=grant, collection=collection)
         return None
 
 

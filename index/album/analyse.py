@@ -21,12 +21,11 @@ from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory, release_freed_memory
-from index.album.scan import PhotoFile
+from index.album.scan import NOWHERE, PhotoFile
 from index.gallery import Gallery, encode_chip
 from index.settings import IndexSettings
 from index.store import PhotoRef
 
-NOWHERE = PhotoRef(0, "")  # a photo read for a preview, in no root
 CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
 
 

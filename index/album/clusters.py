@@ -83,10 +83,8 @@ def name_cluster(gallery: Gallery, cluster: int, name: str, xmp: bool | None = N
     if person_id is None:
         person_id = gallery.find_person(name).id
     gallery.store.clusters.name(cluster, person_id)
-    rewritten = 0
-    for photo, wrote in sorted({(f.ref, f.xmp) for f in found}):
-        if (xmp if xmp is not None else wrote) and write_xmp(gallery, photo)[0]:
-            rewritten += 1
+    rewritten, _ = write_xmp(gallery, sorted({f.ref for f in found
+                                              if (xmp if xmp is not None else f.xmp)}))
     person = gallery.store.people.get(person_id)
     return NamedCluster(person=person.to_dict(), enrolled_faces=enrolled,
                         photos=len({f.photo_id for f in found}), sidecars_written=rewritten)

@@ -16,6 +16,8 @@ from index.files import sha256_of
 from index.roots import Place
 from index.store import PhotoRef, Store
 
+NOWHERE = PhotoRef(0, "")  # a photo read for a preview, in no root
+
 Problem = tuple[str, str, str]  # path, problem, detail
 
 
@@ -107,6 +109,6 @@ def listed(photos: list[Path], only_tagged: bool, find: Finder) -> list[PhotoFil
             continue
         place = find(path)
         found.append(PhotoFile(str(path), st.st_size, st.st_mtime, "",
-                               place.ref if place else PhotoRef(0, ""),
+                               place.ref if place else NOWHERE,
                                place.shown if place else str(path)))
     return found

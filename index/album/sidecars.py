@@ -9,9 +9,9 @@ from index.store import PhotoRef
 Problem = tuple[str, str, str]  # path, problem, detail
 
 
-def write_xmp(gallery: Gallery, photo: PhotoRef, embed: bool = False
-              ) -> tuple[bool, list[Problem]]:
-    """(Re)write facepair's regions of one tagged photo, making the sidecar (or, `embed`,
-    the JPEG's packet) where there is none: whether it changed, and its problems."""
-    changed, problems = gallery.sync_sidecars([photo], create=True, embed=embed)
-    return bool(changed), problems
+def write_xmp(gallery: Gallery, photos: list[PhotoRef], embed: bool = False
+              ) -> tuple[int, list[Problem]]:
+    """(Re)write facepair's regions of these tagged photos, making the sidecar (or, `embed`,
+    the JPEG's packet) where there is none: how many changed, and their problems, in order
+    (one look at where the roots are for all of them)."""
+    return gallery.sync_sidecars(photos, create=True, embed=embed)

@@ -171,9 +171,8 @@ class AlbumTagger:
         problems += [(item.shown, "unreadable", item.error) for item in chunk
                      if item.error is not None]
         if self.xmp:
-            for item in chunk:
-                if item.error is None:
-                    problems += write_xmp(self.gallery, item.ref, self.embed)[1]
+            problems += write_xmp(self.gallery, [item.ref for item in chunk
+                                                 if item.error is None], self.embed)[1]
         return problems
 
     def name(self, chunk: list[AnalysedPhoto]) -> list[Naming]:

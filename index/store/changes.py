@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from index.store import schema as t
 from index.store.database import CONNECT_SECONDS, Database
@@ -26,7 +26,9 @@ class ChangesRepository:
 
     def head(self) -> int:
         """The newest change's id (0: none yet)."""
-        return self.db.head()
+        with self.db.reading() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(t.changes.c.id), 0)))
+                       .scalar_one())
 
     def since(self, after: int, limit: int = 10_000) -> list[Change]:
         """The changes after `after`, oldest first, at most `limit` of them."""

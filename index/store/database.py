@@ -44,11 +44,9 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
-    func,
     inspect,
     make_url,
     pool,
-    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext
@@ -350,12 +348,6 @@ class Database:
         conn.execute(changes.insert(), unique)
         if not self.sqlite:
             conn.exec_driver_sql(f"NOTIFY {self.channel}")
-
-    def head(self) -> int:
-        """The newest change's id (0: none yet)."""
-        with self.reading() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(changes.c.id), 0)))
-                       .scalar_one())
 
     def _roll_back(self, conn: Connection) -> None:
         """End a failed transaction. Where even the rollback fails (a full disk), the

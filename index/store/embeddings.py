@@ -27,9 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from index.store import schema as t
 from index.store.database import Database, upsert
 from index.store.records import Embedded, NearestFaces
-from index.store.shared import forget_nearest, now
+from index.store.shared import forget_nearest, in_chunks, now
 
-CHUNK = 10_000  # ids in one IN (…) list
 log = logging.getLogger("facepair.store")
 
 
@@ -96,8 +95,7 @@ class EmbeddingsRepository:
         with self.db.reading() as conn:
             if face_ids is None:
                 rows = list(conn.execute(query))
-            for start in range(0, len(face_ids or ()), CHUNK):
-                chunk = (face_ids or [])[start : start + CHUNK]
+            for chunk in in_chunks(face_ids or []):
                 rows += conn.execute(query.where(f.id.in_(chunk)))
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         people = np.array([r[1] for r in rows], dtype=np.int64)
@@ -214,12 +212,12 @@ class EmbeddingsRepository:
         return {p: np.stack(v) for p, v in found.items()}
 
 
-def _existing(conn: Connection, face_ids: set[int], batch: int = 10_000) -> list[int]:
+def _existing(conn: Connection, face_ids: set[int]) -> list[int]:
     """Which of these faces still exist."""
-    wanted, found = sorted(face_ids), []
-    for start in range(0, len(wanted), batch):
+    found: list[int] = []
+    for chunk in in_chunks(sorted(face_ids)):
         found += [int(r[0]) for r in conn.execute(
-            select(t.faces.c.id).where(t.faces.c.id.in_(wanted[start:start + batch])))]
+            select(t.faces.c.id).where(t.faces.c.id.in_(chunk)))]
     return found
 
 

@@ -97,7 +97,7 @@ class JobsRepository:
                 J.id == job_id, J.owner == owner).values(lease_until=time.time() + lease)
             ).rowcount)
 
-    def interrupt_orphans(self, alive: Callable[[str], bool] = lambda _: True) -> int:
+    def interrupt_orphans(self, alive: Callable[[str], bool]) -> int:
         """Mark interrupted the command-line jobs whose process is gone (killed mid-job)."""
         clock = time.time()
         with self.db.transaction() as conn:
@@ -145,12 +145,11 @@ class JobsRepository:
         with self.db.transaction() as conn:
             _status(conn, job_id, status, error)
 
-    def release(self, job_id: int, owner: str | None = None) -> None:
+    def release(self, job_id: int, owner: str) -> None:
         """A job this process stops without finishing goes back to the queue, for the next
-        service process to take up; with `owner`, only while it is still that owner's."""
-        held = [] if owner is None else [J.owner == owner]
+        service process to take up, while it is still `owner`'s."""
         with self.db.transaction() as conn:
-            conn.execute(update(t.album_jobs).where(J.id == job_id, *held)
+            conn.execute(update(t.album_jobs).where(J.id == job_id, J.owner == owner)
                          .values(status="queued", owner=None, updated=now()))
 
     # -- problems -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from index.errors import Conflict
 from index.store import schema as t
 from index.store.database import Database, upsert
 from index.store.records import Person
-from index.store.shared import drop_orphan_photos, forget_nearest, inserted_id, now
+from index.store.shared import drop_orphan_photos, forget_nearest, in_chunks, inserted_id, now
 
 
 def _people() -> Select:
@@ -50,8 +50,7 @@ class PeopleRepository:
         """These people, those of them still there."""
         found: list[Person] = []
         with self.db.reading() as conn:
-            for start in range(0, len(person_ids), 10_000):
-                chunk = person_ids[start : start + 10_000]
+            for chunk in in_chunks(person_ids):
                 found += [_person(r) for r in
                           conn.execute(_people().where(t.people.c.id.in_(chunk)))]
         return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -18,6 +19,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from index.store import schema as t
+
+IN_LIST = 10_000  # ids in one IN (…) list
+
+
+def in_chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    """Ids `IN_LIST` at a time, for `IN (…)` lists a statement can take."""
+    for start in range(0, len(ids), IN_LIST):
+        yield ids[start : start + IN_LIST]
 
 
 def now() -> str:

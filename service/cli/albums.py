@@ -209,10 +209,10 @@ def roots_rename(old: str = typer.Argument(..., help="A root's name (roots list)
     from index.store import Store
     from service.settings import get_settings
 
-    settings = get_settings()
-    store = Store(settings.store_location())
+    settings = get_settings()  # the roots of the collection it works in (`--collection`)
+    store = Store(settings.store_location(), settings.collection)
     try:
-        root = Roots(store, settings, settings.home).rename(old, new)
+        root = Roots(store, settings, settings.collection_home()).rename(old, new)
     finally:
         store.close()
     if as_json:
@@ -229,10 +229,10 @@ def roots_list(as_json: Json = False) -> None:
     from index.store import Store
     from service.settings import get_settings
 
-    settings = get_settings()
-    store = Store(settings.store_location())
+    settings = get_settings()  # the roots of the collection it works in (`--collection`)
+    store = Store(settings.store_location(), settings.collection)
     try:
-        found = Roots(store, settings, settings.home).listing()
+        found = Roots(store, settings, settings.collection_home()).listing()
     finally:
         store.close()
     if as_json:
