@@ -50,3 +50,9 @@ class NotFound(FacepairError):
     """A person, photo or face id that does not exist (any more)."""
 
     code = "not_found"
+
+
+class NoCluster(FacepairError):
+    """Batch work asked of a Ray cluster where there is none (or Ray is not installed)."""
+
+    code = "no_ray_cluster"

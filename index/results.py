@@ -305,6 +305,7 @@ class AlbumJobOut(BaseModel):
     xmp: bool
     embed: bool
     kind: str
+    ray: bool = Field(description="its photos are analysed on the service's Ray cluster")
     created: str
     updated: str
     total: int

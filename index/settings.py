@@ -90,6 +90,13 @@ class IndexSettings(FaceSettings):
 
     # albums
     album_workers: int = Field(2, ge=1, description="Worker processes of an album job.")
+    ray_address: str = Field(
+        "", description="A Ray cluster album jobs may run on (`--ray`, or the API's "
+        "`ray: true`): `auto` (the cluster started on this host with `ray start`), "
+        "`host:port`, `ray://host:port`, or `local` (one of this process's own). Empty: none.")
+    ray_cores: int = Field(
+        1, ge=1, description="CPU cores per analysing actor on a Ray node without GPUs (one "
+        "actor per GPU where there are GPUs).")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faces.errors import (
     FacepairError,
     ModelError,
+    NoCluster,
     NotFound,
     PhotoError,
     PhotoTooLarge,
@@ -75,6 +76,7 @@ STATUS: dict[type[FacepairError], int] = {
     NotFound: 404,
     Conflict: 409,
     Refused: 422,
+    NoCluster: 422,
     ModelError: 503,
     StorageFull: 503,
     StoreBusy: 503,

@@ -77,6 +77,8 @@ class AlbumJobIn(BaseModel):
         "tag", description="tag: name every face of the album. import-tags: read the face "
         "tags other tools wrote (MWG and Microsoft regions), record the faces they name and "
         "enroll a few per person.")
+    ray: bool = Field(False, description="tag only: analyse the photos on the service's Ray "
+                      "cluster (FACEPAIR_RAY_ADDRESS) instead of its own worker processes.")
 
 
 class PersonPhotoOut(BaseModel):

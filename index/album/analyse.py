@@ -76,48 +76,67 @@ def _init_forked() -> None:
 
 
 def analyse(items: list[PhotoFile]) -> list[AnalysedPhoto]:
-    """Decode, detect and embed a chunk of photos, in a worker. Each photo is decoded at the
-    size detection works at (a JPEG at a DCT-reduced size: `decode_reduced`); a face too small
-    there to fill the model's input is aligned from its part of the photo at full size
-    (`decode_regions`: the photo is decoded in full once more, but only those parts are kept).
-    The chunk's faces are embedded together."""
-    detector, embedder = _WORKER["detector"], _WORKER["embedder"]
-    results = [AnalysedPhoto(p.path, p.size, p.mtime, p.sha256, ref=p.ref, shown=p.shown)
-               for p in items]
+    """Decode, detect and embed a chunk of photos, in a worker (`decoded`, then
+    `analyse_decoded`)."""
+    return analyse_decoded([decoded(item, _WORKER["detector"].settings.detect_max_side,
+                                    _WORKER["max_pixels"]) for item in items],
+                           _WORKER["detector"], _WORKER["embedder"], _WORKER["max_pixels"])
+
+
+def decoded(item: PhotoFile, longest: int, limit: int) -> tuple[AnalysedPhoto, Reduced | None]:
+    """A photo decoded at the size detection works at (a JPEG at a DCT-reduced size:
+    `decode_reduced`); None, and the photo's error, where it cannot be read."""
+    photo = AnalysedPhoto(item.path, item.size, item.mtime, item.sha256, ref=item.ref,
+                          shown=item.shown)
+    try:
+        reduced = decode_reduced(Path(item.path), longest, limit)
+    except FacepairError as exc:
+        photo.error = exc.message
+        return photo, None
+    photo.width, photo.height = reduced.size
+    return photo, reduced
+
+
+def analyse_decoded(photos: list[tuple[AnalysedPhoto, Reduced | None]], detector: Detector,
+                    embedder: Embedder, limit: int) -> list[AnalysedPhoto]:
+    """The faces of decoded photos detected and embedded. A face too small in the reduced
+    photo to fill the model's input is aligned from its part of the photo at full size
+    (`decode_regions`: the photo is decoded in full once more, but only those parts are
+    kept). The chunk's faces are embedded together."""
     crops: list[np.ndarray] = []
-    for item in results:
+    for item, reduced in photos:
+        if reduced is None:
+            continue
         try:
-            faces = _faces_of(item, detector, embedder, crops)
+            item.faces = _faces_of(item, reduced, detector, embedder, crops, limit)
         except FacepairError as exc:
             item.error = exc.message
-            continue
-        item.faces = faces
     vectors = (embedder.embed_crops(np.stack(crops)) if crops
                else np.empty((0, embedder.dim), dtype=np.float32))
     start = 0
-    for item in results:
+    for item, _ in photos:
         item.vectors = vectors[start : start + len(item.faces)]
         start += len(item.faces)
-    return results
+    return [item for item, _ in photos]
 
 
-def _faces_of(item: AnalysedPhoto, detector: Detector, embedder: Embedder, crops: list[np.ndarray]
-              ) -> list[Face]:
+def _faces_of(item: AnalysedPhoto, reduced: Reduced, detector: Detector, embedder: Embedder,
+              crops: list[np.ndarray], limit: int) -> list[Face]:
     """One photo's faces, in its full-size coordinates; their chips go into `item.chips` and
     their model crops into `crops`."""
-    path, limit = Path(item.path), _WORKER["max_pixels"]
-    reduced = decode_reduced(path, detector.settings.detect_max_side, limit)
-    item.width, item.height = reduced.size
     scale = reduced.scale
     found = detector.detect_reduced(reduced)
-    faces = []
-    for f, (source, points) in zip(found, face_sources(path, reduced, found,
+    faces, chips, item_crops = [], [], []
+    for f, (source, points) in zip(found, face_sources(Path(item.path), reduced, found,
                                                        embedder.input_size, limit), strict=True):
         chip, chip_points = face_chip(source, points)
-        crops.append(embedder.crops_at(source, [points])[0])
-        item.chips.append((encode_chip(chip), chip_points.round(3).tolist()))
+        item_crops.append(embedder.crops_at(source, [points])[0])
+        chips.append((encode_chip(chip), chip_points.round(3).tolist()))
         x1, y1, x2, y2 = (float(v) * scale for v in f.box)
         faces.append(Face(box=(x1, y1, x2, y2), score=f.score, landmarks=f.landmarks * scale))
+    # a photo's faces count only once all of them are aligned (none of a failed photo)
+    crops += item_crops
+    item.chips = chips
     return faces
 
 

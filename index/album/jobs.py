@@ -48,15 +48,15 @@ def alive(owner: str) -> bool:
 
 
 def new_job(store: Store, place: Place, xmp: bool, embed: bool = False, kind: str = "tag",
-            lease: float | None = None) -> int:
+            lease: float | None = None, ray: bool = False) -> int:
     """A job's row for a root's folder: run by this process, held for `lease` seconds
     (renewed while it runs), or, without a lease, queued for a service process to take up.
     Jobs of commands that were killed are marked interrupted on the way."""
     root_id, folder = place.part
     if lease is None:
-        return store.jobs.add(root_id, folder, xmp, None, True, embed, kind)
+        return store.jobs.add(root_id, folder, xmp, None, True, embed, kind, ray=ray)
     store.jobs.interrupt_orphans(alive)
-    return store.jobs.add(root_id, folder, xmp, owner_name(), False, embed, kind, lease)
+    return store.jobs.add(root_id, folder, xmp, owner_name(), False, embed, kind, lease, ray)
 
 
 def claim(store: Store, lease: float, roots: set[int] | None = None) -> AlbumJob | None:

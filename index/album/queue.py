@@ -12,6 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
+from faces.errors import NoCluster
 from index.album.jobs import Job, claim, new_job, place_of
 from index.album.tagger import AlbumTagger
 from index.errors import StoreUnavailable
@@ -31,13 +32,18 @@ class AlbumJobs:
         self.thread = threading.Thread(target=self._loop, name="album-jobs", daemon=True)
         self.thread.start()
 
-    def submit(self, root: Path | str, xmp: bool, embed: bool = False, kind: str = "tag"
-               ) -> int:
+    def submit(self, root: Path | str, xmp: bool, embed: bool = False, kind: str = "tag",
+               ray: bool = False) -> int:
         """Queue a job of a folder (of this host, or `name:path`; one inside no root becomes
         a root of its own) (`kind`: "tag" the album, or "import-tags", its face tags); the
-        first idle process of the service whose host has the folder's root takes it."""
+        first idle process of the service whose host has the folder's root takes it. `ray`:
+        its photos are analysed on the service's Ray cluster (FACEPAIR_RAY_ADDRESS)."""
+        if ray and not self.gallery.settings.ray_address:
+            raise NoCluster("this service has no Ray cluster (FACEPAIR_RAY_ADDRESS)")
+        if ray and kind != "tag":
+            raise NoCluster(f"a {kind} job runs on the service's own workers, not on Ray")
         place = self.gallery.roots.place(root, register=True)
-        job_id = new_job(self.gallery.store, place, xmp, embed, kind)
+        job_id = new_job(self.gallery.store, place, xmp, embed, kind, ray=ray)
         self.wake.set()
         return job_id
 
@@ -70,8 +76,10 @@ class AlbumJobs:
         return job
 
     def _run(self, job: AlbumJob) -> None:
+        # a process with no Ray cluster of its own runs a Ray job with its workers
+        ray = self.gallery.settings.ray_address if job.ray else ""
         tagger = AlbumTagger(self.gallery, workers=self.workers, xmp=job.xmp,
-                             embed=job.embed, cancel=self.stop)
+                             embed=job.embed, cancel=self.stop, ray=ray or None)
         try:
             if job.kind == "import-tags":
                 import_tags(self.gallery, place_of(job), self.workers, job_id=job.id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -25,7 +25,7 @@ from index.album.clusters import Clusterer, cluster_unknown
 from index.album.jobs import Job, new_job
 from index.album.naming import Namer, Naming, TagCounts
 from index.album.record import Recorder, Tally
-from index.album.scan import Changes, changes, listed, scan
+from index.album.scan import Changes, PhotoFile, changes, listed, scan
 from index.album.sidecars import Problem, write_xmp
 from index.clustering import dbscan_labels
 from index.errors import StoreUnavailable
@@ -58,13 +58,14 @@ class AlbumTagger:
                  progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, clusterer: Clusterer | None = None,
                  only_tagged: bool = False, people: set[str] | None = None,
-                 embed: bool = False) -> None:
+                 embed: bool = False, ray: str | None = None) -> None:
         """`clusterer`: `dbscan_labels` (the default) or a `ClusterHelper`. `only_tagged`:
         only photos that carry face tags of other tools; `people`: only these names of
         theirs are taken (default: every name). `embed`: with `xmp`, the XMP goes into the
-        JPEGs themselves, not into sidecars."""
+        JPEGs themselves, not into sidecars. `ray`: the address of a Ray cluster the photos
+        are analysed on (`index.album.on_ray`) instead of `workers` local processes."""
         self.gallery, self.store = gallery, gallery.store
-        self.workers, self.xmp, self.embed = workers, xmp, embed
+        self.workers, self.xmp, self.embed, self.ray = workers, xmp, embed, ray
         self.clusterer = clusterer or dbscan_labels
         self.progress, self.cancel = progress, cancel or threading.Event()
         self.only_tagged = only_tagged
@@ -87,7 +88,7 @@ class AlbumTagger:
     def start_job(self, root: Path | str | Place, kind: str = "tag") -> int:
         """A new job for `root`, run by this process."""
         return new_job(self.store, self.place(root)[0], self.xmp, self.embed, kind,
-                       self.gallery.settings.job_lease)
+                       self.gallery.settings.job_lease, self.ray is not None)
 
     def run(self, root: Path | str | Place, job_id: int | None = None,
             then: Callable[[], None] | None = None) -> AlbumRun:
@@ -111,8 +112,7 @@ class AlbumTagger:
         status = "done"
         try:
             found, skipped, tally, total = self._begin(folder, job)
-            for chunk in analysed(self.gallery, found.todo, self.workers,
-                                  import_sklearn=self.clusterer is dbscan_labels):
+            for chunk in self._analysed(found.todo):
                 job.problems(self._chunk(job, chunk, tally))
                 if self.progress:
                     self.progress(tally.done, total)
@@ -175,6 +175,15 @@ class AlbumTagger:
                                                  if item.error is None], self.embed)[1]
         return problems
 
+    def _analysed(self, todo: list[PhotoFile]) -> Iterator[list[AnalysedPhoto]]:
+        """The photos analysed, a chunk at a time: on the Ray cluster, or by local workers."""
+        if self.ray is not None:
+            from index.album.on_ray import analysed_on_ray
+
+            return analysed_on_ray(self.gallery, todo, self.ray)
+        return analysed(self.gallery, todo, self.workers,
+                        import_sklearn=self.clusterer is dbscan_labels)
+
     def name(self, chunk: list[AnalysedPhoto]) -> list[Naming]:
         """The chunk's photos named at the threshold in force now."""
         threshold = self.gallery.threshold()
@@ -190,8 +199,7 @@ class AlbumTagger:
             raise NotFound(f"{root}: no such folder")
         items = listed(scan(folder)[0], self.only_tagged, self.gallery.roots.finder())
         done = 0
-        for chunk in analysed(self.gallery, items, self.workers,
-                              import_sklearn=self.clusterer is dbscan_labels):
+        for chunk in self._analysed(items):
             self.name(chunk)
             done += sum(item.error is None for item in chunk)
             if self.progress:

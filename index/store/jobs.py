@@ -39,13 +39,15 @@ class JobsRepository:
         self.db = db
 
     def add(self, root_id: int, folder: str, xmp: bool, owner: str | None, resumable: bool,
-            embed: bool = False, kind: str = "tag", lease: float = 0.0) -> int:
+            embed: bool = False, kind: str = "tag", lease: float = 0.0, ray: bool = False
+            ) -> int:
         """A job of a root's folder ("": the whole root): queued (`owner` None), or run by
         `owner`, held for `lease` seconds."""
         with self.db.transaction() as conn:
             return inserted_id(conn.execute(t.album_jobs.insert().values(
                 root_id=root_id, folder=folder, status="queued", xmp=xmp, created=now(),
                 updated=now(), owner=owner, resumable=resumable, embed=embed, kind=kind,
+                ray=ray,
                 lease_until=time.time() + lease if owner else None)
             ))
 

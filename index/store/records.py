@@ -253,6 +253,7 @@ class AlbumJob(Record):
     xmp: bool
     embed: bool
     kind: str
+    ray: bool  # run on the Ray cluster (FACEPAIR_RAY_ADDRESS) by whichever process takes it
     created: str
     updated: str
     total: int

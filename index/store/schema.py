@@ -195,6 +195,7 @@ album_jobs = Table(
     Column("cancel", Boolean, nullable=False, server_default="0"),
     Column("embed", Boolean, nullable=False, server_default="0"),
     Column("kind", Text, nullable=False, server_default="tag"),
+    Column("ray", Boolean, nullable=False, server_default="0"),  # on the Ray cluster
 )
 
 # what an album job could not do, photo by photo

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from faces.cluster import disconnect
 from service.cli.common import Json, emit_json, err, fail, open_gallery, out, progress, quiet
 
 commands = typer.Typer()
@@ -19,6 +20,7 @@ commands.add_typer(clusters_app, name="clusters")
 roots_app = typer.Typer(help="Photo libraries by name, which album photos are kept in.",
                         no_args_is_help=True)
 commands.add_typer(roots_app, name="roots")
+CLUSTER = "-"  # `--ray` alone: the configured cluster
 ALBUM = ("; or root:path, a folder inside a root by the root's name (`facepair roots list`)")
 
 
@@ -40,6 +42,11 @@ def tag(
     workers: int | None = typer.Option(
         None, min=1, help="Worker processes, each loading the model (default: "
         "FACEPAIR_ALBUM_WORKERS)."),
+    ray: str | None = typer.Option(
+        None, "--ray", is_flag=False, flag_value=CLUSTER, metavar="[ADDRESS]",
+        help="Analyse the photos on a Ray cluster: ADDRESS (host:port, ray://host:port, "
+        "`local`), or alone FACEPAIR_RAY_ADDRESS, else `auto` (the cluster `ray start` "
+        "made on this host). Give it after the album."),
     as_json: Json = False,
 ) -> None:
     """Tag every face in a photo library; resumable, and a re-run skips unchanged photos. A
@@ -61,10 +68,16 @@ def tag(
                     rate = done / max(1e-9, time.monotonic() - started)
                     bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
 
+                if ray == CLUSTER:
+                    ray = gallery.settings.ray_address or "auto"
                 tagger = AlbumTagger(gallery, workers=workers or gallery.settings.album_workers,
                                      xmp=xmp, embed=embed, progress=update,
-                                     clusterer=clusterer)
-                result = tagger.run(album)
+                                     clusterer=clusterer, ray=ray)
+                try:
+                    result = tagger.run(album)
+                finally:
+                    if ray is not None:
+                        disconnect()
             if report is not None:
                 result["report"] = write_report(gallery, report)["report"]
     if as_json:

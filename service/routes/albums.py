@@ -64,7 +64,7 @@ async def start_album_job(
     """Tag every photo in a server-side folder, or import its face tags, in the
     background."""
     root = await run.work(allowed, body.path, settings, g)
-    job_id = await run.work(jobs_of.submit, root, body.xmp, body.embed, body.kind,
+    job_id = await run.work(jobs_of.submit, root, body.xmp, body.embed, body.kind, body.ray,
                             write=True)
     return await run.work(jobs.status, g, job_id)
 
