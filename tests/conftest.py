@@ -46,6 +46,18 @@ def postgres():
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray cluster on this machine (`bench.ray_nodes`): a head and one worker node of one
+    CPU each, for the session."""
+    from bench.ray_nodes import available, local_cluster
+
+    if not available():
+        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
+    with local_cluster(workers=1, cpus=1) as cluster:
+        yield cluster
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_location(request, tmp_path: Path) -> str:
     """Where a test's store lives, once on each backend: a SQLite file, a PostgreSQL
