@@ -41,10 +41,18 @@ class LocalCluster:
         self.wait_nodes(before + 1)
         return node
 
-    def kill(self, node: subprocess.Popen) -> None:
-        """A node gone at once: its raylet, object store and workers killed (SIGKILL)."""
+    def kill(self, node: subprocess.Popen, wait: bool = False) -> None:
+        """A node gone at once: its raylet, object store and workers killed (SIGKILL);
+        `wait`: until the head counts it gone."""
         os.killpg(node.pid, signal.SIGKILL)
         node.wait(timeout=30)
+        self.nodes.remove(node)
+        if wait:
+            deadline = time.monotonic() + 60
+            while self.alive() > len(self.nodes):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the Ray cluster's head still counts a killed node")
+                time.sleep(0.5)
 
     def alive(self) -> int:
         """The nodes the cluster's head counts as alive."""
@@ -63,9 +71,11 @@ class LocalCluster:
 
 
 def _env(temp: Path) -> dict[str, str]:
-    # the nodes' workers run this interpreter's packages, one thread of OpenMP each
+    # the nodes' workers run this interpreter's packages, one thread of OpenMP each; the head
+    # takes a node that stops answering for gone within seconds (Ray's default: a minute)
     return {**os.environ, "RAY_TMPDIR": str(temp), "OMP_NUM_THREADS": "1",
-            "RAY_USAGE_STATS_ENABLED": "0"}
+            "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "1000",
+            "RAY_health_check_failure_threshold": "3", "RAY_health_check_timeout_ms": "1000"}
 
 
 def _start(command: list[str], temp: Path) -> subprocess.Popen:

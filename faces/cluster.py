@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -21,6 +22,10 @@ READ_CPUS = 0.25
 def connect(address: str) -> ModuleType:
     """Ray, connected to the cluster at `address` (`auto`: the one started on this host with
     `ray start`; `local`: a cluster of this process's own, for one machine)."""
+    # nothing of this install's use leaves the cluster (Ray's usage reports, Ray Data's
+    # metrics queries)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
     try:
         import ray
     except ImportError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faces.tags import fingerprint
 from faces.xmp_vocabulary import NS
 from index.files import sha256_of
 from index.jpeg_xmp import PhotoLeftAlone, is_jpeg, read_packet
@@ -62,6 +63,8 @@ def _sync_one(store: Store, ref: PhotoRef, path: Path, label: str, create: bool,
     if inside and synced.changed:
         st = path.stat()
         store.albums.rewritten(ref, st.st_size, st.st_mtime, sha256_of(path))
+    elif synced.changed:
+        store.albums.sidecar_written(ref, fingerprint(path))
     return synced.changed, [(label, "name_differs",
                              f"another tool's region names {theirs.name!r} where facepair "
                              f"sees {ours.name!r}; that region's name is kept")

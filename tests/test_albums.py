@@ -110,6 +110,9 @@ def test_tag_names_xmp_clusters_and_report(gallery: Gallery, album, tmp_path: Pa
     result = AlbumTagger(gallery, workers=1, xmp=True).run(work)
     assert result["photos"] == len(truth) and result["skipped"] == 1 and result["failed"] == 0
     assert hashes(work) == before  # originals untouched
+    # the sidecars facepair wrote are its own: the next run reads no photo again for them
+    again = AlbumTagger(gallery, workers=1, xmp=True).run(work)
+    assert (again["photos"], again["unchanged"]) == (0, len(truth))
 
     figures = precision_recall(truth, tags(gallery, work))
     assert figures["precision"] >= 0.9 and figures["recall"] >= 0.8, figures

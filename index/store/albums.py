@@ -111,6 +111,12 @@ class AlbumsRepository:
             conn.execute(update(t.album_photos).where(at(ref))
                          .values(size=size, mtime=mtime, sha256=sha256))
 
+    def sidecar_written(self, ref: PhotoRef, tags: str) -> None:
+        """facepair wrote a tagged photo's sidecar: `tags`, the sidecars' fingerprint now, is
+        as tagged (the next run does not read the photo again for it)."""
+        with self.db.transaction() as conn:
+            conn.execute(update(t.album_photos).where(at(ref)).values(tags=tags))
+
     # -- recording ----------------------------------------------------------------------------
 
     def record(self, ref: PhotoRef, size: int, mtime: float, sha256: str, width: int,

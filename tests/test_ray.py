@@ -1,0 +1,134 @@
+"""Album tagging on a real Ray cluster (a head and a worker node on this machine, `ray start`
+with one CPU each): the same names as the local pool, a worker node killed mid-job, and the
+service's album job on the cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.album import build_album, enrollment
+from bench.harness import named_faces
+from faces.cluster import disconnect
+from index.album.queue import AlbumJobs
+from index.gallery import Gallery
+from index.settings import IndexSettings
+
+FACEPAIR = str(Path(sys.executable).parent / "facepair")
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory, lfw_dir, detector) -> tuple[Path, Path]:
+    """An album of LFW DevTest photos (bench.album) and a home with its four known people
+    enrolled, to be copied by each test."""
+    tmp = tmp_path_factory.mktemp("ray")
+    build_album(tmp / "photos")
+    g = Gallery(home=tmp / "enrolled", detector=detector)
+    for name, photos in enrollment().items():
+        for photo in photos:
+            g.enroll(name, photo, face="center")
+    g.close()
+    return tmp / "photos", tmp / "enrolled"
+
+
+def tag(album: Path, home: Path, *options: str, wait: bool = True
+        ) -> subprocess.Popen | dict:
+    env = {**os.environ, "FACEPAIR_HOME": str(home)}
+    command = [FACEPAIR, "tag", str(album), *options, "--json"]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def figures(run: dict) -> dict:
+    return {k: run[k] for k in ("status", "photos", "faces", "named", "unknown", "failed",
+                                "unchanged", "skipped", "clusters")}
+
+
+def test_a_worker_node_lost_mid_job_changes_nothing_the_job_records(enrolled, tmp_path,
+                                                                      ray_cluster):
+    """Tagged on the cluster, with its worker node killed once the first photos are recorded,
+    the album gets the figures and the names of every photo that the local pool gives it, and
+    each photo is recorded once; the job's photos were analysed on both nodes' actors."""
+    album, home = enrolled
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    shutil.copytree(home, local)
+    shutil.copytree(home, remote)
+    clean = tag(album, local, "--workers", "1")
+    assert isinstance(clean, dict) and clean["named"] >= 30 and clean["photos"] >= 40
+
+    running = tag(album, remote, "--ray", ray_cluster.address, wait=False)
+    assert isinstance(running, subprocess.Popen)
+    worker, killed_at = ray_cluster.nodes[1], None
+    db = remote / "gallery.sqlite3"
+    while running.poll() is None:
+        with sqlite3.connect(db) as con:
+            done = con.execute("SELECT max(done) FROM album_jobs").fetchone()[0] or 0
+        if killed_at is None and done >= 8:
+            ray_cluster.kill(worker)
+            killed_at = done
+        time.sleep(0.2)
+    out, err = running.communicate()
+    assert running.returncode == 0, err[-3000:]
+    assert killed_at is not None and killed_at < clean["photos"]
+    run = json.loads(out.strip().splitlines()[-1])
+    assert figures(run) == figures(clean)
+    assert named_faces(remote, album) == named_faces(local, album)
+    with sqlite3.connect(db) as con:
+        rows, photos = con.execute(
+            "SELECT count(*), count(DISTINCT root_id || ':' || path) FROM album_photos"
+        ).fetchone()
+    assert rows == photos == clean["photos"]
+    ray_cluster.add_node()  # for the tests after this one
+
+
+def test_the_services_album_job_runs_on_the_cluster(enrolled, tmp_path, ray_cluster, detector):
+    """A job submitted with ray=True is kept as such and run on the cluster by the process that
+    takes it, its sidecars written; a service without a cluster refuses such a job."""
+    album, home = enrolled
+    shutil.copytree(album / "parties", tmp_path / "photos")
+    album = tmp_path / "photos"
+    photos = len(list(album.glob("*.jpg")))
+    shutil.copytree(home, tmp_path / "home")
+    settings = IndexSettings(home=tmp_path / "home", ray_address=ray_cluster.address)
+    g = Gallery(settings, detector=detector)
+    jobs = AlbumJobs(g, workers=1)
+    try:
+        job = wait_job(g, jobs.submit(album, xmp=True, ray=True))
+        assert job.ray and (job.status, job.done, job.failed) == ("done", photos, 0), job
+        assert job.named >= 2 * photos  # group photos of two or three known people
+        assert len(list(album.glob("*.jpg.xmp"))) == photos
+    finally:
+        jobs.close()
+        g.close()
+        disconnect()
+    none = Gallery(IndexSettings(home=tmp_path / "home"), detector=detector)
+    try:
+        jobs = AlbumJobs(none, workers=1)
+        with pytest.raises(Exception, match="FACEPAIR_RAY_ADDRESS"):
+            jobs.submit(album, xmp=False, ray=True)
+        jobs.close()
+    finally:
+        none.close()
+
+
+def wait_job(g: Gallery, job_id: int, seconds: float = 300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = g.store.jobs.get(job_id)
+        assert job is not None
+        if job.status not in ("queued", "running"):
+            return job
+        time.sleep(0.3)
+    raise TimeoutError(f"album job {job_id} still runs")
