@@ -42,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--phone", action="store_true", help="the phone album instead: 100 "
                         "photos of 12 megapixels, JPEG and HEIC (bench/phone.py)")
+    parser.add_argument("--ray", action="store_true", help="`tag --ray` on a local Ray "
+                        "cluster of two one-CPU nodes against the local pool (bench/ray_album.py)")
     return parser.parse_args()
 
 
@@ -66,6 +68,9 @@ def one_run(contest: Contest, album: Path, workers: int, label: str) -> tuple[di
 
 def main() -> None:
     args = parse_args()
+    if args.ray:
+        on_ray(args)
+        return
     if args.phone:
         from bench import phone
 
@@ -83,6 +88,23 @@ def main() -> None:
             times, found = one_run(contest, album, args.workers, f"home{run}")
             runs.append(times)
     report(truth, args.workers, runs, found, args.json)
+
+
+def on_ray(args: argparse.Namespace) -> None:
+    from bench import ray_album
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.phone:
+            from bench.phone_album import ALBUM_CACHE, build
+
+            truth, album = build(), ALBUM_CACHE / "album"
+        else:
+            album = Path(tmp) / "album"
+            truth = build_album(album, per_person=12, groups=12, scenes=12, per_stranger=4,
+                                others=args.others)
+        contest = Contest.prepare(Path(tmp), enrollment(), album, [])
+        ray_album.compare(contest, album, truth, args.repeat, args.json,
+                          "phone album" if args.phone else "LFW album")
 
 
 def report(truth: dict[str, list[str]], workers: int, runs: list[dict], found: dict,
