@@ -41,6 +41,7 @@ def connect(address: str) -> ModuleType:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    context.issue_detectors_config.detectors = []  # advice for Ray's own logs
     return ray
 
 

@@ -353,8 +353,8 @@ def test_a_small_face_of_a_large_photo_is_aligned_from_the_photo_in_full(gallery
     import numpy as np
 
     from faces.decode import decode, decode_reduced
-    from index.album.analyse import NOWHERE, analyse, lend_to_workers
-    from index.album.scan import PhotoFile
+    from index.album.analyse import analyse, lend_to_workers
+    from index.album.scan import NOWHERE, PhotoFile
     from tests.test_decode import phone_photo
 
     lend_to_workers(gallery)

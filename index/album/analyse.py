@@ -10,41 +10,22 @@ import multiprocessing as mp
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from faces.align import face_chip
-from faces.decode import Reduced, Source, decode_reduced, decode_regions
+from faces.decode import Reduced, Source, decode_regions
 from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory, release_freed_memory
-from index.album.scan import NOWHERE, PhotoFile
+from index.album.reading import AnalysedPhoto, decoded
+from index.album.scan import PhotoFile
 from index.gallery import Gallery, encode_chip
 from index.settings import IndexSettings
-from index.store import PhotoRef
 
 CHUNK = 8  # photos per worker task at most: their faces are embedded in one batch
-
-
-@dataclass
-class AnalysedPhoto:
-    """What a worker found in one photo."""
-
-    path: str
-    size: int
-    mtime: float
-    sha256: str
-    width: int = 0
-    height: int = 0
-    faces: list[Face] = field(default_factory=list)
-    vectors: np.ndarray | None = None
-    chips: list[tuple[bytes, list]] = field(default_factory=list)
-    error: str | None = None
-    ref: PhotoRef = NOWHERE  # its root and path inside it
-    shown: str = ""  # `root:path`
 
 
 _WORKER: dict = {}
@@ -81,20 +62,6 @@ def analyse(items: list[PhotoFile]) -> list[AnalysedPhoto]:
     return analyse_decoded([decoded(item, _WORKER["detector"].settings.detect_max_side,
                                     _WORKER["max_pixels"]) for item in items],
                            _WORKER["detector"], _WORKER["embedder"], _WORKER["max_pixels"])
-
-
-def decoded(item: PhotoFile, longest: int, limit: int) -> tuple[AnalysedPhoto, Reduced | None]:
-    """A photo decoded at the size detection works at (a JPEG at a DCT-reduced size:
-    `decode_reduced`); None, and the photo's error, where it cannot be read."""
-    photo = AnalysedPhoto(item.path, item.size, item.mtime, item.sha256, ref=item.ref,
-                          shown=item.shown)
-    try:
-        reduced = decode_reduced(Path(item.path), longest, limit)
-    except FacepairError as exc:
-        photo.error = exc.message
-        return photo, None
-    photo.width, photo.height = reduced.size
-    return photo, reduced
 
 
 def analyse_decoded(photos: list[tuple[AnalysedPhoto, Reduced | None]], detector: Detector,

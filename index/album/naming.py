@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from faces.tags import PhotoTags, assign, read_tags
-from index.album.analyse import AnalysedPhoto
+from index.album.reading import AnalysedPhoto
 from index.gallery import FaceMatch, Gallery
 
 

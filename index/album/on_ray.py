@@ -24,17 +24,12 @@ import numpy as np
 from faces.cluster import READ_CPUS, connect, pool
 from faces.detect import Detector
 from faces.embed import Embedder
-from index.album.analyse import CHUNK, AnalysedPhoto, analyse_decoded, decoded
+from faces.memory import keep_freed_memory
+from index.album.analyse import CHUNK, analyse_decoded
+from index.album.reading import AnalysedPhoto, read_batch
 from index.album.scan import PhotoFile
 from index.gallery import Gallery
 from index.settings import IndexSettings
-
-
-def _read(batch: dict[str, np.ndarray], longest: int, limit: int) -> dict[str, list[bytes]]:
-    """A reading task: each photo decoded at the detector's size (or its error)."""
-    return {"photo": [pickle.dumps(decoded(pickle.loads(raw), longest, limit),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-                      for raw in batch["photo"]]}
 
 
 class Analyser:
@@ -44,6 +39,7 @@ class Analyser:
         import torch
 
         torch.set_num_threads(threads)
+        keep_freed_memory()
         self.detector = Detector(settings, device)
         self.embedder = Embedder(model, device)
         self.limit = settings.max_pixels
@@ -67,7 +63,7 @@ def analysed_on_ray(gallery: Gallery, todo: list[PhotoFile], address: str
         [{"photo": pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL)} for p in todo],
         override_num_blocks=max(1, min(len(todo) // CHUNK, 4 * actors.actors * 8)))
     dataset = dataset.map_batches(
-        _read, batch_size=CHUNK, num_cpus=READ_CPUS, batch_format="numpy",
+        read_batch, batch_size=CHUNK, num_cpus=READ_CPUS, batch_format="numpy",
         fn_kwargs={"longest": settings.detect_max_side, "limit": settings.max_pixels})
     dataset = dataset.map_batches(
         Analyser, batch_size=CHUNK, batch_format="numpy",

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from faces.tags import fingerprint
-from index.album.analyse import AnalysedPhoto
 from index.album.naming import Naming
+from index.album.reading import AnalysedPhoto
 from index.errors import Refused
 from index.gallery import Gallery
 from index.store import NewAlbumFace

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from faces.errors import FacepairError, NotFound
-from index.album.analyse import AnalysedPhoto, analysed
+from index.album.analyse import analysed
 from index.album.clusters import Clusterer, cluster_unknown
 from index.album.jobs import Job, new_job
 from index.album.naming import Namer, Naming, TagCounts
+from index.album.reading import AnalysedPhoto
 from index.album.record import Recorder, Tally
 from index.album.scan import Changes, PhotoFile, changes, listed, scan
 from index.album.sidecars import Problem, write_xmp

@@ -1,0 +1,63 @@
+"""What the analyse stage finds in a photo, and the reading half of it: a photo decoded at the
+size detection works at. Torch-free, so that a process that only reads photos (a reading task
+on a Ray node) starts in a fraction of a second."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from faces.decode import Reduced, decode_reduced
+from faces.errors import FacepairError
+from faces.memory import keep_freed_memory
+from index.album.scan import NOWHERE, PhotoFile
+from index.store import PhotoRef
+
+if TYPE_CHECKING:
+    from faces.detect import Face
+
+
+@dataclass
+class AnalysedPhoto:
+    """What a worker found in one photo."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+    width: int = 0
+    height: int = 0
+    faces: list[Face] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    chips: list[tuple[bytes, list]] = field(default_factory=list)
+    error: str | None = None
+    ref: PhotoRef = NOWHERE  # its root and path inside it
+    shown: str = ""  # `root:path`
+
+
+def decoded(item: PhotoFile, longest: int, limit: int) -> tuple[AnalysedPhoto, Reduced | None]:
+    """A photo decoded at the size detection works at (a JPEG at a DCT-reduced size:
+    `decode_reduced`); None, and the photo's error, where it cannot be read."""
+    photo = AnalysedPhoto(item.path, item.size, item.mtime, item.sha256, ref=item.ref,
+                          shown=item.shown)
+    try:
+        reduced = decode_reduced(Path(item.path), longest, limit)
+    except FacepairError as exc:
+        photo.error = exc.message
+        return photo, None
+    photo.width, photo.height = reduced.size
+    return photo, reduced
+
+
+def read_batch(batch: dict[str, np.ndarray], longest: int, limit: int
+               ) -> dict[str, list[bytes]]:
+    """A reading task of a Ray cluster: each photo of a batch (pickled `PhotoFile`s) decoded
+    (pickled `decoded` results)."""
+    keep_freed_memory()
+    return {"photo": [pickle.dumps(decoded(pickle.loads(raw), longest, limit),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+                      for raw in batch["photo"]]}
