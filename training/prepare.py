@@ -40,6 +40,7 @@ class PrepareReport:
     errors: int
     people: int
     others: int  # faces besides the labelled ones (others.npy)
+    shards: int = 0  # a set written in shards: how many (0: one flat set)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()

@@ -74,7 +74,8 @@ def aligned_on_ray(
     dataset = dataset.map_batches(_read, batch_size=1, num_cpus=READ_CPUS, batch_format="numpy")
     dataset = dataset.map_batches(
         Aligner, batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=actors.actors), num_cpus=actors.cpus,
+        compute=ray.data.ActorPoolStrategy(size=min(actors.actors, len(tasks))),
+        num_cpus=actors.cpus,
         num_gpus=actors.gpus,
         fn_constructor_kwargs={"device": actors.device, "threads": actors.threads})
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",

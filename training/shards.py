@@ -179,7 +179,8 @@ class ShardWriter:
         return PrepareReport(photos=len(statuses), ok=statuses.count("ok"),
                              no_face=statuses.count("no_face"),
                              errors=sum(s.startswith("error") for s in statuses),
-                             people=len(self.label_of), others=others)
+                             people=len(self.label_of), others=others,
+                             shards=len(self.shards))
 
 
 def write_shards(
