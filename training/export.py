@@ -165,6 +165,10 @@ def quantize_model(
     dirs = [Path(d) for d in (data or config.get("data") or [])]
     if not dirs:
         raise ValueError(f"{source.name} names no training data: give prepared folders")
+    from training.shards import is_sharded
+
+    if any(is_sharded(d) for d in dirs):
+        raise ValueError("calibration reads flat prepared sets: give one with --data")
     held = config.get("holdout", 0.0) if not data else 0.0
     crop_set = CropSet(dirs, holdout=held, seed=config.get("seed", 0))
     if crop_set.size != source.input_size:
