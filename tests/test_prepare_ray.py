@@ -70,15 +70,15 @@ def test_shards_hold_the_local_crops_and_resume_shard_by_shard(
     others = sum(len(np.load(s / "others.npy")) for s in shard_dirs(ray))
     assert others == len(np.load(local / "others.npy"))
 
-    people = ray.parent / "people.txt"
+    listing = ray.parent / "people.txt"
     before = _written(ray)
-    again = _prepare_on_ray(lfw_dir, ray, people, ray_cluster.address)
+    again = _prepare_on_ray(lfw_dir, ray, listing, ray_cluster.address)
     assert _written(ray) == before  # every shard skipped
     lost = sorted(before)[1]
     for f in (ray / "shards" / lost).iterdir():
         f.unlink()
     (ray / "shards" / lost).rmdir()
-    assert _prepare_on_ray(lfw_dir, ray, people, ray_cluster.address) == again
+    assert _prepare_on_ray(lfw_dir, ray, listing, ray_cluster.address) == again
     after = _written(ray)
     assert {k for k in before if after[k] != before[k]} == {lost}  # only it done again
     rows = list(csv.DictReader((ray / "shards" / lost / "manifest.csv").open()))
