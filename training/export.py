@@ -21,7 +21,7 @@ from torch import nn
 from faces.backbones import DlibResNet, build
 from faces.embed import Embedder, load_network, to_input
 from faces.quantize import engine, quantize, to_file_state
-from training.data import CropSet, Holdout
+from training.data import CropSet, Holdout, open_prepared
 from training.evaluate import evaluate, held_out_thresholds, pair_figures
 
 
@@ -142,8 +142,8 @@ def export(
     dtype = torch.float32 if _fp32_fits(net) else torch.float16
     holdout = None
     if cfg.get("holdout"):
-        holdout = CropSet([Path(d) for d in cfg["data"]], holdout=cfg["holdout"],
-                          seed=cfg["seed"]).holdout
+        holdout = open_prepared([Path(d) for d in cfg["data"]], holdout=cfg["holdout"],
+                                seed=cfg["seed"]).holdout
     return write_model(net, card, models_dir, dtype, views, data_dir, on_progress,
                        holdout=holdout)
 
@@ -165,6 +165,10 @@ def quantize_model(
     dirs = [Path(d) for d in (data or config.get("data") or [])]
     if not dirs:
         raise ValueError(f"{source.name} names no training data: give prepared folders")
+    from training.shards import is_sharded
+
+    if any(is_sharded(d) for d in dirs):
+        raise ValueError("calibration reads flat prepared sets: give one with --data")
     held = config.get("holdout", 0.0) if not data else 0.0
     crop_set = CropSet(dirs, holdout=held, seed=config.get("seed", 0))
     if crop_set.size != source.input_size:

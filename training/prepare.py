@@ -40,6 +40,7 @@ class PrepareReport:
     errors: int
     people: int
     others: int  # faces besides the labelled ones (others.npy)
+    shards: int = 0  # a set written in shards: how many (0: one flat set)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -68,24 +69,17 @@ Regions = list[tuple[Box, list[Box]]]  # per photo of a tagged library: (its fac
 # every named region of the photo)
 
 
-def _process(
-    task: tuple[int, list[str], int, str, list | None, Regions | None],
-) -> tuple[int, np.ndarray, list[tuple], Others]:
-    """Detect and align one chunk; returns (start, crops, [(score, status)], the other faces).
-    With `regions`, each photo's labelled face is the one under its region, and faces under
-    any named region are nobody's background."""
-    from faces.align import align
-    from faces.boxes import iou
-    from faces.decode import decode
-    from faces.detect import pick_face
-    from faces.errors import FacepairError
-    from faces.tags import MATCH
+Task = tuple[int, list[str], int, str, list | None, Regions | None]
+Decoded = list[np.ndarray | None]  # a chunk's photos; None where a photo could not be read
 
-    start, paths, size, how, template, regions = task
-    points = None if template is None else np.asarray(template, dtype=np.float64)
-    crops = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+
+def decode_chunk(paths: list[str]) -> tuple[Decoded, list[tuple]]:
+    """A chunk's photos decoded, and per photo (score, status): `ok` so far, or its error."""
+    from faces.decode import decode
+    from faces.errors import FacepairError
+
+    photos: Decoded = []
     rows: list[tuple] = []
-    photos: list[np.ndarray | None] = []
     for path in paths:
         try:
             photos.append(decode(path))
@@ -93,9 +87,31 @@ def _process(
         except FacepairError as exc:
             photos.append(None)
             rows.append((0.0, f"error: {exc.message}"))
-    assert _detector is not None, "prepare's workers start with _init_worker"
+    return photos, rows
+
+
+def align_chunk(
+    detector: Detector, start: int, photos: Decoded, rows: list[tuple], size: int, how: str,
+    template: list | None, regions: Regions | None,
+) -> tuple[int, np.ndarray, list[tuple], Others]:
+    """Detect and align one decoded chunk (`decode_chunk`) with `detector`; returns (start,
+    crops, [(score, status)], the other faces). With `regions`, each photo's labelled face is
+    the one under its region, and faces under any named region are nobody's background.
+
+    The detector runs on the whole chunk at once, and a face's landmarks may differ in their
+    last bits with the batch it is found in: the local pool and the Ray actors take the same
+    chunks (`CHUNK` photos from a multiple of `CHUNK` in the sorted list), so they cut the
+    same crops."""
+    from faces.align import align
+    from faces.boxes import iou
+    from faces.detect import pick_face
+    from faces.tags import MATCH
+
+    points = None if template is None else np.asarray(template, dtype=np.float64)
+    crops = np.zeros((len(photos), size, size, 3), dtype=np.uint8)
+    rows = list(rows)
     good = {i: p for i, p in enumerate(photos) if p is not None}
-    found = _detector.detect_batch(list(good.values())) if good else []
+    found = detector.detect_batch(list(good.values())) if good else []
     other_crops, other_rows = [], []
     for (i, photo), faces in zip(good.items(), found, strict=True):
         named: list[Box] = []
@@ -113,11 +129,19 @@ def _process(
         rows[i] = (face.score, "ok")
         for other in faces:
             if other is not face and not any(iou(other.box, b) >= MATCH for b in named):
-                other_crops.append(align(photos[i], other.landmarks, size, points))  # type: ignore[arg-type]
+                other_crops.append(align(photo, other.landmarks, size, points))
                 other_rows.append((start + i, other.size, other.score))
     others = (np.stack(other_crops) if other_crops else np.zeros((0, size, size, 3), np.uint8),
               np.asarray(other_rows, dtype=np.float32).reshape(-1, 3))
     return start, crops, rows, others
+
+
+def _process(task: Task) -> tuple[int, np.ndarray, list[tuple], Others]:
+    """A local worker's chunk: decoded, then detected and aligned with its detector."""
+    start, paths, size, how, template, regions = task
+    assert _detector is not None, "prepare's workers start with _init_worker"
+    photos, rows = decode_chunk(paths)
+    return align_chunk(_detector, start, photos, rows, size, how, template, regions)
 
 
 def align_chunks(
@@ -166,20 +190,34 @@ def prepare(
     on_progress: Callable[[int, int], None] | None = None,
     template: list | None = None,
     tags: bool = False,
+    shard_photos: int = 0,
+    ray: str | None = None,
 ) -> PrepareReport:
     """Prepare (or resume preparing) `src` into `dst`; returns counts of what came out.
     With `tags`, `src` is a photo library tagged in another tool: each face a user's tag
-    names is a labelled face of that person (`training.people.scan_tags`)."""
+    names is a labelled face of that person (`training.people.scan_tags`).
+    With `shard_photos`, `dst` is written in shards of about that many photos
+    (`training.shards`); with `ray` (a cluster's address), the chunks are detected and aligned
+    on that Ray cluster (`training.prepare_ray`), always into shards."""
     items, regions = _items(src, include, exclude, tags)
+    if ray is not None and not shard_photos:
+        from training.shards import SHARD_PHOTOS
+
+        shard_photos = SHARD_PHOTOS
     dst.mkdir(parents=True, exist_ok=True)
     people = sorted({person for _, person in items})
     label_of = {p: i for i, p in enumerate(people)}
     meta = {"source": str(src), "size": size, "face": "tagged" if tags else face,
             "photos": len(items), "people": len(people), "template": template}
+    if shard_photos:
+        meta["shard_photos"] = shard_photos
     meta_path = dst / "prepare.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise ValueError(f"{dst} holds a different preparation; choose another DST or delete it")
     meta_path.write_text(json.dumps(meta, indent=2))
+    if shard_photos:
+        return _prepare_shards(items, regions, dst, size, face, workers, on_progress, template,
+                               shard_photos, ray)
 
     n = len(items)
     crops_path, done_path, rows_path = dst / "crops.npy", dst / "done.npy", dst / "rows.npy"
@@ -233,6 +271,28 @@ def prepare(
         people=len(people),
         others=n_others,
     )
+
+
+def _prepare_shards(
+    items: list[tuple[Path, str]], regions: Regions | None, dst: Path, size: int, face: str,
+    workers: int, on_progress: Callable[[int, int], None] | None, template: list | None,
+    shard_photos: int, ray: str | None,
+) -> PrepareReport:
+    """The photos of the shards not yet written, detected and aligned a chunk at a time in
+    `workers` local processes or on the Ray cluster at `ray`, written shard by shard."""
+    from training.shards import ShardWriter, partition, write_shards
+
+    writer = ShardWriter(dst, items, partition([p for _, p in items], shard_photos), size)
+    starts = sorted({row // CHUNK * CHUNK for row in writer.rows_todo()})
+    paths = [str(p) for p, _ in items]
+    results: Iterator[tuple[int, np.ndarray, list[tuple], Others]]
+    if ray is None:
+        results = align_chunks(paths, starts, size, face, workers, template, regions)
+    else:
+        from training.prepare_ray import aligned_on_ray
+
+        results = aligned_on_ray(paths, starts, size, face, template, regions, ray)
+    return write_shards(writer, results, len(items), on_progress)
 
 
 def _items(src: Path, include: set[str] | None, exclude: set[str] | None, tags: bool

@@ -35,7 +35,7 @@ from torch import nn
 from faces.backbones import build
 from faces.card import ModelCard, Normalisation
 from faces.embed import embed_with, load_card, load_network
-from training.data import CropSet, augment
+from training.data import CropSet, ShardSet, augment, open_prepared
 
 NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0]}
 
@@ -77,6 +77,8 @@ class TrainConfig(BaseModel):
     # (e.g. {"cfp": 0.5}: half the people of every batch are CFP people, whose frontal and
     # profile photos make the pairs a few thousand LFW people would otherwise drown out)
     class_share: dict[str, float] = {}
+    # prepared sets in shards: batches are drawn from this many shards at a time
+    shard_window: int = 4
 
     @field_validator("class_share")
     @classmethod
@@ -263,7 +265,10 @@ class Trainer:
         self.out = cfg.out
         self.out.mkdir(parents=True, exist_ok=True)
         self.last = self.out / "last.pt"
-        self.data = CropSet(cfg.data, holdout=cfg.holdout, seed=cfg.seed)
+        self.data = open_prepared(cfg.data, cfg.holdout, cfg.seed, cfg.shard_window)
+        if isinstance(self.data, ShardSet) and (cfg.class_share or cfg.background_negatives):
+            raise ValueError("class_share and background_negatives need flat prepared sets "
+                             "(held in memory), not shards")
         self._network()
         self.steps_per_epoch = max(1, len(self.data) // (cfg.batch_size * self.world))
         self.total = cfg.epochs * self.steps_per_epoch
@@ -296,8 +301,9 @@ class Trainer:
         self.init_report: dict[str, Any] | None
         self.init_report, init_card = load_init(model, cfg.init) if cfg.init else (None, None)
         self.norm = init_card.normalisation.model_dump() if init_card else NORMALISATION
-        self.strangers = np.zeros((0, *data.crops.shape[1:]), dtype=np.uint8)
+        self.strangers = np.zeros((0, data.size, data.size, 3), dtype=np.uint8)
         if cfg.background_negatives:
+            assert isinstance(data, CropSet), "background_negatives needs a CropSet"
             if init_card is None:
                 raise ValueError("background_negatives needs init: a model that can tell which "
                                  "background faces are people of the data set")
@@ -391,8 +397,12 @@ class Trainer:
     def _batches(self, epoch: int) -> np.ndarray:
         """This epoch's batches of crop rows (the same on a resumed run)."""
         cfg = self.cfg
+        if isinstance(self.data, ShardSet):
+            return self.data.batches(self.steps_per_epoch, cfg.batch_size, cfg.m_per_class,
+                                     cfg.seed, epoch, self.rank, self.world)
         pml_common.NUMPY_RANDOM = np.random.RandomState(cfg.seed + 1000 * epoch + self.rank)
         if cfg.class_share:
+            assert isinstance(self.data, CropSet), "class_share needs a CropSet"
             return shared_batches(self.data, cfg, self.steps_per_epoch,
                                   np.random.default_rng([cfg.seed, epoch, self.rank]))
         sampler = samplers.MPerClassSampler(

@@ -23,6 +23,7 @@ from service.cli.common import (
 from service.settings import get_settings
 
 commands = typer.Typer()
+CLUSTER = "-"  # `--ray` alone: the configured cluster
 
 
 eval_app = typer.Typer(help="Measure a model.", no_args_is_help=True)
@@ -68,11 +69,21 @@ def prepare(
         False, "--from-tags", help="SRC is a photo library whose faces were named in another "
         "tool (MWG or Microsoft regions, in sidecars or in the photos): each named face is a "
         "labelled face of that person."),
+    shard_photos: int | None = typer.Option(
+        None, min=1, help="Write DST in shards of about this many photos (whole people each), "
+        "which training streams a few at a time. Default with --ray: 2000; else one flat set."),
+    ray: str | None = typer.Option(
+        None, "--ray", is_flag=False, flag_value=CLUSTER, metavar="[ADDRESS]",
+        help="Detect and align on a Ray cluster, into shards: ADDRESS (host:port, "
+        "ray://host:port, `local`), or alone FACEPAIR_RAY_ADDRESS, else `auto` (the cluster "
+        "`ray start` made on this host). Every node needs SRC at the same path."),
     as_json: Json = False,
 ) -> None:
     """Detect and align every photo of an identity-folder dataset (or every named face of a
     tagged library) into training crops."""
+    from faces.cluster import disconnect
     from faces.embed import load_card
+    from faces.errors import FacepairError
     from training.people import read_people
     from training.prepare import prepare as run_prepare
 
@@ -84,20 +95,26 @@ def prepare(
         raise fail(f"{src}: not a folder")
     include = read_people(people) if people else None
     skip = read_people(exclude) if exclude else None
+    if ray == CLUSTER:
+        ray = get_settings().ray_address or "auto"
     bar, update = _bar(as_json, "preparing")
     try:
         with bar:
             report = run_prepare(src, dst, include, skip, size, face.value,
-                                 workers, update, template, from_tags)
-    except ValueError as exc:
+                                 workers, update, template, from_tags, shard_photos or 0, ray)
+    except (ValueError, FacepairError) as exc:
         raise fail(str(exc)) from exc
+    finally:
+        if ray is not None:
+            disconnect()
     (dst / "command.txt").write_text(_command() + "\n")
     if as_json:
         emit_json(report.to_dict())
     else:
+        where = "the shards' manifest.csv" if (dst / "shards.json").exists() else "manifest.csv"
         out.print(f"{report.ok} crops of {report.people} people from {report.photos} photos; "
                   f"{report.no_face} without a usable face, {report.errors} unreadable "
-                  f"(see {dst / 'manifest.csv'}); {report.others} faces in the background "
+                  f"(see {where} in {dst}); {report.others} faces in the background "
                   f"(others.npy, never trained on)")
 
 
@@ -127,6 +144,7 @@ def train(
     """Train the embedder on the auxiliary task (same person or not). Works under torchrun."""
     import torch
 
+    from training.shards import is_prepared
     from training.train import TrainConfig
     from training.train import train as run_train
 
@@ -153,8 +171,8 @@ def train(
     except Exception as exc:
         raise fail(f"bad training configuration: {exc}") from exc
     for d in cfg.data:
-        if not (d / "manifest.csv").exists():
-            raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv)")
+        if not is_prepared(d):
+            raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv or shards.json)")
     rank0 = int(os.environ.get("RANK", 0)) == 0
     bar = progress(quiet=(as_json and not err.is_terminal) or not rank0)
     task = bar.add_task("training", total=None, rate="")
