@@ -102,9 +102,9 @@ def local_cluster(workers: int = 1, cpus: int = 1) -> Iterator[LocalCluster]:
         for node in reversed(cluster.nodes):
             if node.poll() is None:
                 os.killpg(node.pid, signal.SIGTERM)
-        for node in cluster.nodes:
+        for node in cluster.nodes:  # a throwaway cluster: a few seconds to stop, then killed
             try:
-                node.wait(timeout=30)
+                node.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait()

@@ -99,7 +99,7 @@ def test_the_services_album_job_runs_on_the_cluster(enrolled, tmp_path, ray_clus
     album, home = enrolled
     shutil.copytree(album / "parties", tmp_path / "photos")
     album = tmp_path / "photos"
-    photos = len(list(album.glob("*.jpg")))
+    photos = len(list(album.glob("*.png")))
     shutil.copytree(home, tmp_path / "home")
     settings = IndexSettings(home=tmp_path / "home", ray_address=ray_cluster.address)
     g = Gallery(settings, detector=detector)
@@ -108,7 +108,7 @@ def test_the_services_album_job_runs_on_the_cluster(enrolled, tmp_path, ray_clus
         job = wait_job(g, jobs.submit(album, xmp=True, ray=True))
         assert job.ray and (job.status, job.done, job.failed) == ("done", photos, 0), job
         assert job.named >= 2 * photos  # group photos of two or three known people
-        assert len(list(album.glob("*.jpg.xmp"))) == photos
+        assert len(list(album.glob("*.png.xmp"))) == photos
     finally:
         jobs.close()
         g.close()
