@@ -1,7 +1,8 @@
 """The CUDA paths on a GPU machine, in one short run: embedding on the GPU against the CPU (same
-crops), batched detection, and a few training steps with autocast.
+crops), batched detection, a few training steps with autocast, and (`--ray`) an album tagged on
+a one-node Ray cluster whose actor takes the GPU, against the local pool's names.
 
-    FACEPAIR_DEVICE=cuda .venv/bin/python -m bench.gpu_check [--people 8] [--json]
+    FACEPAIR_DEVICE=cuda .venv/bin/python -m bench.gpu_check [--people 8] [--ray] [--json]
 
 Needs LFW DevTrain photos under FACEPAIR_DATA_DIR (a few people are enough). Prints one JSON
 object last: the device, the largest embedding difference GPU vs CPU, crops/second on each,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script")
+    parser.add_argument("--ray", action="store_true", help="also tag an album on Ray (GPU actors)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     dev = args.device
@@ -108,7 +111,37 @@ def main() -> None:
     figures["train"] = {"steps": result["steps"], "loss_first5": round(float(np.mean(
         losses[:5])), 4), "loss_last5": round(float(np.mean(losses[-5:])), 4),
         "seconds": round(seconds, 1)}
+    if args.ray:
+        figures["ray"] = ray_on_gpu()
     print(json.dumps(figures))
+
+
+def ray_on_gpu() -> dict:
+    """The album of `bench.album` tagged by the local pool and on a Ray cluster of this
+    machine alone (its GPU in the pool: one actor, on CUDA): the same names, and the time."""
+    from bench.album import build_album, enrollment
+    from bench.harness import Contest, facepair_env, named_faces
+    from bench.ray_nodes import local_cluster
+    from faces.cluster import connect, disconnect, pool
+
+    with tempfile.TemporaryDirectory() as tmp:
+        album = Path(tmp) / "album"
+        build_album(album)
+        contest = Contest.prepare(Path(tmp), enrollment(), album, [])
+        found: dict = {}
+        with local_cluster(workers=0, cpus=4) as cluster:
+            actors = pool(connect(cluster.address), 1)
+            disconnect()
+            for label, options in (("local", ["--workers", "2"]),
+                                   ("ray", ["--ray", cluster.address])):
+                home = contest.fresh_home(label)
+                start = time.perf_counter()
+                subprocess.run([*Contest.facepair(album, 2)[:3], *options, "--json"],
+                               env=facepair_env(home), check=True, capture_output=True)
+                found[label] = (time.perf_counter() - start, named_faces(home, album))
+    return {"actor_device": actors.device, "actors": actors.actors,
+            "local_s": round(found["local"][0], 1), "ray_s": round(found["ray"][0], 1),
+            "same_names": found["local"][1] == found["ray"][1]}
 
 
 if __name__ == "__main__":
