@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from index.search import TOMBSTONE_SHARE, FaceIndex
+from index.shards import merge_topk
 
 DIM = 32
 
@@ -97,3 +98,20 @@ def test_a_graph_built_again_has_no_tombstones(graph) -> None:
     assert index.tombstone_share > TOMBSTONE_SHARE
     index.rebuild(index.ids(), vectors[removed:])
     assert index.tombstones == 0 and len(index) == 400 - removed
+
+
+def test_shards_merged_answer_as_one_index() -> None:
+    rng = np.random.default_rng(3)
+    vectors, ids = unit(rng, 300), np.arange(300, dtype=np.int64) + 1
+    whole = FaceIndex(DIM)
+    whole.rebuild(ids, vectors)
+    shards = [FaceIndex(DIM) for _ in range(3)]
+    for s, shard in enumerate(shards):
+        shard.rebuild(ids[s::3], vectors[s::3])
+    queries = unit(rng, 20)
+    merged = merge_topk([shard.search(queries, 5) for shard in shards], 5)
+    np.testing.assert_array_equal(merged[1], whole.search(queries, 5)[1])
+    np.testing.assert_allclose(merged[0], whole.search(queries, 5)[0], rtol=1e-6)
+    few = merge_topk([(np.array([[0.5, -np.inf]]), np.array([[9, -1]])),
+                      (np.array([[0.7]]), np.array([[4]]))], 4)
+    assert few[1].tolist() == [[4, 9, -1, -1]] and few[0][0, 2] == -np.inf
