@@ -12,7 +12,7 @@ the gallery uses:
 
 - build seconds (faces added a chunk at a time: an IVF index is trained on the first million),
   bytes per face of the saved file and of the process's resident memory grown by the build;
-- milliseconds per single query (2 threads where FAISS uses them) and recall@1 against exact
+- milliseconds per single query (2 threads; the quicker of two passes) and recall@1 against exact
   (the same top face id), per efSearch (HNSW) or nprobe (IVF) setting, the default included;
 - a delta from the change feed: `--delta` random faces removed and as many new ones added,
   in milliseconds per face; with `--churn`, recall@1 once a tenth of the faces
@@ -118,11 +118,17 @@ def rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def timed_top1(index: FaceIndex, queries: np.ndarray) -> tuple[np.ndarray, float]:
+def timed_top1(index: FaceIndex, queries: np.ndarray,
+               passes: int = 2) -> tuple[np.ndarray, float]:
+    """Each query's top face id, searched one query at a time, and the milliseconds per query
+    of the quickest of `passes` passes (the cores are shared with other work)."""
     index.search(queries[:5], 1)  # warm-up
-    start = time.perf_counter()
-    top = np.concatenate([index.search(q[None], 1)[1][:, 0] for q in queries])
-    return top, (time.perf_counter() - start) / len(queries) * 1e3
+    best = np.inf
+    for _ in range(passes):
+        start = time.perf_counter()
+        top = np.concatenate([index.search(q[None], 1)[1][:, 0] for q in queries])
+        best = min(best, (time.perf_counter() - start) / len(queries) * 1e3)
+    return top, best
 
 
 def make_index(kind: str, n: int) -> FaceIndex:
@@ -240,10 +246,11 @@ def measure(kind: str, faces: Faces, queries: np.ndarray, neighbours: tuple[np.n
     index = make_index(kind, faces.n)
     with tempfile.TemporaryDirectory() as tmp:
         entry: dict = {"kind": index.kind_for(faces.n), **build(index, faces, Path(tmp))}
-    entry["lists"] = index.lists or None
+    entry["lists"], entry["graphs"] = index.lists or None, index.graphs or None
     print(f"{faces.n:>11,d} faces  {kind} → {index.kind}: built in {entry['build_s']} s, "
           f"{entry['file_bytes_per_face']} B/face in its file, {entry['rss_bytes_per_face']} "
-          f"B/face of memory" + (f", {index.lists} lists" if index.lists else ""), flush=True)
+          f"B/face of memory" + (f", {index.lists} lists" if index.lists else "")
+          + (f", {index.graphs} graphs" if index.graphs else ""), flush=True)
     truth = neighbours[1][:, 0]
     entry["search"] = []
     for name, value in settings_of(index, args):

@@ -23,11 +23,12 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from faces.detect import Face
-from index.search import KINDS, TOMBSTONE_SHARE, Built, FaceIndex
+from index.search import KINDS, TOMBSTONE_SHARE, FaceIndex
 from index.store import Change, Embedded, Person, Store
 
 log = logging.getLogger("facepair.matching")
@@ -183,13 +184,13 @@ class Matching:
             self._use(*built)
             self.sync()
 
-    def _from_store(self) -> tuple[int, Embedded, Built]:
+    def _from_store(self) -> tuple[int, Embedded, Any]:
         """The feed's newest change, every vector of the model, and an index built of them."""
         head = self.store.changes.head()
         embedded = self.store.embeddings.of_model(self.model)
         return head, embedded, self.index.build(embedded.face_ids, embedded.vectors)
 
-    def _use(self, head: int, embedded: Embedded, built: Built) -> None:
+    def _use(self, head: int, embedded: Embedded, built: Any) -> None:
         """Search an index `_from_store` built (holding the lock), and save it."""
         self.index.use(built)
         self._face_person = dict(zip(embedded.face_ids.tolist(),

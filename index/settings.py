@@ -90,7 +90,8 @@ class IndexSettings(FaceSettings):
         "memory per face than an HNSW graph, and quicker to build).",
     )
     ann_ef_search: int = Field(
-        256, ge=1, description="HNSW candidates kept per search (more: slower, closer to exact).",
+        128, ge=1, description="HNSW candidates kept per graph and search (more: slower, "
+        "closer to exact).",
     )
     ann_nprobe: int = Field(
         0, ge=0, description="IVF lists searched per query; 0 = a quarter of the lists."

@@ -91,6 +91,29 @@ def test_save_and_load_keep_the_tombstones(graph, tmp_path: Path) -> None:
     assert not FaceIndex(DIM).load(tmp_path / "m.faiss", 4)
 
 
+def test_several_graphs_answer_as_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import index.search as search
+
+    monkeypatch.setattr(search, "GRAPH_FACES", 64)
+    rng = np.random.default_rng(4)
+    vectors, ids = unit(rng, 300), np.arange(300, dtype=np.int64) + 1000
+    index = FaceIndex(DIM, ann_min_faces=50, ef_search=64)
+    index.rebuild(ids[:200], vectors[:200])
+    index.add(ids[200:], vectors[200:])
+    assert index.graphs == 5 and len(index) == 300
+    index.remove(ids[::7])
+    kept = np.ones(300, bool)
+    kept[::7] = False
+    exact = FaceIndex(DIM)
+    exact.rebuild(ids[kept], vectors[kept])
+    for single in (vectors[:1], vectors[:40]):  # side by side, and one after the other
+        np.testing.assert_array_equal(index.search(single, 3)[1], exact.search(single, 3)[1])
+    index.save(tmp_path / "m.faiss", 1)
+    fresh = FaceIndex(DIM, ann_min_faces=50, ef_search=64)
+    assert fresh.load(tmp_path / "m.faiss", 1) and fresh.graphs == 5
+    np.testing.assert_array_equal(fresh.search(vectors, 3)[1], exact.search(vectors, 3)[1])
+
+
 def test_a_graph_built_again_has_no_tombstones(graph) -> None:
     index, ids, vectors = graph
     removed = int(400 * TOMBSTONE_SHARE) + 1
