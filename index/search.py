@@ -1,14 +1,18 @@
 """FAISS over the gallery's face embeddings: ids are the store's face ids.
 
-Exact inner product (`IndexFlatIP`; on unit vectors, the cosine) by default. From
-`ann_min_faces` faces on, an inverted-file index (`IndexIVFFlat`, inner product, `nprobe` lists
-searched): it supports removals, which a hard delete needs (HNSW does not). On a machine with a
-CUDA GPU, searches run on a GPU copy of the same index: with faiss-gpu where it is installed,
+The kind of index follows the gallery's size. Exact inner product (`IndexFlatIP`; on unit
+vectors, the cosine) below `ann_min_faces` faces. From there, HNSW graphs (`IndexHNSWFlat`, up
+to GRAPH_FACES faces each, searched side by side, `ef_search` candidates kept): a removed face
+is a tombstone (skipped by every search, its vector zeroed) until the graphs are built again.
+From `ivf_min_faces` on, an inverted-file index (`IndexIVFFlat`, `nprobe` lists searched),
+which needs less memory per face and less time to build. On a machine with a CUDA GPU, exact
+and IVF searches run on a GPU copy of the same index: with faiss-gpu where it is installed,
 else (exact index) as one torch matrix product, so no extra package is needed.
 
 The index is a cache of the store, never the only copy: it is saved under the last change of
-the store's change feed it reflects (`<model>.g<change>.faiss`); a process starts from the
-newest file and applies the changes since, or builds it from the store when there is none.
+the store's change feed it reflects (`<model>.g<change>.faiss`, and for HNSW graphs their face
+ids and tombstones in `<model>.g<change>.npz`); a process starts from the newest file and
+applies the changes since, or builds it from the store when there is none.
 """
 
 from __future__ import annotations
