@@ -218,7 +218,8 @@ def deltas(index: FaceIndex, faces: Faces, truth: Truth, count: int, churn: bool
     live = np.arange(faces.n, dtype=np.int64)
     rng.shuffle(live)
     target = int(faces.n * TOMBSTONE_SHARE) if churn else count
-    next_id, done, seconds, out = faces.n, 0, 0.0, {}
+    next_id, done, seconds = faces.n, 0, 0.0
+    out: dict = {}
     while done < target:
         batch = min(count, target - done)
         removed = live[done : done + batch]
@@ -253,7 +254,8 @@ def measure(kind: str, faces: Faces, queries: np.ndarray, neighbours: tuple[np.n
           + (f", {index.graphs} graphs" if index.graphs else ""), flush=True)
     truth = neighbours[1][:, 0]
     entry["search"] = []
-    for name, value in settings_of(index, args):
+    settings = settings_of(index, args)
+    for name, value in settings:
         apply(index, name, value)
         top, ms = timed_top1(index, queries)
         row = {name: value, "ms_per_query": round(ms, 3), "recall_at_1": recall(top, truth)}
@@ -262,8 +264,7 @@ def measure(kind: str, faces: Faces, queries: np.ndarray, neighbours: tuple[np.n
         entry["search"].append(row)
         print(f"{'':19s}{name} {value or 'auto':>5}: {ms:8.3f} ms/query, recall@1 "
               f"{row['recall_at_1']:.4f}", flush=True)
-    name, value = settings_of(index, args)[0]
-    apply(index, name, value)
+    apply(index, *settings[0])  # the default again
     entry["delta"] = deltas(index, faces, Truth(*neighbours, queries), args.delta, args.churn)
     print(f"{'':19s}delta: {entry['delta']}", flush=True)
     return entry
