@@ -1,9 +1,10 @@
 """A collection split over shard processes: each query fanned out to every shard, merged.
 
     .venv/bin/python -m bench.shards [--faces 1000000] [--shards 4] [--kind chosen]
-        [--queries 500] [--k 10] [--json]
+        [--by person] [--queries 500] [--k 10] [--json]
 
-`bench.search`'s synthetic faces, face i on shard i mod S. Each shard is a process of its own
+`bench.search`'s synthetic faces (5 per person), each person's faces on one shard (person p on
+shard p mod S; `--by face`: face i on shard i mod S). Each shard is a process of its own
 holding a `FaceIndex` of its N/S faces (the kind the settings give N/S faces, or `--kind`),
 built on one thread, that answers queries over a pipe. The caller sends each query to every
 shard, waits for all of them and merges their top k by score (`index.shards.merge_topk`).
@@ -22,18 +23,20 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from bench.search import Faces, exact_neighbours, make_index, rss
+from bench.search import EACH, Faces, exact_neighbours, make_index, rss
 from index.shards import merge_topk
 
 
-def shard(conn: Connection, n: int, shard_no: int, shards: int, kind: str) -> None:
-    """Hold faces `shard_no` mod `shards` of the gallery; answer (queries, k) until None."""
+def shard(conn: Connection, n: int, shard_no: int, shards: int, kind: str, by: str) -> None:
+    """Hold the faces (or people's faces) `shard_no` mod `shards` of the gallery; answer
+    (queries, k) until None."""
     import faiss
 
     faiss.omp_set_num_threads(1)
     before, start = rss(), time.perf_counter()
     index = make_index(kind, n // shards)
-    parts = [(ids[ids % shards == shard_no], v[ids % shards == shard_no])
+    owner = (lambda ids: ids) if by == "face" else (lambda ids: ids // EACH)
+    parts = [(ids[owner(ids) % shards == shard_no], v[owner(ids) % shards == shard_no])
              for ids, v in Faces(n).chunks()]
     index.rebuild(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     del parts
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--kind", default="chosen", help="chosen (by the settings), exact, "
                         "hnsw or ivf")
+    parser.add_argument("--by", choices=("person", "face"), default="person")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
@@ -61,7 +65,7 @@ def main() -> None:
     for s in range(args.shards):
         mine, theirs = spawn.Pipe()
         worker = spawn.Process(target=shard, args=(theirs, args.faces, s, args.shards,
-                                                   args.kind), daemon=True)
+                                                   args.kind, args.by), daemon=True)
         worker.start()
         pipes.append(mine)
         workers.append(worker)
@@ -83,7 +87,7 @@ def main() -> None:
         for w in workers:
             w.join(30)
     ms = np.array(times[5:]) * 1e3  # the first few wake the shards
-    result = {"faces": args.faces, "shards": args.shards, "k": args.k,
+    result = {"faces": args.faces, "shards": args.shards, "by": args.by, "k": args.k,
               "recall_at_1": round(float((np.array(top) == truth).mean()), 4),
               "p50_ms": round(float(np.percentile(ms, 50)), 3),
               "p99_ms": round(float(np.percentile(ms, 99)), 3), "each": built}

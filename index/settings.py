@@ -90,7 +90,7 @@ class IndexSettings(FaceSettings):
         "memory per face than an HNSW graph, and quicker to build).",
     )
     ann_ef_search: int = Field(
-        128, ge=1, description="HNSW candidates kept per graph and search (more: slower, "
+        256, ge=1, description="HNSW candidates kept per graph and search (more: slower, "
         "closer to exact).",
     )
     ann_nprobe: int = Field(
