@@ -70,7 +70,7 @@ HNSW_EF_CONSTRUCTION = 40  # candidates kept while a face is linked into a graph
 # faces per HNSW graph: a larger gallery is several graphs, each searched (side by side, one
 # thread each) and their answers merged. On bench.search's 1,000,000 faces one graph found the
 # nearest face for 0.952 of the queries at efSearch 512 (4.2 ms), four graphs 0.998 at 256
-GRAPH_FACES = 1 << 18
+GRAPH_FACES = 1 << 18  # a multiple of 8: each graph's part of the bitmap starts a byte
 TOMBSTONE_SHARE = 0.1  # removed faces' share of HNSW graphs from which they are built again
 
 _pool: ThreadPoolExecutor | None = None
