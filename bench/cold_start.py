@@ -8,9 +8,10 @@ cosine between faces of one person) under the name of the default model, and an 
 threshold is set by hand (a gallery this size has no estimate of its own until its first one,
 every face against every other, is made). Then a `facepair serve` with an empty home starts
 over it: the time from its start to `/readyz` answering 200 is the cold start (the process,
-the networks, the bulk read of every vector, the IVF index built and saved). It is started a
-second time over the same home (from its saved index file and the changes since). Identify
-is timed on a real LFW photo, one request at a time: p50 and p99.
+the networks, the bulk read of every vector, the index built and saved: HNSW graphs at a
+million faces, with the default settings). It is started a second time over the same home
+(from its saved index file and the changes since). Identify is timed on a real LFW photo, one
+request at a time: p50 and p99.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.index_drift [--trained 100000] [--growth 1,2,4] [--json]
 
-An IVF index (`index.search.FaceIndex`, 4·√N lists, an eighth searched) is trained on
+An IVF index (`index.search.FaceIndex`, 4·√N lists, `--nprobe` searched: 0, a quarter) is trained on
 `--trained` synthetic faces (`bench.search`'s), then faces of the same kind are added to it as
 deltas until the gallery is `growth` times that size. At each size: milliseconds per single
 query and recall@1 against exact search, for the grown index and for one trained afresh on
@@ -31,7 +31,7 @@ def main() -> None:
     total = int(args.trained * max(growth))
     vectors, queries = synthetic(total, args.queries)
     ids = np.arange(total, dtype=np.int64)
-    grown = FaceIndex(DIM, ann_min_faces=1)
+    grown = FaceIndex(DIM, ann_min_faces=1, ivf_min_faces=1)
     grown.rebuild(ids[: args.trained], vectors[: args.trained])
     figures: dict = {"trained": args.trained, "lists": grown.lists, "by_growth": {}}
     for g in growth:
@@ -41,7 +41,7 @@ def main() -> None:
         exact = FaceIndex(DIM, ann_min_faces=n + 1)
         exact.rebuild(ids[:n], vectors[:n])
         truth, _ = timed_top1(exact, queries)
-        fresh = FaceIndex(DIM, ann_min_faces=1)
+        fresh = FaceIndex(DIM, ann_min_faces=1, ivf_min_faces=1)
         fresh.rebuild(ids[:n], vectors[:n])
         row = {}
         for label, index in (("grown", grown), ("retrained", fresh)):

@@ -93,7 +93,7 @@ class Replica:
             [FACEPAIR, "serve", "--port", self.url.rsplit(":", 1)[1]], env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab") if self.log else subprocess.DEVNULL)
-        wait_ready(self.url, 600)
+        wait_ready(self.url, 1200)  # a million faces in HNSW graphs: minutes on 2 cores
         return time.monotonic() - started
 
     def kill(self) -> None:

@@ -84,11 +84,12 @@ class Gallery:
         self.roots = Roots(self.store, self.settings, self.settings.collection_home(self.home))
         self.index = FaceIndex(self.embedder.dim, self.settings.ann_min_faces,
                                self.settings.ann_nprobe,
-                               use_gpu=self.embedder.device.startswith("cuda"))
+                               use_gpu=self.embedder.device.startswith("cuda"),
+                               ivf_min_faces=self.settings.ivf_min_faces,
+                               ef_search=self.settings.ann_ef_search)
         self.index_path = (self.settings.collection_home(self.home) / "index"
                            / f"{self.model}.faiss")
-        self.matching = Matching(self.store, self.model, self.index, self.index_path,
-                                 self.settings.ann_min_faces)
+        self.matching = Matching(self.store, self.model, self.index, self.index_path)
         self.thresholds = Thresholds(self.store, self.model, self.settings,
                                      self.embedder.card.thresholds, self.matching)
         parts = (self.store, self.model, self.settings, self.embedder, lambda: self.detector,

@@ -10,9 +10,10 @@ follow the store's change feed (`index.store.changes`). Every write, this proces
 another's on any host, is applied as a delta: the faces it touched leave the index and come
 back with their vectors and owners as the store has them now, the people it touched are read
 again, and nothing else is. A search first applies what it has not seen (`sync`); a
-`follow` thread applies changes as they come, so that searches rarely have any left. An IVF
-index is trained again, off the request path, only when the gallery has grown or shrunk by
-`RETRAIN_GROWTH` since its lists were trained.
+`follow` thread applies changes as they come, so that searches rarely have any left. The
+index is built again, off the request path, when the gallery's size asks for another kind, an
+IVF index's gallery has grown or shrunk by `RETRAIN_GROWTH` since its lists were trained, or
+removed faces fill over `TOMBSTONE_SHARE` of an HNSW graph.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from faces.detect import Face
-from index.search import FaceIndex
+from index.search import KINDS, TOMBSTONE_SHARE, FaceIndex
 from index.store import Change, Embedded, Person, Store
 
 log = logging.getLogger("facepair.matching")
@@ -61,11 +62,9 @@ class Matching:
     """The FAISS index of one model's enrolled faces and the caches that name its hits.
     Thread-safe."""
 
-    def __init__(self, store: Store, model: str, index: FaceIndex, index_path: Path,
-                 ann_min_faces: int) -> None:
+    def __init__(self, store: Store, model: str, index: FaceIndex, index_path: Path) -> None:
         self.store, self.model = store, model
         self.index, self.index_path = index, index_path
-        self.ann_min_faces = ann_min_faces
         # held by every write that changes who is enrolled, and while the caches change
         self.lock = threading.RLock()
         self._face_person: dict[int, int] = {}  # every face in the index → its person
@@ -151,14 +150,21 @@ class Matching:
     # -- building the index again -----------------------------------------------------------
 
     def _retrain_due(self) -> bool:
-        """Whether the index is not the kind its size asks for, or its IVF lists were trained
-        on a gallery of under half, or over twice, today's size."""
-        n = len(self.index)
-        if self.index.kind == "exact":
-            return n >= self.ann_min_faces
-        if n < self.ann_min_faces // 2:  # back to an exact index (not at once: no flapping)
+        """Whether the index is not the kind its size asks for (a step down only under half
+        the threshold: no flapping), its IVF lists were trained on a gallery of under half,
+        or over twice, today's size, or removed faces fill over `TOMBSTONE_SHARE` of its
+        HNSW graph."""
+        n, now = len(self.index), KINDS.index(self.index.kind)
+        if KINDS.index(self.index.kind_for(n)) > now:
             return True
-        return not self._trained / RETRAIN_GROWTH <= n <= self._trained * RETRAIN_GROWTH
+        if KINDS.index(self.index.kind_for(2 * n)) < now:
+            return True
+        kind = self.index.kind
+        if kind == "hnsw":
+            return self.index.tombstone_share > TOMBSTONE_SHARE
+        if kind == "ivf":
+            return not self._trained / RETRAIN_GROWTH <= n <= self._trained * RETRAIN_GROWTH
+        return False
 
     def _retrain(self) -> None:
         """Build the index again from the store: at once for a small gallery, else on a
@@ -230,7 +236,7 @@ class Matching:
 
     def embedded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every enrolled face's id, person and unit vector: from the index where it holds its
-        vectors, else (an IVF index) from the store."""
+        vectors, else (an HNSW or IVF index) from the store."""
         with self.lock:
             held = self.index.vectors()
             face_person = dict(self._face_person)

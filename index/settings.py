@@ -82,10 +82,19 @@ class IndexSettings(FaceSettings):
     )
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
     ann_min_faces: int = Field(
-        200_000, ge=1, description="From this many faces on, search an approximate (IVF) index."
+        200_000, ge=1, description="From this many faces on, search an approximate index (an "
+        "HNSW graph; IVF from ivf_min_faces on).",
+    )
+    ivf_min_faces: int = Field(
+        2_000_000, ge=1, description="From this many faces on, search an IVF index (less "
+        "memory per face than an HNSW graph, and quicker to build).",
+    )
+    ann_ef_search: int = Field(
+        256, ge=1, description="HNSW candidates kept per graph and search (more: slower, "
+        "closer to exact).",
     )
     ann_nprobe: int = Field(
-        0, ge=0, description="IVF lists searched per query; 0 = an eighth of the lists."
+        0, ge=0, description="IVF lists searched per query; 0 = a quarter of the lists."
     )
 
     # albums

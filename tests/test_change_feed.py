@@ -94,7 +94,7 @@ def test_concurrent_writers_miss_no_change(store_location: str, tmp_path: Path) 
     """Writers on several connections commit in an order the feed keeps: a reader applying
     the feed while they write ends with exactly the store's faces."""
     store = Store(store_location)
-    matching = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss", 10**9)
+    matching = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss")
     matching.load()
     stop = threading.Event()
     reader = threading.Thread(target=lambda: [matching.sync() for _ in iter(stop.is_set, True)])
@@ -123,13 +123,13 @@ def test_a_restarted_replica_starts_from_its_file_and_the_changes_since(
     store = Store(store_location)
     rng = np.random.default_rng(0)
     first = _synthetic(store, "m", rng, 10, 3, 16, "a")
-    matching = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss", 10**9)
+    matching = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss")
     matching.load()
     matching.save()
     saved = matching.seen
     later = _synthetic(store, "m", rng, 5, 3, 16, "b")
     store.faces.delete(first[0])
-    again = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss", 10**9)
+    again = Matching(store, "m", FaceIndex(16), tmp_path / "m.faiss")
     again.load()
     assert FaceIndex.newest_saved(tmp_path / "m.faiss", again.seen) is not None
     assert saved < again.seen == store.changes.head()
@@ -164,8 +164,8 @@ def test_an_ivf_index_is_trained_again_only_past_the_growth_bound(
 
     store = Store(tmp_path / "gallery.sqlite3")
     rng = np.random.default_rng(0)
-    matching = Matching(store, "m", FaceIndex(16, ann_min_faces=300), tmp_path / "m.faiss",
-                        ann_min_faces=300)
+    matching = Matching(store, "m", FaceIndex(16, ann_min_faces=300, ivf_min_faces=300),
+                        tmp_path / "m.faiss")
     matching.load()
     _synthetic(store, "m", rng, 80, 5, 16, "a")  # 400 faces: past ann_min_faces
     matching.sync()
@@ -182,4 +182,35 @@ def test_an_ivf_index_is_trained_again_only_past_the_growth_bound(
     assert matching.index._index is not built and len(matching.index) == 900
     want = store.embeddings.of_model("m").face_ids.tolist()
     assert sorted(matching.index.ids().tolist()) == want
+    store.close()
+
+
+def test_an_hnsw_index_follows_the_feed_and_is_built_again_past_its_tombstones(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "gallery.sqlite3")
+
+    def graph() -> FaceIndex:
+        return FaceIndex(16, ann_min_faces=100, ef_search=64)
+
+    matching = Matching(store, "m", graph(), tmp_path / "m.faiss")
+    matching.load()
+    added = _synthetic(store, "m", np.random.default_rng(0), 40, 5, 16, "a")  # 200 faces
+    matching.sync()
+    assert matching.index.kind == "hnsw"
+    built = matching.index._index
+    for face in added[:10]:
+        store.faces.delete(face)
+    matching.sync()
+    assert matching.index._index is built and matching.index.tombstones == 10
+    again = Matching(store, "m", graph(), tmp_path / "m.faiss")  # from the file it saved
+    again.load()
+    assert again.index.tombstones == 10 and again.index._index is not built
+    assert sorted(again.index.ids().tolist()) == added[10:]
+    _, found = again.index.search(store.embeddings.of_model("m").vectors, 5)
+    assert not set(found.ravel().tolist()) & set(added[:10])
+    for face in added[10:25]:  # 25 of 200 removed: past the share
+        store.faces.delete(face)
+    matching.sync()
+    assert matching.index._index is not built and matching.index.tombstones == 0
+    assert sorted(matching.index.ids().tolist()) == added[25:]
     store.close()

@@ -352,7 +352,8 @@ def test_index_exact_and_ivf_agree_and_forget(tmp_path: Path) -> None:
     vectors = centres[rng.integers(0, 500, 20_000)] + 0.3 * rng.normal(size=(20_000, 64))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     ids = np.arange(20_000, dtype=np.int64) + 7
-    exact, ivf = FaceIndex(64, ann_min_faces=10**9), FaceIndex(64, ann_min_faces=1000, nprobe=16)
+    exact = FaceIndex(64, ann_min_faces=10**9)
+    ivf = FaceIndex(64, ann_min_faces=1000, nprobe=16, ivf_min_faces=1000)
     exact.rebuild(ids, vectors)
     ivf.rebuild(ids, vectors)
     assert (exact.kind, ivf.kind) == ("exact", "ivf")
