@@ -33,7 +33,8 @@ class LocalCluster:
     cpus: int = 1
 
     def add_node(self) -> subprocess.Popen:
-        """One more worker node, joined once the cluster counts it."""
+        """One more worker node, joined once the cluster counts it (a node killed before is
+        counted gone first: `kill(node, wait=True)`)."""
         before = self.alive()
         node = _start([RAY, "start", "--address", self.address, "--num-cpus", str(self.cpus),
                        "--block", "--disable-usage-stats"], self.temp)

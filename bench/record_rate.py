@@ -6,7 +6,7 @@ cluster's analysed photos can go into the store, whatever the number of nodes.
 32 LFW photos (DevTest people) are analysed once on this machine; copies of them under new
 paths are then named against a gallery of the album's four enrolled people and recorded, 8 a
 write, exactly as `facepair tag` does with what comes back from its workers or its Ray actors
-(`AlbumTagger._chunk`: naming, the photos and their faces with chips and vectors, the job's
+(`AlbumTagger.record_chunk`: naming, the photos and their faces with chips and vectors, the job's
 progress). Reported: photos and faces recorded a second, on one thread of the driver, into
 a throwaway PostgreSQL 15 on this machine (or SQLite).
 """
@@ -76,7 +76,7 @@ def measure(g: Gallery, folder: Path, photos: int) -> dict:
             chunk.append(dataclasses.replace(
                 item, path=str(folder / f"{i:07d}.jpg"),
                 ref=PhotoRef(place.ref.root_id, f"{i:07d}.jpg")))
-        tagger._chunk(job, chunk, tally)
+        tagger.record_chunk(job, chunk, tally)
     seconds = time.perf_counter() - start
     job.end("done")
     return {"photos": tally.photos, "faces": tally.faces, "seconds": round(seconds, 2),

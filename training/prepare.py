@@ -206,7 +206,6 @@ def prepare(
         shard_photos = SHARD_PHOTOS
     dst.mkdir(parents=True, exist_ok=True)
     people = sorted({person for _, person in items})
-    label_of = {p: i for i, p in enumerate(people)}
     meta = {"source": str(src), "size": size, "face": "tagged" if tags else face,
             "photos": len(items), "people": len(people), "template": template}
     if shard_photos:
@@ -218,7 +217,17 @@ def prepare(
     if shard_photos:
         return _prepare_shards(items, regions, dst, size, face, workers, on_progress, template,
                                shard_photos, ray)
+    return _prepare_flat(items, regions, dst, size, face, workers, on_progress, template)
 
+
+def _prepare_flat(
+    items: list[tuple[Path, str]], regions: Regions | None, dst: Path, size: int, face: str,
+    workers: int, on_progress: Callable[[int, int], None] | None, template: list | None,
+) -> PrepareReport:
+    """One memory-mapped `crops.npy` of every photo, its chunks marked done as they come
+    (`done.npy`) and a manifest written at the end."""
+    people = sorted({person for _, person in items})
+    label_of = {p: i for i, p in enumerate(people)}
     n = len(items)
     crops_path, done_path, rows_path = dst / "crops.npy", dst / "done.npy", dst / "rows.npy"
     mode = "r+" if crops_path.exists() else "w+"

@@ -114,7 +114,7 @@ class AlbumTagger:
         try:
             found, skipped, tally, total = self._begin(folder, job)
             for chunk in self._analysed(found.todo):
-                job.problems(self._chunk(job, chunk, tally))
+                job.problems(self.record_chunk(job, chunk, tally))
                 if self.progress:
                     self.progress(tally.done, total)
                 # a cancel asked here, or through the store by any process
@@ -156,7 +156,8 @@ class AlbumTagger:
         job.found(total, found.unchanged, skipped, found.unreadable)
         return found, skipped, tally, total
 
-    def _chunk(self, job: Job, chunk: list[AnalysedPhoto], tally: Tally) -> list[Problem]:
+    def record_chunk(self, job: Job, chunk: list[AnalysedPhoto], tally: Tally
+                     ) -> list[Problem]:
         """One chunk of analysed photos named, recorded with the job's progress, and its
         sidecars written; the problems met on the way."""
         # named before the write: naming takes the gallery's lock, which an enrollment

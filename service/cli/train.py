@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +22,9 @@ from service.cli.common import (
     progress,
 )
 from service.settings import get_settings
+
+if TYPE_CHECKING:
+    from training.train import TrainConfig
 
 commands = typer.Typer()
 CLUSTER = "-"  # `--ray` alone: the configured cluster
@@ -142,37 +146,15 @@ def train(
     as_json: Json = False,
 ) -> None:
     """Train the embedder on the auxiliary task (same person or not). Works under torchrun."""
-    import torch
-
-    from training.shards import is_prepared
-    from training.train import TrainConfig
     from training.train import train as run_train
 
-    last = out_dir / "last.pt"
-    fields = json.loads(config.read_text()) if config else {}
     flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "init": init,
              "freeze_lower": freeze_lower, "freeze_epochs": freeze_epochs,
              "lower_lr_scale": lower_lr_scale, "eval_minutes": eval_minutes,
              "checkpoint_minutes": checkpoint_minutes, "max_steps": max_steps,
              "threads": threads, "amp": amp, "holdout": holdout,
              "holdout_every": holdout_every}
-    if last.exists():
-        if not resume:
-            raise fail(f"{out_dir} already holds a checkpoint: pass --resume to continue it, "
-                       "or choose another --out")
-        fields = torch.load(last, map_location="cpu", weights_only=True)["config"]
-        flags = {"max_steps": max_steps, "epochs": epochs}
-    fields.update({k: v for k, v in flags.items() if v is not None})
-    fields.update(data=data, out=out_dir)
-    fields.setdefault("command", _command())
-    fields.setdefault("lfw_data", get_settings().data_dir)
-    try:
-        cfg = TrainConfig(**fields)
-    except Exception as exc:
-        raise fail(f"bad training configuration: {exc}") from exc
-    for d in cfg.data:
-        if not is_prepared(d):
-            raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv or shards.json)")
+    cfg = _train_config(data, out_dir, config, flags, resume)
     rank0 = int(os.environ.get("RANK", 0)) == 0
     bar = progress(quiet=(as_json and not err.is_terminal) or not rank0)
     task = bar.add_task("training", total=None, rate="")
@@ -200,6 +182,37 @@ def train(
     else:
         out.print(f"trained {summary['steps']}/{summary['total_steps']} steps; "
                   f"checkpoint {summary['checkpoint']}")
+
+
+def _train_config(data: list[Path], out_dir: Path, config: Path | None, flags: dict,
+                  resume: bool) -> TrainConfig:
+    """The run's configuration: the config file's fields with the flags given over them, or
+    (`resume`) the checkpoint's own with a new length; the data checked to be prepared."""
+    import torch
+
+    from training.shards import is_prepared
+    from training.train import TrainConfig
+
+    last = out_dir / "last.pt"
+    fields = json.loads(config.read_text()) if config else {}
+    if last.exists():
+        if not resume:
+            raise fail(f"{out_dir} already holds a checkpoint: pass --resume to continue it, "
+                       "or choose another --out")
+        fields = torch.load(last, map_location="cpu", weights_only=True)["config"]
+        flags = {"max_steps": flags["max_steps"], "epochs": flags["epochs"]}
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    fields.update(data=data, out=out_dir)
+    fields.setdefault("command", _command())
+    fields.setdefault("lfw_data", get_settings().data_dir)
+    try:
+        cfg = TrainConfig(**fields)
+    except Exception as exc:
+        raise fail(f"bad training configuration: {exc}") from exc
+    for d in cfg.data:
+        if not is_prepared(d):
+            raise fail(f"{d}: not a `facepair prepare` output (no manifest.csv or shards.json)")
+    return cfg
 
 
 @commands.command()
