@@ -110,6 +110,7 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
     from faces.decode import decode_reduced
     from index.album.analyse import analyse, face_sources, lend_to_workers
     from index.album.record import Tally
+    from index.album.scan import PhotoFile
     from index.album.tagger import AlbumTagger
     from index.gallery import Gallery, encode_chip
     from service.settings import get_settings
@@ -147,7 +148,10 @@ def breakdown(album: Path, truth: dict, home: Path, sample: int = 100) -> dict:
             embedder.embed_crops(np.stack(crops))
         t4 = time.perf_counter()
         # naming and writing, as the album job does them, on the worker's analysis
-        (item,) = analyse([(str(path), path.stat().st_size, path.stat().st_mtime, "")])
+        place = gallery.roots.finder()(subset / rel)
+        assert place is not None
+        (item,) = analyse([PhotoFile(str(path), path.stat().st_size, path.stat().st_mtime, "",
+                                     place.ref, place.shown)])
         t5 = time.perf_counter()
         (naming,) = tagger.name([item])
         t6 = time.perf_counter()

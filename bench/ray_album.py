@@ -8,7 +8,10 @@ cluster's start aside), with the names each gives every photo.
 
 Reported: the wall time of each command (median of the runs), Ray's overhead against the
 local pool, the tagging run's own time (from its start to its end: for Ray, connecting and
-starting the actors included), and whether both named the same faces in every photo.
+starting the actors included), and whether both named the same faces in every photo. Then,
+in this process (`steady`): the seconds from a run's start to its first chunk of photos
+recorded, and the photos a second recorded after that, for each way: a start's cost apart
+from the rate that a long job keeps.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def compare(contest: Contest, album: Path, truth: dict[str, list[str]], repeat: 
                          "same_names": local_names == ray_names,
                          "same_figures": all(local_result[k] == ray_result[k]
                                              for k in ("photos", "faces", "named", "unknown"))})
+        steady = {"local": steady_rate(contest, album, None, "steady-local"),
+                  "ray": steady_rate(contest, album, cluster.address, "steady-ray")}
     local_s = statistics.median(r["local_s"] for r in runs)
     ray_s = statistics.median(r["ray_s"] for r in runs)
     figures = {
@@ -62,6 +67,7 @@ def compare(contest: Contest, album: Path, truth: dict[str, list[str]], repeat: 
                 **precision_recall(truth, ray_names)},
         "overhead": round(ray_s / local_s - 1, 3),
         "same_names_every_run": all(r["same_names"] for r in runs),
+        "steady": steady,
     }
     print(f"{title}: {len(truth)} photos; 2 cores: `tag --workers 2` against `tag --ray` "
           f"(a head and a worker node of 1 CPU each), median of {repeat} run(s)")
@@ -71,6 +77,32 @@ def compare(contest: Contest, album: Path, truth: dict[str, list[str]], repeat: 
               f"precision {f['precision']:.3f} recall {f['recall']:.3f}")
     print(f"Ray's overhead {figures['overhead']:+.1%}; the same names on every photo in every "
           f"run: {figures['same_names_every_run']}; runs: {runs}")
+    print(f"in this process: first chunk recorded after {steady['local']['first_chunk_s']} s "
+          f"(local) and {steady['ray']['first_chunk_s']} s (Ray); after that "
+          f"{steady['local']['photos_per_s']} and {steady['ray']['photos_per_s']} photos/s")
     if as_json:
         print(json.dumps(figures))
     return figures
+
+
+def steady_rate(contest: Contest, album: Path, ray: str | None, label: str) -> dict:
+    """One run in this process (2 local workers, or the cluster at `ray`): the seconds to its
+    first recorded chunk and the photos a second recorded after it."""
+    from faces.cluster import disconnect
+    from index.album.tagger import AlbumTagger
+    from index.gallery import Gallery
+    from index.settings import IndexSettings
+
+    marks: list[tuple[float, int]] = []
+    g = Gallery(IndexSettings(home=contest.fresh_home(label)))
+    try:
+        start = time.perf_counter()
+        AlbumTagger(g, workers=2, ray=ray,
+                    progress=lambda done, _: marks.append((time.perf_counter(), done))
+                    ).run(album)
+    finally:
+        g.close()
+        disconnect()
+    (first, done0), (last, done1) = marks[0], marks[-1]
+    return {"first_chunk_s": round(first - start, 1),
+            "photos_per_s": round((done1 - done0) / max(1e-9, last - first), 2)}
