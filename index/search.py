@@ -174,7 +174,10 @@ class Graphs:
             if self.removed:
                 params.sel = self._skip(g)
             graph = self.graphs[g]
-            scores, local = graph.search(queries, min(k, int(graph.ntotal)), params=params)
+            # FAISS's own numpy search: `faiss.contrib.torch_utils` (which pytorch-metric-
+            # learning imports) puts a torch-aware `search` over it that takes no `params`
+            search = getattr(graph, "search_numpy", graph.search)
+            scores, local = search(queries, min(k, int(graph.ntotal)), params=params)
             numbers = np.where(local >= 0, local + g * GRAPH_FACES, -1)
             return scores, np.where(numbers >= 0, self.labels[np.maximum(numbers, 0)], -1)
 

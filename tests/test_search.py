@@ -52,6 +52,17 @@ def test_hnsw_finds_each_face_and_never_a_removed_one(graph) -> None:
     assert (everything >= 0).sum() == 370 and (everything[0, 370:] == -1).all()
 
 
+def test_graphs_answer_in_a_process_that_imported_faiss_torch_utils(graph) -> None:
+    """Training imports pytorch-metric-learning, which imports `faiss.contrib.torch_utils`
+    (its own `search` over FAISS's, with no search parameters): the graphs still answer."""
+    import faiss.contrib.torch_utils  # noqa: F401
+
+    index, ids, vectors = graph
+    index.remove(ids[:3])
+    _, found = index.search(vectors[:10], 1)
+    assert found[3:, 0].tolist() == ids[3:10].tolist() and not set(found[:3, 0]) & set(ids[:3])
+
+
 def test_a_face_added_again_is_found_once_with_its_new_vector(graph) -> None:
     index, ids, vectors = graph
     moved = unit(np.random.default_rng(2), 1)
