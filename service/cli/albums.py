@@ -9,7 +9,18 @@ from pathlib import Path
 import typer
 
 from faces.cluster import disconnect
-from service.cli.common import Json, emit_json, err, fail, open_gallery, out, progress, quiet
+from service.cli.common import (
+    Json,
+    emit_json,
+    err,
+    fail,
+    open_gallery,
+    out,
+    progress,
+    quiet,
+    ray_address,
+    ray_option,
+)
 
 commands = typer.Typer()
 
@@ -20,7 +31,6 @@ commands.add_typer(clusters_app, name="clusters")
 roots_app = typer.Typer(help="Photo libraries by name, which album photos are kept in.",
                         no_args_is_help=True)
 commands.add_typer(roots_app, name="roots")
-CLUSTER = "-"  # `--ray` alone: the configured cluster
 ALBUM = ("; or root:path, a folder inside a root by the root's name (`facepair roots list`)")
 
 
@@ -42,11 +52,7 @@ def tag(
     workers: int | None = typer.Option(
         None, min=1, help="Worker processes, each loading the model (default: "
         "FACEPAIR_ALBUM_WORKERS)."),
-    ray: str | None = typer.Option(
-        None, "--ray", is_flag=False, flag_value=CLUSTER, metavar="[ADDRESS]",
-        help="Analyse the photos on a Ray cluster: ADDRESS (host:port, ray://host:port, "
-        "`local`), or alone FACEPAIR_RAY_ADDRESS, else `auto` (the cluster `ray start` "
-        "made on this host). Give it after the album."),
+    ray: str | None = ray_option("Analyse the photos"),
     as_json: Json = False,
 ) -> None:
     """Tag every face in a photo library; resumable, and a re-run skips unchanged photos. A
@@ -68,8 +74,7 @@ def tag(
                     rate = done / max(1e-9, time.monotonic() - started)
                     bar.update(task, completed=done, total=total, rate=f"{rate:.1f} photos/s")
 
-                if ray == CLUSTER:
-                    ray = gallery.settings.ray_address or "auto"
+                ray = ray_address(ray, gallery.settings.ray_address)
                 tagger = AlbumTagger(gallery, workers=workers or gallery.settings.album_workers,
                                      xmp=xmp, embed=embed, progress=update,
                                      clusterer=clusterer, ray=ray)

@@ -57,6 +57,23 @@ def emit_json(payload: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
+CLUSTER = "-"  # `--ray` given alone: the configured cluster
+
+
+def ray_option(what: str) -> Any:
+    """The `--ray [ADDRESS]` option of a command that can run `what` on a Ray cluster."""
+    return typer.Option(
+        None, "--ray", is_flag=False, flag_value=CLUSTER, metavar="[ADDRESS]",
+        help=f"{what} on a Ray cluster: ADDRESS (host:port, ray://host:port, `local`), or "
+        "alone FACEPAIR_RAY_ADDRESS, else `auto` (the cluster `ray start` made on this host). "
+        "Give it after the arguments.")
+
+
+def ray_address(ray: str | None, configured: str) -> str | None:
+    """The cluster `--ray` names: None without it; alone, `configured`, else `auto`."""
+    return (configured or "auto") if ray == CLUSTER else ray
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     return typer.Exit(code)

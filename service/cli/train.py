@@ -20,6 +20,8 @@ from service.cli.common import (
     load_embedder,
     out,
     progress,
+    ray_address,
+    ray_option,
 )
 from service.settings import get_settings
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from training.train import TrainConfig
 
 commands = typer.Typer()
-CLUSTER = "-"  # `--ray` alone: the configured cluster
 
 
 eval_app = typer.Typer(help="Measure a model.", no_args_is_help=True)
@@ -76,11 +77,7 @@ def prepare(
     shard_photos: int | None = typer.Option(
         None, min=1, help="Write DST in shards of about this many photos (whole people each), "
         "which training streams a few at a time. Default with --ray: 2000; else one flat set."),
-    ray: str | None = typer.Option(
-        None, "--ray", is_flag=False, flag_value=CLUSTER, metavar="[ADDRESS]",
-        help="Detect and align on a Ray cluster, into shards: ADDRESS (host:port, "
-        "ray://host:port, `local`), or alone FACEPAIR_RAY_ADDRESS, else `auto` (the cluster "
-        "`ray start` made on this host). Every node needs SRC at the same path."),
+    ray: str | None = ray_option("Detect and align into shards"),
     as_json: Json = False,
 ) -> None:
     """Detect and align every photo of an identity-folder dataset (or every named face of a
@@ -99,8 +96,7 @@ def prepare(
         raise fail(f"{src}: not a folder")
     include = read_people(people) if people else None
     skip = read_people(exclude) if exclude else None
-    if ray == CLUSTER:
-        ray = get_settings().ray_address or "auto"
+    ray = ray_address(ray, get_settings().ray_address)
     bar, update = _bar(as_json, "preparing")
     try:
         with bar:
