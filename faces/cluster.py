@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from faces.errors import NoCluster
+from faces.memory import keep_freed_memory
 
 # the share of a CPU a reading task asks for: the rest of a node's cores go to its actors
 READ_CPUS = 0.25
@@ -82,3 +86,51 @@ def disconnect() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+def _dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _read(batch: dict[str, Any], read: Callable[..., Any], kwargs: dict) -> dict[str, list]:
+    """A reading task: `read` on each record of a batch."""
+    keep_freed_memory()
+    return {"record": [_dumps(read(pickle.loads(raw), **kwargs)) for raw in batch["record"]]}
+
+
+class _Actor:
+    """An actor of the pool: `worker(**kwargs)` made once, called on each batch's records."""
+
+    def __init__(self, worker: Callable[..., Callable[[list], list]], kwargs: dict) -> None:
+        keep_freed_memory()
+        self.worker = worker(**kwargs)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        return {"record": [_dumps(r) for r in
+                           self.worker([pickle.loads(raw) for raw in batch["record"]])]}
+
+
+def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_kwargs: dict,
+           worker: Callable[..., Callable[[list], list]], worker_kwargs: dict, batch_size: int,
+           blocks: Callable[[int], int], cores_per_actor: int = 1) -> Iterator[list[Any]]:
+    """`records` through the cluster at `address` with Ray Data: `read(record, **read_kwargs)`
+    in reading tasks of READ_CPUS each, then batches of `batch_size` through an actor pool
+    (`pool`) whose actors each make `worker(device=, threads=, **worker_kwargs)` once and
+    call it on a batch's list; the results come back a batch at a time, in no set order.
+    `blocks(actors)`: how many blocks the records are cut into."""
+    ray = connect(address)
+    actors = pool(ray, cores_per_actor)
+    dataset: Any = ray.data.from_items([{"record": _dumps(r)} for r in records],
+                                       override_num_blocks=blocks(actors.actors))
+    dataset = dataset.map_batches(_read, batch_size=batch_size, num_cpus=READ_CPUS,
+                                  batch_format="numpy",
+                                  fn_kwargs={"read": read, "kwargs": read_kwargs})
+    dataset = dataset.map_batches(
+        _Actor, batch_size=batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=min(actors.actors, len(records))),
+        num_cpus=actors.cpus, num_gpus=actors.gpus,
+        fn_constructor_kwargs={"worker": worker, "kwargs": {
+            **worker_kwargs, "device": actors.device, "threads": actors.threads}})
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
+                                      prefetch_batches=1):
+        yield [pickle.loads(raw) for raw in batch["record"]]

@@ -12,36 +12,28 @@ twice is taken once (`training.shards.ShardWriter`).
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Iterator
-from typing import Any
 
-import numpy as np
-
-from faces.cluster import READ_CPUS, connect, pool
-from training.prepare import CHUNK, Regions, Task, align_chunk, decode_chunk
+from faces.cluster import stream
+from training.prepare import CHUNK, Decoded, Regions, Task, align_chunk, decode_chunk
 from training.shards import ChunkResult
 
 # chunks a block holds once there are many (few: one a block, to spread them over the actors)
 CHUNKS_PER_BLOCK = 4
 
+# a chunk as a reading task leaves it: (start, photos, rows, size, how, template, regions)
+DecodedChunk = tuple[int, Decoded, list[tuple], int, str, list | None, Regions | None]
 
-def _dumps(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
-
-def _read(batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
-    """A reading task: each chunk's photos decoded (or their errors)."""
-    chunks = []
-    for raw in batch["chunk"]:
-        start, paths, size, how, template, regions = pickle.loads(raw)
-        photos, rows = decode_chunk(paths)
-        chunks.append(_dumps((start, photos, rows, size, how, template, regions)))
-    return {"chunk": chunks}
+def _read(task: Task) -> DecodedChunk:
+    """A reading task: a chunk's photos decoded (or their errors)."""
+    start, paths, size, how, template, regions = task
+    photos, rows = decode_chunk(paths)
+    return start, photos, rows, size, how, template, regions
 
 
 class Aligner:
-    """An actor of the pool: a detector, loaded once."""
+    """What an actor of the pool holds: a detector, loaded once."""
 
     def __init__(self, device: str, threads: int) -> None:
         import torch
@@ -51,9 +43,8 @@ class Aligner:
         torch.set_num_threads(threads)
         self.detector = Detector(device=device)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
-        return {"chunk": [_dumps(align_chunk(self.detector, *pickle.loads(raw)))
-                          for raw in batch["chunk"]]}
+    def __call__(self, chunks: list[DecodedChunk]) -> list[ChunkResult]:
+        return [align_chunk(self.detector, *chunk) for chunk in chunks]
 
 
 def aligned_on_ray(
@@ -64,21 +55,12 @@ def aligned_on_ray(
     `address`; yields (start, crops, [(score, status)], other faces) as they come back."""
     if not starts:
         return
-    ray = connect(address)
-    actors = pool(ray, 1)
     tasks: list[Task] = [(s, paths[s : s + CHUNK], size, face, template,
                           None if regions is None else regions[s : s + CHUNK]) for s in starts]
-    per_block = 1 if len(tasks) < 64 * actors.actors else CHUNKS_PER_BLOCK
-    dataset: Any = ray.data.from_items([{"chunk": _dumps(t)} for t in tasks],
-                                       override_num_blocks=math.ceil(len(tasks) / per_block))
-    dataset = dataset.map_batches(_read, batch_size=1, num_cpus=READ_CPUS, batch_format="numpy")
-    dataset = dataset.map_batches(
-        Aligner, batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=min(actors.actors, len(tasks))),
-        num_cpus=actors.cpus,
-        num_gpus=actors.gpus,
-        fn_constructor_kwargs={"device": actors.device, "threads": actors.threads})
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
-                                      prefetch_batches=1):
-        for raw in batch["chunk"]:
-            yield pickle.loads(raw)
+
+    def blocks(actors: int) -> int:
+        per_block = 1 if len(tasks) < 64 * actors else CHUNKS_PER_BLOCK
+        return math.ceil(len(tasks) / per_block)
+
+    for batch in stream(address, tasks, _read, {}, Aligner, {}, 1, blocks):
+        yield from batch

@@ -15,39 +15,33 @@ that comes back twice is recorded once.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
-from typing import Any
 
-import numpy as np
-
-from faces.cluster import READ_CPUS, connect, pool
+from faces.cluster import stream
+from faces.decode import Reduced
 from faces.detect import Detector
 from faces.embed import Embedder
-from faces.memory import keep_freed_memory
 from index.album.analyse import CHUNK, analyse_decoded
-from index.album.reading import AnalysedPhoto, read_batch
+from index.album.reading import AnalysedPhoto, decoded
 from index.album.scan import PhotoFile
 from index.gallery import Gallery
 from index.settings import IndexSettings
 
 
 class Analyser:
-    """An actor of the pool: the detector and the model, loaded once."""
+    """What an actor of the pool holds: the detector and the model, loaded once."""
 
     def __init__(self, settings: IndexSettings, model: str, device: str, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        keep_freed_memory()
         self.detector = Detector(settings, device)
         self.embedder = Embedder(model, device)
         self.limit = settings.max_pixels
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
-        photos = analyse_decoded([pickle.loads(raw) for raw in batch["photo"]], self.detector,
-                                 self.embedder, self.limit)
-        return {"photo": [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in photos]}
+    def __call__(self, photos: list[tuple[AnalysedPhoto, Reduced | None]]
+                 ) -> list[AnalysedPhoto]:
+        return analyse_decoded(photos, self.detector, self.embedder, self.limit)
 
 
 def analysed_on_ray(gallery: Gallery, todo: list[PhotoFile], address: str
@@ -56,25 +50,14 @@ def analysed_on_ray(gallery: Gallery, todo: list[PhotoFile], address: str
     back (in no set order); each photo once."""
     if not todo:
         return
-    ray = connect(address)
-    actors = pool(ray, gallery.settings.ray_cores)
     settings = gallery.settings
-    dataset: Any = ray.data.from_items(
-        [{"photo": pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL)} for p in todo],
-        override_num_blocks=max(1, min(len(todo) // CHUNK, 4 * actors.actors * 8)))
-    dataset = dataset.map_batches(
-        read_batch, batch_size=CHUNK, num_cpus=READ_CPUS, batch_format="numpy",
-        fn_kwargs={"longest": settings.detect_max_side, "limit": settings.max_pixels})
-    dataset = dataset.map_batches(
-        Analyser, batch_size=CHUNK, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=actors.actors), num_cpus=actors.cpus,
-        num_gpus=actors.gpus,
-        fn_constructor_kwargs={"settings": settings, "model": str(gallery.embedder.path),
-                               "device": actors.device, "threads": actors.threads})
     seen: set[str] = set()
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
-                                      prefetch_batches=1):
-        chunk = [p for p in (pickle.loads(raw) for raw in batch["photo"]) if p.path not in seen]
+    for batch in stream(
+            address, todo, decoded,
+            {"longest": settings.detect_max_side, "limit": settings.max_pixels},
+            Analyser, {"settings": settings, "model": str(gallery.embedder.path)}, CHUNK,
+            lambda actors: max(1, min(len(todo) // CHUNK, 32 * actors)), settings.ray_cores):
+        chunk = [p for p in batch if p.path not in seen]
         seen.update(p.path for p in chunk)
         if chunk:
             yield chunk

@@ -4,7 +4,6 @@ on a Ray node) starts in a fraction of a second."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +12,6 @@ import numpy as np
 
 from faces.decode import Reduced, decode_reduced
 from faces.errors import FacepairError
-from faces.memory import keep_freed_memory
 from index.album.scan import NOWHERE, PhotoFile
 from index.store import PhotoRef
 
@@ -52,12 +50,3 @@ def decoded(item: PhotoFile, longest: int, limit: int) -> tuple[AnalysedPhoto, R
     photo.width, photo.height = reduced.size
     return photo, reduced
 
-
-def read_batch(batch: dict[str, np.ndarray], longest: int, limit: int
-               ) -> dict[str, list[bytes]]:
-    """A reading task of a Ray cluster: each photo of a batch (pickled `PhotoFile`s) decoded
-    (pickled `decoded` results)."""
-    keep_freed_memory()
-    return {"photo": [pickle.dumps(decoded(pickle.loads(raw), longest, limit),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-                      for raw in batch["photo"]]}
