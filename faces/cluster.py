@@ -1,4 +1,6 @@
-"""Batch work on a Ray cluster: connecting to it, and the actor pool its nodes can hold.
+"""Batch work on a Ray cluster: connecting to it, the actor pool its nodes can hold, and
+records streamed through reading tasks and that pool (`faces.warm_pool`: actors kept warm
+between jobs, so that a job pays no start).
 
 Ray is an optional extra (`pip install 'facepair[ray]'`): nothing here imports it until a
 cluster is asked for. Every node runs the same facepair install and sees the photos at the
@@ -10,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -21,15 +24,19 @@ from faces.memory import keep_freed_memory
 
 # the share of a CPU a reading task asks for: the rest of a node's cores go to its actors
 READ_CPUS = 0.25
+# the namespace of facepair's actors on a cluster
+NAMESPACE = "facepair"
+# seconds an actor of a pool stays after its last batch, for the next job
+KEEP = 600.0
+# seconds a job waits for the first actor of its pool to start
+START_WITHIN = 600.0
 
 
 def connect(address: str) -> ModuleType:
     """Ray, connected to the cluster at `address` (`auto`: the one started on this host with
     `ray start`; `local`: a cluster of this process's own, for one machine)."""
-    # nothing of this install's use leaves the cluster (Ray's usage reports, Ray Data's
-    # metrics queries)
+    # nothing of this install's use leaves the cluster (Ray's usage reports)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
     try:
         import ray
     except ImportError:
@@ -37,15 +44,10 @@ def connect(address: str) -> ModuleType:
     if not ray.is_initialized():
         try:
             ray.init(address=None if address == "local" else address, log_to_driver=False,
+                     namespace=NAMESPACE,
                      logging_level=logging.WARNING, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise NoCluster(f"no Ray cluster at {address}: {exc}") from None
-    import ray.data
-
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    context.issue_detectors_config.detectors = []  # advice for Ray's own logs
     return ray
 
 
@@ -88,49 +90,68 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-def _dumps(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _read(batch: dict[str, Any], read: Callable[..., Any], kwargs: dict) -> dict[str, list]:
+def _read_batch(records: list, read: Callable[..., Any], kwargs: dict) -> list:
     """A reading task: `read` on each record of a batch."""
     keep_freed_memory()
-    return {"record": [_dumps(read(pickle.loads(raw), **kwargs)) for raw in batch["record"]]}
-
-
-class _Actor:
-    """An actor of the pool: `worker(**kwargs)` made once, called on each batch's records."""
-
-    def __init__(self, worker: Callable[..., Callable[[list], list]], kwargs: dict) -> None:
-        keep_freed_memory()
-        self.worker = worker(**kwargs)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        return {"record": [_dumps(r) for r in
-                           self.worker([pickle.loads(raw) for raw in batch["record"]])]}
+    return [read(record, **kwargs) for record in records]
 
 
 def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_kwargs: dict,
            worker: Callable[..., Callable[[list], list]], worker_kwargs: dict, batch_size: int,
-           blocks: Callable[[int], int], cores_per_actor: int = 1) -> Iterator[list[Any]]:
-    """`records` through the cluster at `address` with Ray Data: `read(record, **read_kwargs)`
-    in reading tasks of READ_CPUS each, then batches of `batch_size` through an actor pool
-    (`pool`) whose actors each make `worker(device=, threads=, **worker_kwargs)` once and
-    call it on a batch's list; the results come back a batch at a time, in no set order.
-    `blocks(actors)`: how many blocks the records are cut into."""
+           cores_per_actor: int = 1, keep: float = KEEP) -> Iterator[list[Any]]:
+    """`records` through the cluster at `address`, `batch_size` at a time: each batch read by
+    a reading task (`read(record, **read_kwargs)`, READ_CPUS of a core, on the node of the
+    actor it is for), then worked on by an actor of the pool (`faces.warm_pool`), which made
+    `worker(device=, threads=, **worker_kwargs)` once and calls it on the batch's list. Two
+    batches an actor are in flight: one worked on, one read and waiting. The results come
+    back a batch at a time, in no set order. A batch whose actor is lost (its node gone) goes
+    to another; Ray retries a lost reading task. `keep`: seconds the actors stay after their
+    last batch, for the next job (0: they leave with this one)."""
     ray = connect(address)
-    actors = pool(ray, cores_per_actor)
-    dataset: Any = ray.data.from_items([{"record": _dumps(r)} for r in records],
-                                       override_num_blocks=blocks(actors.actors))
-    dataset = dataset.map_batches(_read, batch_size=batch_size, num_cpus=READ_CPUS,
-                                  batch_format="numpy",
-                                  fn_kwargs={"read": read, "kwargs": read_kwargs})
-    dataset = dataset.map_batches(
-        _Actor, batch_size=batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=min(actors.actors, len(records))),
-        num_cpus=actors.cpus, num_gpus=actors.gpus,
-        fn_constructor_kwargs={"worker": worker, "kwargs": {
-            **worker_kwargs, "device": actors.device, "threads": actors.threads}})
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
-                                      prefetch_batches=1):
-        yield [pickle.loads(raw) for raw in batch["record"]]
+    from ray.exceptions import RayActorError
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from faces.warm_pool import WarmPool
+
+    actors = WarmPool(ray, pool(ray, cores_per_actor), worker, worker_kwargs, cores_per_actor,
+                      keep)
+    reader = ray.remote(_read_batch)
+    waiting = deque(list(records[i : i + batch_size])
+                    for i in range(0, len(records), batch_size))
+    flying: dict[Any, tuple[Any, list]] = {}  # a batch's result → (its actor, the batch)
+    since = time.monotonic()  # the last answer
+    try:
+        while waiting or flying:
+            while waiting and (actor := actors.idlest(2)) is not None:
+                batch = waiting.popleft()
+                read_ = reader.options(num_cpus=READ_CPUS, scheduling_strategy=(
+                    NodeAffinitySchedulingStrategy(actor.node, soft=True)))
+                flying[actor.handle.work.remote(read_.remote(batch, read, read_kwargs))] = (
+                    actor, batch)
+                actors.load[actor] += 1
+            done, _ = ray.wait([*flying, *actors.starting], num_returns=1, timeout=1.0)
+            if actors.starting:  # actors waiting for cores: idle ones of other pools leave
+                actors.make_room()
+            if not done:  # nothing back in a second
+                if not flying and time.monotonic() - since > START_WITHIN:
+                    raise NoCluster(f"no actor of facepair's pool started on the Ray cluster "
+                                    f"within {START_WITHIN:.0f} s: no room for them (other "
+                                    f"work holds its cores)")
+                continue
+            since = time.monotonic()
+            if done[0] in actors.starting:
+                actors.started(done[0])
+                continue
+            actor, batch = flying.pop(done[0])
+            try:
+                result = ray.get(done[0])
+            except RayActorError:
+                actors.lost(actor)  # gone with its node: its batches go to the others
+                waiting.appendleft(batch)
+                continue
+            if actor in actors.load:
+                actors.load[actor] -= 1
+            yield result
+    finally:
+        if keep <= 0:
+            actors.leave()

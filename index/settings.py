@@ -106,6 +106,10 @@ class IndexSettings(FaceSettings):
     ray_cores: int = Field(
         1, ge=1, description="CPU cores per analysing actor on a Ray node without GPUs (one "
         "actor per GPU where there are GPUs).")
+    ray_keep: float = Field(
+        600.0, ge=0, description="Seconds the analysing actors stay on the Ray cluster after "
+        "their last photo, models loaded, so that the next job starts at once; 0: they "
+        "leave with their job.")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "

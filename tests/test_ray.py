@@ -132,3 +132,55 @@ def wait_job(g: Gallery, job_id: int, seconds: float = 300):
             return job
         time.sleep(0.3)
     raise TimeoutError(f"album job {job_id} still runs")
+
+
+class Pids:
+    """A worker of a pool that answers with the process it runs in."""
+
+    def __init__(self, device: str, threads: int, pool: str) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self, records: list) -> list:
+        return [(record, self.pid) for record in records]
+
+
+def test_the_actors_stay_warm_between_jobs_and_leave_when_idle(ray_cluster):
+    """A second job finds the first one's actors (the same processes); once idle for `keep`
+    seconds they leave the cluster, and the next job starts new ones."""
+    import ray
+
+    from faces.cluster import NAMESPACE, connect, stream
+
+    def job() -> dict[int, int]:
+        pids: dict[int, int] = {}
+        for batch in stream(ray_cluster.address, list(range(12)), int, {}, Pids,
+                            {"pool": "warm-test"}, 2, keep=3):
+            pids.update(batch)
+        return pids
+
+    def names() -> set[str]:
+        return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["namespace"] == NAMESPACE}
+
+    connect(ray_cluster.address)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Pids, on the nodes
+    try:
+        before = names()
+        first = job()
+        assert sorted(first) == list(range(12))
+        pool = names() - before
+        assert len(pool) == 2  # one actor a node
+        second = job()
+        assert sorted(second) == list(range(12))
+        assert set(second.values()) <= set(first.values())  # the same actors
+        assert pool <= names()
+        deadline = time.monotonic() + 30
+        while names() & pool and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not names() & pool, "idle actors stayed past their keep"
+        third = job()
+        assert sorted(third) == list(range(12))
+        assert not set(third.values()) & set(first.values())
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        disconnect()

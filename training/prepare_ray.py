@@ -3,23 +3,19 @@ cluster, as the local pool does them (`training.prepare.align_chunk`, the same c
 same crops), for the driver to write into shards (`training.shards`).
 
 Reading tasks (a quarter of a core each) decode each chunk's photos; an actor pool
-(`faces.cluster.pool`: one actor per GPU, else one per core of each node) holds a detector each
-and detects and aligns them. The results stream back to the driver in no set order; Ray retries
-the tasks of a lost node and starts its actors again elsewhere, and a photo that comes back
-twice is taken once (`training.shards.ShardWriter`).
+(`faces.warm_pool`: one actor per GPU, else one per core of each node, kept warm between jobs)
+holds a detector each and detects and aligns them. The results stream back to the driver in
+no set order; Ray retries the tasks of a lost node, a chunk whose actor was lost goes to
+another, and a photo that comes back twice is taken once (`training.shards.ShardWriter`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 from faces.cluster import stream
 from training.prepare import CHUNK, Decoded, Regions, Task, align_chunk, decode_chunk
 from training.shards import ChunkResult
-
-# chunks a block holds once there are many (few: one a block, to spread them over the actors)
-CHUNKS_PER_BLOCK = 4
 
 # a chunk as a reading task leaves it: (start, photos, rows, size, how, template, regions)
 DecodedChunk = tuple[int, Decoded, list[tuple], int, str, list | None, Regions | None]
@@ -58,9 +54,5 @@ def aligned_on_ray(
     tasks: list[Task] = [(s, paths[s : s + CHUNK], size, face, template,
                           None if regions is None else regions[s : s + CHUNK]) for s in starts]
 
-    def blocks(actors: int) -> int:
-        per_block = 1 if len(tasks) < 64 * actors else CHUNKS_PER_BLOCK
-        return math.ceil(len(tasks) / per_block)
-
-    for batch in stream(address, tasks, _read, {}, Aligner, {}, 1, blocks):
+    for batch in stream(address, tasks, _read, {}, Aligner, {}, 1):
         yield from batch
