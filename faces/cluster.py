@@ -1,6 +1,6 @@
 """Batch work on a Ray cluster: connecting to it, the actor pool its nodes can hold, and
-records streamed through reading tasks and that pool (`faces.warm_pool`: actors kept warm
-between jobs, so that a job pays no start).
+records streamed through that pool (`faces.warm_pool`: actors kept warm between jobs, so that
+a job pays no start).
 
 Ray is an optional extra (`pip install 'facepair[ray]'`): nothing here imports it until a
 cluster is asked for. Every node runs the same facepair install and sees the photos at the
@@ -10,7 +10,6 @@ same paths (or under the same root names: `FACEPAIR_ROOTS`).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import deque
@@ -20,10 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from faces.errors import NoCluster
-from faces.memory import keep_freed_memory
 
-# the share of a CPU a reading task asks for: the rest of a node's cores go to its actors
-READ_CPUS = 0.25
 # the namespace of facepair's actors on a cluster
 NAMESPACE = "facepair"
 # seconds an actor of a pool stays after its last batch, for the next job
@@ -53,13 +49,15 @@ def connect(address: str) -> ModuleType:
 
 @dataclass(frozen=True)
 class Pool:
-    """The actors a cluster holds: how many, and what each asks for (a GPU, or `cores` CPUs
-    less the share left for reading), with the torch threads each runs."""
+    """The actors a cluster holds: how many, what each asks for (a GPU and a share of its
+    node's cores, or `cores` CPUs), the torch threads each runs and the threads that decode
+    its photos."""
 
     actors: int
     cpus: float
     gpus: float
     threads: int
+    readers: int
 
     @property
     def device(self) -> str:
@@ -67,18 +65,18 @@ class Pool:
 
 
 def pool(ray: ModuleType, cores_per_actor: int) -> Pool:
-    """One actor per GPU where the cluster has GPUs; else one per `cores_per_actor` cores of
-    each node, each leaving READ_CPUS of a core to the reading tasks beside it."""
+    """One actor per GPU where the cluster has GPUs, with its share of the node's cores for
+    decoding (as many threads); else one per `cores_per_actor` cores of each node."""
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     gpus = sum(int(r.get("GPU", 0)) for r in nodes)
     if gpus:
-        return Pool(actors=gpus, cpus=1, gpus=1, threads=1)
+        share = min(int(r.get("CPU", 0)) // int(r["GPU"]) for r in nodes if r.get("GPU", 0) >= 1)
+        return Pool(actors=gpus, cpus=max(1, share), gpus=1, threads=1, readers=max(1, share))
     cores = max(1, cores_per_actor)
-    actors = sum(max(1, int(r.get("CPU", 0)) // cores) for r in nodes if r.get("CPU", 0) >= 1)
+    actors = sum(int(r.get("CPU", 0)) // cores for r in nodes)
     if not actors:
         raise NoCluster("the Ray cluster has no node with a CPU or GPU to work on")
-    return Pool(actors=actors, cpus=max(READ_CPUS, cores - READ_CPUS), gpus=0,
-                threads=max(1, math.floor(cores)))
+    return Pool(actors=actors, cpus=cores, gpus=0, threads=cores, readers=1)
 
 
 def disconnect() -> None:
@@ -90,32 +88,23 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-def _read_batch(records: list, read: Callable[..., Any], kwargs: dict) -> list:
-    """A reading task: `read` on each record of a batch."""
-    keep_freed_memory()
-    return [read(record, **kwargs) for record in records]
-
-
 def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_kwargs: dict,
            worker: Callable[..., Callable[[list], list]], worker_kwargs: dict, batch_size: int,
            cores_per_actor: int = 1, keep: float = KEEP) -> Iterator[list[Any]]:
-    """`records` through the cluster at `address`, `batch_size` at a time: each batch read by
-    a reading task (`read(record, **read_kwargs)`, READ_CPUS of a core, on the node of the
-    actor it is for), then worked on by an actor of the pool (`faces.warm_pool`), which made
-    `worker(device=, threads=, **worker_kwargs)` once and calls it on the batch's list. Two
-    batches an actor are in flight: one worked on, one read and waiting. The results come
-    back a batch at a time, in no set order. A batch whose actor is lost (its node gone) goes
-    to another; Ray retries a lost reading task. `keep`: seconds the actors stay after their
-    last batch, for the next job (0: they leave with this one)."""
+    """`records` through the cluster at `address`, `batch_size` at a time: each batch sent to
+    an actor of the pool (`faces.warm_pool`), which made `worker(device=, threads=,
+    **worker_kwargs)` once, reads the batch's records (`read(record, **read_kwargs)`) and
+    calls the worker on the list. Two batches an actor are in flight, so that it never waits
+    for the next. The results come back a batch at a time, in no set order; a batch whose
+    actor is lost (its node gone) goes to another. `keep`: seconds the actors stay after
+    their last batch, for the next job (0: they leave with this one)."""
     ray = connect(address)
     from ray.exceptions import RayActorError
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from faces.warm_pool import WarmPool
 
-    actors = WarmPool(ray, pool(ray, cores_per_actor), worker, worker_kwargs, cores_per_actor,
-                      keep)
-    reader = ray.remote(_read_batch)
+    actors = WarmPool(ray, pool(ray, cores_per_actor), worker, worker_kwargs, read,
+                      read_kwargs, cores_per_actor, keep)
     waiting = deque(list(records[i : i + batch_size])
                     for i in range(0, len(records), batch_size))
     flying: dict[Any, tuple[Any, list]] = {}  # a batch's result → (its actor, the batch)
@@ -124,10 +113,7 @@ def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_
         while waiting or flying:
             while waiting and (actor := actors.idlest(2)) is not None:
                 batch = waiting.popleft()
-                read_ = reader.options(num_cpus=READ_CPUS, scheduling_strategy=(
-                    NodeAffinitySchedulingStrategy(actor.node, soft=True)))
-                flying[actor.handle.work.remote(read_.remote(batch, read, read_kwargs))] = (
-                    actor, batch)
+                flying[actor.handle.work.remote(batch)] = (actor, batch)
                 actors.load[actor] += 1
             done, _ = ray.wait([*flying, *actors.starting], num_returns=1, timeout=1.0)
             if actors.starting:  # actors waiting for cores: idle ones of other pools leave
@@ -153,5 +139,4 @@ def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_
                 actors.load[actor] -= 1
             yield result
     finally:
-        if keep <= 0:
-            actors.leave()
+        actors.close()

@@ -1,7 +1,8 @@
 """The actors that hold the models on a Ray cluster, kept warm between jobs.
 
 An actor loads its detector and model once (seconds: a Python process, torch, the weights)
-and then serves every job that asks for the same worker: it is a named, detached actor in
+and then serves every job that asks for the same worker, reading each batch it is sent
+(decoding photos on the cores it holds) and working on it: it is a named, detached actor in
 facepair's namespace, bound to its node, and it leaves after `keep` seconds without work. The
 first job on a cluster pays the start; the next ones find the pool warm. A pool of another
 worker or model takes the cores of idle actors of other pools: they are asked to leave.
@@ -10,11 +11,13 @@ worker or model takes the cores of idle actors of other pools: they are asked to
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -33,13 +36,17 @@ YIELD_AFTER = 1.0
 
 @ray.remote(concurrency_groups={"control": 1})  # type: ignore[call-overload]
 class Warm:
-    """An actor of a pool: `worker(**kwargs)` made once and called on each batch sent to it
-    (one at a time); its control calls answer while it works."""
+    """An actor of a pool: `worker(**kwargs)` made once; each batch sent to it is read
+    (`read(record, **read_kwargs)`, on `readers` threads) and worked on, one batch at a time;
+    its control calls answer while it works."""
 
     def __init__(self, worker: Callable[..., Callable[[list], list]], kwargs: dict,
+                 read: Callable[..., Any], read_kwargs: dict, readers: int,
                  keep: float) -> None:
         keep_freed_memory()
         self.worker = worker(**kwargs)
+        self.read = functools.partial(read, **read_kwargs)
+        self.readers = ThreadPoolExecutor(readers) if readers > 1 else None
         self.keep = keep
         self.busy = 0
         self.last = time.monotonic()
@@ -48,7 +55,8 @@ class Warm:
     def work(self, records: list) -> list:
         self.busy += 1
         try:
-            return self.worker(records)
+            return self.worker(list(self.readers.map(self.read, records) if self.readers
+                                    else map(self.read, records)))
         finally:
             self.busy -= 1
             self.last = time.monotonic()
@@ -82,14 +90,15 @@ class WarmPool:
 
     def __init__(self, cluster: ModuleType, shape: Pool,
                  worker: Callable[..., Callable[[list], list]], kwargs: dict,
-                 cores_per_actor: int, keep: float) -> None:
+                 read: Callable[..., Any], read_kwargs: dict, cores_per_actor: int,
+                 keep: float) -> None:
         self.cluster, self.shape, self.cores, self.keep = cluster, shape, cores_per_actor, keep
-        self.worker, self.kwargs = worker, kwargs
+        self.worker, self.kwargs, self.reading = worker, kwargs, (read, read_kwargs)
         # the pool's name: what its actors are made of, written out (reprs, not pickles, so
         # that every process names it alike)
         self.key = hashlib.sha1(repr((
-            worker.__module__, worker.__qualname__, sorted(kwargs.items()), shape.device,
-            shape.threads)).encode()).hexdigest()[:12]
+            worker.__module__, worker.__qualname__, sorted(kwargs.items()), read.__module__,
+            read.__qualname__, sorted(read_kwargs.items()), shape)).encode()).hexdigest()[:12]
         self.load: dict[Member, int] = {}  # started actors → their batches in flight
         self.starting: dict[Any, Member] = {}  # an answer due once the actor has started
         self.everyone: set[Member] = set()
@@ -113,7 +122,8 @@ class WarmPool:
                     max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
                         node["NodeID"], soft=False),
                 ).remote(self.worker, {**self.kwargs, "device": self.shape.device,
-                                       "threads": self.shape.threads}, self.keep)
+                                       "threads": self.shape.threads}, *self.reading,
+                         self.shape.readers, self.keep)
                 member = Member(member.name, member.node, handle)
                 self.everyone.add(member)
                 self.starting[handle.idle.remote()] = member
@@ -149,9 +159,10 @@ class WarmPool:
             self.last_room = time.monotonic()
             _others_leave(self.key)
 
-    def leave(self) -> None:
-        """Every actor of the pool gone from the cluster."""
-        for member in self.everyone:
+    def close(self) -> None:
+        """The job done with the pool: actors still starting are called off (none starts
+        for no job); with `keep` 0, every actor leaves."""
+        for member in self.everyone if self.keep <= 0 else self.starting.values():
             with contextlib.suppress(ValueError, RayActorError):
                 ray.kill(member.handle)
 

@@ -2,11 +2,11 @@
 cluster, as the local pool does them (`training.prepare.align_chunk`, the same chunks, so the
 same crops), for the driver to write into shards (`training.shards`).
 
-Reading tasks (a quarter of a core each) decode each chunk's photos; an actor pool
-(`faces.warm_pool`: one actor per GPU, else one per core of each node, kept warm between jobs)
-holds a detector each and detects and aligns them. The results stream back to the driver in
-no set order; Ray retries the tasks of a lost node, a chunk whose actor was lost goes to
-another, and a photo that comes back twice is taken once (`training.shards.ShardWriter`).
+An actor pool (`faces.warm_pool`: one actor per GPU, else one per core of each node, kept warm
+between jobs) holds a detector each; each actor decodes its chunks' photos, then detects and
+aligns them. The results stream back to the driver in no set order; a chunk whose actor was
+lost goes to another, and a photo that comes back twice is taken once
+(`training.shards.ShardWriter`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DecodedChunk = tuple[int, Decoded, list[tuple], int, str, list | None, Regions |
 
 
 def _read(task: Task) -> DecodedChunk:
-    """A reading task: a chunk's photos decoded (or their errors)."""
+    """A chunk's photos decoded (or their errors), by the actor that aligns them."""
     start, paths, size, how, template, regions = task
     photos, rows = decode_chunk(paths)
     return start, photos, rows, size, how, template, regions

@@ -1,16 +1,16 @@
 """The analyse stage on a Ray cluster (`facepair tag --ray`): the same work as
 `index.album.analyse`, spread over the cluster's nodes (`faces.cluster.stream`).
 
-Reading tasks (a quarter of a core each) decode the photos at the size detection works at; an
-actor pool detects, aligns and embeds them, each actor loading the detector and the model once
-and kept warm for the next job (`faces.warm_pool`; one actor per GPU where the cluster has
-GPUs, else one per `FACEPAIR_RAY_CORES` cores of each node). The analysed photos stream back to
-the job's driver, which names and records them through the store as the local pool's are: a
-job on Ray keeps every promise of a local one (resumable, unchanged photos skipped, the user's
-tags first, sidecars written whole, progress and cancel).
+An actor pool reads, detects, aligns and embeds the photos, each actor loading the detector and
+the model once and kept warm for the next job (`faces.warm_pool`; one actor per GPU where the
+cluster has GPUs, decoding on its share of the node's cores, else one per `FACEPAIR_RAY_CORES`
+cores of each node). The analysed photos stream back to the job's driver, which names and
+records them through the store as the local pool's are: a job on Ray keeps every promise of a
+local one (resumable, unchanged photos skipped, the user's tags first, sidecars written whole,
+progress and cancel).
 
-Ray retries the reading tasks of a lost node, a batch whose actor was lost goes to another,
-and a photo that comes back twice is recorded once.
+A batch whose actor was lost (its node gone) goes to another, and a photo that comes back
+twice is recorded once.
 """
 
 from __future__ import annotations
