@@ -165,7 +165,100 @@ class DlibResNet(nn.Module):
         return [*groups, self.fc]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"resnet_face": ResNetFace, "dlib_resnet": DlibResNet}
+def same_padding(x: torch.Tensor, kernel: tuple[int, ...], stride: tuple[int, ...]
+                 ) -> torch.Tensor:
+    """An N×C×H×W tensor padded as TensorFlow's 'SAME' pads: the output is ceil(input /
+    stride) and the padding's odd pixel goes after (right and bottom), so a stride-2 3×3
+    convolution of an even map pads 0 before and 1 after, not 1 and 1 as `padding=1` would."""
+    pad: list[int] = []
+    for size, k, s in zip(reversed(x.shape[2:]), reversed(kernel), reversed(stride),
+                          strict=True):
+        total = max((-(-size // s) - 1) * s + k - size, 0)
+        pad += [total // 2, total - total // 2]
+    return nn.functional.pad(x, pad)
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution padded the way TensorFlow's 'SAME' pads (`same_padding`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = same_padding(x, self.kernel_size, self.stride)
+        return self._conv_forward(x, self.weight, self.bias)
+
+
+def conv_unit(cin: int, cout: int, kernel: int = 1, stride: int = 1, depthwise: bool = False,
+              prelu: bool = True, same: bool = True) -> nn.Sequential:
+    """A convolution with its batch norm folded into the bias, then a per-channel PReLU
+    (or none: a linear unit)."""
+    conv_type = SameConv2d if same else nn.Conv2d
+    layers: list[nn.Module] = [conv_type(cin, cout, kernel, stride, 0,
+                                         groups=cin if depthwise else 1)]
+    if prelu:
+        layers.append(nn.PReLU(cout))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileFaceNet's bottleneck: 1×1 expansion (PReLU), 3×3 depthwise (PReLU, the block's
+    stride), linear 1×1 projection, plus the input where the shapes allow (stride 1, as many
+    channels out as in)."""
+
+    def __init__(self, cin: int, expanded: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.residual = stride == 1 and cin == cout
+        self.expand = conv_unit(cin, expanded)
+        self.depthwise = conv_unit(expanded, expanded, 3, stride, depthwise=True)
+        self.project = conv_unit(expanded, cout, prelu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+# MobileFaceNet (sirius-ai/MobileFaceNet_TF): (expanded channels, channels out, stride of the
+# first block, blocks) per stage, after a 3×3/2 convolution and a depthwise-separable one.
+MOBILEFACENET_STAGES = ((128, 64, 2, 5), (256, 128, 2, 1), (256, 128, 1, 6), (512, 128, 2, 1),
+                        (256, 128, 1, 2))
+
+
+class MobileFaceNet(nn.Module):
+    """MobileFaceNet as trained by sirius-ai/MobileFaceNet_TF (112×112 RGB in, 192-d out), batch
+    norm folded into the convolutions' biases and TensorFlow's padding kept, so its published
+    weights load exactly (`training.mobilefacenet_import`). The head is a global depthwise 7×7
+    convolution, a linear 1×1 convolution and a linear 1×1 projection to the embedding."""
+
+    def __init__(self, embedding_size: int = 192, input_size: int = 112) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.stem = nn.Sequential(conv_unit(3, 64, 3, 2), conv_unit(64, 64, 3, depthwise=True),
+                                  conv_unit(64, 64, prelu=False))
+        stages, cin = [], 64
+        for expanded, cout, stride, count in MOBILEFACENET_STAGES:
+            blocks = []
+            for i in range(count):
+                blocks.append(InvertedResidual(cin, expanded, cout, stride if i == 0 else 1))
+                cin = cout
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        side = -(-input_size // 16)  # four stride-2 convolutions
+        self.head = nn.Sequential(
+            conv_unit(cin, 512),
+            conv_unit(512, 512, side, depthwise=True, prelu=False, same=False),  # GDC
+            conv_unit(512, 512, prelu=False, same=False),
+            conv_unit(512, embedding_size, prelu=False),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+    def layer_groups(self) -> list[nn.Module]:
+        """Lower to upper: the stem, each stage, the head."""
+        return [self.stem, *self.stages, self.head]
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"resnet_face": ResNetFace, "dlib_resnet": DlibResNet,
+                                             "mobilefacenet": MobileFaceNet}
 
 
 def build(architecture: dict[str, Any]) -> nn.Module:
