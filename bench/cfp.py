@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.cfp [--model M]… [--splits 1,2,…] [--json]
 
+`--model A+B` measures a fusion of two models: a pair's score is the mean of their cosines.
+
 Each photo's largest face is found by facepair's detector, aligned for the model and
 embedded (flip-summed, as everywhere); a photo without a face scores -1 against everything.
 Accuracy as in CFP (`training.cfp.verification`): for each split the threshold that is best
@@ -44,9 +46,15 @@ def detections(paths: list[Path]) -> list:
 
 
 def embed(paths: list[Path], faces: list, model: str) -> np.ndarray:
-    """Unit embeddings of the faces (NaN rows where none)."""
+    """Unit embeddings of the faces (NaN rows where none). `A+B`: a fusion, each model's
+    unit embedding side by side and scaled to unit length again, so that a pair's cosine is
+    the mean of the models' cosines."""
     from faces.decode import decode
     from faces.embed import Embedder
+
+    if "+" in model:
+        parts = [embed(paths, faces, m) for m in model.split("+")]
+        return np.concatenate(parts, axis=1) / np.sqrt(len(parts))
 
     embedder = Embedder(model)
     out = np.full((len(paths), embedder.dim), np.nan, dtype=np.float32)
