@@ -9,7 +9,9 @@ face is the one nearest the centre, found by each system's own detector.
 
 - rank-1: mated probes whose best person is right (no threshold).
 - FNIR at FPIR 1 %: the threshold that names 1 % of non-mated probes; the share of mated probes
-  not named correctly at it.
+  not named correctly at it. Also at FPIR 1, 2 and 5 % with 90 % bootstrap intervals (probes
+  resampled, `bench.intervals`), and facepair's less face_recognition's, paired (the same
+  resamples for both).
 - At the default threshold (facepair: the card's threshold at a pair rate of FPIR 1 % / enrolled
   faces, see `Gallery.threshold`; face_recognition: distance 0.6, its default tolerance): FPIR
   (non-mated probes named) and FNIR (mated probes not named right). For facepair also at the
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import CACHE, anchor
+from bench.intervals import Scores, fnir_at_fpir, paired
 from bench.photos import lfw_dir
 
 
@@ -87,6 +90,7 @@ def rates(mated_best: np.ndarray, mated_right: np.ndarray, stranger_best: np.nda
 
 def summarise(mated_best, mated_right, stranger_best, default, higher_is_closer,
               extra: dict[str, float] | None = None) -> dict:
+    scores = Scores(mated_best, mated_right, stranger_best, higher_is_closer)
     found = stranger_best[~np.isnan(stranger_best)]
     ordered = np.sort(found)[::-1] if higher_is_closer else np.sort(found)
     k = int(0.01 * len(stranger_best))  # 1 % of all non-mated probes may be named
@@ -99,6 +103,7 @@ def summarise(mated_best, mated_right, stranger_best, default, higher_is_closer,
            for k, t in (extra or {}).items()},
         "mated_no_face": int(np.isnan(mated_best).sum()),
         "non_mated_no_face": int(np.isnan(stranger_best).sum()),
+        "fnir_at_fpir": fnir_at_fpir(scores),
     }
 
 
@@ -150,7 +155,8 @@ def facepair(enroll, mated, strangers, threads: int, model: str | None = None) -
     result = summarise(mated_best, mated_right, stranger_best, in_force.threshold, True, extra)
     return {**result, "in_force": ThresholdOut.of(in_force).model_dump(),
             "enrolled_faces": enrolled, "enroll_refused": refused,
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(time.perf_counter() - start, 1),
+            "_scores": Scores(mated_best, mated_right, stranger_best)}  # for paired figures
 
 
 def face_recognition(enroll, mated, strangers, threads: int) -> dict:
@@ -195,7 +201,8 @@ def face_recognition(enroll, mated, strangers, threads: int) -> dict:
     stranger_best, _ = best(s_enc)
     result = summarise(mated_best, mated_right, stranger_best, 0.6, False)
     return {**result, "enrolled_faces": int(keep.sum()), "enroll_refused": int((~keep).sum()),
-            "seconds": round(meta["seconds"], 1)}
+            "seconds": round(meta["seconds"], 1),
+            "_scores": Scores(mated_best, mated_right, stranger_best, False)}
 
 
 def main() -> None:
@@ -219,6 +226,10 @@ def main() -> None:
     }
     if not args.no_anchor:
         figures["face_recognition"] = face_recognition(enroll, mated, strangers, args.threads)
+        figures["paired"] = paired(figures["facepair"]["_scores"],
+                                   figures["face_recognition"]["_scores"])
+    for system in ("facepair", "face_recognition"):
+        figures.get(system, {}).pop("_scores", None)
     print(f"open-set identification, LFW DevTest ({args.conditions} conditions): "
           f"{figures['people_enrolled']} people enrolled "
           f"(3 photos each), {figures['mated_probes']} mated and {figures['non_mated_probes']} "
@@ -238,12 +249,19 @@ def main() -> None:
                 g = f[key]
                 print(f"{'':17s} at {label} {g['threshold']}: FPIR {g['fpir']:.4f} "
                       f"FNIR {g['fnir']:.4f}")
+        print(f"{'':17s} FNIR at FPIR (90 % bootstrap interval, probes resampled): " + ", ".join(
+            f"{k}: {v['fnir']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+            for k, v in f["fnir_at_fpir"].items()))
         if "in_force" in f:
             e = f["in_force"]
             print(f"{'':17s} in force: {e['source']}'s {e['threshold']}, estimated FPIR "
                   f"{e['fpir']['estimate']:.4f} [{e['fpir']['low']:.4f}, {e['fpir']['high']:.4f}]"
                   f" FNIR {e['fnir']['estimate']:.4f} "
                   f"[{e['fnir']['low']:.4f}, {e['fnir']['high']:.4f}]")
+    if "paired" in figures:
+        print("facepair less face_recognition, FNIR at FPIR (paired, 90 % interval): " + ", ".join(
+            f"{k}: {v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]"
+            for k, v in figures["paired"].items()))
     if args.json:
         print(json.dumps(figures))
 

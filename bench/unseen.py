@@ -47,6 +47,7 @@ def album(model: str, threads: int) -> dict:
 
     f = facepair(*split("album"), threads, model=model)
     return {"rank1": f["rank1"], "fnir_at_fpir_1pct": f["at_fpir_1pct"]["fnir"],
+            "fnir_at_fpir": f["fnir_at_fpir"],
             "card": f["at_card"], "gallery": f.get("at_gallery"),
             "in_force": f["in_force"]["source"]}
 
