@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -63,20 +63,27 @@ class Pool:
     def device(self) -> str:
         return "cuda" if self.gpus else "cpu"
 
+    def slots(self, resources: dict[str, float]) -> int:
+        """The actors a node with these resources holds: one per GPU, else one per `cpus`."""
+        if self.gpus:
+            return int(resources.get("GPU", 0))
+        return int(resources.get("CPU", 0) // self.cpus)
+
 
 def pool(ray: ModuleType, cores_per_actor: int) -> Pool:
     """One actor per GPU where the cluster has GPUs, with its share of the node's cores for
     decoding (as many threads); else one per `cores_per_actor` cores of each node."""
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    gpus = sum(int(r.get("GPU", 0)) for r in nodes)
-    if gpus:
+    if any(r.get("GPU", 0) >= 1 for r in nodes):
         share = min(int(r.get("CPU", 0)) // int(r["GPU"]) for r in nodes if r.get("GPU", 0) >= 1)
-        return Pool(actors=gpus, cpus=max(1, share), gpus=1, threads=1, readers=max(1, share))
-    cores = max(1, cores_per_actor)
-    actors = sum(int(r.get("CPU", 0)) // cores for r in nodes)
+        shape = Pool(actors=0, cpus=max(1, share), gpus=1, threads=1, readers=max(1, share))
+    else:
+        cores = max(1, cores_per_actor)
+        shape = Pool(actors=0, cpus=cores, gpus=0, threads=cores, readers=1)
+    actors = sum(map(shape.slots, nodes))
     if not actors:
         raise NoCluster("the Ray cluster has no node with a CPU or GPU to work on")
-    return Pool(actors=actors, cpus=cores, gpus=0, threads=cores, readers=1)
+    return replace(shape, actors=actors)
 
 
 def disconnect() -> None:
@@ -104,7 +111,7 @@ def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_
     from faces.warm_pool import WarmPool
 
     actors = WarmPool(ray, pool(ray, cores_per_actor), worker, worker_kwargs, read,
-                      read_kwargs, cores_per_actor, keep)
+                      read_kwargs, keep)
     waiting = deque(list(records[i : i + batch_size])
                     for i in range(0, len(records), batch_size))
     flying: dict[Any, tuple[Any, list]] = {}  # a batch's result → (its actor, the batch)

@@ -84,15 +84,14 @@ class Member:
 
 class WarmPool:
     """The actors of one pool as a job uses them: of `worker(device=, threads=, **kwargs)`,
-    one per GPU (`shape.gpus`) or per `cores_per_actor` cores of each node alive; found
+    as many on each node alive as `shape` puts there (`Pool.slots`); found
     where a job made them before, else made. Batches go to actors that have started; while
     none has, idle actors of other pools are asked to leave (`make_room`)."""
 
     def __init__(self, cluster: ModuleType, shape: Pool,
                  worker: Callable[..., Callable[[list], list]], kwargs: dict,
-                 read: Callable[..., Any], read_kwargs: dict, cores_per_actor: int,
-                 keep: float) -> None:
-        self.cluster, self.shape, self.cores, self.keep = cluster, shape, cores_per_actor, keep
+                 read: Callable[..., Any], read_kwargs: dict, keep: float) -> None:
+        self.cluster, self.shape, self.keep = cluster, shape, keep
         self.worker, self.kwargs, self.reading = worker, kwargs, (read, read_kwargs)
         # the pool's name: what its actors are made of, written out (reprs, not pickles, so
         # that every process names it alike)
@@ -108,23 +107,21 @@ class WarmPool:
     def join(self) -> None:
         """An actor for each slot of the nodes alive (those of this pool already there are
         found, the others made)."""
+        known = {member.name for member in self.everyone}
         for node in (n for n in self.cluster.nodes() if n.get("Alive")):
-            resources = node["Resources"]
-            slots = (int(resources.get("GPU", 0)) if self.shape.gpus
-                     else int(resources.get("CPU", 0)) // max(1, self.cores))
-            for slot in range(slots):
-                member = Member(f"{self.key}-{node['NodeID']}-{slot}", node["NodeID"], None)
-                if member in self.everyone:
+            for slot in range(self.shape.slots(node["Resources"])):
+                name = f"{self.key}-{node['NodeID']}-{slot}"
+                if name in known:
                     continue
                 handle = Warm.options(  # type: ignore[attr-defined]
-                    name=member.name, namespace=NAMESPACE, lifetime="detached",
+                    name=name, namespace=NAMESPACE, lifetime="detached",
                     get_if_exists=True, num_cpus=self.shape.cpus, num_gpus=self.shape.gpus,
                     max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
                         node["NodeID"], soft=False),
                 ).remote(self.worker, {**self.kwargs, "device": self.shape.device,
                                        "threads": self.shape.threads}, *self.reading,
                          self.shape.readers, self.keep)
-                member = Member(member.name, member.node, handle)
+                member = Member(name, node["NodeID"], handle)
                 self.everyone.add(member)
                 self.starting[handle.idle.remote()] = member
         if not self.everyone:
