@@ -50,11 +50,13 @@ def degrade(photo: Image.Image, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def album_photo(path: Path, seed: int = 0) -> Path:
-    """The degraded twin of one LFW photo (made on first use)."""
-    out = FOLDER / str(seed) / path.parent.name / path.name
+def album_photo(path: Path, seed: int = 0, where: str | None = None) -> Path:
+    """The degraded twin of one photo (made on first use), kept as `where` in the cache
+    (default: the LFW photo's folder and name)."""
+    out = FOLDER / str(seed) / (where or f"{path.parent.name}/{path.name}")
     if not out.exists():
-        key = path.name if seed == 0 else f"{seed}:{path.name}"
+        name = where or path.name
+        key = name if seed == 0 else f"{seed}:{name}"
         seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")

@@ -25,6 +25,7 @@ from index.store import AlbumFace
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
 SUGGEST_CAP = 20  # a person's enrolled faces, at most, that suggestions add to
+SUPPORT_SHOWN = 3  # the named album faces shown beside a suggestion, at most
 
 
 def person_faces(gallery: Gallery, person_id: int) -> dict[str, Any]:
@@ -74,9 +75,34 @@ def suggestions(gallery: Gallery, limit: int = 20) -> dict[str, Any]:
             continue
         found.append({"face_id": row.face_id, "score": round(row.similarity, 4),
                       "person": {"id": row.candidate_id, "name": row.name},
-                      "photo_id": row.photo_id, "path": row.path})
+                      "photo_id": row.photo_id, "path": row.path, "_vector": row.vector})
+    found = found[:limit]
+    for suggestion, support in zip(found, _support(gallery, found), strict=True):
+        del suggestion["_vector"]
+        suggestion["support"] = support
     return {"waiting": max(0, waiting), "threshold": round(threshold, 4),
-            "suggestions": found[:limit]}
+            "suggestions": found}
+
+
+def _support(gallery: Gallery, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each suggestion, the album faces named as its person (by the gallery or the
+    user, in other photos) that are confidently like it (`index.album.context`'s link): how
+    many, and the closest few."""
+    people = sorted({s["person"]["id"] for s in found})
+    if not people:
+        return []
+    ids, photos, owners, vectors = gallery.store.albums.named_as(people, gallery.model)
+    link = gallery.threshold(far=gallery.settings.context_link_far)
+    out = []
+    for s in found:
+        mine = (owners == s["person"]["id"]) & (photos != s["photo_id"])
+        scores = vectors[mine] @ s["_vector"] if mine.any() else np.empty(0)
+        linked = np.flatnonzero(scores >= link)
+        closest = linked[np.argsort(-scores[linked])][:SUPPORT_SHOWN]
+        out.append({"faces": len(linked),
+                    "closest": [{"face_id": int(ids[mine][i]), "score": round(float(scores[i]), 4)}
+                                for i in closest.tolist()]})
+    return out
 
 
 def answer(gallery: Gallery, face_id: int, reply: Literal["yes", "no", "skip"]

@@ -110,6 +110,17 @@ class IndexSettings(FaceSettings):
         600.0, ge=0, description="Seconds the analysing actors stay on the Ray cluster after "
         "their last photo, models loaded, so that the next job starts at once; 0: they "
         "leave with their job.")
+    context_band: float = Field(
+        0.04, ge=0.0, lt=1.0, description="tag: a face that scores at most this far (cosine) "
+        "under the identify threshold for a person is named them when the library's named "
+        "faces confidently like it name that person and no one else (index.album.context); "
+        "0: each photo is named alone.")
+    context_link_far: float = Field(
+        1e-4, gt=0.0, lt=1.0, description="tag: two faces are confidently alike from the "
+        "model card's one-to-one threshold at this false-accept rate.")
+    context_support: int = Field(
+        2, ge=1, description="tag: the named faces it takes to name a face from the library's "
+        "context.")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "

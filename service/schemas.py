@@ -119,7 +119,8 @@ class AlbumFaceRowOut(BaseModel):
     photo_id: int
     path: str
     similarity: float | None
-    named_by: str | None = Field(description="user: a tag of the user's, or their answer")
+    named_by: str | None = Field(description="user: a tag of the user's, or their answer; "
+                                  "context: the library's named faces like it; null: the gallery")
     tagged: str
 
 
@@ -220,12 +221,24 @@ class SplitOut(BaseModel):
     face_id: int
 
 
+class SupportingFaceOut(BaseModel):
+    face_id: int = Field(description="an album face named as the suggested person")
+    score: float = Field(description="its cosine with the suggested face")
+
+
+class SupportOut(BaseModel):
+    faces: int = Field(description="album faces in other photos named as the suggested person "
+                       "(by the gallery or the user) that are confidently like this face")
+    closest: list[SupportingFaceOut]
+
+
 class SuggestionOut(BaseModel):
     face_id: int
     score: float
     person: Named
     photo_id: int
     path: str
+    support: SupportOut
 
 
 class SuggestionsOut(BaseModel):

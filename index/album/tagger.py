@@ -6,6 +6,8 @@ analyse (`index.album.analyse`: decode, detect, embed, in worker processes) →
 name (`index.album.naming`: the gallery's names, and the user's own tags, which win) →
 record (`index.album.record`: each chunk of photos with the job's progress in one write) →
 write sidecars (`index.album.sidecars`, when asked) →
+context (`index.album.context`: faces just under the threshold named by the library's named
+faces that are confidently like them) →
 cluster (`index.album.clusters`: the unknown faces that look alike).
 The job's life (made, taken, progress, cancel, end) is `index.album.jobs`'. Originals are
 only ever read.
@@ -22,6 +24,7 @@ from typing import NotRequired, TypedDict
 from faces.errors import FacepairError, NotFound
 from index.album.analyse import analysed
 from index.album.clusters import Clusterer, cluster_unknown
+from index.album.context import ContextRun, name_by_context
 from index.album.jobs import Job, new_job
 from index.album.naming import Namer, Naming, TagCounts
 from index.album.reading import AnalysedPhoto
@@ -50,6 +53,7 @@ class AlbumRun(TypedDict):
     unchanged: int
     skipped: int
     clusters: int
+    context: ContextRun  # faces named by the library's context (over the whole library)
     seconds: float
     report: NotRequired[str]  # the HTML report's path, where one was written
 
@@ -111,6 +115,7 @@ class AlbumTagger:
              ) -> AlbumRun:
         start = time.perf_counter()
         status = "done"
+        context = ContextRun(named=0, cleared=0)
         try:
             found, skipped, tally, total = self._begin(folder, job)
             for chunk in self._analysed(found.todo):
@@ -121,6 +126,10 @@ class AlbumTagger:
                 if self.cancel.is_set() or job.cancelled():
                     status = "cancelled"
                     break
+            if status == "done":
+                context, touched = name_by_context(self.gallery)
+                if self.xmp and touched:
+                    job.problems(write_xmp(self.gallery, touched, self.embed)[1])
             clusters = cluster_unknown(self.gallery, self.clusterer)
             if then is not None:
                 then()
@@ -134,7 +143,7 @@ class AlbumTagger:
                         faces=tally.faces, named=tally.named, unknown=tally.unknown,
                         failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,
-                        seconds=round(time.perf_counter() - start, 2))
+                        context=context, seconds=round(time.perf_counter() - start, 2))
 
     def _begin(self, folder: Path, job: Job) -> tuple[Changes, int, Tally, int]:
         """The photos to tag (those unchanged, the other files skipped), the tally to go on

@@ -3,6 +3,7 @@ re-run compares a file with, what sidecars are written from, and what lists show
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -22,6 +23,7 @@ from index.store.database import Database
 from index.store.records import (
     AlbumFace,
     AlbumFaceSummary,
+    AlbumFaceTable,
     AlbumPhoto,
     NewAlbumFace,
     PhotoRef,
@@ -155,7 +157,9 @@ class AlbumsRepository:
             rows = conn.execute(
                 select(t.people.c.id, t.people.c.name, F.box)
                 .join(t.people, t.people.c.id == F.person_id)
-                .where(F.photo_id == photo.id, F.named_by.is_(None)).order_by(F.id))
+                .where(F.photo_id == photo.id,
+                       or_(F.named_by.is_(None), F.named_by == "context"))
+                .order_by(F.id))
             return photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows]
 
     def paths_of(self, person_id: int) -> list[PhotoRef]:
@@ -164,6 +168,69 @@ class AlbumsRepository:
             return [PhotoRef(int(r[0]), r[1]) for r in conn.execute(
                 select(P.root_id, P.path).join(t.album_faces, F.photo_id == P.id)
                 .where(F.person_id == person_id).distinct().order_by(P.root_id, P.path))]
+
+    # -- the album's own context ------------------------------------------------------------
+
+    def face_table(self, model: str) -> AlbumFaceTable:
+        """Every album face of `model` the user did not hide or skip, with its photo."""
+        with self.db.reading() as conn:
+            rows = conn.execute(with_photo(select(
+                F.id, F.photo_id, F.person_id, F.named_by, F.candidate_id, F.similarity,
+                F.vector, F.box, R.name.label("root"), P.path, P.width, P.height))
+                .where(F.model == model, ~F.hidden, ~F.skipped).order_by(F.id)).all()
+        nan = float("nan")
+        return AlbumFaceTable(
+            ids=np.array([r.id for r in rows], dtype=np.int64),
+            photo_ids=np.array([r.photo_id for r in rows], dtype=np.int64),
+            person_ids=np.array([-1 if r.person_id is None else r.person_id for r in rows],
+                                dtype=np.int64),
+            named_by=[r.named_by for r in rows],
+            candidate_ids=np.array([-1 if r.candidate_id is None else r.candidate_id
+                                    for r in rows], dtype=np.int64),
+            similarity=np.array([nan if r.similarity is None else r.similarity for r in rows],
+                                dtype=np.float64),
+            vectors=(np.stack([np.asarray(r.vector, np.float32) for r in rows]) if rows
+                     else np.empty((0, 0), np.float32)),
+            boxes=np.array([r.box for r in rows], dtype=np.float64).reshape(-1, 4),
+            photos={r.photo_id: (shown(r.root, r.path), r.width, r.height) for r in rows})
+
+    def named_as(self, person_ids: list[int], model: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The album faces of `model` the gallery or the user named as these people: ids,
+        photos, people and vectors."""
+        with self.db.reading() as conn:
+            rows = conn.execute(select(F.id, F.photo_id, F.person_id, F.vector).where(
+                F.model == model, F.person_id.in_(person_ids), ~F.hidden,
+                or_(F.named_by.is_(None), F.named_by == "user")).order_by(F.id)).all()
+        return (np.array([r.id for r in rows], dtype=np.int64),
+                np.array([r.photo_id for r in rows], dtype=np.int64),
+                np.array([r.person_id for r in rows], dtype=np.int64),
+                np.stack([np.asarray(r.vector, np.float32) for r in rows]) if rows
+                else np.empty((0, 0), np.float32))
+
+    def name_by_context(self, named: list[tuple[int, int]], cleared: list[int]) -> list[PhotoRef]:
+        """Faces the album's context names (face id, person id) and faces it named before
+        and no longer does (unknown again, their best person kept as the suggestion), in one
+        write; the photos whose names changed. A face the user named in the meantime is left
+        as they named it."""
+        touched = [f for f, _ in named] + cleared
+        if not touched:
+            return []
+        with self.db.transaction() as conn:
+            if cleared:
+                conn.execute(update(t.album_faces).where(
+                    F.id.in_(cleared), F.named_by == "context")
+                    .values(person_id=None, named_by=None))
+            there = _still_there(conn, {p for _, p in named})
+            for face_id, person_id in named:
+                if person_id in there:
+                    conn.execute(update(t.album_faces).where(
+                        F.id == face_id, F.person_id.is_(None), F.named_by.is_(None))
+                        .values(person_id=person_id, named_by="context",
+                                candidate_id=person_id))
+            return [PhotoRef(int(r[0]), r[1]) for r in conn.execute(
+                select(P.root_id, P.path).join(t.album_faces, F.photo_id == P.id)
+                .where(F.id.in_(touched)).distinct())]
 
     # -- faces --------------------------------------------------------------------------------
 

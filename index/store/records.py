@@ -306,3 +306,21 @@ class Change:
     face_id: int | None
     person_id: int | None
     model: str | None
+
+
+@dataclass(frozen=True)
+class AlbumFaceTable:
+    """Every album face of one model as arrays, row by row: what the album's own context is
+    read from. `person_ids` (-1: no one) with `named_by` (None: facepair's gallery; 'user';
+    'context'); `candidate_ids` (-1: none) and `similarity` (NaN: none) are the best person
+    of a face the gallery left unnamed, or the score of the one it named."""
+
+    ids: np.ndarray
+    photo_ids: np.ndarray
+    person_ids: np.ndarray
+    named_by: list[str | None]
+    candidate_ids: np.ndarray
+    similarity: np.ndarray
+    vectors: np.ndarray
+    boxes: np.ndarray  # x1, y1, x2, y2
+    photos: dict[int, tuple[str, int, int]]  # photo id → `root:path`, width, height

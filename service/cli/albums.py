@@ -93,6 +93,11 @@ def tag(
               f"unreadable): "
               f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
               f"{result['clusters']} clusters; {result['seconds']:.1f} s", highlight=False)
+    if result["context"]["named"] or result["context"]["cleared"]:
+        out.print(f"named by the library's context: {result['context']['named']} faces "
+                  f"(just under the threshold, like named faces of that person only)"
+                  + (f"; {result['context']['cleared']} no longer"
+                     if result["context"]["cleared"] else ""), highlight=False)
     if report is not None:
         out.print(f"report: {report}")
 

@@ -212,7 +212,7 @@ async function personView(id) {
     el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
-      f.path.split(/[/:]/).pop() + (f.named_by === "user" ? " ✓" : ""), f.id, "album"))));
+      f.path.split(/[/:]/).pop() + ({ user: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))));
 }
 
 // -- albums -------------------------------------------------------------------------------
@@ -341,6 +341,10 @@ async function suggestionsView() {
       picture(`/v1/album-faces/${s.face_id}/chip`, "the face"),
       el("p", {}, "Is this ", el("strong", { id: "suggested", text: s.person.name }), "?"),
       el("p", { class: "muted", text: `${s.path.split(/[/:]/).pop()} · score ${s.score.toFixed(3)}` }),
+      el("p", { id: "support", class: "muted", text: s.support.faces
+        ? `Like ${s.support.faces} face${s.support.faces === 1 ? "" : "s"} named ${s.person.name} in other photos:`
+        : `Like no face named ${s.person.name} in other photos.` }),
+      el("div", { class: "faces" }, ...s.support.closest.map((f) => picture(`/v1/album-faces/${f.face_id}/chip`, `a face named ${s.person.name}, cosine ${f.score.toFixed(3)}`))),
       el("div", { class: "row" },
         el("button", { class: "primary", text: "Yes", onclick: () => reply("yes") }),
         el("button", { text: "No", onclick: () => reply("no") }),
