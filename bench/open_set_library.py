@@ -2,7 +2,7 @@
 against per-photo `identify`, on the same photos.
 
     .venv/bin/python -m bench.open_set_library [--people devtest|held-out]
-        [--conditions lfw|album [--seed S]] [--band B --link L --support N] [--choose]
+        [--conditions lfw|album [--seed S]] [--band B --link-far F --support N] [--choose]
         [--threads N] [--fresh] [--json]
 
 The people are `bench.open_set`'s (`devtest`: LFW DevTest, each person with ≥ 4 photos
@@ -232,7 +232,7 @@ def evaluate(found: dict, rule, threshold: float | None = None) -> dict:
         return {"fpir": round(float(named(s.stranger_best).mean()), 4),
                 "fnir": round(float(1 - (named(s.mated_best) & s.mated_right).mean()), 4)}
 
-    return {"rule": {"band": rule.band, "link": rule.link, "support": rule.support},
+    return {"rule": {"band": rule.band, "support": rule.support},
             "identify": {"at_threshold": at(identify), "fnir_at_fpir": fnir_at_fpir(identify)},
             "tag": {"at_threshold": at(tag), "fnir_at_fpir": fnir_at_fpir(tag)},
             "tag_less_identify": paired(tag, identify)}
@@ -247,7 +247,7 @@ def line(name: str, figures: dict) -> str:
 
 
 def main() -> None:
-    from index.album.context import ContextRule
+    from index.album.context import ContextRule, card_links
     from index.settings import DEFAULTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -280,21 +280,17 @@ def main() -> None:
     print(f"{args.people} people ({args.conditions} conditions), one library: "
           f"{figures['people_enrolled']} enrolled, {figures['mated_probes']} mated probes, "
           f"{figures['strangers']} strangers; threshold in force {figures['threshold']}")
-    card = {float(k): v for k, v in json.loads(str(found["card"])).items()}
-
-    def link(far: float) -> float:
-        from index.thresholds import threshold_at
-
-        return round(threshold_at({str(k): v for k, v in card.items()}, far), 4)
-
-    rules = ([ContextRule(b, link(far), s) for b in (0.02, 0.04, 0.06, 0.08)
-              for far in (1e-3, 1e-4, 1e-5) for s in (1, 2, 3)] if args.choose
-             else [ContextRule(args.band, link(args.link_far), args.support)])
+    card = {str(float(k)): v for k, v in json.loads(str(found["card"])).items()}
+    rules = ([(ContextRule(b, card_links(card, far), s), far) for b in (0.02, 0.04, 0.08)
+              for far in (1e-2, 1e-3, 1e-4) for s in (1, 2, 3)] if args.choose
+             else [(ContextRule(args.band, card_links(card, args.link_far), args.support),
+                    args.link_far)])
     figures["rules"] = []
-    for rule in rules:
+    for rule, far in rules:
         result = evaluate(found, rule)
+        result["rule"]["link_far"] = far
         figures["rules"].append(result)
-        print(f"band {rule.band} link {rule.link} support {rule.support}")
+        print(f"band {rule.band} link_far {far:g} support {rule.support}")
         print(line("identify", result["identify"]))
         print(line("tag", result["tag"]))
         print("tag less identify (paired): " + ", ".join(

@@ -116,8 +116,9 @@ class IndexSettings(FaceSettings):
         "faces confidently like it name that person and no one else (index.album.context); "
         "0: each photo is named alone.")
     context_link_far: float = Field(
-        1e-4, gt=0.0, lt=1.0, description="tag: two faces are confidently alike from the "
-        "model card's one-to-one threshold at this false-accept rate.")
+        1e-4, gt=0.0, lt=1.0, description="tag: a face is confidently like one of the n faces "
+        "named as a person from the model card's one-to-one threshold at this false-accept "
+        "rate / n.")
     context_support: int = Field(
         2, ge=1, description="tag: the named faces it takes to name a face from the library's "
         "context.")

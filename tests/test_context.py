@@ -137,7 +137,7 @@ def libraries(draw) -> tuple[Faces, float]:
 def test_the_rule_never_names_a_person_twice_in_a_photo_nor_against_a_named_face(
         found: tuple[Faces, float], band: float, link: float, support: int) -> None:
     faces, threshold = found
-    named = supported(faces, threshold, ContextRule(band, link, support))
+    named = supported(faces, threshold, ContextRule(band, lambda n: link, support))
     people_in_photo = {(int(faces.photo_ids[r]), int(faces.named[r]))
                        for r in np.flatnonzero(faces.named >= 0)}
     chosen = set()

@@ -51,7 +51,9 @@ def tag(home: Path, album: Path, lfw_dir: Path, detector, embedder, fpir: float,
         for i in numbers:
             if f"{name}_{i}.jpg" not in leave_out:
                 shutil.copy(lfw(lfw_dir, name, i), album / f"{name}_{i}.jpg")
-    g = Gallery(IndexSettings(home=home, fpir=fpir), detector=detector, embedder=embedder)
+    # each photo named alone (no context): the suggestions are the faces the threshold leaves
+    g = Gallery(IndexSettings(home=home, fpir=fpir, context_band=0.0), detector=detector,
+                embedder=embedder)
     for name, person in (("Ann", ANN), ("Bob", BOB)):
         for i in (1, 2, 3):
             g.enroll(name, lfw(lfw_dir, person, i), face="center")
@@ -111,6 +113,17 @@ def test_suggestions_yes_no_skip(tmp_path: Path, lfw_dir: Path, detector) -> Non
     assert first["waiting"] >= 3
     yes, no, skip = first["suggestions"][:3]
     assert all(s["person"]["name"] == "Ann" and ANN in s["path"] for s in (yes, no, skip))
+    # each says which of the album faces named Ann (in other photos) are confidently like it
+    link = g.threshold(far=g.settings.context_link_far)
+    for s in first["suggestions"]:
+        v = vector_of(g, s["face_id"])
+        theirs = curation.person_faces(g, s["person"]["id"])["album"]
+        like = sorted((float(vector_of(g, f["id"]) @ v), f["id"]) for f in theirs
+                      if f["photo_id"] != s["photo_id"])
+        like = [x for x in like if x[0] >= link]
+        assert s["support"]["faces"] == len(like)
+        assert [f["face_id"] for f in s["support"]["closest"]] == [i for _, i in like[::-1][:3]]
+    assert any(s["support"]["faces"] for s in (yes, no, skip))
     assert all(s["score"] < first["threshold"] for s in first["suggestions"])
 
     assert curation.answer(g, yes["face_id"], "yes")["enrolled"]

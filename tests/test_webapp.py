@@ -64,7 +64,7 @@ def measure(home: Path, lfw_dir: Path, detector, group: Path) -> tuple[list[Scor
 
     summer = home / "albums" / "summer"
     fill(summer, lfw_dir)
-    with Gallery(IndexSettings(home=home, fpir=STRICTEST), detector=detector,
+    with Gallery(IndexSettings(home=home, fpir=STRICTEST, context_band=0.0), detector=detector,
                  embedder=Embedder()) as g:
         g.enroll_photos("Ann", [photo(lfw_dir, ANN, i) for i in (1, 2, 3)])
         right = max(detector.detect(decode(group)), key=lambda f: f.box[0])
@@ -133,7 +133,8 @@ def app(tmp_path_factory, lfw_dir: Path, detector):
     photos = fill(albums / "summer", lfw_dir, out)
     server = Server(root / "home")
     server.env.update(FACEPAIR_ALBUM_ROOTS=json.dumps([str(albums)]), FACEPAIR_FPIR=repr(fpir),
-                      FACEPAIR_ALBUM_WORKERS="1")
+                      FACEPAIR_ALBUM_WORKERS="1",
+                      FACEPAIR_CONTEXT_BAND="0")  # the suggestions: each photo named alone
     server.keys = {"write": server.cli("keys", "create", "--scope", "write")["key"]}
     server.start()
     yield App(server, albums, photos, group)

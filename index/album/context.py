@@ -2,12 +2,13 @@
 threshold.
 
 A face the gallery leaves unnamed is linked to the library's named faces (named by the
-gallery or by the user's own tags) that are confidently like it: cosine at least `link` (the
-model card's one-to-one threshold at `FACEPAIR_CONTEXT_LINK_FAR`), never a face of its own
-photo (one person is never twice in one photo). When at least `support` of those faces name
-one person P, and none names anyone else, and the face's own score for P (its best cosine
-with P's enrolled faces) is within `band` under the threshold, the face is named P — unless P
-is named already in its photo, or the user said it is not P. A face whose linked faces
+gallery or by the user's own tags) that are confidently like it: cosine at least `link(n)`
+for a person named n times in the library (the model card's one-to-one threshold at a pair
+rate of `FACEPAIR_CONTEXT_LINK_FAR` / n), never a face of its own photo (one person is never
+twice in one photo). When at least `support` of those faces name one person P, none names
+anyone else, and the face's own score for P (its best cosine with P's enrolled faces) is
+within `band` under the threshold, the face is named P, unless P is named already in its
+photo or the user said it is not P. A face whose linked faces
 disagree stays unnamed: a group is never merged across two names.
 
 Only the gallery's and the user's names support a face, never another face named this way, so
@@ -31,12 +32,22 @@ from index.store.records import AlbumFaceTable, PhotoRef
 
 @dataclass(frozen=True)
 class ContextRule:
-    """`band`: how far under the threshold (cosine) a face's score may be; `link`: the
-    cosine of a confident link between two faces; `support`: how many named faces it takes."""
+    """`band`: how far under the threshold (cosine) a face's score may be; `link(n)`: the
+    cosine of a confident link to a face of a person the library has `n` named faces of;
+    `support`: how many named faces it takes."""
 
     band: float
-    link: float
+    link: Callable[[int], float]
     support: int = 1
+
+
+def card_links(card: dict[str, float] | None, far: float) -> Callable[[int], float]:
+    """Links at the card's one-to-one threshold at a pair rate of `far` / n: a face is
+    compared with each of a person's n named faces, so the chance that a stranger links to
+    one of them grows with n (as `Thresholds.card_threshold` holds identify's)."""
+    from index.thresholds import threshold_at
+
+    return lambda n: threshold_at(card, far / max(1, n))
 
 
 @dataclass(frozen=True)
@@ -76,13 +87,18 @@ def supported(faces: Faces, threshold: float, rule: ContextRule,
         return {}
     import faiss
 
+    owners, counts = np.unique(faces.named[holders], return_counts=True)
+    links = dict(zip(owners.tolist(), (rule.link(int(n)) for n in counts.tolist()),
+                     strict=True))
+    link = np.array([links[p] for p in faces.named[holders].tolist()])  # per named face
     index = faiss.IndexFlatIP(faces.vectors.shape[1])
     index.add(np.ascontiguousarray(faces.vectors[holders], dtype=np.float32))
-    limits, _, found = index.range_search(
-        np.ascontiguousarray(faces.vectors[near], dtype=np.float32), rule.link)
+    limits, cosines, found = index.range_search(
+        np.ascontiguousarray(faces.vectors[near], dtype=np.float32), min(links.values()))
     rows, people = [], []
     for i, row in enumerate(near.tolist()):
-        linked = holders[found[limits[i]:limits[i + 1]]]
+        hits = found[limits[i]:limits[i + 1]]
+        linked = holders[hits[cosines[limits[i]:limits[i + 1]] >= link[hits]]]
         linked = linked[faces.photo_ids[linked] != faces.photo_ids[row]]
         agree = np.unique(faces.named[linked])
         if len(agree) == 1 and len(linked) >= rule.support:
@@ -141,7 +157,8 @@ def name_by_context(gallery: Gallery) -> tuple[ContextRun, list[PhotoRef]]:
     table = gallery.store.albums.face_table(gallery.model)
     named: dict[int, int] = {}
     if settings.context_band > 0 and len(table.ids):
-        rule = ContextRule(settings.context_band, gallery.threshold(far=settings.context_link_far),
+        rule = ContextRule(settings.context_band,
+                           card_links(gallery.thresholds.card, settings.context_link_far),
                            settings.context_support)
         named = supported(Faces.of(table), gallery.threshold(), rule,
                           enrolled_score(gallery, table.vectors))
