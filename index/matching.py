@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from faces.detect import Face
+from index.lookalikes import NEIGHBOURS, NearPeople, reason, too_close
 from index.search import KINDS, TOMBSTONE_SHARE, FaceIndex
 from index.store import Change, Embedded, Person, Store
 
@@ -56,6 +57,7 @@ class FaceMatch:
     person: Person | None
     score: float
     candidates: list[Candidate] = field(default_factory=list)
+    reason: str | None = None  # why a face its best person reaches is left unknown
 
 
 class Matching:
@@ -74,6 +76,7 @@ class Matching:
         self._seen = -1  # the last change of the feed the index and caches reflect
         self._trained = 0  # faces in the index when it was last built
         self._retraining: threading.Thread | None = None
+        self._near = NearPeople()  # look-alikes (`index.lookalikes`), forgotten as the feed goes
 
     # -- in step with the store -------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Matching:
             self._people = {p.id: p for p in self.store.people.all()}
             self._exclusions = self.store.embeddings.exclusions(self.model)
             self._most_faces = max((p.faces for p in self._people.values()), default=1)
+            self._near.forget()
             self.sync()
 
     def sync(self) -> None:
@@ -143,6 +147,7 @@ class Matching:
                     self._most_faces = max(self._most_faces, now[pid].faces)
                 else:
                     self._people.pop(pid, None)
+        self._near.forget(people)
         if any(c.kind == "exclusion" and c.model == self.model for c in batch):
             self._exclusions = self.store.embeddings.exclusions(self.model)
         return bool(held)
@@ -196,6 +201,7 @@ class Matching:
         self._face_person = dict(zip(embedded.face_ids.tolist(),
                                      embedded.person_ids.tolist(), strict=True))
         self._seen, self._trained = head, len(embedded.face_ids)
+        self._near.forget()
         self.index.save(self.index_path, head)
 
     def save(self) -> None:
@@ -249,6 +255,25 @@ class Matching:
         people = np.array([face_person[f] for f in ids.tolist()], dtype=np.int64)
         return ids, people, vectors
 
+    def near_people(self) -> NearPeople:
+        """Who looks like whom (`index.lookalikes`), brought up to date with the feed: the
+        people a change touched are searched again, everyone after a reload."""
+        self.sync()
+        with self.lock:
+            stale = self._near.stale
+            if stale is not None and not stale:
+                return self._near
+            if stale is None:
+                faces, people, vectors = self.embedded()
+            else:
+                found = self.store.embeddings.of_model(self.model, face_ids=sorted(
+                    f for f, p in self._face_person.items() if p in stale))
+                faces, people, vectors = found.face_ids, found.person_ids, found.vectors
+            k = min(len(self.index), self._most_faces + NEIGHBOURS)
+            self._near.refresh(people, faces, vectors, lambda v: self.index.search(v, k),
+                               self._face_person)
+            return self._near
+
     # -- exclusions -------------------------------------------------------------------------
 
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
@@ -294,11 +319,18 @@ class Matching:
                 for cs, v in zip(candidates, vectors, strict=True)]
 
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float,
-              top_k: int) -> list[FaceMatch]:
-        """Name the faces of one photo: a joint assignment, each person at most once."""
-        candidates = self.candidates(vectors, top_k)
-        matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c)
-                   for f, c in zip(faces, candidates, strict=True)]
+              top_k: int, margin: float = 0.0, level: float | None = None) -> list[FaceMatch]:
+        """Name the faces of one photo: a joint assignment, each person at most once. A face
+        whose best two people look alike (their faces reach `level`, default `threshold`) and
+        are less than `margin` apart is left unknown (`index.lookalikes`)."""
+        found = self.candidates(vectors, max(top_k, 2) if margin > 0 else top_k)
+        matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c[:top_k])
+                   for f, c in zip(faces, found, strict=True)]
+        if margin > 0:
+            self._ambiguous(matches, found, threshold, margin,
+                            threshold if level is None else level)
+        # a face left unknown between look-alikes is no one's to assign
+        candidates = [[] if m.reason else c[:top_k] for m, c in zip(matches, found, strict=True)]
         people = sorted({c.person.id for cs in candidates for c in cs if c.score >= threshold})
         if not people:
             return matches
@@ -322,3 +354,21 @@ class Matching:
                 chosen = next(c for c in candidates[i] if c.person.id == people[j])
                 matches[i].person, matches[i].score = chosen.person, chosen.score
         return matches
+
+    def _ambiguous(self, matches: list[FaceMatch], candidates: list[list[Candidate]],
+                   threshold: float, margin: float, level: float) -> None:
+        """Leave unknown, with the reason and both people as candidates, each face whose best
+        person would be named but leads a look-alike by less than `margin`."""
+        close = [(m, cs) for m, cs in zip(matches, candidates, strict=True)
+                 if len(cs) >= 2 and cs[0].score >= threshold
+                 and cs[0].score - cs[1].score < margin]
+        if not close:
+            return
+        with self.lock:
+            near = self.near_people()  # searched only when a face needs it
+            for m, cs in close:
+                best, second = cs[0], cs[1]
+                if too_close((best.person.id, best.score), (second.person.id, second.score),
+                             near.score, level, margin):
+                    m.reason = reason(second.person.name)
+                    m.candidates = cs[:max(2, len(m.candidates))]

@@ -39,9 +39,14 @@ class Recognition:
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float | None = None,
               top_k: int | None = None) -> list[FaceMatch]:
         """Name the faces of one photo (`Matching.match`) at the threshold in force, or the
-        one given."""
-        thr = self.thresholds.threshold() if threshold is None else threshold
-        return self.matching.match(faces, vectors, thr, top_k or self.settings.top_k)
+        one given, with the margin between look-alikes of the settings."""
+        # (with a threshold of the caller's, the last estimate: never a wait for a new one)
+        in_force = (self.thresholds.threshold() if threshold is None
+                    else self.thresholds.estimate(wait=False).threshold)
+        thr = in_force if threshold is None else threshold
+        # look-alikes are people whose faces reach the threshold in force, whatever `threshold`
+        return self.matching.match(faces, vectors, thr, top_k or self.settings.top_k,
+                                   self.settings.lookalike_margin, in_force)
 
     def identify(self, photo: PhotoInput, threshold: float | None = None,
                  top_k: int | None = None, source: str | None = None) -> list[FaceMatch]:
