@@ -319,15 +319,16 @@ class Matching:
                 for cs, v in zip(candidates, vectors, strict=True)]
 
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float,
-              top_k: int, margin: float = 0.0, level: float | None = None) -> list[FaceMatch]:
+              top_k: int, lookalike_margin: float = 0.0, level: float | None = None
+              ) -> list[FaceMatch]:
         """Name the faces of one photo: a joint assignment, each person at most once. A face
         whose best two people look alike (their faces reach `level`, default `threshold`) and
-        are less than `margin` apart is left unknown (`index.lookalikes`)."""
-        found = self.candidates(vectors, max(top_k, 2) if margin > 0 else top_k)
+        are less than `lookalike_margin` apart is left unknown (`index.lookalikes`)."""
+        found = self.candidates(vectors, max(top_k, 2) if lookalike_margin > 0 else top_k)
         matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c[:top_k])
                    for f, c in zip(faces, found, strict=True)]
-        if margin > 0:
-            self._ambiguous(matches, found, threshold, margin,
+        if lookalike_margin > 0:
+            self._ambiguous(matches, found, threshold, lookalike_margin,
                             threshold if level is None else level)
         # a face left unknown between look-alikes is no one's to assign
         candidates = [[] if m.reason else c[:top_k] for m, c in zip(matches, found, strict=True)]
