@@ -1,0 +1,231 @@
+"""What the margin between look-alikes costs and saves, on people the model did not train on.
+
+    .venv/bin/python -m bench.lookalikes [--choose] [--margins 0.01,0.02,…] [--json]
+
+Two open-set galleries (without `--choose`, the reported ones):
+- cfp-dev, splits 4 and 5 (`--splits`): the people in order, every other one enrolled with
+  their first 3 frontal photos, their other 7 frontal and 4 profile photos mated probes; every
+  photo of the others a stranger.
+- LFW DevTest (`bench.open_set.devtest_split`): each person with ≥ 4 photos enrolled with their
+  first 3, their other photos mated probes; the people with fewer photos strangers.
+`--choose` measures cfp-dev splits 1–3 alike, less the people who are also LFW DevTest people:
+the data the margin is chosen on, the one whose misidentifications saved (mated probes named
+as someone else, strangers named) less correct names lost is largest (a tie: the smaller).
+
+The faces are those of `bench.lookalike_faces` (cached vectors). The enrolled faces are
+written into a fresh gallery's store and read as identify reads them (`Gallery.reload`); each
+probe is then named by `Matching.match`, as identify names a photo of that one face, at the
+threshold in force (`Gallery.threshold`: the gallery's own estimate at FACEPAIR_FPIR, or the
+card's) and with each margin, the look-alike level being that threshold
+(`index.lookalikes`). A probe without a face is never named.
+
+Per margin, against the same probes without one: mated probes named wrong without it and left
+unknown with it (misidentifications saved), strangers named without it and not with it
+(strangers saved), mated probes named right without it and left unknown with it (correct names
+lost); each with a 90 % bootstrap interval (`bench.intervals`' resampling: mated probes and
+strangers each drawn again from themselves, 2,000 times). The look-alike pairs of each gallery
+are listed. A handful of events makes a wide interval: the counts say how many there were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.intervals import LEVEL, RESAMPLES
+
+MARGINS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1)
+PER_ENROLLED = 3
+RIGHT, WRONG, UNKNOWN = 0, 1, 2
+
+Split = tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]  # enroll, mated, strangers
+
+
+def cfp_split(splits: tuple[int, ...], leave_out_lfw: bool) -> Split:
+    """cfp-dev people of these splits: every other one enrolled (first 3 frontal photos; the
+    rest, profiles too, mated probes), the others strangers."""
+    from bench.lookalike_faces import cfp_vectors
+    from service.settings import get_settings
+    from training.cfp import cfp_root, devtest_people, person_of, split_of
+
+    paths, vectors = cfp_vectors()
+    left_out = devtest_people(cfp_root(get_settings().data_dir)) if leave_out_lfw else set()
+    rows: dict[int, list[int]] = {}
+    for i, path in enumerate(paths):
+        person = person_of(path)
+        if split_of(person) in splits and person not in left_out:
+            rows.setdefault(person, []).append(i)  # frontal photos first, then profiles
+    enroll, mated, strangers = {}, {}, []
+    for k, person in enumerate(sorted(rows)):
+        mine = rows[person]
+        if k % 2 == 0:
+            enroll[f"cfp {person:03d}"] = vectors[mine[:PER_ENROLLED]]
+            mated[f"cfp {person:03d}"] = vectors[mine[PER_ENROLLED:]]
+        else:
+            strangers += mine
+    return enroll, mated, vectors[strangers]
+
+
+def lfw_split() -> Split:
+    from bench.lookalike_faces import lfw_vectors
+    from bench.open_set import devtest_split
+
+    enroll_paths, mated_paths, stranger_paths = devtest_split()
+    order = ([p for ps in enroll_paths.values() for p in ps]
+             + [p for ps in mated_paths.values() for p in ps] + stranger_paths)
+    vectors = dict(zip(order, lfw_vectors(order), strict=True))
+    return ({n: np.stack([vectors[p] for p in ps]) for n, ps in enroll_paths.items()},
+            {n: np.stack([vectors[p] for p in ps]) for n, ps in mated_paths.items()},
+            np.stack([vectors[p] for p in stranger_paths]))
+
+
+def gallery_of(home: Path, enroll: dict[str, np.ndarray]):  # -> Gallery
+    """A gallery whose people are enrolled with these vectors (a NaN row: no face, left out)."""
+    from index.gallery import Gallery
+    from index.settings import IndexSettings
+    from index.store import NewFace
+
+    g = Gallery(IndexSettings(home=home, lookalike_margin=0.0))
+    store = g.store
+    with store.transaction():
+        for name, vectors in enroll.items():
+            person = store.people.add(name)
+            for j, v in enumerate(vectors):
+                if np.isnan(v[0]):
+                    continue
+                photo = store.faces.add_photo(f"{name}-{j}".ljust(64, "0"), name, 1, 1)
+                face = store.faces.add(NewFace(photo, person, [0, 0, 1, 1], [[0, 0]] * 5, 1.0,
+                                               0.0, b"", [[0, 0]] * 5))
+                store.embeddings.put(g.model, [face], v[None])
+    g.reload()
+    return g
+
+
+def outcomes(g, probes: np.ndarray, truth: list[str | None], threshold: float,
+             margin: float) -> np.ndarray:
+    """RIGHT, WRONG or UNKNOWN for each probe (`truth` None: a stranger, whom any name is
+    wrong for), named by `Matching.match` as a photo of that one face."""
+    from faces.detect import Face
+
+    face = Face((0.0, 0.0, 1.0, 1.0), 1.0, np.zeros((5, 2), dtype=np.float32))
+    out = np.full(len(probes), UNKNOWN)
+    for i, (v, who) in enumerate(zip(probes, truth, strict=True)):
+        if np.isnan(v[0]):
+            continue
+        (m,) = g.matching.match([face], v[None], threshold, g.settings.top_k,
+                                lookalike_margin=margin, level=threshold)
+        if m.person is not None:
+            out[i] = RIGHT if m.person.name == who else WRONG
+    return out
+
+
+def interval(counts: np.ndarray) -> list[float]:
+    tail = (1 - LEVEL) / 2 * 100
+    return [float(np.percentile(counts, tail)), float(np.percentile(counts, 100 - tail))]
+
+
+def measure(enroll: dict[str, np.ndarray], mated: dict[str, np.ndarray], strangers: np.ndarray,
+            margins: tuple[float, ...], seed: int = 0) -> dict:
+    probes = np.concatenate([*mated.values(), strangers])
+    truth: list[str | None] = [n for n, vs in mated.items() for _ in vs]
+    n_mated = len(truth)
+    truth += [None] * len(strangers)
+    with tempfile.TemporaryDirectory() as home:
+        g = gallery_of(Path(home), enroll)
+        try:
+            threshold = g.threshold()
+            alike = g.lookalikes(threshold)
+            without = outcomes(g, probes, truth, threshold, 0.0)
+            per_margin = {m: outcomes(g, probes, truth, threshold, m) for m in margins}
+        finally:
+            g.close(save=False)
+    rng = np.random.default_rng(seed)
+    draws = np.concatenate([rng.integers(0, n_mated, (RESAMPLES, n_mated)),
+                            n_mated + rng.integers(0, len(strangers),
+                                                   (RESAMPLES, len(strangers)))], axis=1)
+    mated_probe = np.arange(len(probes)) < n_mated
+
+    def figure(events: np.ndarray) -> dict:
+        return {"count": int(events.sum()), "interval": interval(events[draws].sum(axis=1))}
+
+    rows = {}
+    for m, with_margin in per_margin.items():
+        saved_wrong = mated_probe & (without == WRONG) & (with_margin != WRONG)
+        saved_strangers = ~mated_probe & (without == WRONG) & (with_margin != WRONG)
+        lost = mated_probe & (without == RIGHT) & (with_margin != RIGHT)
+        rows[f"{m:g}"] = {
+            "misidentifications_saved": figure(saved_wrong),
+            "strangers_saved": figure(saved_strangers),
+            "correct_lost": figure(lost),
+            "net": int(saved_wrong.sum() + saved_strangers.sum() - lost.sum()),
+            "fnir": round(float((with_margin[mated_probe] != RIGHT).mean()), 4),
+            "fpir": round(float((with_margin[~mated_probe] == WRONG).mean()), 4),
+        }
+    return {
+        "people_enrolled": len(enroll), "mated_probes": n_mated,
+        "strangers": len(strangers), "threshold": round(threshold, 4),
+        "lookalike_pairs": [[p.name for p in pair.people] + [pair.score]
+                            for pair in alike.pairs],
+        "without_margin": {
+            "misidentified": int(((without == WRONG) & mated_probe).sum()),
+            "strangers_named": int(((without == WRONG) & ~mated_probe).sum()),
+            "fnir": round(float((without[mated_probe] != RIGHT).mean()), 4),
+            "fpir": round(float((without[~mated_probe] == WRONG).mean()), 4)},
+        "margins": rows,
+    }
+
+
+def chosen(figures: dict) -> float:
+    """The margin with the most errors saved less correct names lost (a tie: the smaller)."""
+    best = max(figures["margins"].items(), key=lambda kv: (kv[1]["net"], -float(kv[0])))
+    return float(best[0]) if best[1]["net"] > 0 else 0.0
+
+
+def show(title: str, f: dict) -> None:
+    w = f["without_margin"]
+    print(f"{title}: {f['people_enrolled']} people enrolled, {f['mated_probes']} mated probes, "
+          f"{f['strangers']} strangers; threshold in force {f['threshold']}; "
+          f"{len(f['lookalike_pairs'])} look-alike pairs")
+    print(f"  without a margin: {w['misidentified']} mated probes named wrong, "
+          f"{w['strangers_named']} strangers named (FNIR {w['fnir']:.4f}, FPIR {w['fpir']:.4f})")
+    for m, r in f["margins"].items():
+        a, b, c = r["misidentifications_saved"], r["strangers_saved"], r["correct_lost"]
+        print(f"  margin {m:>5}: misidentifications saved {a['count']} {a['interval']}, "
+              f"strangers saved {b['count']} {b['interval']}, correct names lost "
+              f"{c['count']} {c['interval']} (FNIR {r['fnir']:.4f}, FPIR {r['fpir']:.4f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--choose", action="store_true", help="measure the data the margin "
+                        "is chosen on: cfp-dev splits 1–3, less LFW DevTest people")
+    parser.add_argument("--splits", default="4,5", help="cfp-dev splits reported")
+    parser.add_argument("--margins", default=",".join(f"{m:g}" for m in MARGINS))
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    args = parser.parse_args()
+    margins = tuple(float(m) for m in args.margins.split(","))
+    start = time.perf_counter()
+    figures: dict = {}
+    if args.choose:
+        figures["cfp_choose"] = measure(*cfp_split((1, 2, 3), leave_out_lfw=True), margins)
+        figures["chosen_margin"] = chosen(figures["cfp_choose"])
+        show("cfp-dev splits 1–3 (less LFW DevTest people)", figures["cfp_choose"])
+        print(f"chosen margin: {figures['chosen_margin']:g}")
+    else:
+        splits = tuple(int(s) for s in args.splits.split(","))
+        figures["cfp"] = measure(*cfp_split(splits, leave_out_lfw=False), margins)
+        show(f"cfp-dev splits {args.splits}", figures["cfp"])
+        figures["lfw_devtest"] = measure(*lfw_split(), margins)
+        show("LFW DevTest", figures["lfw_devtest"])
+    figures["seconds"] = round(time.perf_counter() - start, 1)
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
