@@ -1,6 +1,6 @@
 """What the margin between look-alikes costs and saves, on people the model did not train on.
 
-    .venv/bin/python -m bench.lookalikes [--choose] [--margins 0.01,0.02,…] [--json]
+    .venv/bin/python -m bench.lookalikes [--choose | --twins] [--margins 0.01,0.02,…] [--json]
 
 Two open-set galleries (without `--choose`, the reported ones):
 - cfp-dev, splits 4 and 5 (`--splits`): the people in order, every other one enrolled with
@@ -9,22 +9,28 @@ Two open-set galleries (without `--choose`, the reported ones):
 - LFW DevTest (`bench.open_set.devtest_split`): each person with ≥ 4 photos enrolled with their
   first 3, their other photos mated probes; the people with fewer photos strangers.
 `--choose` measures cfp-dev splits 1–3 alike, less the people who are also LFW DevTest people:
-the data the margin is chosen on, the one whose misidentifications saved (mated probes named
-as someone else, strangers named) less correct names lost is largest (a tie: the smaller).
-
-The faces are those of `bench.lookalike_faces` (cached vectors). The enrolled faces are
-written into a fresh gallery's store and read as identify reads them (`Gallery.reload`); each
-probe is then named by `Matching.match`, as identify names a photo of that one face, at the
-threshold in force (`Gallery.threshold`: the gallery's own estimate at FACEPAIR_FPIR, or the
-card's) and with each margin, the look-alike level being that threshold
-(`index.lookalikes`). A probe without a face is never named.
-
-Per margin, against the same probes without one: mated probes named wrong without it and left
-unknown with it (misidentifications saved), strangers named without it and not with it
-(strangers saved), mated probes named right without it and left unknown with it (correct names
-lost); each with a 90 % bootstrap interval (`bench.intervals`' resampling: mated probes and
-strangers each drawn again from themselves, 2,000 times). The look-alike pairs of each gallery
-are listed. A handful of events makes a wide interval: the counts say how many there were.
+and the same people with identical twins (below): the data the margin is chosen on. Its
+gain is the misidentifications it saves (mated probes named as someone else, strangers
+named), each counted `WRONG_COST` (2) times, less the correct names it loses; of the margins
+whose gain on the unrelated people is not negative, the one with the most gain with twins.
+`--twins` measures LFW DevTest with identical twins (`with_twins`): each person with 7 or more
+probes is enrolled a second time, under another name, with 3 of their probes; a probe named as
+the twin is a misidentification. Enrolled twins are strangers to each other who score as one
+person, so they raise the gallery's own threshold estimate; the twins are therefore named at
+the threshold in force of the gallery without them. The people of these sets are unrelated, so
+few of them look alike; the twins are the case the margin is for. The faces are those of
+`bench.lookalike_faces` (cached vectors). The enrolled faces are written into a fresh gallery's
+store and read as identify reads them (`Gallery.reload`); each probe is then named by
+`Matching.match`, as identify names a photo of that one face, at the threshold in force
+(`Gallery.threshold`: the gallery's own estimate at FACEPAIR_FPIR, or the card's) and with each
+margin, the look-alike level being that threshold (`index.lookalikes`). A probe without a face
+is never named. Per margin, against the same probes without one: mated probes named wrong
+without it and left unknown with it (misidentifications saved), strangers named without it and
+not with it (strangers saved), mated probes named right without it and left unknown with it
+(correct names lost); each with a 90 % bootstrap interval (`bench.intervals`' resampling: mated
+probes and strangers each drawn again from themselves, 2,000 times). The look-alike pairs of
+each gallery are listed. A handful of events makes a wide interval: the counts say how many
+there were.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from bench.intervals import LEVEL, RESAMPLES
 MARGINS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1)
 PER_ENROLLED = 3
 RIGHT, WRONG, UNKNOWN = 0, 1, 2
+# a wrong name costs as much as this many names not given: it is written into the library
+# (tags, sidecars) and must be found before it can be undone, where a face left unknown asks
+WRONG_COST = 2
 
 Split = tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]  # enroll, mated, strangers
 
@@ -82,6 +91,19 @@ def lfw_split() -> Split:
     return ({n: np.stack([vectors[p] for p in ps]) for n, ps in enroll_paths.items()},
             {n: np.stack([vectors[p] for p in ps]) for n, ps in mated_paths.items()},
             np.stack([vectors[p] for p in stranger_paths]))
+
+
+def with_twins(split: Split) -> Split:
+    """The split with an identical twin for each enrolled person with ≥ 4 mated probes left
+    after 3: their next 3 photos enrolled under another name (`NAME (twin)`), their probes
+    from the 4th on. A twin's name given to such a probe is a misidentification."""
+    enroll, mated, strangers = split
+    enroll, mated = dict(enroll), dict(mated)
+    for name, probes in list(mated.items()):
+        if len(probes) >= PER_ENROLLED + 4:
+            enroll[f"{name} (twin)"] = probes[:PER_ENROLLED]
+            mated[name] = probes[PER_ENROLLED:]
+    return enroll, mated, strangers
 
 
 def gallery_of(home: Path, enroll: dict[str, np.ndarray]):  # -> Gallery
@@ -126,11 +148,14 @@ def outcomes(g, probes: np.ndarray, truth: list[str | None], threshold: float,
 
 def interval(counts: np.ndarray) -> list[float]:
     tail = (1 - LEVEL) / 2 * 100
-    return [float(np.percentile(counts, tail)), float(np.percentile(counts, 100 - tail))]
+    return [round(float(np.percentile(counts, q)), 1) for q in (tail, 100 - tail)]
 
 
 def measure(enroll: dict[str, np.ndarray], mated: dict[str, np.ndarray], strangers: np.ndarray,
-            margins: tuple[float, ...], seed: int = 0) -> dict:
+            margins: tuple[float, ...], seed: int = 0, threshold: float | None = None
+            ) -> dict:
+    """The figures of one gallery and its probes, at the threshold in force (or `threshold`,
+    which is then the look-alike level too)."""
     probes = np.concatenate([*mated.values(), strangers])
     truth: list[str | None] = [n for n, vs in mated.items() for _ in vs]
     n_mated = len(truth)
@@ -138,7 +163,7 @@ def measure(enroll: dict[str, np.ndarray], mated: dict[str, np.ndarray], strange
     with tempfile.TemporaryDirectory() as home:
         g = gallery_of(Path(home), enroll)
         try:
-            threshold = g.threshold()
+            threshold = g.threshold() if threshold is None else threshold
             alike = g.lookalikes(threshold)
             without = outcomes(g, probes, truth, threshold, 0.0)
             per_margin = {m: outcomes(g, probes, truth, threshold, m) for m in margins}
@@ -162,8 +187,7 @@ def measure(enroll: dict[str, np.ndarray], mated: dict[str, np.ndarray], strange
             "misidentifications_saved": figure(saved_wrong),
             "strangers_saved": figure(saved_strangers),
             "correct_lost": figure(lost),
-            "net": int(saved_wrong.sum() + saved_strangers.sum() - lost.sum()),
-            "fnir": round(float((with_margin[mated_probe] != RIGHT).mean()), 4),
+                "fnir": round(float((with_margin[mated_probe] != RIGHT).mean()), 4),
             "fpir": round(float((with_margin[~mated_probe] == WRONG).mean()), 4),
         }
     return {
@@ -180,10 +204,20 @@ def measure(enroll: dict[str, np.ndarray], mated: dict[str, np.ndarray], strange
     }
 
 
-def chosen(figures: dict) -> float:
-    """The margin with the most errors saved less correct names lost (a tie: the smaller)."""
-    best = max(figures["margins"].items(), key=lambda kv: (kv[1]["net"], -float(kv[0])))
-    return float(best[0]) if best[1]["net"] > 0 else 0.0
+def gain(figures: dict, margin: str) -> int:
+    """Misidentifications saved at a margin (mated probes and strangers), each counted
+    WRONG_COST times, less the correct names it loses."""
+    r = figures["margins"][margin]
+    return (WRONG_COST * (r["misidentifications_saved"]["count"] + r["strangers_saved"]["count"])
+            - r["correct_lost"]["count"])
+
+
+def chosen(unrelated: dict, twins: dict) -> float:
+    """Of the margins that do no harm where people are unrelated (`gain` ≥ 0 there), the one
+    that gains most with twins (a tie: the smaller; 0 where none gains)."""
+    harmless = [m for m in unrelated["margins"] if gain(unrelated, m) >= 0]
+    best = max(harmless, key=lambda m: (gain(twins, m), -float(m)), default=None)
+    return float(best) if best is not None and gain(twins, best) > 0 else 0.0
 
 
 def show(title: str, f: dict) -> None:
@@ -205,16 +239,36 @@ def main() -> None:
     parser.add_argument("--choose", action="store_true", help="measure the data the margin "
                         "is chosen on: cfp-dev splits 1–3, less LFW DevTest people")
     parser.add_argument("--splits", default="4,5", help="cfp-dev splits reported")
+    parser.add_argument("--twins", action="store_true", help="only LFW DevTest with identical "
+                        "twins: each person with 7 or more probes enrolled again under another "
+                        "name with 3 of them (`with_twins`)")
     parser.add_argument("--margins", default=",".join(f"{m:g}" for m in MARGINS))
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     margins = tuple(float(m) for m in args.margins.split(","))
     start = time.perf_counter()
     figures: dict = {}
-    if args.choose:
-        figures["cfp_choose"] = measure(*cfp_split((1, 2, 3), leave_out_lfw=True), margins)
-        figures["chosen_margin"] = chosen(figures["cfp_choose"])
+    if args.twins:
+        plain = lfw_split()
+        with tempfile.TemporaryDirectory() as home:  # the threshold of the gallery without
+            g = gallery_of(Path(home), plain[0])    # twins: they raise its own estimate
+            figures["threshold_without_twins"] = round(g.threshold(), 4)
+            g.close(save=False)
+        twins = with_twins(plain)
+        figures["lfw_devtest_twins"] = measure(*twins, margins,
+                                               threshold=figures["threshold_without_twins"])
+        show(f"LFW DevTest with {sum(n.endswith('(twin)') for n in twins[0])} identical twins",
+             figures["lfw_devtest_twins"])
+    elif args.choose:
+        plain = cfp_split((1, 2, 3), leave_out_lfw=True)
+        figures["cfp_choose"] = measure(*plain, margins)
         show("cfp-dev splits 1–3 (less LFW DevTest people)", figures["cfp_choose"])
+        twins = with_twins(plain)
+        figures["cfp_choose_twins"] = measure(*twins, margins,
+                                              threshold=figures["cfp_choose"]["threshold"])
+        show(f"the same with {sum(n.endswith('(twin)') for n in twins[0])} identical twins",
+             figures["cfp_choose_twins"])
+        figures["chosen_margin"] = chosen(figures["cfp_choose"], figures["cfp_choose_twins"])
         print(f"chosen margin: {figures['chosen_margin']:g}")
     else:
         splits = tuple(int(s) for s in args.splits.split(","))

@@ -77,7 +77,7 @@ class IndexSettings(FaceSettings):
     )
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
     lookalike_margin: float = Field(
-        0.02, ge=0.0, lt=1.0,
+        0.05, ge=0.0, lt=1.0,
         description="identify and tag: a face whose best person and second-best look alike "
         "(a face of one reaches the identify threshold against a face of the other) is named "
         "only when the best leads by this much cosine; otherwise it is left unknown with both "
