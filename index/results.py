@@ -95,7 +95,7 @@ class FaceMatchOut(Result):
             score=match.score if math.isfinite(match.score) else None,
             candidates=[CandidateOut(id=c.person.id, name=c.person.name, score=c.score)
                         for c in match.candidates],
-            reason=match.reason,
+            **({"reason": match.reason} if match.reason else {}),  # else unset: CLI omits it
         )
 
 
