@@ -216,10 +216,11 @@ class Gallery:
     def candidates(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
         return self.matching.candidates(vectors, top_k)
 
-    def lookalikes(self, level: float | None = None) -> LookAlikesOut:
+    def lookalikes(self, level: float | None = None, wait: bool = True) -> LookAlikesOut:
         """Enrolled people whose faces reach `level` against each other (default: the
-        identify threshold in force), nearest first (`index.lookalikes`)."""
-        level = self.threshold() if level is None else level
+        identify threshold in force; `wait=False`, a request: the last estimate, never a
+        wait for a new one), nearest first (`index.lookalikes`)."""
+        level = self.estimate(wait).threshold if level is None else level
         with self.matching.lock:
             pairs = self.matching.near_people().pairs(level)
         people = {p.id: p for p in self.store.people.some(

@@ -55,7 +55,7 @@ async def lookalikes(
     """Enrolled people whose faces are near each other (siblings, twins, one person enrolled
     under two names), nearest first, each with the two faces that make them so. Identify
     names either of two look-alikes only when the best leads by the margin."""
-    return await run.work(g.lookalikes, level)
+    return await run.work(g.lookalikes, level, False)
 
 
 @router.get("/v1/people/{person_id}", dependencies=[need("read")])
