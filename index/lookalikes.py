@@ -13,7 +13,10 @@ it applies the change, the way its own caches follow the feed).
 
 The margin: when a face's best person and its second-best are look-alikes and the best leads
 by less than `FACEPAIR_LOOKALIKE_MARGIN`, the face is not named (`too_close`); it is answered
-unknown, with both people among its candidates and the reason.
+unknown, with both people among its candidates and the reason. In a photo of several faces,
+named jointly, a face's look-alike named as another face of the photo settles it, unless the
+two names swapped score within the margin of them as named (twins side by side): then both
+faces are left unknown.
 """
 
 from __future__ import annotations
@@ -48,7 +51,12 @@ def too_close(best: tuple[int, float], second: tuple[int, float] | None,
     best leads by less than `margin` (0: never)."""
     if margin <= 0 or second is None or best[1] - second[1] >= margin:
         return False
-    score = pair_score(best[0], second[0])
+    return alike(pair_score, best[0], second[0], level)
+
+
+def alike(pair_score: Callable[[int, int], float | None], a: int, b: int, level: float) -> bool:
+    """Whether a's and b's faces reach `level` against each other."""
+    score = pair_score(a, b)
     return score is not None and score >= level
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from faces.detect import Face
-from index.lookalikes import NEIGHBOURS, NearPeople, reason, too_close
+from index.lookalikes import NEIGHBOURS, NearPeople, alike, reason
 from index.search import KINDS, TOMBSTONE_SHARE, FaceIndex
 from index.store import Change, Embedded, Person, Store
 
@@ -322,16 +322,13 @@ class Matching:
               top_k: int, lookalike_margin: float = 0.0, level: float | None = None
               ) -> list[FaceMatch]:
         """Name the faces of one photo: a joint assignment, each person at most once. A face
-        whose best two people look alike (their faces reach `level`, default `threshold`) and
-        are less than `lookalike_margin` apart is left unknown (`index.lookalikes`)."""
+        named as someone whose look-alike (their faces reach `level`, default `threshold`) is
+        its next best person, less than `lookalike_margin` behind and not named in the photo,
+        is left unknown (`index.lookalikes`)."""
         found = self.candidates(vectors, max(top_k, 2) if lookalike_margin > 0 else top_k)
-        matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c[:top_k])
-                   for f, c in zip(faces, found, strict=True)]
-        if lookalike_margin > 0:
-            self._ambiguous(matches, found, threshold, lookalike_margin,
-                            threshold if level is None else level)
-        # a face left unknown between look-alikes is no one's to assign
-        candidates = [[] if m.reason else c[:top_k] for m, c in zip(matches, found, strict=True)]
+        candidates = [c[:top_k] for c in found]
+        matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c)
+                   for f, c in zip(faces, candidates, strict=True)]
         people = sorted({c.person.id for cs in candidates for c in cs if c.score >= threshold})
         if not people:
             return matches
@@ -354,22 +351,41 @@ class Matching:
             if margin[i, j] > 0:
                 chosen = next(c for c in candidates[i] if c.person.id == people[j])
                 matches[i].person, matches[i].score = chosen.person, chosen.score
+        if lookalike_margin > 0:
+            self._ambiguous(matches, found, lookalike_margin,
+                            threshold if level is None else level)
         return matches
 
-    def _ambiguous(self, matches: list[FaceMatch], candidates: list[list[Candidate]],
-                   threshold: float, margin: float, level: float) -> None:
-        """Leave unknown, with the reason and both people as candidates, each face whose best
-        person would be named but leads a look-alike by less than `margin`."""
-        close = [(m, cs) for m, cs in zip(matches, candidates, strict=True)
-                 if len(cs) >= 2 and cs[0].score >= threshold
-                 and cs[0].score - cs[1].score < margin]
+    def _ambiguous(self, matches: list[FaceMatch], found: list[list[Candidate]],
+                   margin: float, level: float) -> None:
+        """Leave unknown, with the reason and both people among its candidates, each face
+        named as someone whose look-alike, its next best person, is less than `margin` behind:
+        where the look-alike is named as another face of the photo, when the two names
+        swapped score less than `margin` below them as named."""
+        face_of = {m.person.id: i for i, m in enumerate(matches) if m.person is not None}
+        scores = [{c.person.id: c.score for c in cs} for cs in found]
+        close = []
+        for i, (m, cs) in enumerate(zip(matches, found, strict=True)):
+            if m.person is None:
+                continue
+            rival = next((c for c in cs if c.person.id != m.person.id), None)
+            if rival is None or m.score - rival.score >= margin:
+                continue
+            j = face_of.get(rival.person.id)
+            if j is not None:  # as named, against the two names swapped
+                swapped = rival.score + scores[j].get(m.person.id, -math.inf)
+                if m.score + matches[j].score - swapped >= margin:
+                    continue
+            close.append((i, m.person, rival))
         if not close:
             return
         with self.lock:
             near = self.near_people()  # searched only when a face needs it
-            for m, cs in close:
-                best, second = cs[0], cs[1]
-                if too_close((best.person.id, best.score), (second.person.id, second.score),
-                             near.score, level, margin):
-                    m.reason = reason(second.person.name)
-                    m.candidates = cs[:max(2, len(m.candidates))]
+            lost = [(i, named, rival) for i, named, rival in close
+                    if alike(near.score, named.id, rival.person.id, level)]
+        for i, named, rival in lost:
+            m, cs = matches[i], found[i]
+            kept = m.candidates + [c for c in cs if c not in m.candidates
+                                   and c.person.id in (named.id, rival.person.id)]
+            m.person, m.score, m.candidates = None, cs[0].score, kept
+            m.reason = reason(rival.person.name)

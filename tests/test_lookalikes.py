@@ -95,6 +95,24 @@ def test_the_margin_leaves_a_look_alike_unknown_and_0_names_them(gallery: Galler
         assert named.reason is None
 
 
+def test_in_a_photo_of_several_the_other_faces_count(gallery: Gallery, lfw_dir: Path) -> None:
+    """Two photos of the person side by side: either way round scores about the same, so both
+    faces are left unknown; beside the third person, the look-alike face alone is."""
+    from faces.decode import decode
+
+    from tests.test_gallery import side_by_side
+
+    twice = decode(side_by_side(photo(lfw_dir, AMELIE, 5), photo(lfw_dir, AMELIE, 6)))
+    faces, vectors = gallery.faces_in(twice)
+    both = gallery.match(faces, vectors)
+    assert len(both) == 2 and all(m.person is None and m.reason for m in both)
+    beside = decode(side_by_side(photo(lfw_dir, AMELIE, 5), photo(lfw_dir, CARLOS, 3)))
+    faces, vectors = gallery.faces_in(beside)
+    left, right = sorted(gallery.match(faces, vectors), key=lambda m: m.face.box[0])
+    assert left.person is None and left.reason
+    assert right.person is not None and right.person.name == THIRD
+
+
 def test_the_api_and_the_cli_report_the_pair(gallery: Gallery, lfw_dir: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
