@@ -1,36 +1,43 @@
 """What the margin between look-alikes costs and saves, on people the model did not train on.
 
-    .venv/bin/python -m bench.lookalikes [--choose | --twins] [--margins 0.01,0.02,…] [--json]
+    .venv/bin/python -m bench.lookalikes [--choose | --twins | --scale FACES]
+                                         [--margins 0.01,0.02,…] [--json]
 
-Two open-set galleries (without `--choose`, the reported ones):
+Two open-set galleries (without an option, the reported ones):
 - cfp-dev, splits 4 and 5 (`--splits`): the people in order, every other one enrolled with
   their first 3 frontal photos, their other 7 frontal and 4 profile photos mated probes; every
   photo of the others a stranger.
 - LFW DevTest (`bench.open_set.devtest_split`): each person with ≥ 4 photos enrolled with their
   first 3, their other photos mated probes; the people with fewer photos strangers.
-`--choose` measures cfp-dev splits 1–3 alike, less the people who are also LFW DevTest people:
-and the same people with identical twins (below): the data the margin is chosen on. Its
-gain is the misidentifications it saves (mated probes named as someone else, strangers
-named), each counted `WRONG_COST` (2) times, less the correct names it loses; of the margins
-whose gain on the unrelated people is not negative, the one with the most gain with twins.
+
 `--twins` measures LFW DevTest with identical twins (`with_twins`): each person with 7 or more
 probes is enrolled a second time, under another name, with 3 of their probes; a probe named as
 the twin is a misidentification. Enrolled twins are strangers to each other who score as one
 person, so they raise the gallery's own threshold estimate; the twins are therefore named at
 the threshold in force of the gallery without them. The people of these sets are unrelated, so
-few of them look alike; the twins are the case the margin is for. The faces are those of
-`bench.lookalike_faces` (cached vectors). The enrolled faces are written into a fresh gallery's
-store and read as identify reads them (`Gallery.reload`); each probe is then named by
-`Matching.match`, as identify names a photo of that one face, at the threshold in force
-(`Gallery.threshold`: the gallery's own estimate at FACEPAIR_FPIR, or the card's) and with each
-margin, the look-alike level being that threshold (`index.lookalikes`). A probe without a face
-is never named. Per margin, against the same probes without one: mated probes named wrong
-without it and left unknown with it (misidentifications saved), strangers named without it and
-not with it (strangers saved), mated probes named right without it and left unknown with it
-(correct names lost); each with a 90 % bootstrap interval (`bench.intervals`' resampling: mated
-probes and strangers each drawn again from themselves, 2,000 times). The look-alike pairs of
-each gallery are listed. A handful of events makes a wide interval: the counts say how many
-there were.
+few of them look alike; the twins are the case the margin is for.
+
+`--choose` measures cfp-dev splits 1–3 alike, less the people who are also LFW DevTest people,
+and the same people with identical twins: the data the margin is chosen on. A margin's gain is
+the misidentifications it saves (mated probes named as someone else, strangers named), each
+counted `WRONG_COST` (2) times, less the correct names it loses; of the margins whose gain on
+the unrelated people is not negative, the one with the most gain with twins is chosen.
+
+`--scale FACES` times the look-alikes of a gallery of that many synthetic faces: the first
+question, one after another person is enrolled, one with nothing new.
+
+The faces are those of `bench.lookalike_faces` (cached vectors). The enrolled faces are written
+into a fresh gallery's store and read as identify reads them (`Gallery.reload`); each probe is
+then named by `Matching.match`, as identify names a photo of that one face, at the threshold
+in force (`Gallery.threshold`: the gallery's own estimate at FACEPAIR_FPIR, or the card's) and
+with each margin, the look-alike level being that threshold (`index.lookalikes`). A probe
+without a face is never named. Per margin, against the same probes without one: mated probes
+named wrong without it and left unknown with it (misidentifications saved), strangers named
+without it and not with it (strangers saved), mated probes named right without it and left
+unknown with it (correct names lost); each with a 90 % bootstrap interval (`bench.intervals`'
+resampling: mated probes and strangers each drawn again from themselves, 2,000 times). The
+look-alike pairs of each gallery are listed. A handful of events makes a wide interval: the
+counts say how many there were.
 """
 
 from __future__ import annotations
@@ -234,6 +241,51 @@ def show(title: str, f: dict) -> None:
               f"{c['count']} {c['interval']} (FNIR {r['fnir']:.4f}, FPIR {r['fpir']:.4f})")
 
 
+def scale(faces: int, seed: int = 0) -> dict:
+    """Seconds for the look-alikes of a gallery of `faces` synthetic faces (4 a person, random
+    vectors of the model's size): the first question (every face searched), then the question
+    after one more person is enrolled (their faces searched), then one with nothing new."""
+    from index.store import NewFace
+
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as home:
+        g = gallery_of(Path(home), {})
+        dim, store = g.embedder.dim, g.store
+        people = store.people.add_all([f"synthetic {k}" for k in range(faces // 4)])
+        photo = store.faces.add_photo("synthetic".ljust(64, "0"), "synthetic", 1, 1)
+        owner = np.repeat(np.arange(len(people)), 4)
+        centres = rng.standard_normal((len(people), dim), dtype=np.float32)
+        x = centres[owner] + 0.75 * rng.standard_normal((len(owner), dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        with store.transaction():
+            ids = store.faces.add_all([NewFace(photo, people[o], [0, 0, 1, 1], [[0, 0]] * 5,
+                                               1.0, 0.0, b"", [[0, 0]] * 5)
+                                       for o in owner.tolist()])
+            store.embeddings.put(g.model, ids, x)
+        g.reload()
+        times = {}
+        for step in ("first", "after_one_enrolled", "unchanged"):
+            if step == "after_one_enrolled":
+                gallery_of_one(g, rng.standard_normal((4, dim)).astype(np.float32))
+            start = time.perf_counter()
+            g.lookalikes(0.5)
+            times[step] = round(time.perf_counter() - start, 4)
+        g.close(save=False)
+    return {"faces": len(owner), **times}
+
+
+def gallery_of_one(g, vectors: np.ndarray) -> None:  # g: Gallery
+    """Enroll one more person with these vectors, straight into the store."""
+    from index.store import NewFace
+
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    person = g.store.people.add("one more")
+    photo = g.store.faces.add_photo("one more".ljust(64, "0"), "one more", 1, 1)
+    ids = g.store.faces.add_all([NewFace(photo, person, [0, 0, 1, 1], [[0, 0]] * 5, 1.0, 0.0,
+                                         b"", [[0, 0]] * 5) for _ in vectors])
+    g.store.embeddings.put(g.model, ids, vectors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--choose", action="store_true", help="measure the data the margin "
@@ -242,13 +294,19 @@ def main() -> None:
     parser.add_argument("--twins", action="store_true", help="only LFW DevTest with identical "
                         "twins: each person with 7 or more probes enrolled again under another "
                         "name with 3 of them (`with_twins`)")
+    parser.add_argument("--scale", type=int, default=0, metavar="FACES", help="only the time "
+                        "the look-alikes of a gallery of this many synthetic faces take")
     parser.add_argument("--margins", default=",".join(f"{m:g}" for m in MARGINS))
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     margins = tuple(float(m) for m in args.margins.split(","))
     start = time.perf_counter()
     figures: dict = {}
-    if args.twins:
+    if args.scale:
+        figures["scale"] = scale(args.scale)
+        print(f"look-alikes of {figures['scale']['faces']} faces: " + ", ".join(
+            f"{k} {v:.3f} s" for k, v in figures["scale"].items() if k != "faces"))
+    elif args.twins:
         plain = lfw_split()
         with tempfile.TemporaryDirectory() as home:  # the threshold of the gallery without
             g = gallery_of(Path(home), plain[0])    # twins: they raise its own estimate
