@@ -99,7 +99,6 @@ def test_in_a_photo_of_several_the_other_faces_count(gallery: Gallery, lfw_dir: 
     """Two photos of the person side by side: either way round scores about the same, so both
     faces are left unknown; beside the third person, the look-alike face alone is."""
     from faces.decode import decode
-
     from tests.test_gallery import side_by_side
 
     twice = decode(side_by_side(photo(lfw_dir, AMELIE, 5), photo(lfw_dir, AMELIE, 6)))
@@ -162,5 +161,10 @@ def test_a_merge_ends_the_pair(gallery: Gallery, lfw_dir: Path) -> None:
     one, two = gallery.find_person(ONE).id, gallery.find_person(TWO).id
     gallery.merge(one, two)
     assert gallery.lookalikes().pairs == []
+    # what the feed's changes made of the look-alikes is what the gallery read afresh gives
+    followed = gallery.lookalikes(level=-1.0).pairs
+    assert [{p.name for p in pair.people} for pair in followed] == [{ONE, THIRD}]
+    gallery.reload()
+    assert gallery.lookalikes(level=-1.0).pairs == followed
     named = central(gallery.identify(photo(lfw_dir, AMELIE, 5)))
     assert named.person is not None and named.person.name == ONE and named.reason is None
