@@ -167,7 +167,8 @@ def identify(
                           highlight=False)
                 continue
             names = [f"{f['person']['name']} ({f['score']:.3f})" if f["person"]
-                     else "unknown" for f in r["faces"]]
+                     else f"unknown ({f['reason']})" if f.get("reason") else "unknown"
+                     for f in r["faces"]]
             out.print(f"{r['path']}: {', '.join(names) or 'no face'}", highlight=False)
     if any("error" in r for r in results):
         raise typer.Exit(1)
