@@ -43,6 +43,7 @@ from index.results import (
     DeletedPersonOut,
     EnrolledFaceOut,
     EnrollmentOut,
+    LookAlikesOut,
     ReembedOut,
     RemovedFaceOut,
     RemovedPhotoOut,
@@ -214,6 +215,17 @@ class Gallery:
 
     def candidates(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
         return self.matching.candidates(vectors, top_k)
+
+    def lookalikes(self, level: float | None = None, wait: bool = True) -> LookAlikesOut:
+        """Enrolled people whose faces reach `level` against each other (default: the
+        identify threshold in force; `wait=False`, a request: the last estimate, never a
+        wait for a new one), nearest first (`index.lookalikes`)."""
+        level = self.estimate(wait).threshold if level is None else level
+        with self.matching.lock:
+            pairs = self.matching.near_people().pairs(level)
+        people = {p.id: p for p in self.store.people.some(
+            sorted({p for pair in pairs for p in (pair.a, pair.b)}))}
+        return LookAlikesOut.of(pairs, people, level, self.settings.lookalike_margin)
 
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
         return self.matching.excluded(person_id, vector)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from faces.detect import Face
+from index.lookalikes import NEIGHBOURS, NearPeople, alike, reason
 from index.search import KINDS, TOMBSTONE_SHARE, FaceIndex
 from index.store import Change, Embedded, Person, Store
 
@@ -56,6 +57,7 @@ class FaceMatch:
     person: Person | None
     score: float
     candidates: list[Candidate] = field(default_factory=list)
+    reason: str | None = None  # why a face its best person reaches is left unknown
 
 
 class Matching:
@@ -74,6 +76,7 @@ class Matching:
         self._seen = -1  # the last change of the feed the index and caches reflect
         self._trained = 0  # faces in the index when it was last built
         self._retraining: threading.Thread | None = None
+        self._near = NearPeople()  # look-alikes (`index.lookalikes`), forgotten as the feed goes
 
     # -- in step with the store -------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Matching:
             self._people = {p.id: p for p in self.store.people.all()}
             self._exclusions = self.store.embeddings.exclusions(self.model)
             self._most_faces = max((p.faces for p in self._people.values()), default=1)
+            self._near.forget()
             self.sync()
 
     def sync(self) -> None:
@@ -143,6 +147,7 @@ class Matching:
                     self._most_faces = max(self._most_faces, now[pid].faces)
                 else:
                     self._people.pop(pid, None)
+        self._near.forget(people)
         if any(c.kind == "exclusion" and c.model == self.model for c in batch):
             self._exclusions = self.store.embeddings.exclusions(self.model)
         return bool(held)
@@ -196,6 +201,7 @@ class Matching:
         self._face_person = dict(zip(embedded.face_ids.tolist(),
                                      embedded.person_ids.tolist(), strict=True))
         self._seen, self._trained = head, len(embedded.face_ids)
+        self._near.forget()
         self.index.save(self.index_path, head)
 
     def save(self) -> None:
@@ -249,6 +255,25 @@ class Matching:
         people = np.array([face_person[f] for f in ids.tolist()], dtype=np.int64)
         return ids, people, vectors
 
+    def near_people(self) -> NearPeople:
+        """Who looks like whom (`index.lookalikes`), brought up to date with the feed: the
+        people a change touched are searched again, everyone after a reload."""
+        self.sync()
+        with self.lock:
+            stale = self._near.stale
+            if stale is not None and not stale:
+                return self._near
+            if stale is None:
+                faces, people, vectors = self.embedded()
+            else:
+                found = self.store.embeddings.of_model(self.model, face_ids=sorted(
+                    f for f, p in self._face_person.items() if p in stale))
+                faces, people, vectors = found.face_ids, found.person_ids, found.vectors
+            k = min(len(self.index), self._most_faces + NEIGHBOURS)
+            self._near.refresh(people, faces, vectors, lambda v: self.index.search(v, k),
+                               self._face_person)
+            return self._near
+
     # -- exclusions -------------------------------------------------------------------------
 
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
@@ -294,9 +319,14 @@ class Matching:
                 for cs, v in zip(candidates, vectors, strict=True)]
 
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float,
-              top_k: int) -> list[FaceMatch]:
-        """Name the faces of one photo: a joint assignment, each person at most once."""
-        candidates = self.candidates(vectors, top_k)
+              top_k: int, lookalike_margin: float = 0.0, level: float | None = None
+              ) -> list[FaceMatch]:
+        """Name the faces of one photo: a joint assignment, each person at most once. A face
+        named as someone whose look-alike (their faces reach `level`, default `threshold`) is
+        its next best person, less than `lookalike_margin` behind and not named in the photo,
+        is left unknown (`index.lookalikes`)."""
+        found = self.candidates(vectors, max(top_k, 2) if lookalike_margin > 0 else top_k)
+        candidates = [c[:top_k] for c in found]
         matches = [FaceMatch(f, None, c[0].score if c else -math.inf, c)
                    for f, c in zip(faces, candidates, strict=True)]
         people = sorted({c.person.id for cs in candidates for c in cs if c.score >= threshold})
@@ -321,4 +351,41 @@ class Matching:
             if margin[i, j] > 0:
                 chosen = next(c for c in candidates[i] if c.person.id == people[j])
                 matches[i].person, matches[i].score = chosen.person, chosen.score
+        if lookalike_margin > 0:
+            self._ambiguous(matches, found, lookalike_margin,
+                            threshold if level is None else level)
         return matches
+
+    def _ambiguous(self, matches: list[FaceMatch], found: list[list[Candidate]],
+                   margin: float, level: float) -> None:
+        """Leave unknown, with the reason and both people among its candidates, each face
+        named as someone whose look-alike, its next best person, is less than `margin` behind:
+        where the look-alike is named as another face of the photo, when the two names
+        swapped score less than `margin` below them as named."""
+        face_of = {m.person.id: i for i, m in enumerate(matches) if m.person is not None}
+        scores = [{c.person.id: c.score for c in cs} for cs in found]
+        close = []
+        for i, (m, cs) in enumerate(zip(matches, found, strict=True)):
+            if m.person is None:
+                continue
+            rival = next((c for c in cs if c.person.id != m.person.id), None)
+            if rival is None or m.score - rival.score >= margin:
+                continue
+            j = face_of.get(rival.person.id)
+            if j is not None:  # as named, against the two names swapped
+                swapped = rival.score + scores[j].get(m.person.id, -math.inf)
+                if m.score + matches[j].score - swapped >= margin:
+                    continue
+            close.append((i, m.person, rival))
+        if not close:
+            return
+        with self.lock:
+            near = self.near_people()  # searched only when a face needs it
+            lost = [(i, named, rival) for i, named, rival in close
+                    if alike(near.score, named.id, rival.person.id, level)]
+        for i, named, rival in lost:
+            m, cs = matches[i], found[i]
+            kept = m.candidates + [c for c in cs if c not in m.candidates
+                                   and c.person.id in (named.id, rival.person.id)]
+            m.person, m.score, m.candidates = None, cs[0].score, kept
+            m.reason = reason(rival.person.name)

@@ -39,9 +39,15 @@ class Recognition:
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float | None = None,
               top_k: int | None = None) -> list[FaceMatch]:
         """Name the faces of one photo (`Matching.match`) at the threshold in force, or the
-        one given."""
+        one given, with the margin between look-alikes of the settings."""
         thr = self.thresholds.threshold() if threshold is None else threshold
-        return self.matching.match(faces, vectors, thr, top_k or self.settings.top_k)
+        margin = self.settings.lookalike_margin
+        # look-alikes are people whose faces reach the threshold in force, whatever `threshold`
+        # (with a caller's threshold, the last estimate: never a wait for a new one)
+        level = (thr if threshold is None or margin <= 0
+                 else self.thresholds.estimate(wait=False).threshold)
+        return self.matching.match(faces, vectors, thr, top_k or self.settings.top_k, margin,
+                                   level)
 
     def identify(self, photo: PhotoInput, threshold: float | None = None,
                  top_k: int | None = None, source: str | None = None) -> list[FaceMatch]:

@@ -24,6 +24,7 @@ from index.calibration import wilson
 if TYPE_CHECKING:
     from index.calibration import Estimate
     from index.calibration import Rate as MeasuredRate
+    from index.lookalikes import LookAlike
     from index.matching import FaceMatch
     from index.store import AlbumJob, Person, Problem, StoredFace
 
@@ -79,6 +80,9 @@ class FaceMatchOut(Result):
     person: Named | None
     score: Cosine | None
     candidates: list[CandidateOut]
+    reason: str | None = Field(None, description="why a face is unknown though its best "
+                               "person reaches the threshold: 'ambiguous: look-alike of NAME' "
+                               "(both are among the candidates)")
 
     @classmethod
     def of(cls, match: FaceMatch) -> FaceMatchOut:
@@ -91,7 +95,39 @@ class FaceMatchOut(Result):
             score=match.score if math.isfinite(match.score) else None,
             candidates=[CandidateOut(id=c.person.id, name=c.person.name, score=c.score)
                         for c in match.candidates],
+            **({"reason": match.reason} if match.reason else {}),  # else unset: CLI omits it
         )
+
+
+# -- look-alikes -----------------------------------------------------------------------------
+
+
+class LookAlikePersonOut(Named):
+    face_id: int = Field(description="their enrolled face nearest the other's (its chip: "
+                         "GET /v1/faces/{id}/chip)")
+
+
+class LookAlikeOut(Result):
+    people: list[LookAlikePersonOut]
+    score: Cosine = Field(description="the best cosine between a face of one and of the other")
+
+
+class LookAlikesOut(Result):
+    """Enrolled people whose faces are near each other (`index.lookalikes`)."""
+
+    level: Cosine = Field(description="the cosine from which two people look alike")
+    margin: float = Field(description="what identify asks the best of two look-alikes to lead "
+                          "by (FACEPAIR_LOOKALIKE_MARGIN; 0: nothing)")
+    pairs: list[LookAlikeOut]
+
+    @classmethod
+    def of(cls, pairs: list[LookAlike], people: dict[int, Person], level: float,
+           margin: float) -> LookAlikesOut:
+        return cls(level=level, margin=margin, pairs=[
+            LookAlikeOut(people=[LookAlikePersonOut(id=p, name=people[p].name, face_id=f)
+                                 for p, f in zip((pair.a, pair.b), pair.faces, strict=True)],
+                         score=pair.score)
+            for pair in pairs if pair.a in people and pair.b in people])
 
 
 # -- thresholds ------------------------------------------------------------------------------

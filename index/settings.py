@@ -76,6 +76,13 @@ class IndexSettings(FaceSettings):
         "`calibrate --apply` sets one by hand.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Candidates returned per face.")
+    lookalike_margin: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="identify and tag: a face whose best person and second-best look alike "
+        "(a face of one reaches the identify threshold against a face of the other) is named "
+        "only when the best leads by this much cosine; otherwise it is left unknown with both "
+        "as candidates (`ambiguous: look-alike of …`). 0: no margin.",
+    )
     job_lease: float = Field(
         30.0, ge=1.0, description="Seconds a process holds an album job unless it renews the "
         "hold (it does while the job runs); then any process may take the job over.",

@@ -190,7 +190,7 @@ FORMS: dict[str, Callable[[World], Any]] = {  # form fields and files, by name
 }
 QUERIES: dict[str, Callable[[World], str]] = {"root": lambda w: str(w.albums),
                                               "path": lambda w: str(w.albums)}
-OPTIONAL = {"b", "face", "box", "threshold", "top_k", "limit", "offset"}
+OPTIONAL = {"b", "face", "box", "threshold", "top_k", "limit", "offset", "level"}
 
 
 def _request(world: World, route: Any) -> dict[str, Any]:

@@ -99,6 +99,31 @@ def enroll(
 
 
 @commands.command()
+def lookalikes(
+    level: float | None = typer.Option(None, min=-1.0, max=1.0, help="The cosine from which "
+                                       "two people look alike (default: the identify "
+                                       "threshold in force)."),
+    as_json: Json = False,
+) -> None:
+    """Enrolled people whose faces are near each other (siblings, twins, one person under two
+    names), nearest first: identify names either only when the best leads by the margin."""
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        found = gallery.lookalikes(level)
+    if as_json:
+        emit_json(plain(found))
+        return
+    if not found.pairs:
+        out.print(f"no one looks alike at {found.level:.3f}", highlight=False)
+    for pair in found.pairs:
+        a, b = pair.people
+        out.print(f"{a.name} and {b.name}: {pair.score:.3f} (faces {a.face_id} and "
+                  f"{b.face_id})", highlight=False, markup=False)
+    if found.pairs:
+        out.print(f"look-alike from {found.level:.3f}; identify asks a margin of "
+                  f"{found.margin:g}", highlight=False)
+
+
+@commands.command()
 def identify(
     photos: list[Path] = typer.Argument(..., help="Photos to name the faces of."),
     threshold: float | None = typer.Option(None, help="Cosine threshold (default: calibrated)."),
@@ -142,7 +167,8 @@ def identify(
                           highlight=False)
                 continue
             names = [f"{f['person']['name']} ({f['score']:.3f})" if f["person"]
-                     else "unknown" for f in r["faces"]]
+                     else f"unknown ({f['reason']})" if f.get("reason") else "unknown"
+                     for f in r["faces"]]
             out.print(f"{r['path']}: {', '.join(names) or 'no face'}", highlight=False)
     if any("error" in r for r in results):
         raise typer.Exit(1)

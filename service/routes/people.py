@@ -1,17 +1,18 @@
 """People: create, list, show, rename, merge, delete; enroll their photos; their faces, and
-"not this person"."""
+"not this person"; the people who look alike."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from index import curation
 from index.results import (
     DeletedPersonOut,
     EnrolledFaceOut,
     EnrollmentsOut,
+    LookAlikesOut,
     PersonOut,
     RemovedPhotoOut,
 )
@@ -42,6 +43,19 @@ async def create_person(run: Run, body: PersonIn, g: G) -> PersonOut:
 async def list_people(run: Run, g: G) -> PeopleOut:
     people = await run.work(g.people)
     return PeopleOut(people=[PersonOut(**p.to_dict()) for p in people])
+
+
+@router.get("/v1/lookalikes", dependencies=[need("read")])
+async def lookalikes(
+    run: Run, g: G,
+    level: Annotated[float | None, Query(ge=-1.0, le=1.0, description="The cosine from which "
+                                         "two people look alike (default: the identify "
+                                         "threshold in force).")] = None,
+) -> LookAlikesOut:
+    """Enrolled people whose faces are near each other (siblings, twins, one person enrolled
+    under two names), nearest first, each with the two faces that make them so. Identify
+    names either of two look-alikes only when the best leads by the margin."""
+    return await run.work(g.lookalikes, level, False)
 
 
 @router.get("/v1/people/{person_id}", dependencies=[need("read")])

@@ -98,7 +98,7 @@ function picture(path, alt) {
 // -- people -----------------------------------------------------------------------------
 
 async function peopleView() {
-  const { people } = await api("/v1/people");
+  const [{ people }, alike] = await Promise.all([api("/v1/people"), api("/v1/lookalikes")]);
   const name = el("input", { id: "new-name", placeholder: "Name", required: "", maxlength: "200" });
   const files = el("input", { id: "new-photos", type: "file", accept: "image/*", multiple: "" });
   const add = el("form", { class: "row", onsubmit: async (event) => {
@@ -114,7 +114,22 @@ async function peopleView() {
   const grid = el("div", { class: "grid", id: "people" });
   for (const p of people) grid.append(personCard(p, people));
   view().replaceChildren(el("h2", { text: "People" }), add, el("div", { id: "pick" }), grid,
-    people.length ? "" : el("p", { class: "muted", text: "Nobody yet: add someone with a few photos of them." }));
+    people.length ? "" : el("p", { class: "muted", text: "Nobody yet: add someone with a few photos of them." }),
+    lookalikes(alike));
+}
+
+// people whose faces are near each other: shown side by side, the two nearest faces
+function lookalikes({ pairs, margin }) {
+  if (!pairs.length) return "";
+  const list = el("ul", { id: "lookalikes", class: "pairs" });
+  for (const pair of pairs) {
+    const [a, b] = pair.people;
+    list.append(el("li", { class: "pair" },
+      ...pair.people.map((p) => el("figure", {}, picture(`/v1/faces/${p.face_id}/chip`, p.name), el("figcaption", { text: p.name }))),
+      el("span", { class: "muted", text: `${a.name} and ${b.name} look alike (${pair.score.toFixed(2)})` })));
+  }
+  return el("section", {}, el("h3", { text: "People who look alike" }),
+    el("p", { class: "muted", text: margin ? `A face is named as one of them only when it is nearer to them than to the other by ${margin}.` : "" }), list);
 }
 
 function personCard(p, people) {
@@ -380,7 +395,7 @@ async function identify(file) {
     ctx.fillText(label, x1, Math.max(12, y1 - 6));
     const candidates = face.candidates.map((c) => `${c.name} ${c.score.toFixed(2)}`).join(", ");
     list.append(el("li", {}, el("span", { class: "label", text: label }),
-      el("span", { class: "muted", text: candidates ? ` — candidates: ${candidates}` : "" })));
+      el("span", { class: "muted", text: (face.reason ? ` (${face.reason})` : "") + (candidates ? ` — candidates: ${candidates}` : "") })));
   }
   say(`${result.faces.length} face(s) found.`);
 }
