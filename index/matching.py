@@ -56,6 +56,7 @@ class FaceMatch:
     person: Person | None
     score: float
     candidates: list[Candidate] = field(default_factory=list)
+    unrecognisable: bool = False  # its quality is under the floor: named as no one
 
 
 class Matching:
