@@ -1,5 +1,6 @@
 """Enrollment: which face of a photo becomes one of a person's enrolled faces, the checks
-before it is stored (big enough, not under the quality floor, not enrolled already), and how a stored face is embedded.
+before it is stored (big enough, not under the quality floor, not enrolled already), and how
+a stored face is embedded.
 
 Every enrolled face is kept as its chip (the face aligned, with a margin, as JPEG) and its
 five points in the chip; its embedding is made from the stored chip, so any later model, or
