@@ -82,7 +82,7 @@ class IndexSettings(FaceSettings):
     )
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
     quality_floor: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.75, ge=0.0, le=1.0,
         description="A face whose quality (faces.quality: size, detail, pose and detector "
         "score, in [0, 1]) is under this is answered as unrecognisable: named as no one and "
         "no stranger either, never enrolled, suggested or grouped with unknown faces; 0: none "
