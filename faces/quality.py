@@ -32,9 +32,9 @@ from faces.align import EYE_WEIGHTED, similarity_transform, template
 DETAIL_CROP = 64
 SIZE = (20.0, 64.0)  # px
 DETAIL = (0.004, 0.03)  # share of the crop's variance in its finest octave
-POSE = (1.0, 0.35)  # the nose's offset from midway between the eyes (0: frontal)
+POSE = (1.3, 0.6)  # the nose's offset from midway between the eyes (0: frontal, 1: at an eye)
 DETECTOR = (0.70, 0.97)
-WEIGHTS = {"size": 0.25, "detail": 0.45, "pose": 0.2, "detector": 0.1}
+WEIGHTS = {"size": 0.25, "detail": 0.45, "pose": 0.1, "detector": 0.1}
 
 
 @dataclass(frozen=True)
