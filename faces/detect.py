@@ -113,19 +113,22 @@ class Detector:
     def detect_reduced(self, reduced: Reduced) -> list[Face]:
         """Every face of a photo decoded at a reduced size (`faces.decode.decode_reduced`), in
         the reduced image's pixels; the smallest face looked for is `min_face_size` pixels of
-        the photo at full size."""
-        return self.detect(reduced.image,
-                           max(8, round(self.settings.min_face_size / reduced.scale)))
+        the photo at full size. Their quality counts their size at full size."""
+        found = self.detect(reduced.image,
+                            max(8, round(self.settings.min_face_size / reduced.scale)))
+        if reduced.scale == 1.0:
+            return found
+        return [f.measured(reduced.image, scale=reduced.scale) for f in found]
 
     def detect_batch(
         self, photos: Sequence[np.ndarray], min_face_size: int | None = None
     ) -> list[list[Face]]:
-        """Faces for each photo, in order, grouped by size into batches of
-        `detect_batch_size`. Faces under `min_face_size` pixels (default: the setting) are not
-        looked for, but in photos under 200 px (`SMALL_PHOTO_FACE`); nor, in a photo so large
-        that the search for them would work on more than `detect_max_side` pixels (the
-        pyramid's finest level: 12 / the smallest face of the photo's longer side), faces
-        under what that size allows.
+        """Faces for each photo, in order, each with its quality (`faces.quality`), grouped
+        by size into batches of `detect_batch_size`. Faces under `min_face_size` pixels
+        (default: the setting) are not looked for, but in photos under 200 px
+        (`SMALL_PHOTO_FACE`); nor, in a photo so large that the search for them would work on
+        more than `detect_max_side` pixels (the pyramid's finest level: 12 / the smallest face
+        of the photo's longer side), faces under what that size allows.
 
         A photo where no face is found is looked at once more, shrunk to `detect_max_side`,
         with a border around it (`BORDER_PAD` of its longer side, edge pixels repeated), for a
