@@ -1,7 +1,7 @@
 """The quality floor: chosen on LFW DevTrain people, then measured on LFW DevTest people.
 
-    .venv/bin/python -m bench.quality [--target 0.02] [--floor F] [--seed S] [--threads N]
-                                      [--json]
+    .venv/bin/python -m bench.quality [--target 0.02] [--floor F [--only devtest]]
+        [--conditions plain|album]… [--seed S] [--threads N] [--json]
 
 A face whose quality (`faces.quality`) is under the floor (`FACEPAIR_QUALITY_FLOOR`) is
 answered as unrecognisable: not named, and not enrolled.
@@ -22,7 +22,11 @@ answered as unrecognisable: not named, and not enrolled.
   and one with it (which refuses to enroll faces under it and answers probes under it as
   unrecognisable: a stranger so answered is not named, a known person so answered is missed).
   Each with its 95 % interval (Wilson), and the difference with less without, paired (probes
-  resampled 2,000 times, 90 % interval); FNIR at FPIR 1, 2 and 5 % (`bench.intervals`).
+  resampled 2,000 times, 90 % interval); FNIR at FPIR 1, 2 and 5 % (`bench.intervals`). The
+  default threshold follows the gallery (the card's at a pair rate of FPIR / enrolled faces,
+  or the gallery's own estimate where stricter), so the floor moves it too: the gallery with
+  the floor is also measured at the threshold of the one without it, which isolates what the
+  floor itself does.
 
 A probe's face is the one nearest the centre; a probe without a face counts as a rejection
 (stranger) or a miss (known person), as in `bench.open_set`.
@@ -150,12 +154,14 @@ def gallery_run(split: Split, faces: Faces, floor: float, model: str | None) -> 
                 except FacepairError as exc:
                     code = getattr(exc, "code", type(exc).__name__)
                     refused[code] = refused.get(code, 0) + 1
-        threshold = g.estimate().threshold
+        estimate = g.estimate()
+        threshold = estimate.threshold
 
         def best(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
             rows = [faces.index[p] for p in paths]
             quality = faces.quality[rows]
-            scores, names = np.full(len(paths), np.nan), [None] * len(paths)
+            scores = np.full(len(paths), np.nan)
+            names: list[str | None] = [None] * len(paths)
             told = np.flatnonzero(~np.isnan(quality) & (quality >= floor))
             candidates = g.person_scores(faces.vectors[rows][told], 1) if len(told) else []
             for i, cands in zip(told.tolist(), candidates, strict=True):
@@ -171,29 +177,50 @@ def gallery_run(split: Split, faces: Faces, floor: float, model: str | None) -> 
         stranger_best, _ = best(strangers)
         enrolled = g.store.meta.counts()["faces"]
         g.close()
-    named = ~np.isnan(stranger_best) & (np.nan_to_num(stranger_best, nan=-2) >= threshold)
-    hit = ~np.isnan(mated_best) & (np.nan_to_num(mated_best, nan=-2) >= threshold) & mated_right
+    named, missed = at(threshold, mated_best, mated_right, stranger_best)
     return {"floor": floor, "threshold": round(float(threshold), 4),
+            "source": estimate.source, "card_threshold": round(estimate.card_threshold, 4),
+            "gallery_threshold": None if estimate.gallery_threshold is None
+            else round(estimate.gallery_threshold, 4),
             "enrolled_faces": enrolled, "enroll_refused": refused,
             "fpir": round(float(named.mean()), 4),
             "fpir_interval": wilson_interval(int(named.sum()), len(named)),
-            "fnir": round(float(1 - hit.mean()), 4),
-            "fnir_interval": wilson_interval(int((~hit).sum()), len(hit)),
+            "fnir": round(float(missed.mean()), 4),
+            "fnir_interval": wilson_interval(int(missed.sum()), len(missed)),
             "fnir_at_fpir": fnir_at_fpir(Scores(mated_best, mated_right, stranger_best)),
-            "_named": named, "_missed": ~hit}
+            "_named": named, "_missed": missed,
+            "_scores": (mated_best, mated_right, stranger_best)}
+
+
+def at(threshold: float, mated_best: np.ndarray, mated_right: np.ndarray,
+       stranger_best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per probe at a threshold: strangers named, known people missed (NaN: no face, or
+    unrecognisable)."""
+    named = ~np.isnan(stranger_best) & (np.nan_to_num(stranger_best, nan=-2) >= threshold)
+    hit = ~np.isnan(mated_best) & (np.nan_to_num(mated_best, nan=-2) >= threshold) & mated_right
+    return named, ~hit
 
 
 def measure(split: Split, faces: Faces, floor: float, model: str | None) -> dict:
     """Without and with the floor, and the paired differences."""
     without = gallery_run(split, faces, 0.0, model)
     with_ = gallery_run(split, faces, floor, model)
+    named, missed = at(without["threshold"], *with_["_scores"])
     out = {"set_aside": round(faces.set_aside(floor), 4),
            "faces": int((~np.isnan(faces.quality)).sum()),
            "fpir_difference": paired_difference(without["_named"], with_["_named"]),
-           "fnir_difference": paired_difference(without["_missed"], with_["_missed"])}
+           "fnir_difference": paired_difference(without["_missed"], with_["_missed"]),
+           # the floor's gallery and probes at the threshold of the gallery without it
+           "with_at_same_threshold": {
+               "fpir": round(float(named.mean()), 4),
+               "fpir_interval": wilson_interval(int(named.sum()), len(named)),
+               "fnir": round(float(missed.mean()), 4),
+               "fnir_interval": wilson_interval(int(missed.sum()), len(missed)),
+               "fpir_difference": paired_difference(without["_named"], named),
+               "fnir_difference": paired_difference(without["_missed"], missed)}}
     for run in (without, with_):
-        run.pop("_named")
-        run.pop("_missed")
+        for key in ("_named", "_missed", "_scores"):
+            run.pop(key)
     return {**out, "without": without, "with": with_}
 
 
@@ -245,8 +272,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="album conditions' seed")
     parser.add_argument("--model", default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", choices=("devtest",), default=None,
+                        help="devtest: measure DevTest alone, at --floor")
+    parser.add_argument("--conditions", choices=("plain", "album"), action="append",
+                        help="measure these conditions only (default: both)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
+    if args.only and args.floor is None:
+        parser.error("--only devtest needs --floor")
+    conditions = args.conditions or ["plain", "album"]
     import torch
 
     from faces.detect import Detector
@@ -258,23 +292,28 @@ def main() -> None:
     detector = Detector(DEFAULTS)
     embedder = Embedder(args.model or DEFAULTS.model, DEFAULTS.device, DEFAULTS.models_dir)
     figures: dict = {"model": embedder.name, "seed": args.seed, "target": args.target}
-    for part, plain_split in (("devtrain", devtrain_split()), ("devtest", devtest_split())):
+    floor = args.floor
+    parts = [("devtest", devtest_split())] if args.only else [
+        ("devtrain", devtrain_split()), ("devtest", devtest_split())]
+    for part, plain_split in parts:
         album_split_ = album_split(plain_split, args.seed)
-        plain = Faces(all_photos(plain_split), detector, embedder)
-        album = Faces(all_photos(album_split_), detector, embedder)
+        splits = {"plain": plain_split, "album": album_split_}
+        found = {c: Faces(all_photos(splits[c]), detector, embedder) for c in
+                 (["plain", "album"] if part == "devtrain" and floor is None else conditions)}
         if part == "devtrain":
+            plain, album = found["plain"], found["album"]
             floor = args.floor if args.floor is not None else choose(plain, args.target)
             figures["floor"] = floor
             figures["chosen"] = "given" if args.floor is not None else (
                 f"the highest floor setting aside at most {args.target:.0%} of the plain "
                 "DevTrain faces")
             figures["trade_off"] = trade_off(plain, album, album_split_, floor, args.model)
+        assert floor is not None
         enroll, mated, strangers = plain_split
         figures[part] = {
             "people_enrolled": len(enroll), "mated_probes": sum(map(len, mated.values())),
             "non_mated_probes": len(strangers),
-            "plain": measure(plain_split, plain, floor, args.model),
-            "album": measure(album_split_, album, floor, args.model)}
+            **{c: measure(splits[c], found[c], floor, args.model) for c in conditions}}
         report(part, figures)
     figures["seconds"] = round(time.perf_counter() - start, 1)
     if args.json:
@@ -282,7 +321,7 @@ def main() -> None:
 
 
 def report(part: str, figures: dict) -> None:
-    if part == "devtrain":
+    if part == "devtrain" and "trade_off" in figures:
         print(f"floor {figures['floor']:.2f}: {figures['chosen']} ({figures['model']})")
         print("  DevTrain trade-off (gallery without the floor, album strangers):")
         for row in figures["trade_off"]:
@@ -293,11 +332,15 @@ def report(part: str, figures: dict) -> None:
     print(f"LFW {part}: {f['people_enrolled']} people enrolled (3 photos each), "
           f"{f['mated_probes']} mated and {f['non_mated_probes']} non-mated probes")
     for conditions in ("plain", "album"):
+        if conditions not in f:
+            continue
         m = f[conditions]
         print(f"  {conditions}: faces set aside {m['set_aside']:.2%} of {m['faces']}")
         for key in ("without", "with"):
             r = m[key]
-            print(f"    {key:7s} floor {r['floor']:.2f}: threshold {r['threshold']:.4f}, "
+            print(f"    {key:7s} floor {r['floor']:.2f}: threshold {r['threshold']:.4f} "
+                  f"({r['source']}'s; card {r['card_threshold']}, gallery "
+                  f"{r['gallery_threshold']}), "
                   f"enrolled {r['enrolled_faces']} (refused {r['enroll_refused']}); "
                   f"FPIR {r['fpir']:.2%} [{r['fpir_interval'][0]:.2%}, "
                   f"{r['fpir_interval'][1]:.2%}], FNIR {r['fnir']:.2%} "
@@ -308,6 +351,14 @@ def report(part: str, figures: dict) -> None:
             d = m[f"{key}_difference"]
             print(f"    {key.upper()} with less without (paired, 90 %): "
                   f"{d['difference']:+.2%} [{d['low']:+.2%}, {d['high']:+.2%}]")
+        s = m["with_at_same_threshold"]
+        print(f"    with the floor at the threshold without it: FPIR {s['fpir']:.2%} "
+              f"[{s['fpir_interval'][0]:.2%}, {s['fpir_interval'][1]:.2%}] "
+              f"({s['fpir_difference']['difference']:+.2%} [{s['fpir_difference']['low']:+.2%}, "
+              f"{s['fpir_difference']['high']:+.2%}]), FNIR {s['fnir']:.2%} "
+              f"[{s['fnir_interval'][0]:.2%}, {s['fnir_interval'][1]:.2%}] "
+              f"({s['fnir_difference']['difference']:+.2%} [{s['fnir_difference']['low']:+.2%}, "
+              f"{s['fnir_difference']['high']:+.2%}])")
 
 
 if __name__ == "__main__":
