@@ -9,7 +9,7 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -42,6 +42,8 @@ class Face:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     score: float
     landmarks: np.ndarray  # (5, 2): left eye, right eye, nose, mouth left, mouth right
+    # how well it can be told apart, in [0, 1] (`faces.quality`); None: not measured
+    quality: float | None = None
 
     @property
     def size(self) -> float:
@@ -59,7 +61,18 @@ class Face:
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 5),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+            "quality": None if self.quality is None else round(float(self.quality), 4),
         }
+
+    def measured(self, pixels: np.ndarray, landmarks: np.ndarray | None = None,
+                 scale: float = 1.0) -> Face:
+        """This face with its quality measured in `pixels` (where its landmarks are
+        `landmarks`, default its own; `scale`: the photo's size at full size over the size
+        of these pixels, for the face's size)."""
+        from faces.quality import quality
+
+        points = self.landmarks if landmarks is None else landmarks
+        return replace(self, quality=quality(pixels, points, self.size * scale, self.score))
 
 
 def _pixels(photo: np.ndarray) -> torch.Tensor:
@@ -100,19 +113,22 @@ class Detector:
     def detect_reduced(self, reduced: Reduced) -> list[Face]:
         """Every face of a photo decoded at a reduced size (`faces.decode.decode_reduced`), in
         the reduced image's pixels; the smallest face looked for is `min_face_size` pixels of
-        the photo at full size."""
-        return self.detect(reduced.image,
-                           max(8, round(self.settings.min_face_size / reduced.scale)))
+        the photo at full size. Their quality counts their size at full size."""
+        found = self.detect(reduced.image,
+                            max(8, round(self.settings.min_face_size / reduced.scale)))
+        if reduced.scale == 1.0:
+            return found
+        return [f.measured(reduced.image, scale=reduced.scale) for f in found]
 
     def detect_batch(
         self, photos: Sequence[np.ndarray], min_face_size: int | None = None
     ) -> list[list[Face]]:
-        """Faces for each photo, in order, grouped by size into batches of
-        `detect_batch_size`. Faces under `min_face_size` pixels (default: the setting) are not
-        looked for, but in photos under 200 px (`SMALL_PHOTO_FACE`); nor, in a photo so large
-        that the search for them would work on more than `detect_max_side` pixels (the
-        pyramid's finest level: 12 / the smallest face of the photo's longer side), faces
-        under what that size allows.
+        """Faces for each photo, in order, each with its quality (`faces.quality`), grouped
+        by size into batches of `detect_batch_size`. Faces under `min_face_size` pixels
+        (default: the setting) are not looked for, but in photos under 200 px
+        (`SMALL_PHOTO_FACE`); nor, in a photo so large that the search for them would work on
+        more than `detect_max_side` pixels (the pyramid's finest level: 12 / the smallest face
+        of the photo's longer side), faces under what that size allows.
 
         A photo where no face is found is looked at once more, shrunk to `detect_max_side`,
         with a border around it (`BORDER_PAD` of its longer side, edge pixels repeated), for a
@@ -144,7 +160,8 @@ class Detector:
             for i, pad, (boxes, probs, points) in zip(empty, pads, again, strict=True):
                 results[i] = self._faces(boxes - pad, probs, points - pad, shrunk[i][1],
                                          smallest[i], self.settings.second_look_score)
-        return results
+        return [[f.measured(photo) for f in faces]
+                for photo, faces in zip(photos, results, strict=True)]
 
     def _cascade_groups(
         self, images: Sequence[torch.Tensor], min_sizes: Sequence[int]

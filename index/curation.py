@@ -64,10 +64,11 @@ def not_this_person(gallery: Gallery, person_id: int, face_id: int,
 
 
 def suggestions(gallery: Gallery, limit: int = 20) -> dict[str, Any]:
-    """Unknown album faces that came close to someone, closest first, and how many wait."""
+    """Unknown album faces that came close to someone, closest first, and how many wait
+    (none under the quality floor: `index.quality`)."""
     threshold = gallery.threshold()
     waiting, rows = gallery.store.clusters.suggestions(threshold - SUGGEST_BAND, threshold,
-                                                       limit * 4)
+                                                       limit * 4, gallery.settings.quality_floor)
     found = []
     for row in rows:  # a face the user said is not them is no suggestion
         if gallery.excluded(row.candidate_id, row.vector):

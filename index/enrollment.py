@@ -1,5 +1,6 @@
 """Enrollment: which face of a photo becomes one of a person's enrolled faces, the checks
-before it is stored (big enough, not enrolled already), and how a stored face is embedded.
+before it is stored (big enough, not under the quality floor, not enrolled already), and how
+a stored face is embedded.
 
 Every enrolled face is kept as its chip (the face aligned, with a margin, as JPEG) and its
 five points in the chip; its embedding is made from the stored chip, so any later model, or
@@ -25,6 +26,7 @@ from index.errors import Refused
 from index.matching import Matching
 from index.names import checked_name
 from index.photos import PhotoInput, encode_chip, photo_name, read_photo
+from index.quality import refuse_unrecognisable
 from index.results import EnrolledFaceOut, EnrollmentOut, ReembedOut
 from index.settings import IndexSettings
 from index.store import NewFace, Store
@@ -230,7 +232,8 @@ class Enrollment:
                     sha: str, source: str, width: int, height: int,
                     note: str = "") -> EnrolledFaceOut:
         """Store one face from its chip (JPEG) for a person; `enroll` and naming a cluster of
-        album faces both end here."""
+        album faces both end here. A face under the quality floor is refused."""
+        refuse_unrecognisable(face, source, self.settings)
         stored_chip = decode(chip, name="chip")
         chip_points = np.asarray(chip_points).round(3)  # as stored
         # embedded from the stored chip and points, as `reembed` will: the same model gives the

@@ -58,6 +58,7 @@ class FaceMatch:
     score: float
     candidates: list[Candidate] = field(default_factory=list)
     reason: str | None = None  # why a face its best person reaches is left unknown
+    unrecognisable: bool = False  # its quality is under the floor: named as no one
 
 
 class Matching:

@@ -4,6 +4,7 @@ photo's face, or a person's enrolled faces)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -15,6 +16,7 @@ from faces.embed import Embedder, detect_and_embed
 from index.errors import Refused
 from index.matching import FaceMatch, Matching
 from index.photos import PhotoInput, read_photo
+from index.quality import unrecognisable
 from index.results import BoxOut, Named, VerifyOut, VerifySecondOut
 from index.settings import IndexSettings
 from index.store import Store
@@ -39,15 +41,21 @@ class Recognition:
     def match(self, faces: list[Face], vectors: np.ndarray, threshold: float | None = None,
               top_k: int | None = None) -> list[FaceMatch]:
         """Name the faces of one photo (`Matching.match`) at the threshold in force, or the
-        one given, with the margin between look-alikes of the settings."""
+        one given, with the margin between look-alikes of the settings. A face under the
+        quality floor is unrecognisable: no one, no candidates, and it takes no part in the
+        photo's joint naming."""
         thr = self.thresholds.threshold() if threshold is None else threshold
         margin = self.settings.lookalike_margin
         # look-alikes are people whose faces reach the threshold in force, whatever `threshold`
         # (with a caller's threshold, the last estimate: never a wait for a new one)
         level = (thr if threshold is None or margin <= 0
                  else self.thresholds.estimate(wait=False).threshold)
-        return self.matching.match(faces, vectors, thr, top_k or self.settings.top_k, margin,
-                                   level)
+        told = [i for i, f in enumerate(faces) if not unrecognisable(f, self.settings)]
+        named = iter(self.matching.match([faces[i] for i in told], vectors[told], thr,
+                                         top_k or self.settings.top_k, margin, level))
+        kept = set(told)
+        return [next(named) if i in kept else FaceMatch(f, None, -math.inf, [], None, True)
+                for i, f in enumerate(faces)]
 
     def identify(self, photo: PhotoInput, threshold: float | None = None,
                  top_k: int | None = None, source: str | None = None) -> list[FaceMatch]:

@@ -77,6 +77,12 @@ class CandidateOut(Named):
 class FaceMatchOut(Result):
     box: list[Pixel]
     detector_score: Cosine
+    quality: Proportion | None = Field(
+        None, description="how well the face can be told apart, 0 to 1 (size, detail, pose, "
+        "detector score)")
+    unrecognisable: bool = Field(
+        False, description="its quality is under the floor (FACEPAIR_QUALITY_FLOOR): too poor "
+        "to tell, so named as no one, and no stranger either")
     person: Named | None
     score: Cosine | None
     candidates: list[CandidateOut]
@@ -86,11 +92,13 @@ class FaceMatchOut(Result):
 
     @classmethod
     def of(cls, match: FaceMatch) -> FaceMatchOut:
-        """A face of a photo, whom it was named as (None: unknown) and its best people."""
+        """A face of a photo, whom it was named as (None: unknown, or unrecognisable) and
+        its best people."""
         person = match.person
         return cls(
             box=[float(v) for v in match.face.box],
             detector_score=float(match.face.score),
+            quality=match.face.quality, unrecognisable=match.unrecognisable,
             person=None if person is None else Named(id=person.id, name=person.name),
             score=match.score if math.isfinite(match.score) else None,
             candidates=[CandidateOut(id=c.person.id, name=c.person.name, score=c.score)

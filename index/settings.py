@@ -88,6 +88,13 @@ class IndexSettings(FaceSettings):
         "hold (it does while the job runs); then any process may take the job over.",
     )
     enroll_min_face: int = Field(40, ge=8, description="Smallest face, in pixels, to enroll.")
+    quality_floor: float = Field(
+        0.79, ge=0.0, le=1.0,
+        description="A face whose quality (faces.quality: size, detail, pose and detector "
+        "score, in [0, 1]) is under this is answered as unrecognisable: named as no one and "
+        "no stranger either, never enrolled, suggested or grouped with unknown faces; 0: none "
+        "is. 0.79 sets aside 2 % of the faces of plain LFW DevTrain photos (bench.quality).",
+    )
     ann_min_faces: int = Field(
         200_000, ge=1, description="From this many faces on, search an approximate index (an "
         "HNSW graph; IVF from ivf_min_faces on).",

@@ -100,6 +100,9 @@ class FaceOut(BaseModel):
     box: list[float]
     score: float
     landmarks: list[list[float]]
+    quality: float | None = Field(
+        None, description="how well the face can be told apart, 0 to 1 (size, detail, pose, "
+        "detector score); under FACEPAIR_QUALITY_FLOOR identify answers it as unrecognisable")
 
 
 class DetectOut(BaseModel):

@@ -258,7 +258,7 @@ def test_two_replicas_making_one_new_name_at_once_make_one_person(replicas: Repl
         tonys = [p for p in api.get("/v1/people").json()["people"] if p["name"] == "Tony"]
     assert len(tonys) == 1
     # each replica enrolls a photo of its own into the one person
-    for i, replica in enumerate((r1, r2), start=1):
+    for i, replica in enumerate((r1, r2), start=2):
         assert enroll(replica, tonys[0]["id"], photo(lfw_dir, "Tony_Blair", i)).status_code == 201
     assert len(face_ids(replicas.all[2], tonys[0]["id"])) == 2
 

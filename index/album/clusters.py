@@ -37,9 +37,10 @@ class NamedCluster(TypedDict):
 
 def cluster_unknown(gallery: Gallery, clusterer: Clusterer = dbscan_labels) -> int:
     """ClusterSummary the unknown faces: DBSCAN, cosine distance, eps = 1 - the model's one-to-one
-    threshold, at least 2 faces (`clusterer`: `dbscan_labels` or a `ClusterHelper`). Returns
-    the number of clusters."""
-    face_ids, vectors = gallery.store.clusters.unknown(gallery.model)
+    threshold, at least 2 faces (`clusterer`: `dbscan_labels` or a `ClusterHelper`); faces
+    under the quality floor go into none. Returns the number of clusters."""
+    face_ids, vectors = gallery.store.clusters.unknown(gallery.model,
+                                                       gallery.settings.quality_floor)
     labels = np.full(len(face_ids), -1)
     if len(face_ids) >= 2:
         labels = clusterer(vectors, 1.0 - gallery.verify_threshold())
@@ -53,7 +54,8 @@ def enroll_album_face(gallery: Gallery, person: str | int, found: AlbumFace, not
     """Enroll an album face for a person, from its stored chip; raises FacepairError where it
     cannot be (enrolled already, …)."""
     face = Face(box=(found.box[0], found.box[1], found.box[2], found.box[3]),
-                score=float(found.score), landmarks=np.asarray(found.landmarks))
+                score=float(found.score), landmarks=np.asarray(found.landmarks),
+                quality=found.quality)
     return gallery.enroll_chip(person, found.chip, np.asarray(found.chip_landmarks), face,
                                found.sha256, found.shown, found.width, found.height, note)
 

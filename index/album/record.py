@@ -27,6 +27,7 @@ class Tally:
     named: int = 0
     unknown: int = 0
     failed: int = 0
+    unrecognisable: int = 0  # under the quality floor: neither named nor unknown
 
     @property
     def done(self) -> int:
@@ -67,6 +68,7 @@ class Recorder:
                 box=[round(float(x), 1) for x in m.face.box],
                 landmarks=np.round(m.face.landmarks, 1).tolist(), score=float(m.face.score),
                 chip=chip, chip_landmarks=points, model=model, vector=v,
+                quality=m.face.quality,
                 person_id=user if user else (m.person.id if m.person else None),
                 similarity=None if user or not np.isfinite(m.score) else float(m.score),
                 named_by="user" if user else None,
@@ -78,5 +80,8 @@ class Recorder:
                  if user or m.person is not None]
         tally.photos += 1
         tally.faces += len(matches)
+        unrecognisable = sum(1 for m, user in zip(matches, people, strict=True)
+                             if m.unrecognisable and not user)
         tally.named += len(named)
-        tally.unknown += len(matches) - len(named)
+        tally.unrecognisable += unrecognisable
+        tally.unknown += len(matches) - len(named) - unrecognisable

@@ -38,9 +38,10 @@ from index.roots import Place
 
 
 class AlbumRun(TypedDict):
-    """What a tagging run did: photos tagged, faces found, named and unknown, unreadable
-    photos (`failed`), photos unchanged since the last run, other files (`skipped`), clusters
-    of unknown faces, and the time it took."""
+    """What a tagging run did: photos tagged, faces found, named, unknown and unrecognisable
+    (under the quality floor: `index.quality`), unreadable photos (`failed`), photos unchanged
+    since the last run, other files (`skipped`), clusters of unknown faces, and the time it
+    took."""
 
     job: int
     root: str  # the folder tagged, as `root:folder`
@@ -49,6 +50,7 @@ class AlbumRun(TypedDict):
     faces: int
     named: int
     unknown: int
+    unrecognisable: int
     failed: int
     unchanged: int
     skipped: int
@@ -141,7 +143,7 @@ class AlbumTagger:
         job.end(status)
         return AlbumRun(job=job.id, root=place.shown, status=status, photos=tally.photos,
                         faces=tally.faces, named=tally.named, unknown=tally.unknown,
-                        failed=tally.failed,
+                        unrecognisable=tally.unrecognisable, failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,
                         context=context, seconds=round(time.perf_counter() - start, 2))
 
@@ -156,7 +158,8 @@ class AlbumTagger:
         before = job.before()
         if before is not None and before.total > 0:  # taken up again
             tally = Tally(photos=before.done - before.failed, faces=before.faces,
-                          named=before.named, unknown=before.unknown, failed=before.failed)
+                          named=before.named, unknown=before.unknown, failed=before.failed,
+                          unrecognisable=before.faces - before.named - before.unknown)
             total = before.done + len(found.todo)  # photos added meanwhile included
             job.resumed(before, total)
             return found._replace(unchanged=before.unchanged), before.skipped, tally, total

@@ -67,13 +67,13 @@ def album_face(row: Row) -> AlbumFace:
         similarity=row.similarity, cluster=row.cluster, named_by=row.named_by,
         candidate_id=row.candidate_id, root_id=row.root_id, root=row.root, path=row.path,
         sha256=row.sha256, width=row.width, height=row.height,
-        xmp=bool(getattr(row, "xmp", False)))
+        xmp=bool(getattr(row, "xmp", False)), quality=row.quality)
 
 
 FACE_WITH_PHOTO = (F.id, F.photo_id, F.box, F.landmarks, F.score, F.chip, F.chip_landmarks,
                    F.model, F.vector, F.person_id, F.similarity, F.cluster, F.named_by,
                    F.candidate_id, P.root_id, R.name.label("root"), P.path, P.sha256, P.width,
-                   P.height)
+                   P.height, F.quality)
 PHOTO = (P.id, P.root_id, R.name.label("root"), P.path, P.width, P.height, P.sha256, P.tagged)
 
 
@@ -137,7 +137,7 @@ class AlbumsRepository:
                 conn.execute(t.album_faces.insert(), [
                     {"photo_id": photo_id, "box": f.box, "landmarks": f.landmarks,
                      "score": f.score, "chip": f.chip, "chip_landmarks": f.chip_landmarks,
-                     "model": f.model, "vector": f.vector,
+                     "model": f.model, "vector": f.vector, "quality": f.quality,
                      **({"person_id": f.person_id, "similarity": f.similarity,
                          "named_by": f.named_by} if f.person_id is None or f.person_id in there
                         else {"person_id": None, "similarity": None, "named_by": None}),

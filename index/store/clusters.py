@@ -4,7 +4,7 @@ user says of one (this is X, not X, hide, split off its cluster, skip)."""
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 
 from index.store import schema as t
 from index.store.albums import FACE_WITH_PHOTO, album_face, with_photo
@@ -13,17 +13,24 @@ from index.store.records import AlbumFace, Cluster, Suggestion, shown
 
 F, P, R = t.album_faces.c, t.album_photos.c, t.roots.c
 
+
+def recognisable(floor: float) -> ColumnElement[bool]:
+    """Album faces not under the quality floor (one recorded before quality was measured
+    has none, and is not)."""
+    return or_(F.quality.is_(None), F.quality >= floor)
+
 class ClustersRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def unknown(self, model: str) -> tuple[list[int], np.ndarray]:
+    def unknown(self, model: str, floor: float = 0.0) -> tuple[list[int], np.ndarray]:
         """The album faces named as no one, for this model (those the user hid or split off
-        a cluster aside: they go into none): their ids and vectors."""
+        a cluster aside, and those under the quality floor: they go into none): their ids and
+        vectors."""
         with self.db.reading() as conn:
             rows = conn.execute(select(F.id, F.vector).where(
-                F.person_id.is_(None), ~F.hidden, ~F.ungrouped, F.model == model)
-                .order_by(F.id)).all()
+                F.person_id.is_(None), ~F.hidden, ~F.ungrouped, F.model == model,
+                recognisable(floor)).order_by(F.id)).all()
         vectors = np.stack([r[1] for r in rows]) if rows else np.empty((0, 0), np.float32)
         return [int(r[0]) for r in rows], vectors
 
@@ -102,12 +109,13 @@ class ClustersRepository:
         with self.db.transaction() as conn:
             conn.execute(update(t.album_faces).where(F.id == face_id).values(candidate_id=None))
 
-    def suggestions(self, low: float, high: float, limit: int) -> tuple[int, list[Suggestion]]:
-        """Unknown album faces that came within [low, high) of someone, closest first: how
-        many wait, and the first `limit`."""
+    def suggestions(self, low: float, high: float, limit: int, floor: float = 0.0
+                    ) -> tuple[int, list[Suggestion]]:
+        """Unknown album faces that came within [low, high) of someone, closest first (none
+        under the quality floor): how many wait, and the first `limit`."""
         pe = t.people.c
         where = (F.person_id.is_(None), ~F.hidden, ~F.skipped, F.similarity >= low,
-                 F.similarity < high)
+                 F.similarity < high, recognisable(floor))
         base = (with_photo(select(F.id, F.similarity, F.candidate_id, F.vector, pe.name,
                                   R.name.label("root"), P.path, P.id.label("photo_id")))
                 .join(t.people, pe.id == F.candidate_id).where(*where))

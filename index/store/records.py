@@ -166,6 +166,7 @@ class NewAlbumFace:
     similarity: float | None = None
     named_by: str | None = None
     candidate_id: int | None = None
+    quality: float | None = None  # faces.quality
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class AlbumFace(InRoot):
     width: int
     height: int
     xmp: bool = False  # whether the job that found it wrote sidecars
+    quality: float | None = None  # faces.quality; None: recorded before it was measured
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def tag(
               f"unchanged, {result['skipped']} other files skipped, {result['failed']} "
               f"unreadable): "
               f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
-              f"{result['clusters']} clusters; {result['seconds']:.1f} s", highlight=False)
+              f"{result['clusters']} clusters, {result['unrecognisable']} unrecognisable; "
+              f"{result['seconds']:.1f} s", highlight=False)
     if result["context"]["named"] or result["context"]["cleared"]:
         out.print(f"named by the library's context: {result['context']['named']} faces "
                   f"(just under the threshold, like named faces of that person only)"

@@ -29,7 +29,8 @@ def detect(
     photos: list[Path] = typer.Argument(..., help="Photos to look at."),
     as_json: Json = False,
 ) -> None:
-    """Find every face in each photo: box, detector score and five landmarks."""
+    """Find every face in each photo: box, detector score, five landmarks and quality (0 to 1:
+    how well it can be told apart; under FACEPAIR_QUALITY_FLOOR, unrecognisable)."""
     from faces.decode import decode
     from service.settings import get_settings
 
@@ -50,12 +51,13 @@ def detect(
     if as_json:
         emit_json({"photos": results})
     else:
-        table = Table("photo", "faces", "boxes (x1,y1,x2,y2) and scores")
+        table = Table("photo", "faces", "boxes (x1,y1,x2,y2), scores and qualities")
         for r in results:
             if "error" in r:
                 table.add_row(r["path"], "-", Text(r["error"]["message"], style="red"))
                 continue
-            boxes = "\n".join(f"{f['box']}  {f['score']:.3f}" for f in r["faces"]) or "no face"
+            boxes = "\n".join(f"{f['box']}  {f['score']:.3f}  quality {f['quality']:.2f}"
+                              for f in r["faces"]) or "no face"
             table.add_row(r["path"], str(len(r["faces"])), boxes)
         out.print(table)
     if failed:

@@ -131,7 +131,8 @@ def identify(
     top_k: int | None = typer.Option(None, help="Candidates per face."),
     as_json: Json = False,
 ) -> None:
-    """Name every face in each photo, or say it is unknown."""
+    """Name every face in each photo, or say it is unknown (a stranger) or unrecognisable
+    (its quality under FACEPAIR_QUALITY_FLOOR: too poor to tell)."""
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
     if top_k is not None and not 1 <= top_k <= 100:
@@ -167,6 +168,8 @@ def identify(
                           highlight=False)
                 continue
             names = [f"{f['person']['name']} ({f['score']:.3f})" if f["person"]
+                     else f"unrecognisable (quality {f['quality']:.2f})"
+                     if f.get("unrecognisable")
                      else f"unknown ({f['reason']})" if f.get("reason") else "unknown"
                      for f in r["faces"]]
             out.print(f"{r['path']}: {', '.join(names) or 'no face'}", highlight=False)

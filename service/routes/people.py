@@ -103,8 +103,9 @@ async def enroll(
     box: Annotated[str | None, Form(max_length=200, description="x1,y1,x2,y2 of the face")] = None,
 ) -> EnrolledFaceOut:
     """Enroll one face of a photo; 422 names why a photo cannot be used (`no_face`,
-    `several_faces`, `face_too_small`, `duplicate_photo`). In a photo of several faces,
-    without `face` or `box`, the one face that matches the person's enrolled faces."""
+    `several_faces`, `face_too_small`, `unrecognisable_face`, `duplicate_photo`). In a photo
+    of several faces, without `face` or `box`, the one face that matches the person's enrolled
+    faces."""
     where = parse_box(box) if box else None
     data = await read(photo)
     await run.work(g.store.people.get, person_id)  # 404 before any decoding

@@ -85,7 +85,7 @@ async def verify(
 
 @router.post("/v1/detect", dependencies=[need("read")])
 async def detect(run: Run, g: G, settings: S, photo: Annotated[UploadFile, File()]) -> DetectOut:
-    """Every face in a photo: box, detector score and five landmarks."""
+    """Every face in a photo: box, detector score, five landmarks and quality."""
     data = await read(photo)
     name = source(photo)
     faces = await run.work(lambda: g.detector.detect(decode(data, settings.max_pixels, name=name)))

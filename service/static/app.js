@@ -388,8 +388,10 @@ async function identify(file) {
   const list = $("#names"); list.replaceChildren();
   for (const face of result.faces) {
     const [x1, y1, x2, y2] = face.box;
-    const label = face.person ? `${face.person.name} (${face.score.toFixed(2)})` : "unknown";
-    ctx.strokeStyle = face.person ? "#106b21" : "#b00020";
+    const quality = face.quality == null ? "" : ` · quality ${face.quality.toFixed(2)}`;
+    const label = (face.person ? `${face.person.name} (${face.score.toFixed(2)})`
+      : face.unrecognisable ? "unrecognisable" : "unknown") + quality;
+    ctx.strokeStyle = face.person ? "#106b21" : face.unrecognisable ? "#8a8a8a" : "#b00020";
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     ctx.fillStyle = ctx.strokeStyle;
     ctx.fillText(label, x1, Math.max(12, y1 - 6));
