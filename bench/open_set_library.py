@@ -3,7 +3,7 @@ against per-photo `identify`, on the same photos.
 
     .venv/bin/python -m bench.open_set_library [--people devtest|held-out]
         [--conditions lfw|album [--seed S]] [--band B --link-far F --support N] [--choose]
-        [--threads N] [--fresh] [--json]
+        [--quality-floor Q] [--threads N] [--fresh] [--json]
 
 The people are `bench.open_set`'s (`devtest`: LFW DevTest, each person with ≥ 4 photos
 enrolled with 3, their other photos mated probes, the people with fewer photos strangers), or
@@ -42,6 +42,7 @@ from bench.open_set import split
 from bench.photos import lfw_dir
 
 GRID_STEP = 0.001
+PROMISE_SLACK = 0.005  # FPIR at the threshold in force: tag's may be this much over identify's
 
 
 def cfp_split(conditions: str = "lfw", seed: int = 0) -> tuple[
@@ -107,12 +108,15 @@ def held_out_split(conditions: str = "lfw", seed: int = 0) -> tuple[
     return enroll, mated, strangers
 
 
-def enrolled(home: Path, enroll: dict[str, list[Path]]):
+def enrolled(home: Path, enroll: dict[str, list[Path]], floor: float | None = None):
     """A gallery in `home` with these people enrolled (a photo without a usable face is
-    left out)."""
+    left out); `floor`: the quality floor, if not the settings' default."""
     from index.gallery import Gallery
+    from index.settings import DEFAULTS
 
-    g = Gallery(home=home)
+    settings = DEFAULTS if floor is None else DEFAULTS.model_copy(
+        update={"quality_floor": floor})
+    g = Gallery(settings=settings, home=home)
     for name, photos in enroll.items():
         for p in photos:
             try:
@@ -122,7 +126,8 @@ def enrolled(home: Path, enroll: dict[str, list[Path]]):
     return g
 
 
-def tagged(enroll, mated, strangers, threads: int, key: str, fresh: bool) -> dict:
+def tagged(enroll, mated, strangers, threads: int, key: str, fresh: bool,
+           floor: float | None = None) -> dict:
     """Enroll, copy the probes into one library and tag it; what was recorded of every face
     (cached under `key`)."""
     cached = CACHE / f"open_set_library_{key}.npz"
@@ -133,7 +138,7 @@ def tagged(enroll, mated, strangers, threads: int, key: str, fresh: bool) -> dic
     probes = [(n, p) for n, ps in mated.items() for p in ps] + [("", p) for p in strangers]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
-        g = enrolled(Path(home), enroll)
+        g = enrolled(Path(home), enroll, floor)
         library = Path(home) / "library"
         library.mkdir()
         truth = {}
@@ -259,45 +264,70 @@ def main() -> None:
                         help="confident links from the card's threshold at this pair FAR")
     parser.add_argument("--support", type=int, default=DEFAULTS.context_support)
     parser.add_argument("--choose", action="store_true", help="try a grid of rules")
+    parser.add_argument("--quality-floor", type=float, default=DEFAULTS.quality_floor,
+                        help="the gallery's quality floor (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--fresh", action="store_true", help="tag again, not from the cache")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     os.environ.update(anchor.thread_env(args.threads))
     people = {"held-out": held_out_split, "cfp": cfp_split}.get(args.people, split)
-    enroll, mated, strangers = people(args.conditions, args.seed)
     from faces.embed import model_paths  # the model's file: a new export is tagged again
 
     model = model_paths(DEFAULTS.model)[0]
-    key = f"{args.people}_{args.conditions}_{args.seed}_{model.stem}_{int(model.stat().st_mtime)}"
-    found = tagged(enroll, mated, strangers, args.threads, key, args.fresh)
-    figures = {"people": args.people, "conditions": args.conditions,
-               "people_enrolled": len(enroll), "mated_probes": int((found["truth_name"] > 0)
-                                                                   .sum()),
-               "strangers": int((found["truth_name"] == 0).sum()),
-               "threshold": round(float(found["threshold"]), 4),
-               "tag_run": json.loads(str(found["run"]))}
-    print(f"{args.people} people ({args.conditions} conditions), one library: "
-          f"{figures['people_enrolled']} enrolled, {figures['mated_probes']} mated probes, "
-          f"{figures['strangers']} strangers; threshold in force {figures['threshold']}")
-    card = {str(float(k)): v for k, v in json.loads(str(found["card"])).items()}
-    rules = ([(ContextRule(b, card_links(card, far), s), far) for b in (0.02, 0.04, 0.08)
-              for far in (1e-2, 1e-3, 1e-4) for s in (1, 2, 3)] if args.choose
-             else [(ContextRule(args.band, card_links(card, args.link_far), args.support),
-                    args.link_far)])
-    figures["rules"] = []
-    for rule, far in rules:
-        result = evaluate(found, rule)
-        result["rule"]["link_far"] = far
-        figures["rules"].append(result)
-        print(f"band {rule.band} link_far {far:g} support {rule.support}")
-        print(line("identify", result["identify"]))
-        print(line("tag", result["tag"]))
-        print("tag less identify (paired): " + ", ".join(
-            f"{k}: {v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]"
-            for k, v in result["tag_less_identify"].items()))
+    grid = [(b, far, s) for b in (0.02, 0.04, 0.08) for far in (1e-4, 1e-3, 1e-2)
+            for s in (3, 2, 1)] if args.choose else [(args.band, args.link_far, args.support)]
+    figures: dict = {"people": args.people, "conditions": {}}
+    for conditions in ("lfw", "album") if args.choose else (args.conditions,):
+        enroll, mated, strangers = people(conditions, args.seed)
+        key = (f"{args.people}_{conditions}_{args.seed}_floor{args.quality_floor:g}_"
+               f"{model.stem}_{int(model.stat().st_mtime)}")
+        found = tagged(enroll, mated, strangers, args.threads, key, args.fresh,
+                       args.quality_floor)
+        here = figures["conditions"][conditions] = {
+            "people_enrolled": len(enroll),
+            "mated_probes": int((found["truth_name"] > 0).sum()),
+            "strangers": int((found["truth_name"] == 0).sum()),
+            "threshold": round(float(found["threshold"]), 4),
+            "tag_run": json.loads(str(found["run"])), "rules": []}
+        print(f"{args.people} people ({conditions} conditions), one library: "
+              f"{here['people_enrolled']} enrolled, {here['mated_probes']} mated probes, "
+              f"{here['strangers']} strangers; threshold in force {here['threshold']}")
+        card = {str(float(k)): v for k, v in json.loads(str(found["card"])).items()}
+        for band, far, support in grid:  # narrowest band, strictest link first
+            result = evaluate(found, ContextRule(band, card_links(card, far), support))
+            result["rule"]["link_far"] = far
+            here["rules"].append(result)
+            print(f"band {band} link_far {far:g} support {support}")
+            print(line("identify", result["identify"]))
+            print(line("tag", result["tag"]))
+            print("tag less identify (paired): " + ", ".join(
+                f"{k}: {v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]"
+                for k, v in result["tag_less_identify"].items()))
+    if args.choose:
+        figures["chosen"] = choose(figures["conditions"])
+        print(f"chosen: {figures['chosen']}")
     if args.json:
         print(json.dumps(figures))
+
+
+def choose(conditions: dict, slack: float = PROMISE_SLACK) -> dict:
+    """The rule that keeps the threshold's promise in both conditions (FPIR at the threshold
+    in force at most `slack` above per-photo identify's) and misses fewest known faces at the
+    same FPIR (the mean paired difference at FPIR 1, 2 and 5 %, both conditions); of equals,
+    the first of the grid (the narrowest band, the strictest link)."""
+    def kept(r: dict) -> bool:
+        return (r["tag"]["at_threshold"]["fpir"]
+                <= r["identify"]["at_threshold"]["fpir"] + slack)
+
+    both = list(zip(*(c["rules"] for c in conditions.values()), strict=True))
+    fine = [rules for rules in both if all(kept(r) for r in rules)]
+    if not fine:
+        return {}
+    best = min(fine, key=lambda rules: round(float(np.mean(
+        [v["difference"] for r in rules for v in r["tag_less_identify"].values()])), 4))
+    return {**best[0]["rule"], "mean_difference": round(float(np.mean(
+        [v["difference"] for r in best for v in r["tag_less_identify"].values()])), 4)}
 
 
 if __name__ == "__main__":
