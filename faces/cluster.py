@@ -106,7 +106,7 @@ def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_
     actor is lost (its node gone) goes to another. `keep`: seconds the actors stay after
     their last batch, for the next job (0: they leave with this one)."""
     ray = connect(address)
-    from ray.exceptions import RayActorError
+    from ray.exceptions import ObjectLostError, RayActorError
 
     from faces.warm_pool import WarmPool
 
@@ -138,8 +138,10 @@ def stream(address: str, records: Sequence[Any], read: Callable[..., Any], read_
             actor, batch = flying.pop(done[0])
             try:
                 result = ray.get(done[0])
-            except RayActorError:
-                actors.lost(actor)  # gone with its node: its batches go to the others
+            except (RayActorError, ObjectLostError):
+                # gone with its node (the actor, or the result it left there before the
+                # driver read it): its batches go to the others
+                actors.lost(actor)
                 waiting.appendleft(batch)
                 continue
             if actor in actors.load:
