@@ -269,6 +269,17 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     wait.until(lambda _: finds("#suggested"))
     waiting = int(find("#waiting-count").text.split()[0])
     assert waiting >= 3 and find("#suggested").text == "Ann <b>Schröder</b>"
+    # it says which faces named Ann in other photos are like it, as the API does
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+        (first,) = api.get("/v1/suggestions", params={"limit": 1}).json()["suggestions"]
+    support = first["support"]
+    assert find("#support").text == (
+        f"Like {support['faces']} face{'' if support['faces'] == 1 else 's'} named Ann "
+        "<b>Schröder</b> in other photos:" if support["faces"]
+        else "Like no face named Ann <b>Schröder</b> in other photos.")
+    assert len(find(".suggestion").find_elements(By.CSS_SELECTOR, ".faces img")) == len(
+        support["closest"])
     shot(d, shots, "suggestions")
     body = find("body")
     answered = []
