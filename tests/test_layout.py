@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,14 +34,31 @@ def in_the_store(path: Path) -> bool:
 
 
 def test_every_module_imports_on_its_own() -> None:
-    def fresh(name: str) -> tuple[str, str]:
-        done = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT,
-                              capture_output=True, text=True)
-        return name, done.stderr.strip().splitlines()[-1] if done.returncode else ""
+    """Each module in a fresh process of its own, forked from one that holds only
+    third-party libraries (`tests.import_alone`)."""
+    import multiprocessing as mp
 
-    with ThreadPoolExecutor(2) as pool:
-        failed = {name: why for name, why in pool.map(fresh, modules()) if why}
+    from tests import import_alone
+
+    names = modules()
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["tests.import_alone", *import_alone.THIRD_PARTY])
+    with context.Pool(2, maxtasksperchild=1) as pool:
+        why = pool.map(import_alone.import_alone, names, chunksize=1)
+    failed = {name: reason for name, reason in zip(names, why, strict=True) if reason}
     assert not failed, failed
+
+
+def test_a_module_that_only_imports_in_the_right_order_is_caught(tmp_path: Path) -> None:
+    """The check above fails a module whose import needs another of ours imported first."""
+    import multiprocessing as mp
+
+    from tests import import_alone
+
+    context = mp.get_context("forkserver")
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        why = pool.map(import_alone.import_alone, ["tests.import_alone_cycle_a"])
+    assert why[0].startswith("ImportError"), why
 
 
 def test_layers_depend_one_way() -> None:
