@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,19 @@ def album_photo(path: Path, seed: int = 0, where: str | None = None) -> Path:
         tmp.write_bytes(degrade(Image.open(path), seed))
         tmp.replace(out)
     return out
+
+
+Split = tuple[dict[str, list[Path]], dict[str, list[Path]], list[Path]]
+
+
+def album_split(split: Split, seed: int = 0, where: Callable[[Path], str] | None = None
+                ) -> Split:
+    """The album-like twins of a split's photos (enrollments per person, mated probes per
+    person, strangers), each kept as `where(photo)` in the cache (default: as LFW's)."""
+    def twin(p: Path) -> Path:
+        return album_photo(p, seed, where(p) if where else None)
+
+    enroll, mated, strangers = split
+    return ({n: [twin(p) for p in ps] for n, ps in enroll.items()},
+            {n: [twin(p) for p in ps] for n, ps in mated.items()},
+            [twin(p) for p in strangers])

@@ -64,14 +64,12 @@ def split(conditions: str = "lfw", seed: int = 0) -> tuple[
         dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
     """`devtest_split`, on the photos themselves or (album) on their album-like twins (drawn
     with `seed`)."""
-    enroll, mated, strangers = devtest_split()
+    found = devtest_split()
     if conditions == "album":
-        from bench.album_conditions import album_photo
+        from bench.album_conditions import album_split
 
-        enroll = {n: [album_photo(p, seed) for p in ps] for n, ps in enroll.items()}
-        mated = {n: [album_photo(p, seed) for p in ps] for n, ps in mated.items()}
-        strangers = [album_photo(p, seed) for p in strangers]
-    return enroll, mated, strangers
+        return album_split(found, seed)
+    return found
 
 
 def rates(mated_best: np.ndarray, mated_right: np.ndarray, stranger_best: np.ndarray,

@@ -1,16 +1,14 @@
 """Open-set identification with every probe in one library: `tag` (the album's own context)
 against per-photo `identify`, on the same photos.
 
-    .venv/bin/python -m bench.open_set_library [--people devtest|held-out]
+    .venv/bin/python -m bench.open_set_library [--people devtest|cfp]
         [--conditions lfw|album [--seed S]] [--band B --link-far F --support N] [--choose]
         [--quality-floor Q] [--threads N] [--fresh] [--json]
 
 The people are `bench.open_set`'s (`devtest`: LFW DevTest, each person with ≥ 4 photos
 enrolled with 3, their other photos mated probes, the people with fewer photos strangers), or
-(`held-out`) the LFW DevTrain people no model of facepair's trained on, on whom the context's
-rule is chosen: those `training.data.CropSet` holds out (a hash of the name, 2–10 photos;
-enrolled with 3 where they have ≥ 4, else strangers) and up to 2,000 people with one photo
-(never trained on). Every probe photo is copied into one library, which `facepair tag` tags
+(`cfp`, on whom the context's rule is chosen) the cfp-dev people who are not LFW DevTest
+people (`cfp_split`). Every probe photo is copied into one library, which `facepair tag` tags
 with the gallery's threshold in force; a probe's face is the one nearest its photo's centre.
 
 - identify: a probe is named as its best person when that person's score reaches the
@@ -20,8 +18,9 @@ with the gallery's threshold in force; a probe's face is the one nearest its pho
 FNIR at FPIR 1, 2 and 5 % for both, with 90 % bootstrap intervals and the paired difference
 (`bench.intervals`). For `tag` a probe's score is the highest threshold (steps of 0.001) at
 which it is named, and its name the one given there. Also FPIR and FNIR at the threshold in
-force. `--choose` tries the rules of a small grid and prints each; the faces the tag run
-recorded are kept in `bench.CACHE` (`--fresh` tags again).
+force. `--choose` tries the rules of a small grid in plain and album conditions, prints each,
+and the one `choose` picks; the faces the tag run recorded are kept in `bench.CACHE`
+(`--fresh` tags again).
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ import numpy as np
 from bench import CACHE, anchor
 from bench.intervals import Scores, fnir_at_fpir, paired
 from bench.open_set import split
-from bench.photos import lfw_dir
 
 GRID_STEP = 0.001
 PROMISE_SLACK = 0.005  # FPIR at the threshold in force: tag's may be this much over identify's
@@ -68,43 +66,10 @@ def cfp_split(conditions: str = "lfw", seed: int = 0) -> tuple[
         else:
             strangers += f + pr
     if conditions == "album":
-        from bench.album_conditions import album_photo
+        from bench.album_conditions import album_split
 
-        def twin(p: Path) -> Path:
-            return album_photo(p, seed, f"cfp/{person_of(p):03d}/{p.parent.name}/{p.name}")
-
-        enroll = {n: [twin(p) for p in ps] for n, ps in enroll.items()}
-        mated = {n: [twin(p) for p in ps] for n, ps in mated.items()}
-        strangers = [twin(p) for p in strangers]
-    return enroll, mated, strangers
-
-
-def held_out_split(conditions: str = "lfw", seed: int = 0) -> tuple[
-        dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
-    """DevTrain people never trained on: (enroll photos per person, mated probes per person,
-    strangers)."""
-    from training.data import person_share
-
-    root = lfw_dir()
-    rows = [line.split("\t") for line in
-            (root.parent / "peopleDevTrain.txt").read_text().splitlines()[1:]]
-    enroll, mated, strangers, singles = {}, {}, [], []
-    for name, count in ((n, int(c)) for n, c in rows):
-        photos = [root / name / f"{name}_{i:04d}.jpg" for i in range(1, count + 1)]
-        if count == 1:
-            singles.append((person_share(name, 1), photos[0]))
-        elif count <= 10 and person_share(name, 0) < 0.2:
-            if count >= 4:
-                enroll[name], mated[name] = photos[:3], photos[3:]
-            else:
-                strangers += photos
-    strangers += [p for _, p in sorted(singles)[:2000]]
-    if conditions == "album":
-        from bench.album_conditions import album_photo
-
-        enroll = {n: [album_photo(p, seed) for p in ps] for n, ps in enroll.items()}
-        mated = {n: [album_photo(p, seed) for p in ps] for n, ps in mated.items()}
-        strangers = [album_photo(p, seed) for p in strangers]
+        return album_split((enroll, mated, strangers), seed,
+                           lambda p: f"cfp/{person_of(p):03d}/{p.parent.name}/{p.name}")
     return enroll, mated, strangers
 
 
@@ -256,7 +221,7 @@ def main() -> None:
     from index.settings import DEFAULTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", choices=("devtest", "held-out", "cfp"), default="devtest")
+    parser.add_argument("--people", choices=("devtest", "cfp"), default="devtest")
     parser.add_argument("--conditions", choices=("lfw", "album"), default="album")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--band", type=float, default=DEFAULTS.context_band)
@@ -271,7 +236,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     os.environ.update(anchor.thread_env(args.threads))
-    people = {"held-out": held_out_split, "cfp": cfp_split}.get(args.people, split)
+    people = cfp_split if args.people == "cfp" else split
     from faces.embed import model_paths  # the model's file: a new export is tagged again
 
     model = model_paths(DEFAULTS.model)[0]

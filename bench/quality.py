@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.album_conditions import album_split
 from bench.intervals import Scores, fnir_at_fpir
 from bench.open_set import devtest_split
 from bench.photos import lfw_dir
@@ -73,15 +74,6 @@ def devtrain_split(holdout: float = 0.2, seed: int = 0) -> Split:
         else:
             strangers += photos
     return enroll, mated, strangers
-
-
-def album_split(split: Split, seed: int) -> Split:
-    from bench.album_conditions import album_photo
-
-    enroll, mated, strangers = split
-    return ({n: [album_photo(p, seed) for p in ps] for n, ps in enroll.items()},
-            {n: [album_photo(p, seed) for p in ps] for n, ps in mated.items()},
-            [album_photo(p, seed) for p in strangers])
 
 
 def all_photos(split: Split) -> list[Path]:

@@ -106,29 +106,31 @@ class Detector:
         self.device = resolve_device(device or self.settings.device)
         self._cascade = Cascade(self.device)
 
-    def detect(self, photo: np.ndarray, min_face_size: int | None = None) -> list[Face]:
-        """Every face in one RGB uint8 photo (H×W×3), best score first."""
-        return self.detect_batch([photo], min_face_size)[0]
+    def detect(self, photo: np.ndarray, min_face_size: int | None = None,
+               scale: float = 1.0) -> list[Face]:
+        """Every face in one RGB uint8 photo (H×W×3), best score first; `scale`: the photo's
+        size at full size over this one's, for the size its faces' quality counts."""
+        return self.detect_batch([photo], min_face_size, scale)[0]
 
     def detect_reduced(self, reduced: Reduced) -> list[Face]:
         """Every face of a photo decoded at a reduced size (`faces.decode.decode_reduced`), in
         the reduced image's pixels; the smallest face looked for is `min_face_size` pixels of
         the photo at full size. Their quality counts their size at full size."""
-        found = self.detect(reduced.image,
-                            max(8, round(self.settings.min_face_size / reduced.scale)))
-        if reduced.scale == 1.0:
-            return found
-        return [f.measured(reduced.image, scale=reduced.scale) for f in found]
+        return self.detect(reduced.image,
+                           max(8, round(self.settings.min_face_size / reduced.scale)),
+                           reduced.scale)
 
     def detect_batch(
-        self, photos: Sequence[np.ndarray], min_face_size: int | None = None
+        self, photos: Sequence[np.ndarray], min_face_size: int | None = None,
+        scale: float = 1.0,
     ) -> list[list[Face]]:
         """Faces for each photo, in order, each with its quality (`faces.quality`), grouped
         by size into batches of `detect_batch_size`. Faces under `min_face_size` pixels
         (default: the setting) are not looked for, but in photos under 200 px
         (`SMALL_PHOTO_FACE`); nor, in a photo so large that the search for them would work on
         more than `detect_max_side` pixels (the pyramid's finest level: 12 / the smallest face
-        of the photo's longer side), faces under what that size allows.
+        of the photo's longer side), faces under what that size allows. `scale`: as
+        `detect`'s, for every photo.
 
         A photo where no face is found is looked at once more, shrunk to `detect_max_side`,
         with a border around it (`BORDER_PAD` of its longer side, edge pixels repeated), for a
@@ -160,7 +162,7 @@ class Detector:
             for i, pad, (boxes, probs, points) in zip(empty, pads, again, strict=True):
                 results[i] = self._faces(boxes - pad, probs, points - pad, shrunk[i][1],
                                          smallest[i], self.settings.second_look_score)
-        return [[f.measured(photo) for f in faces]
+        return [[f.measured(photo, scale=scale) for f in faces]
                 for photo, faces in zip(photos, results, strict=True)]
 
     def _cascade_groups(

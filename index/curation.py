@@ -21,7 +21,7 @@ from faces.errors import FacepairError, NotFound
 from index.album.clusters import enroll_album_face
 from index.errors import Refused
 from index.gallery import NEAR_COPY, Gallery
-from index.store import AlbumFace
+from index.store import AlbumFace, Suggestion
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
 SUGGEST_CAP = 20  # a person's enrolled faces, at most, that suggestions add to
@@ -69,39 +69,36 @@ def suggestions(gallery: Gallery, limit: int = 20) -> dict[str, Any]:
     threshold = gallery.threshold()
     waiting, rows = gallery.store.clusters.suggestions(threshold - SUGGEST_BAND, threshold,
                                                        limit * 4, gallery.settings.quality_floor)
-    found = []
-    for row in rows:  # a face the user said is not them is no suggestion
-        if gallery.excluded(row.candidate_id, row.vector):
-            waiting -= 1
-            continue
-        found.append({"face_id": row.face_id, "score": round(row.similarity, 4),
-                      "person": {"id": row.candidate_id, "name": row.name},
-                      "photo_id": row.photo_id, "path": row.path, "_vector": row.vector})
-    found = found[:limit]
-    for suggestion, support in zip(found, _support(gallery, found), strict=True):
-        del suggestion["_vector"]
-        suggestion["support"] = support
+    kept = [row for row in rows  # a face the user said is not them is no suggestion
+            if not gallery.excluded(row.candidate_id, row.vector)]
+    waiting -= len(rows) - len(kept)
+    kept = kept[:limit]
+    found = [{"face_id": row.face_id, "score": round(row.similarity, 4),
+              "person": {"id": row.candidate_id, "name": row.name},
+              "photo_id": row.photo_id, "path": row.path, "support": support}
+             for row, support in zip(kept, _support(gallery, kept), strict=True)]
     return {"waiting": max(0, waiting), "threshold": round(threshold, 4),
             "suggestions": found}
 
 
-def _support(gallery: Gallery, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _support(gallery: Gallery, rows: list[Suggestion]) -> list[dict[str, Any]]:
     """For each suggestion, the album faces named as its person (by the gallery or the
-    user, in other photos) that are confidently like it (`index.album.context`'s link): how
-    many, and the closest few."""
-    people = sorted({s["person"]["id"] for s in found})
-    if not people:
+    user, in other photos) at least as like it as the card's one-to-one threshold at
+    `FACEPAIR_CONTEXT_LINK_FAR`: how many, and the closest few."""
+    if not rows:
         return []
-    ids, photos, owners, vectors = gallery.store.albums.named_as(people, gallery.model)
+    ids, photos, owners, vectors = gallery.store.albums.named_as(
+        sorted({row.candidate_id for row in rows}), gallery.model)
     link = gallery.threshold(far=gallery.settings.context_link_far)
     out = []
-    for s in found:
-        mine = (owners == s["person"]["id"]) & (photos != s["photo_id"])
-        scores = vectors[mine] @ s["_vector"] if mine.any() else np.empty(0)
+    for row in rows:
+        mine = (owners == row.candidate_id) & (photos != row.photo_id)
+        theirs = ids[mine]
+        scores = vectors[mine] @ row.vector if mine.any() else np.empty(0)
         linked = np.flatnonzero(scores >= link)
         closest = linked[np.argsort(-scores[linked])][:SUPPORT_SHOWN]
         out.append({"faces": len(linked),
-                    "closest": [{"face_id": int(ids[mine][i]), "score": round(float(scores[i]), 4)}
+                    "closest": [{"face_id": int(theirs[i]), "score": round(float(scores[i]), 4)}
                                 for i in closest.tolist()]})
     return out
 

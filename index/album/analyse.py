@@ -100,8 +100,11 @@ def _faces_of(item: AnalysedPhoto, reduced: Reduced, detector: Detector, embedde
         item_crops.append(embedder.crops_at(source, [points])[0])
         chips.append((encode_chip(chip), chip_points.round(3).tolist()))
         x1, y1, x2, y2 = (float(v) * scale for v in f.box)
+        # measured again only where the face is aligned from other pixels than it was found in
+        quality = f.quality if source is reduced.image else f.measured(source, points,
+                                                                       scale).quality
         faces.append(Face(box=(x1, y1, x2, y2), score=f.score, landmarks=f.landmarks * scale,
-                          quality=f.measured(source, points, scale).quality))
+                          quality=quality))
     # a photo's faces count only once all of them are aligned (none of a failed photo)
     crops += item_crops
     item.chips = chips

@@ -28,6 +28,7 @@ import numpy as np
 
 from index.gallery import Gallery
 from index.store.records import AlbumFaceTable, PhotoRef
+from index.thresholds import threshold_at
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,6 @@ def card_links(card: dict[str, float] | None, far: float) -> Callable[[int], flo
     """Links at the card's one-to-one threshold at a pair rate of `far` / n: a face is
     compared with each of a person's n named faces, so the chance that a stranger links to
     one of them grows with n (as `Thresholds.card_threshold` holds identify's)."""
-    from index.thresholds import threshold_at
-
     return lambda n: threshold_at(card, far / max(1, n))
 
 

@@ -19,6 +19,7 @@ def recognisable(floor: float) -> ColumnElement[bool]:
     has none, and is not)."""
     return or_(F.quality.is_(None), F.quality >= floor)
 
+
 class ClustersRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
