@@ -1,6 +1,6 @@
 """Curating a gallery by hand, as the web app does it: a person's faces, "not this person",
 clusters of unknown faces to name, split or hide, suggestions to confirm, the photos of a
-tagged folder.
+tagged folder, and the photos of one person or of several together.
 
 "Not this person" removes a face from someone and remembers its vector for them
 (`Gallery.exclude`): that face, from whatever photo, is never named as them again. A suggestion
@@ -21,7 +21,7 @@ from faces.errors import FacepairError, NotFound
 from index.album.clusters import enroll_album_face
 from index.errors import Refused
 from index.gallery import NEAR_COPY, Gallery
-from index.store import AlbumFace, Suggestion
+from index.store import AlbumFace, AlbumFaceSummary, AlbumPhoto, Suggestion
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
 SUGGEST_CAP = 20  # a person's enrolled faces, at most, that suggestions add to
@@ -175,8 +175,24 @@ def album_photos(gallery: Gallery, root: Path | str, limit: int, offset: int) ->
     """The tagged photos under a folder (of this host, or `name:path`), a page at a time,
     with their faces and names: each as `root:path`, and its file on this host (None where
     its root is not here)."""
-    count, photos, faces = gallery.store.albums.photos_under(gallery.roots.parts(root), limit,
-                                                             offset)
+    return _page(gallery, *gallery.store.albums.photos_under(gallery.roots.parts(root), limit,
+                                                             offset))
+
+
+def photos_with(gallery: Gallery, people: list[str | int], limit: int, offset: int
+                ) -> dict[str, Any]:
+    """The tagged photos in which all of these people (by id or exact name) are named, newest
+    first, a page at a time, as `album_photos` gives them; and the people asked for."""
+    if not people:
+        raise Refused("no_people", "name at least one person to find photos of")
+    found = [gallery.find_person(p) for p in people]
+    return {"people": [{"id": p.id, "name": p.name} for p in found],
+            **_page(gallery, *gallery.store.albums.photos_with([p.id for p in found], limit,
+                                                               offset))}
+
+
+def _page(gallery: Gallery, count: int, photos: list[AlbumPhoto],
+          faces: list[AlbumFaceSummary]) -> dict[str, Any]:
     locate = gallery.roots.locator()
     by_photo: dict[int, list[dict]] = {}
     for f in faces:

@@ -193,6 +193,11 @@ class AlbumPhotosOut(BaseModel):
     photos: list[AlbumPhotoOut]
 
 
+class PhotosWithOut(AlbumPhotosOut):
+    people: list[Named] = Field(description="the people asked for; every photo shows all of "
+                                "them")
+
+
 class ClusterOut(BaseModel):
     id: int
     faces: int

@@ -124,3 +124,8 @@ def test_tag_then_name_a_group_of_unknown_faces(cli, lfw_dir: Path, tmp_path: Pa
     assert biggest["id"] not in [g["id"] for g in cli("clusters", "list", "--json")["clusters"]]
     cli("clusters", "name", "999", "Nobody", "--json", code=2)  # no such group: a clear error
     cli("tag", str(tmp_path / "nowhere"), "--json", code=2)
+    # the photos of the person the group became, newest first; nobody's: a clear error
+    listed = cli("photos", "--person", "Gerhard", "--limit", "2", "--json")
+    assert listed["count"] == biggest["photos"] and len(listed["photos"]) == 2
+    assert [p["name"] for p in listed["people"]] == ["Gerhard"]
+    cli("photos", "--person", "Gerhard", "--person", "nobody", "--json", code=2)

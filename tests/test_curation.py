@@ -196,3 +196,45 @@ def test_folders_and_photos(tagged) -> None:
     names = {f["person"]["name"] for p in curation.album_photos(g, root, 100, 0)["photos"]
              for f in p["faces"] if f["person"]}
     assert names == {"Ann", "Bob"}
+
+
+def test_photos_of_a_person_and_of_people_together(tagged, lfw_dir: Path) -> None:
+    """A person's photos newest first (by the file's time), a page at a time, and the photos
+    in which Ann and Bob are both named: a photo of the two side by side, made from photos
+    they were enrolled with (so both are named whatever the threshold)."""
+    import os
+
+    from PIL import Image
+
+    from faces.errors import NotFound
+
+    g, album = tagged
+    pair = Image.new("RGB", (500, 250))
+    pair.paste(Image.open(lfw(lfw_dir, ANN, 1)), (0, 0))
+    pair.paste(Image.open(lfw(lfw_dir, BOB, 1)), (250, 0))
+    pair.save(album / "Ann and Bob.jpg", quality=95)
+    files = sorted(album.iterdir(), key=lambda p: p.name)
+    for i, path in enumerate(files):  # a time of its own for each, the pair newest
+        when = 1_600_000_000 + (10_000 if path.name == "Ann and Bob.jpg" else i)
+        os.utime(path, (when, when))
+    AlbumTagger(g, workers=1).run(album.parent)
+
+    everything = curation.album_photos(g, album.parent, 500, 0)["photos"]
+    named = {p["path"]: {f["person"]["name"] for f in p["faces"] if f["person"]}
+             for p in everything}
+    mtime = {p["path"]: Path(p["local"]).stat().st_mtime for p in everything}
+    for who in (["Ann"], ["Bob"], ["Ann", "Bob"]):
+        expected = sorted((p for p, n in named.items() if set(who) <= n),
+                          key=lambda p: -mtime[p])
+        pages = [curation.photos_with(g, list(who), 4, offset)
+                 for offset in range(0, len(expected) + 4, 4)]
+        assert {p["count"] for p in pages} == {len(expected)}
+        assert [p["path"] for page in pages for p in page["photos"]] == expected
+        assert [p["name"] for p in pages[0]["people"]] == who
+    together = curation.photos_with(g, ["Bob", g.find_person("Ann").id], 10, 0)
+    assert [p["path"].rsplit("/", 1)[-1] for p in together["photos"]] == ["Ann and Bob.jpg"]
+    assert len(named) > 20 and sum("Ann" in n for n in named.values()) >= 4
+    with pytest.raises(NotFound):
+        curation.photos_with(g, ["Nobody"], 10, 0)
+    with pytest.raises(Refused):
+        curation.photos_with(g, [], 10, 0)

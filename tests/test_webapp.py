@@ -242,9 +242,25 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     wait.until(lambda _: finds("#tag"))
     find("#tag").click()
     wait.until(lambda _: "Album job done" in status())
-    wait.until(lambda _: len(finds("#photos figure")) == app.photos)
+    # a page of 24, then the rest; the first page's thumbnails are given back when it goes
+    assert app.photos > 24
+    wait.until(lambda _: len(finds("#photos figure")) == 24)
+    assert find("#photos .pager span").text == f"1–24 of {app.photos}"
     captions = {f.find_element(By.CSS_SELECTOR, ".file").text:
                 f.find_element(By.CSS_SELECTOR, ".who").text for f in finds("#photos figure")}
+    wait.until(lambda _: all(img.get_attribute("src") for img in finds("#photos img")))
+    first_page = [img.get_attribute("src") for img in finds("#photos img")]
+    next(b for b in finds("#photos .pager button") if b.text.startswith("Next")).click()
+    wait.until(lambda _: len(finds("#photos figure")) == app.photos - 24)
+    assert find("#photos .pager span").text == f"25–{app.photos} of {app.photos}"
+    captions |= {f.find_element(By.CSS_SELECTOR, ".file").text:
+                 f.find_element(By.CSS_SELECTOR, ".who").text for f in finds("#photos figure")}
+    assert len(captions) == app.photos
+    released = d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.all(arguments[0].map(u => fetch(u).then(() => false, () => true)))"
+        ".then(done);", first_page)
+    assert all(released)  # a revoked object URL can no longer be fetched
     assert captions[f"{BOB}_5.jpg"] in ("Bob", "unknown")
     assert sum(who == "Bob" for who in captions.values()) >= 6
     assert all(who == "unknown" for name, who in captions.items() if STRANGER in name)
@@ -302,10 +318,37 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
                                       for f in finds("#album-faces .face")]
     before = len(finds("#album-faces .face"))
     wait.until(lambda _: all(img.get_attribute("src") for img in finds(".face img")))
+    # their photos, newest first, as the API lists them
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+        ann = next(p for p in api.get("/v1/people").json()["people"] if "Ann" in p["name"])
+        hers = api.get("/v1/photos", params={"person": ann["id"], "limit": 24}).json()
+    wait.until(lambda _: len(finds("#person-photos figure")) == len(hers["photos"]))
+    assert find("#person-photos h2").text == f"Photos ({hers['count']})"
+    assert [f.get_attribute("data-photo") for f in finds("#person-photos figure")] == [
+        str(p["id"]) for p in hers["photos"]]
     shot(d, shots, "person")
     finds("#album-faces .face button")[-1].click()
     wait.until(lambda _: "never will be" in status())
     wait.until(lambda _: len(finds("#album-faces .face")) == before - 1)
+
+    # 7. Photos by person: Bob's, then Bob's with Ann (none: they are never together here)
+    find('nav a[data-view="photos"]').click()
+    wait.until(lambda _: finds("#photo-person"))
+    find("#photo-person").send_keys("bob", Keys.ENTER)
+    wait.until(lambda _: finds("#photo-count"))
+    shown = [f.find_element(By.CSS_SELECTOR, ".who").text for f in finds(".photos figure")]
+    assert len(shown) == sum(who == "Bob" for who in captions.values()) >= 6
+    assert all("Bob" in who for who in shown)
+    assert find("#photo-count").text.startswith(f"{len(shown)} photos with Bob")
+    shot(d, shots, "photos")
+    find("#photo-person").send_keys("Ann <b>Schröder</b>", Keys.ENTER)
+    wait.until(lambda _: len(finds("#photo-chosen li")) == 2)
+    wait.until(lambda _: finds("#photo-count") and find("#photo-count").text.startswith(
+        "0 photos with Bob and Ann"))
+    find('#photo-chosen button[aria-label="Remove Ann <b>Schröder</b>"]').click()
+    wait.until(lambda _: len(finds("#photo-chosen li")) == 1 and len(finds(".photos figure"))
+               == len(shown))
 
     # 6. Who is in this photo?
     find('nav a[data-view="identify"]').click()
@@ -351,3 +394,22 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
         "e.className + '#' + e.id).slice(0, 8)")
     assert width <= inner, (width, inner, wide)
     shot(d, shots, "people-phone")
+
+
+def test_without_keys_the_page_asks_for_none(browser, tmp_path_factory) -> None:
+    """A service run with FACEPAIR_AUTH=false: no key form, and the views work at once."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = Server(tmp_path_factory.mktemp("keyless"))
+    server.env["FACEPAIR_AUTH"] = "false"
+    server.start()
+    try:
+        browser.get(server.url + "/#/people")
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#new-name"))
+        assert not browser.find_element(By.CSS_SELECTOR, "#key-form").is_displayed()
+        browser.find_element(By.CSS_SELECTOR, 'nav a[data-view="photos"]').click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo-person"))
+    finally:
+        server.stop()

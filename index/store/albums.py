@@ -89,6 +89,17 @@ def _still_there(conn: Connection, person_ids: set[int | None]) -> set[int]:
         .with_for_update(read=True, key_share=True))}
 
 
+def _faces_of(conn: Connection, photos: list[AlbumPhoto]) -> list[AlbumFaceSummary]:
+    """The faces of these photos, with the names of the people named."""
+    if not photos:
+        return []
+    return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by)
+            for r in conn.execute(
+                select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name, F.named_by)
+                .outerjoin(t.people, t.people.c.id == F.person_id)
+                .where(F.photo_id.in_([p.id for p in photos])).order_by(F.id))]
+
+
 class AlbumsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -290,14 +301,24 @@ class AlbumsRepository:
             photos = [AlbumPhoto(*r) for r in conn.execute(
                 select(*PHOTO).join(t.roots, R.id == P.root_id).where(within(parts))
                 .order_by(R.name, P.path).limit(limit).offset(offset))]
-            faces = [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by)
-                     for r in conn.execute(
-                         select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name,
-                                F.named_by)
-                         .outerjoin(t.people, t.people.c.id == F.person_id)
-                         .where(F.photo_id.in_([p.id for p in photos])).order_by(F.id))
-                     ] if photos else []
-        return int(count), photos, faces
+            return int(count), photos, _faces_of(conn, photos)
+
+    def photos_with(self, person_ids: list[int], limit: int, offset: int
+                    ) -> tuple[int, list[AlbumPhoto], list[AlbumFaceSummary]]:
+        """The tagged photos in which every one of these people is named (how many, a page of
+        them newest first: by the file's time, then the latest recorded) and their faces."""
+        wanted = sorted(set(person_ids))
+        if not wanted:
+            return 0, [], []
+        together = (select(F.photo_id).where(F.person_id.in_(wanted)).group_by(F.photo_id)
+                    .having(func.count(F.person_id.distinct()) == len(wanted)))
+        with self.db.reading() as conn:
+            count = conn.execute(select(func.count()).select_from(together.subquery())
+                                 ).scalar_one()
+            photos = [AlbumPhoto(*r) for r in conn.execute(
+                select(*PHOTO).join(t.roots, R.id == P.root_id).where(P.id.in_(together))
+                .order_by(P.mtime.desc(), P.id.desc()).limit(limit).offset(offset))]
+            return int(count), photos, _faces_of(conn, photos)
 
     def report(self) -> list[ReportFace]:
         """Every album face for the report: chip, similarity, group, `root:path`, name."""

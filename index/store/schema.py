@@ -252,7 +252,7 @@ album_faces = Table(
     Column("skipped", Boolean, nullable=False, server_default="0"),
     Column("quality", Float),  # faces.quality; NULL: recorded before it was measured
     Index("album_faces_photo", "photo_id"),
-    Index("album_faces_person", "person_id"),
+    Index("album_faces_person_photo", "person_id", "photo_id"),
     Index("album_faces_cluster", "cluster"),
 )
 

@@ -1,5 +1,5 @@
-"""`facepair tag ALBUM`, `facepair import-tags ALBUM`, `facepair clusters list | name` and
-`facepair roots list`."""
+"""`facepair tag ALBUM`, `facepair import-tags ALBUM`, `facepair photos --person NAME`,
+`facepair clusters list | name` and `facepair roots list`."""
 
 from __future__ import annotations
 
@@ -221,6 +221,32 @@ def clusters_name(cluster: int = typer.Argument(..., help="A cluster id (cluster
                   f"{result['photos']} photos", highlight=False)
         if result["sidecars_written"]:
             err.print(f"{result['sidecars_written']} sidecars rewritten")
+
+
+@commands.command()
+def photos(
+    person: list[str] = typer.Option(..., "--person", "-p",
+                                     help="A person by name or id; repeat it for photos of "
+                                     "several together."),
+    limit: int = typer.Option(60, min=1, max=500, help="Photos on this page."),
+    offset: int = typer.Option(0, min=0, help="Photos to pass over first."),
+    as_json: Json = False,
+) -> None:
+    """The tagged photos in which all of these people are named, newest first."""
+    from index.curation import photos_with
+
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        found = photos_with(gallery, list(person), limit, offset)
+    if as_json:
+        emit_json(found)
+        return
+    who = " with ".join(p["name"] for p in found["people"])
+    out.print(f"{found['count']} photos of {who}" + (
+        f" ({offset + 1}–{offset + len(found['photos'])} here)" if found["photos"] else ""),
+        highlight=False)
+    for p in found["photos"]:
+        names = ", ".join(f["person"]["name"] for f in p["faces"] if f["person"])
+        out.print(f"{p['local'] or p['path']}  {names}", highlight=False)
 
 
 @roots_app.command("rename")

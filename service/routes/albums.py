@@ -26,6 +26,7 @@ from service.schemas import (
     HiddenOut,
     Id,
     NamedClusterOut,
+    PhotosWithOut,
     RootsOut,
     SplitOut,
     SuggestionsOut,
@@ -106,6 +107,16 @@ async def album_photos(run: Run, g: G, settings: S, root: str,
     folder = await run.work(allowed, root, settings, g)
     return AlbumPhotosOut.model_validate(
         await run.work(curation.album_photos, g, folder, limit, offset))
+
+
+@router.get("/v1/photos", dependencies=[need("read")])
+async def photos_with(run: Run, g: G, person: Annotated[list[int], Query(min_length=1)],
+                      limit: Annotated[int, Query(ge=1, le=500)] = 60,
+                      offset: Annotated[int, Query(ge=0)] = 0) -> PhotosWithOut:
+    """The tagged photos in which every person asked for (`person`, an id; repeat it for
+    several: "Ann with Bob") is named, newest first, a page at a time."""
+    return PhotosWithOut.model_validate(
+        await run.work(curation.photos_with, g, list(person), limit, offset))
 
 
 @router.get("/v1/albums/photos/{photo_id}/image", dependencies=[need("read")],

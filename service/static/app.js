@@ -1,15 +1,19 @@
 // facepair's web app: every action goes through the public /v1 API, with the API key kept in
-// sessionStorage and sent in a header (never in a URL). Names and file names are set as text.
+// sessionStorage and sent in a header (never in a URL); where the service runs without keys
+// (FACEPAIR_AUTH=false) there is no key to ask for. Names and file names are set as text.
 // It works in the key's collection; with an admin key of every collection, in the one chosen
-// (kept beside the key, sent as X-Facepair-Collection).
+// (kept beside the key, sent as X-Facepair-Collection). Every list that can grow comes a
+// page at a time, and a thumbnail's memory is given back when it leaves the page.
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const view = () => $("#view");
 const key = () => sessionStorage.getItem("facepair-key") || "";
 const chosen = () => sessionStorage.getItem("facepair-collection") || "";
+let keyless = false; // the service asks for no key
+const ready = () => keyless || Boolean(key());
 
 function headers() {
-  const sent = { Authorization: "Bearer " + key() };
+  const sent = key() ? { Authorization: "Bearer " + key() } : {};
   if (chosen()) sent["X-Facepair-Collection"] = chosen();
   return sent;
 }
@@ -50,17 +54,22 @@ async function api(path, { method = "GET", json, form } = {}) {
   return data;
 }
 
-const images = new Map(); // collection and path → object URL, for this page's life
-
 async function imageUrl(path) {
-  const id = `${chosen()} ${path}`; // each collection has its own ids
-  if (!images.has(id)) {
-    const response = await fetch(path, { headers: headers() });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    images.set(id, URL.createObjectURL(await response.blob()));
-  }
-  return images.get(id);
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return URL.createObjectURL(await response.blob());
 }
+
+// an image's object URL lives while the image is on the page: when it leaves (another view, another
+// page of a list), the URL is revoked and the browser frees the picture
+const release = (node) => {
+  for (const img of node.tagName === "IMG" ? [node] : node.querySelectorAll("img[src^='blob:']")) {
+    if (img.src.startsWith("blob:") && !img.isConnected) URL.revokeObjectURL(img.src);
+  }
+};
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.removedNodes) if (node.nodeType === 1) release(node);
+}).observe(document.body, { childList: true, subtree: true });
 
 // -- the collection -----------------------------------------------------------------------
 
@@ -68,7 +77,7 @@ async function showCollection() {
   const shown = $("#collection"), choose = $("#choose");
   shown.textContent = "";
   choose.hidden = true;
-  if (!key()) return;
+  if (!ready()) return;
   let current;
   try { current = await api("/v1/collection"); } catch (e) { say(e.message, false); return; }
   if (!(current.every_collection && current.scope === "admin")) {
@@ -91,8 +100,32 @@ $("#collections").addEventListener("change", (event) => {
 
 function picture(path, alt) {
   const img = el("img", { alt, loading: "lazy" });
-  if (path) imageUrl(path).then((url) => { img.src = url; }).catch(() => { img.alt = alt + " (not available)"; });
+  if (path) imageUrl(path).then((url) => {
+    img.src = url;
+    if (!img.isConnected) release(img); // its view was left while it came
+  }).catch(() => { img.alt = alt + " (not available)"; });
   return img;
+}
+
+// a list's place: "41–60 of 230", with the previous and next pages
+function pager(count, offset, limit, go, label) {
+  if (count <= limit && offset === 0) return "";
+  const last = Math.min(count, offset + limit);
+  return el("nav", { class: "pager", "aria-label": label },
+    el("button", { text: "‹ Previous", disabled: offset === 0 ? "" : null, onclick: () => go(Math.max(0, offset - limit)) }),
+    el("span", { class: "muted", text: `${offset + 1}–${last} of ${count}` }),
+    el("button", { text: "Next ›", disabled: last >= count ? "" : null, onclick: () => go(offset + limit) }));
+}
+
+// tagged photos with who is named in each
+function photoGrid(photos) {
+  const grid = el("div", { class: "photos" });
+  for (const p of photos) {
+    const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
+    grid.append(el("figure", { "data-photo": String(p.id) }, picture(`/v1/albums/photos/${p.id}/image`, p.path.split(/[/:]/).pop()),
+      el("figcaption", {}, el("span", { class: "file", text: p.path.split(/[/:]/).pop() }), el("br"), el("span", { class: "who", text: names }))));
+  }
+  return grid;
 }
 
 // -- people -----------------------------------------------------------------------------
@@ -222,12 +255,58 @@ async function personView(id) {
     } }));
   view().replaceChildren(
     el("h2", { text: p.name }),
+    el("section", { id: "person-photos" }),
     el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album.length} album faces named as them, newest first.` }),
     el("h2", { text: "Enrolled faces" }),
     el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
       f.path.split(/[/:]/).pop() + ({ user: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))));
+  await personPhotos(id);
+}
+
+const PERSON_PAGE = 24;
+
+async function personPhotos(id, offset = 0) {
+  const { count, photos } = await api(`/v1/photos?person=${id}&limit=${PERSON_PAGE}&offset=${offset}`);
+  const holder = $("#person-photos");
+  if (!holder) return;
+  const go = (at) => personPhotos(id, at).catch((e) => say(e.message, false));
+  holder.replaceChildren(el("h2", { text: `Photos (${count})` }),
+    count ? "" : el("p", { class: "muted", text: "No tagged photo names them yet." }),
+    photoGrid(photos), pager(count, offset, PERSON_PAGE, go, "Pages of their photos"));
+}
+
+// -- photos of people together ------------------------------------------------------------
+
+const SEARCH_PAGE = 30;
+
+async function photosView(ids = [], offset = 0) {
+  const { people } = await api("/v1/people");
+  const chosen = ids.map((id) => people.find((p) => p.id === id)).filter(Boolean); // in the order chosen
+  const go = (next, at = 0) => { location.hash = next.length ? `#/photos/${next.join(",")}${at ? `/${at}` : ""}` : "#/photos"; };
+  const input = el("input", { id: "photo-person", list: "photo-people", placeholder: "Name", "aria-label": "Add a person to the search", maxlength: "200" });
+  const add = el("form", { class: "row", role: "search", onsubmit: (event) => {
+    event.preventDefault();
+    const found = people.find((p) => p.name.toLowerCase() === input.value.trim().toLowerCase());
+    if (!found) { say(`Nobody is called ${input.value.trim()}.`, false); return; }
+    go([...new Set([...ids, found.id])]);
+  } }, el("label", { for: "photo-person", text: "Photos with " }), input,
+     el("datalist", { id: "photo-people" }, ...people.filter((p) => !ids.includes(p.id)).map((p) => el("option", { value: p.name }))),
+     el("button", { class: "primary", type: "submit", text: "Add" }));
+  const picked = el("ul", { class: "chosen", id: "photo-chosen", "aria-label": "People searched for" },
+    ...chosen.map((p) => el("li", {}, el("span", { text: p.name }),
+      el("button", { "aria-label": `Remove ${p.name}`, text: "✕", onclick: () => go(ids.filter((i) => i !== p.id)) }))));
+  const parts = [el("h2", { text: "Photos" }), add, picked];
+  if (!chosen.length) {
+    parts.push(el("p", { class: "muted", text: "Choose one person, or several to find the photos they are in together." }));
+    view().replaceChildren(...parts);
+    return;
+  }
+  const { count, photos } = await api(`/v1/photos?${chosen.map((p) => `person=${p.id}`).join("&")}&limit=${SEARCH_PAGE}&offset=${offset}`);
+  parts.push(el("p", { id: "photo-count", class: "muted", text: `${count} photo${count === 1 ? "" : "s"} with ${chosen.map((p) => p.name).join(" and ")}, newest first.` }),
+    photoGrid(photos), pager(count, offset, SEARCH_PAGE, (at) => go(ids, at), "Pages of photos"));
+  view().replaceChildren(...parts);
 }
 
 // -- albums -------------------------------------------------------------------------------
@@ -283,16 +362,14 @@ function followJob(id, path) {
   }, 700);
 }
 
-async function showPhotos(path) {
-  const { count, photos } = await api(`/v1/albums/photos?root=${encodeURIComponent(path)}&limit=60`);
-  const grid = el("div", { class: "photos" });
-  for (const p of photos) {
-    const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
-    grid.append(el("figure", {}, picture(`/v1/albums/photos/${p.id}/image`, p.path.split(/[/:]/).pop()),
-      el("figcaption", {}, el("span", { class: "file", text: p.path.split(/[/:]/).pop() }), el("br"), el("span", { class: "who", text: names }))));
-  }
+const ALBUM_PAGE = 24;
+
+async function showPhotos(path, offset = 0) {
+  const { count, photos } = await api(`/v1/albums/photos?root=${encodeURIComponent(path)}&limit=${ALBUM_PAGE}&offset=${offset}`);
   const holder = $("#photos");
-  if (holder) holder.replaceChildren(el("h2", { text: `Tagged photos (${count})` }), grid);
+  const go = (at) => showPhotos(path, at).catch((e) => say(e.message, false));
+  if (holder) holder.replaceChildren(el("h2", { text: `Tagged photos (${count})` }), photoGrid(photos),
+    pager(count, offset, ALBUM_PAGE, go, "Pages of tagged photos"));
 }
 
 // -- unknown groups -----------------------------------------------------------------------
@@ -407,12 +484,13 @@ async function identify(file) {
 async function route() {
   const [, name = "people", arg] = location.hash.split("/");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.dataset.view === name);
-  if (!key()) {
+  if (!ready()) {
     view().replaceChildren(el("p", { text: "Paste an API key above (make one with: facepair keys create --scope write)." }));
     return;
   }
   try {
     if (name === "person") await personView(Number(arg));
+    else if (name === "photos") await photosView((arg || "").split(",").filter(Boolean).map(Number), Number(location.hash.split("/")[3] || 0));
     else if (name === "albums") await albumsView();
     else if (name === "groups") await groupsView();
     else if (name === "suggestions") await suggestionsView();
@@ -432,5 +510,14 @@ $("#key-form").addEventListener("submit", (event) => {
   refreshWaiting();
 });
 window.addEventListener("hashchange", route);
-route();
-if (key()) { showCollection(); refreshWaiting(); }
+
+async function start() {
+  if (!key()) { // without keys the service answers who asks: no key to paste
+    const response = await fetch("/v1/collection").catch(() => null);
+    keyless = Boolean(response && response.ok);
+    $("#key-form").hidden = keyless;
+  }
+  route();
+  if (ready()) { showCollection(); refreshWaiting(); }
+}
+start();
