@@ -202,3 +202,21 @@ def test_different_people_remembered_and_merged(tagged, lfw_dir: Path) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["faces"] == keep["faces"] + other["faces"]
         assert pair_of(api.get("/v1/lookalikes").json(), bob.id, again.id) is None
+
+
+def test_the_store_remembers_different_people_on_each_backend(store_location: str) -> None:
+    from faces.errors import NotFound
+    from index.store import Store
+
+    store = Store(store_location)
+    a, b, c = (store.people.add(n) for n in ("A", "B", "C"))
+    store.different.mark(b, a)
+    store.different.mark(a, b)  # again: no change
+    store.different.mark(c, a)
+    assert store.different.pairs() == {(a, b), (a, c)}
+    with pytest.raises(NotFound):
+        store.different.mark(a, 10**9)
+    store.people.delete(b)
+    store.people.merge(a, c)  # the pair of the two merged goes with the one merged away
+    assert store.different.pairs() == set()
+    store.close()
