@@ -1,9 +1,11 @@
 """Curating a gallery by hand, as the web app does it: a person's faces, "not this person",
-clusters of unknown faces to name, split or hide, suggestions to confirm, the photos of a
-tagged folder, and the photos of one person or of several together.
+"this is …", look-alikes that are different people, clusters of unknown faces to name, split
+or hide, suggestions to confirm, the photos of a tagged folder, and the photos of one person
+or of several together.
 
 "Not this person" removes a face from someone and remembers its vector for them
-(`Gallery.exclude`): that face, from whatever photo, is never named as them again. A suggestion
+(`Gallery.exclude`): that face, from whatever photo, is never named as them again. "This is
+…" does that too, and gives the face to the person named (made where there is none). A suggestion
 is an unknown album face whose best candidate scored within SUGGEST_BAND under the identify
 threshold; "yes" names it and enrolls it (up to SUGGEST_CAP faces a person, none a near-copy of
 one enrolled), "no" remembers it is not them, "skip" puts it aside.
@@ -17,10 +19,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from faces.boxes import iou
 from faces.errors import FacepairError, NotFound
 from index.album.clusters import enroll_album_face
-from index.errors import Refused
+from index.errors import Conflict, Refused
 from index.gallery import NEAR_COPY, Gallery
+from index.names import checked_name
 from index.store import AlbumFace, AlbumFaceSummary, AlbumPhoto, Suggestion
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
@@ -61,6 +65,78 @@ def not_this_person(gallery: Gallery, person_id: int, face_id: int,
     gallery.exclude(person_id, vector)
     return {"person": gallery.store.people.get(person_id).to_dict(), "face_id": face_id,
             "kind": kind}
+
+
+def this_is(gallery: Gallery, face_id: int, kind: Literal["enrolled", "album"],
+            name: str | None = None, person_id: int | None = None) -> dict[str, Any]:
+    """A face becomes another person's: `person_id`, or the person of that `name` (made where
+    there is none). The person it was is told it is not them, as `not_this_person` does. An
+    album face is named by the user (the XMP facepair wrote in its photo no longer names the
+    one it was) and enrolled for them while they have room (`_enroll_if_room`), or, where it
+    was enrolled for the one it was, that enrolled face moves with it. An enrolled face moves
+    with its chip, landmarks and vectors. Naming a face as its own person is a conflict."""
+    if kind == "enrolled":
+        enrolled_face = gallery.store.faces.get(face_id)
+        before: int | None = enrolled_face.person_id
+        embedded = gallery.store.embeddings.of_model(gallery.model, before)
+        vector = embedded.vectors[list(embedded.face_ids).index(face_id)]
+    else:
+        found = gallery.store.albums.face(face_id)
+        before, vector = found.person_id, found.vector
+    target = _whom(gallery, name, person_id)
+    if target is not None and target == before:
+        who = gallery.store.people.get(target).name
+        raise Conflict(f"{'album ' if kind == 'album' else ''}face {face_id} is {who}'s "
+                       f"already")
+    if target is None:
+        target = gallery.person_id_for(str(name))
+    if before is not None:
+        gallery.exclude(before, vector)
+    if kind == "enrolled":
+        gallery.move_face(face_id, target)
+        enrolled = True
+    else:
+        gallery.store.clusters.name_face(face_id, target, by_user=True)
+        copy = _enrolled_copy(gallery, found, before)
+        if copy is not None:
+            gallery.move_face(copy, target)
+        enrolled = copy is not None or _enroll_if_room(gallery, target, found,
+                                                       note="named by the user")
+        if before is not None:
+            gallery.sync_sidecars([found.ref])
+    return {"face_id": face_id, "kind": kind,
+            "person": gallery.store.people.get(target).to_dict(),
+            "previous": None if before is None else gallery.store.people.get(before).to_dict(),
+            "enrolled": enrolled}
+
+
+def _whom(gallery: Gallery, name: str | None, person_id: int | None) -> int | None:
+    """The person named by id (404 where there is none) or by name (None: nobody is named
+    so yet; a name facepair cannot store is refused)."""
+    if person_id is not None:
+        return gallery.store.people.get(person_id).id
+    found = gallery.store.people.by_name(checked_name(name or ""))
+    return None if found is None else found.id
+
+
+def _enrolled_copy(gallery: Gallery, face: AlbumFace, person_id: int | None) -> int | None:
+    """The enrolled face of `person_id` that is this album face (same photo, same place), if
+    it was enrolled for them."""
+    photo_id = None if person_id is None else gallery.store.faces.photo_id(face.sha256)
+    if photo_id is None:
+        return None
+    return next((f.id for f in gallery.store.faces.in_photo(photo_id)
+                 if f.person_id == person_id and iou(f.box, face.box) > 0.5), None)
+
+
+def different_people(gallery: Gallery, a: int, b: int) -> dict[str, Any]:
+    """Remember that two people are different people: their pair of look-alikes is no longer
+    offered as one person enrolled twice (identify still asks them the look-alike margin)."""
+    if a == b:
+        raise Refused("same_person", "a person cannot be told apart from themselves")
+    people = [gallery.store.people.get(a).to_dict(), gallery.store.people.get(b).to_dict()]
+    gallery.store.different.mark(a, b)
+    return {"people": people, "different": True}
 
 
 def suggestions(gallery: Gallery, limit: int = 20) -> dict[str, Any]:
@@ -118,11 +194,11 @@ def answer(gallery: Gallery, face_id: int, reply: Literal["yes", "no", "skip"]
         gallery.exclude(person_id, found.vector)
     else:
         gallery.store.clusters.name_face(face_id, person_id, by_user=True)
-        enrolled = _enroll_if_room(gallery, person_id, found)
+        enrolled = _enroll_if_room(gallery, person_id, found, "confirmed as a suggestion")
     return {"face_id": face_id, "answer": reply, "person_id": person_id, "enrolled": enrolled}
 
 
-def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace) -> bool:
+def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace, note: str) -> bool:
     """Enroll an album face for its person: while they have fewer than SUGGEST_CAP faces,
     and it is no near-copy of one of them (the set stays varied)."""
     vectors = gallery.store.embeddings.of_model(gallery.model, person_id).vectors
@@ -130,7 +206,7 @@ def _enroll_if_room(gallery: Gallery, person_id: int, face: AlbumFace) -> bool:
                                        and float(np.max(vectors @ face.vector)) >= NEAR_COPY):
         return False
     try:
-        enroll_album_face(gallery, person_id, face, note="confirmed as a suggestion")
+        enroll_album_face(gallery, person_id, face, note=note)
     except FacepairError:
         return False
     return True

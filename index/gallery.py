@@ -15,7 +15,7 @@ the model and the detector, and hands each question to the part whose job it is:
     thresholds   the thresholds in force: the estimate, the card's, calibration
     enrollment   which face of a photo is enrolled, the checks, embedding stored faces
     recognition  identify and verify a photo
-    management   people: find, create, rename, merge, delete, remove faces
+    management   people: find, create, rename, merge, delete, remove or move faces
     sync_sidecars (`index.sidecars`): the XMP in the user's photos, from the store
 
 What they answer is defined once, in `index.results`.
@@ -216,16 +216,22 @@ class Gallery:
     def candidates(self, vectors: np.ndarray, top_k: int) -> list[list[Candidate]]:
         return self.matching.candidates(vectors, top_k)
 
-    def lookalikes(self, level: float | None = None, wait: bool = True) -> LookAlikesOut:
+    def lookalikes(self, level: float | None = None, wait: bool = True,
+                   open_only: bool = False) -> LookAlikesOut:
         """Enrolled people whose faces reach `level` against each other (default: the
         identify threshold in force; `wait=False`, a request: the last estimate, never a
-        wait for a new one), nearest first (`index.lookalikes`)."""
+        wait for a new one), nearest first (`index.lookalikes`), each saying whether a user
+        said they are different people (`open_only`: such pairs left out)."""
         level = self.estimate(wait).threshold if level is None else level
         with self.matching.lock:
             pairs = self.matching.near_people().pairs(level)
+        different = self.store.different.pairs() if pairs else set()
+        if open_only:
+            pairs = [pair for pair in pairs if (pair.a, pair.b) not in different]
         people = {p.id: p for p in self.store.people.some(
             sorted({p for pair in pairs for p in (pair.a, pair.b)}))}
-        return LookAlikesOut.of(pairs, people, level, self.settings.lookalike_margin)
+        return LookAlikesOut.of(pairs, people, level, self.settings.lookalike_margin,
+                                different)
 
     def excluded(self, person_id: int, vector: np.ndarray) -> bool:
         return self.matching.excluded(person_id, vector)
@@ -262,6 +268,9 @@ class Gallery:
 
     def remove_face(self, face_id: int) -> RemovedFaceOut:
         return self.management.remove_face(face_id)
+
+    def move_face(self, face_id: int, person_id: int) -> None:
+        self.management.move_face(face_id, person_id)
 
     # -- the user's photos (`index.sidecars`) ------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""People management: find, create, rename, merge and delete people, and remove their
-enrolled photos and faces. A change of a name, or a deletion, reaches the XMP that facepair
-wrote in the user's photos (`index.sidecars`)."""
+"""People management: find, create, rename, merge and delete people, remove their enrolled
+photos and faces, and move a face to someone else. A change of a name, or a deletion, reaches
+the XMP that facepair wrote in the user's photos (`index.sidecars`)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,10 @@ class PeopleManagement:
             self.store.faces.delete(face_id)
             self.matching.sync()
         return RemovedFaceOut(deleted_face=face_id)
+
+    def move_face(self, face_id: int, person_id: int) -> None:
+        """An enrolled face becomes another person's (its chip, landmarks and vectors kept)."""
+        with self.matching.lock:
+            self.store.people.get(person_id)
+            self.store.faces.move(face_id, person_id)
+            self.matching.sync()

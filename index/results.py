@@ -113,11 +113,14 @@ class FaceMatchOut(Result):
 class LookAlikePersonOut(Named):
     face_id: int = Field(description="their enrolled face nearest the other's (its chip: "
                          "GET /v1/faces/{id}/chip)")
+    faces: int = Field(description="how many faces they have enrolled")
 
 
 class LookAlikeOut(Result):
     people: list[LookAlikePersonOut]
     score: Cosine = Field(description="the best cosine between a face of one and of the other")
+    different: bool = Field(description="a user said they are different people: the pair is "
+                            "no longer offered as one person (identify still asks the margin)")
 
 
 class LookAlikesOut(Result):
@@ -130,11 +133,13 @@ class LookAlikesOut(Result):
 
     @classmethod
     def of(cls, pairs: list[LookAlike], people: dict[int, Person], level: float,
-           margin: float) -> LookAlikesOut:
+           margin: float, different: set[tuple[int, int]] | None = None) -> LookAlikesOut:
+        """`different`: the pairs (lower id, higher id) a user said are different people."""
         return cls(level=level, margin=margin, pairs=[
-            LookAlikeOut(people=[LookAlikePersonOut(id=p, name=people[p].name, face_id=f)
+            LookAlikeOut(people=[LookAlikePersonOut(id=p, name=people[p].name, face_id=f,
+                                                    faces=people[p].faces)
                                  for p, f in zip((pair.a, pair.b), pair.faces, strict=True)],
-                         score=pair.score)
+                         score=pair.score, different=(pair.a, pair.b) in (different or ()))
             for pair in pairs if pair.a in people and pair.b in people])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as PathParam
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from index.results import CollectionOut, Cosine, FaceMatchOut, Named, PersonOut, ThresholdOut
 from service.keys import HEADER
@@ -143,6 +143,40 @@ class NotThisOut(BaseModel):
     person: PersonOut
     face_id: int
     kind: str
+
+
+class ThisIsIn(BaseModel):
+    """Who a face is: a person by id, or by name (made where nobody is named so)."""
+
+    name: Text | None = Field(None, min_length=1, max_length=400,
+                              description="their name: that person, or a new one")
+    person_id: int | None = Field(None, ge=1, le=2**62, description="or their id")
+
+    @model_validator(mode="after")
+    def one_of_them(self) -> ThisIsIn:
+        if (self.name is None) == (self.person_id is None):
+            raise ValueError("give the face's person by name or by person_id (one of them)")
+        return self
+
+
+class ThisIsOut(BaseModel):
+    face_id: int
+    kind: Literal["enrolled", "album"]
+    person: PersonOut = Field(description="whose face it is now")
+    previous: PersonOut | None = Field(description="whose it was (null: no one's); it is "
+                                       "never named as them again")
+    enrolled: bool = Field(description="whether it is an enrolled face of theirs (an album "
+                           "face: while they have fewer than 20, and no near-copy of one)")
+
+
+class DifferentIn(BaseModel):
+    people: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+        min_length=2, max_length=2, description="the two people's ids")
+
+
+class DifferentOut(BaseModel):
+    people: list[PersonOut]
+    different: bool
 
 
 class RootOut(BaseModel):

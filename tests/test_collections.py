@@ -177,6 +177,8 @@ BODIES: dict[str, Callable[[World], dict]] = {
     "PersonPatch": lambda w: {"name": "Zed-renamed", "note": "b"},
     "MergeIn": lambda w: {"other": w.ids["other"]},
     "NotThisIn": lambda w: {"face_id": w.ids["face_id"], "kind": "enrolled"},
+    "ThisIsIn": lambda w: {"person_id": w.ids["other"]},
+    "DifferentIn": lambda w: {"people": [w.ids["person_id"], w.ids["other"]]},
     "AlbumJobIn": lambda w: {"path": str(w.albums / "empty")},
     "ClusterNameIn": lambda w: {"name": "Zed"},
     "AnswerIn": lambda w: {"answer": "yes"},
@@ -189,8 +191,9 @@ FORMS: dict[str, Callable[[World], Any]] = {  # form fields and files, by name
     "person_id": lambda w: str(w.ids["person_id"]),
 }
 QUERIES: dict[str, Callable[[World], str]] = {"root": lambda w: str(w.albums),
-                                              "path": lambda w: str(w.albums)}
-OPTIONAL = {"b", "face", "box", "threshold", "top_k", "limit", "offset", "level"}
+                                              "path": lambda w: str(w.albums),
+                                              "person": lambda w: str(w.ids["person_id"])}
+OPTIONAL = {"b", "face", "box", "threshold", "top_k", "limit", "offset", "level", "open_only"}
 
 
 def _request(world: World, route: Any) -> dict[str, Any]:

@@ -396,6 +396,47 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     shot(d, shots, "people-phone")
 
 
+def test_this_is_and_different_people_in_the_browser(app: App, browser) -> None:
+    """(After the test above: Ann and her album faces.) "This is …" on one of Ann's album
+    faces gives it to someone new; where the two then look alike, they are told apart."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, wait = browser, WebDriverWait(browser, 60)
+
+    def finds(css: str):
+        return d.find_elements(By.CSS_SELECTOR, css)
+
+    d.set_window_size(1100, 900)
+    d.get(app.server.url + "/#/people")
+    wait.until(lambda _: finds(".card"))
+    ann = [c for c in finds(".card") if c.get_attribute("data-name") == "Ann <b>Schröder</b>"]
+    if not ann:
+        pytest.skip("runs after the test above, which enrolls Ann through the page")
+    ann[0].find_element(By.CSS_SELECTOR, "a").click()
+    wait.until(lambda _: finds("#album-faces .face .this-is input"))
+    before = len(finds("#album-faces .face"))
+    tile = finds("#album-faces .face")[0]
+    face = tile.get_attribute("data-face")
+    field = tile.find_element(By.CSS_SELECTOR, ".this-is input")
+    assert field.get_attribute("list") == "people-names"  # autocompletes the people
+    assert field.find_element(By.XPATH, "ancestor::label").text.startswith("This is")
+    field.send_keys("Zoë")
+    tile.find_element(By.CSS_SELECTOR, ".this-is button").click()
+    wait.until(lambda _: "Zoë's now" in d.find_element(By.CSS_SELECTOR, "#status").text)
+    wait.until(lambda _: len(finds("#album-faces .face")) == before - 1)
+    assert face not in [f.get_attribute("data-face") for f in finds("#album-faces .face")]
+
+    d.get(app.server.url + "/#/people")
+    wait.until(lambda _: finds('.card[data-name="Zoë"]'))
+    told = [b for b in finds("#lookalikes .pair button") if b.text == "Different people"]
+    if told:
+        told[0].click()
+        wait.until(lambda _: "are different people" in
+                   d.find_element(By.CSS_SELECTOR, "#status").text)
+        wait.until(lambda _: finds("#lookalikes .pair .told"))
+
+
 def test_without_keys_the_page_asks_for_none(browser, tmp_path_factory) -> None:
     """A service run with FACEPAIR_AUTH=false: no key form, and the views work at once."""
     from selenium.webdriver.common.by import By

@@ -5,6 +5,7 @@
     store.embeddings  vectors per model, nearest faces (calibration), exclusions
     store.albums      tagged album photos and the faces found in them
     store.clusters    unknown album faces: clusters, suggestions, what a user says of one
+    store.different   pairs of look-alikes a user said are different people
     store.jobs        the album-job queue, progress and problems
     store.roots       photo libraries by name, which album photos and jobs point into
     store.keys        API keys (hashes) and the collection each works in
@@ -39,6 +40,7 @@ from index.store.collections import (
     schema_of,
 )
 from index.store.database import Database, url_of
+from index.store.different import DifferentPeopleRepository
 from index.store.embeddings import EmbeddingsRepository
 from index.store.faces import FacesRepository
 from index.store.jobs import JobsRepository
@@ -92,6 +94,7 @@ class Store:
         self.embeddings = EmbeddingsRepository(self.db)
         self.albums = AlbumsRepository(self.db)
         self.clusters = ClustersRepository(self.db)
+        self.different = DifferentPeopleRepository(self.db)
         self.jobs = JobsRepository(self.db)
         self.roots = RootsRepository(self.db)
         self.keys = KeysRepository(self.db)

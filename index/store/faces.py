@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import ColumnElement, Row, delete, select
+from sqlalchemy import ColumnElement, Row, delete, select, update
 
 from faces.errors import NotFound
 from index.store import schema as t
@@ -109,6 +109,18 @@ class FacesRepository:
             conn.execute(delete(t.faces).where(t.faces.c.id == face_id))
             drop_orphan_photos(conn, [photo])
         self.db.compact()
+
+    def move(self, face_id: int, person_id: int) -> None:
+        """An enrolled face becomes another person's, its chip, landmarks and vectors kept."""
+        with self.db.transaction() as conn:
+            before = conn.execute(select(t.faces.c.person_id)
+                                  .where(t.faces.c.id == face_id)).scalar()
+            if before is None:
+                raise NotFound(f"no face with id {face_id}")
+            self.db.changed("face", [face_id])  # (its owner, before and after, follows)
+            forget_nearest(conn, [face_id])
+            conn.execute(update(t.faces).where(t.faces.c.id == face_id)
+                         .values(person_id=person_id))
 
     def delete_in_photo(self, person_id: int, photo_id: int) -> list[int]:
         """Remove a person's faces in one photo; returns their ids."""

@@ -138,6 +138,16 @@ exclusions = Table(
     Index("exclusions_person", "person_id"),
 )
 
+# two people a user said are different people: a pair of look-alikes no longer offered as one
+# person enrolled twice (`a` < `b`); gone with either of them
+different_people = Table(
+    "different_people", metadata,
+    Column("a", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("b", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("created", Text, nullable=False),
+    Index("different_people_b", "b"),
+)
+
 api_keys = Table(
     "api_keys", metadata,
     Column("id", Integer, primary_key=True),

@@ -26,7 +26,8 @@ from service.cli.common import (
 
 commands = typer.Typer()
 
-people_app = typer.Typer(help="List, rename, merge and delete people.", no_args_is_help=True)
+people_app = typer.Typer(help="List, rename, merge and delete people; move a face.",
+                         no_args_is_help=True)
 commands.add_typer(people_app, name="people")
 
 
@@ -103,12 +104,14 @@ def lookalikes(
     level: float | None = typer.Option(None, min=-1.0, max=1.0, help="The cosine from which "
                                        "two people look alike (default: the identify "
                                        "threshold in force)."),
+    open_only: bool = typer.Option(False, "--open", help="Leave out the pairs said to be "
+                                   "different people (people different)."),
     as_json: Json = False,
 ) -> None:
     """Enrolled people whose faces are near each other (siblings, twins, one person under two
     names), nearest first: identify names either only when the best leads by the margin."""
     with open_gallery(quiet=quiet(as_json)) as gallery:
-        found = gallery.lookalikes(level)
+        found = gallery.lookalikes(level, open_only=open_only)
     if as_json:
         emit_json(plain(found))
         return
@@ -117,7 +120,8 @@ def lookalikes(
     for pair in found.pairs:
         a, b = pair.people
         out.print(f"{a.name} and {b.name}: {pair.score:.3f} (faces {a.face_id} and "
-                  f"{b.face_id})", highlight=False, markup=False)
+                  f"{b.face_id}){'; different people' if pair.different else ''}",
+                  highlight=False, markup=False)
     if found.pairs:
         out.print(f"look-alike from {found.level:.3f}; identify asks a margin of "
                   f"{found.margin:g}", highlight=False)
@@ -268,6 +272,42 @@ def people_remove_face(face_id: int = typer.Argument(..., help="A face id (peopl
     with open_gallery(quiet=quiet(as_json)) as gallery:
         result = gallery.remove_face(face_id)
     _say(as_json, plain(result), f"removed face {face_id}")
+
+
+@people_app.command("move-face")
+def people_move_face(
+    face_id: int = typer.Argument(..., help="An enrolled face's id (people show), or with "
+                                  "--album an album face's."),
+    person: str = typer.Argument(..., help="Who it is: a name (a new person where nobody has "
+                                 "it) or an id."),
+    album: bool = typer.Option(False, "--album", help="FACE_ID is an album face's."),
+    as_json: Json = False,
+) -> None:
+    """This is …: the face becomes that person's, and is never named as the one it was
+    again."""
+    from index.curation import this_is
+
+    by_id = person.isdigit()
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        moved = this_is(gallery, face_id, "album" if album else "enrolled",
+                        None if by_id else person, int(person) if by_id else None)
+    was = f" (no longer {moved['previous']['name']})" if moved["previous"] else ""
+    _say(as_json, moved, f"face {face_id} is {moved['person']['name']}'s{was}"
+         + ("; enrolled" if moved["enrolled"] else ""))
+
+
+@people_app.command("different")
+def people_different(a: str = typer.Argument(..., help="Name or id."),
+                     b: str = typer.Argument(..., help="Name or id."),
+                     as_json: Json = False) -> None:
+    """Two look-alikes are different people: no longer offered as one person enrolled twice
+    (identify still asks them the look-alike margin)."""
+    from index.curation import different_people
+
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        told = different_people(gallery, gallery.find_person(a).id, gallery.find_person(b).id)
+    first, second = told["people"]
+    _say(as_json, told, f"{first['name']} and {second['name']} are different people")
 
 
 def describe_threshold(t: dict) -> str:

@@ -30,6 +30,8 @@ from service.schemas import (
     RootsOut,
     SplitOut,
     SuggestionsOut,
+    ThisIsIn,
+    ThisIsOut,
 )
 from service.settings import ServiceSettings
 
@@ -186,6 +188,15 @@ async def split_face(run: Run, face_id: Id, g: G) -> SplitOut:
     """Take a wrong face out of its cluster."""
     await run.work(curation.split_face, g, face_id, write=True)
     return SplitOut(face_id=face_id)
+
+
+@router.post("/v1/album-faces/{face_id}/person", dependencies=[need("write")])
+async def album_face_is(run: Run, face_id: Id, body: ThisIsIn, g: G) -> ThisIsOut:
+    """"This is …": an album face is the user's name for it (a person by id, or by name:
+    made where nobody is named so), enrolled for them while they have room; it is never named
+    as the one it was again. 409: it is named as that person already."""
+    return ThisIsOut.model_validate(await run.work(
+        curation.this_is, g, face_id, "album", body.name, body.person_id, write=True))
 
 
 @router.get("/v1/suggestions", dependencies=[need("read")])

@@ -1,5 +1,6 @@
-"""People: create, list, show, rename, merge, delete; enroll their photos; their faces, and
-"not this person"; the people who look alike."""
+"""People: create, list, show, rename, merge, delete; enroll their photos; their faces,
+"not this person" and "this is …"; the people who look alike, and those who are different
+people."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from index.results import (
 from service.deps import G, Run, need, parse_box, read, source
 from service.problems import ApiError
 from service.schemas import (
+    DifferentIn,
+    DifferentOut,
     Id,
     MergeIn,
     NotThisIn,
@@ -28,6 +31,8 @@ from service.schemas import (
     PersonFacesOut,
     PersonIn,
     PersonPatch,
+    ThisIsIn,
+    ThisIsOut,
 )
 
 router = APIRouter(tags=["people"])
@@ -51,11 +56,24 @@ async def lookalikes(
     level: Annotated[float | None, Query(ge=-1.0, le=1.0, description="The cosine from which "
                                          "two people look alike (default: the identify "
                                          "threshold in force).")] = None,
+    open_only: Annotated[bool, Query(alias="open", description="Only the pairs not said to "
+                                     "be different people.")] = False,
 ) -> LookAlikesOut:
     """Enrolled people whose faces are near each other (siblings, twins, one person enrolled
     under two names), nearest first, each with the two faces that make them so. Identify
-    names either of two look-alikes only when the best leads by the margin."""
-    return await run.work(g.lookalikes, level, False)
+    names either of two look-alikes only when the best leads by the margin. Each pair says
+    whether a user said they are `different` people; `open=true` leaves those pairs out (the
+    pairs still offered as one person enrolled twice)."""
+    return await run.work(g.lookalikes, level, False, open_only)
+
+
+@router.post("/v1/lookalikes/different", dependencies=[need("write")])
+async def different_people(run: Run, body: DifferentIn, g: G) -> DifferentOut:
+    """Remember that two people are different people: their pair is no longer offered as one
+    person (`different: true`). Identify still asks the look-alike margin between them."""
+    a, b = body.people
+    return DifferentOut.model_validate(await run.work(curation.different_people, g, a, b,
+                                                      write=True))
 
 
 @router.get("/v1/people/{person_id}", dependencies=[need("read")])
@@ -149,6 +167,15 @@ async def not_this_person(run: Run, person_id: Id, body: NotThisIn, g: G) -> Not
     """Take a face away from them, for good: it is never named as them again."""
     return NotThisOut.model_validate(await run.work(
         curation.not_this_person, g, person_id, body.face_id, body.kind, write=True))
+
+
+@router.post("/v1/faces/{face_id}/person", dependencies=[need("write")])
+async def enrolled_face_is(run: Run, face_id: Id, body: ThisIsIn, g: G) -> ThisIsOut:
+    """"This is …": an enrolled face becomes another person's (by id, or by name: made where
+    nobody is named so), with its chip and landmarks; it is never named as the one it was
+    again. 409: it is that person's already."""
+    return ThisIsOut.model_validate(await run.work(
+        curation.this_is, g, face_id, "enrolled", body.name, body.person_id, write=True))
 
 
 CHIP: dict[int | str, dict[str, Any]] = {

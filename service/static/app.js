@@ -151,15 +151,28 @@ async function peopleView() {
     lookalikes(alike));
 }
 
-// people whose faces are near each other: shown side by side, the two nearest faces
+// people whose faces are near each other: shown side by side, the two nearest faces; one
+// person enrolled twice is merged (into the one with more faces), or they are told apart
 function lookalikes({ pairs, margin }) {
   if (!pairs.length) return "";
   const list = el("ul", { id: "lookalikes", class: "pairs" });
   for (const pair of pairs) {
     const [a, b] = pair.people;
-    list.append(el("li", { class: "pair" },
+    const [keep, other] = a.faces >= b.faces ? [a, b] : [b, a];
+    const actions = pair.different
+      ? el("span", { class: "muted told", text: "Different people." })
+      : el("div", { class: "actions" },
+        el("button", { text: "Merge", "aria-label": `Merge ${other.name} into ${keep.name}`, onclick: async () => {
+          try { await api(`/v1/people/${keep.id}/merge`, { method: "POST", json: { other: other.id } }); say(`${other.name} merged into ${keep.name}.`); route(); }
+          catch (e) { say(e.message, false); }
+        } }),
+        el("button", { text: "Different people", "aria-label": `${a.name} and ${b.name} are different people`, onclick: async () => {
+          try { await api("/v1/lookalikes/different", { method: "POST", json: { people: [a.id, b.id] } }); say(`${a.name} and ${b.name} are different people.`); route(); }
+          catch (e) { say(e.message, false); }
+        } }));
+    list.append(el("li", { class: "pair", "data-pair": `${a.id}-${b.id}` },
       ...pair.people.map((p) => el("figure", {}, picture(`/v1/faces/${p.face_id}/chip`, p.name), el("figcaption", { text: p.name }))),
-      el("span", { class: "muted", text: `${a.name} and ${b.name} look alike (${pair.score.toFixed(2)})` })));
+      el("span", { class: "muted", text: `${a.name} and ${b.name} look alike (${pair.score.toFixed(2)})` }), actions));
   }
   return el("section", {}, el("h3", { text: "People who look alike" }),
     el("p", { class: "muted", text: margin ? `A face is named as one of them only when it is nearer to them than to the other by ${margin}.` : "" }), list);
@@ -245,16 +258,29 @@ async function pickFace(person, file) {
 // -- a person's page --------------------------------------------------------------------
 
 async function personView(id) {
-  const faces = await api(`/v1/people/${id}/faces`);
+  const [faces, { people }] = await Promise.all([api(`/v1/people/${id}/faces`), api("/v1/people")]);
   const p = faces.person;
+  const names = el("datalist", { id: "people-names" }, ...people.filter((o) => o.id !== p.id).map((o) => el("option", { value: o.name })));
+  // "this is …": the face becomes someone else's (a new person for a new name)
+  const thisIs = (face, kind) => {
+    const input = el("input", { list: "people-names", maxlength: "200", required: "", placeholder: "name", class: "this-is-name" });
+    const where = kind === "album" ? "album-faces" : "faces";
+    return el("form", { class: "row this-is", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const r = await api(`/v1/${where}/${face}/person`, { method: "POST", json: { name: input.value } });
+        say(`That face is ${r.person.name}'s now, and never ${p.name}'s again.`); route();
+      } catch (e) { say(e.message, false); }
+    } }, el("label", {}, "This is ", input), el("button", { type: "submit", text: "Move" }));
+  };
   const tile = (path, caption, face, kind) => el("div", { class: "face", "data-face": `${kind}:${face}` },
-    picture(path, caption), el("div", { text: caption }),
+    picture(path, caption), el("div", { text: caption }), thisIs(face, kind),
     el("button", { text: "Not this person", onclick: async () => {
       try { await api(`/v1/people/${id}/not-this`, { method: "POST", json: { face_id: face, kind } }); say(`That face is no longer ${p.name}'s, and never will be.`); route(); }
       catch (e) { say(e.message, false); }
     } }));
   view().replaceChildren(
-    el("h2", { text: p.name }),
+    el("h2", { text: p.name }), names,
     el("section", { id: "person-photos" }),
     el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album.length} album faces named as them, newest first.` }),
     el("h2", { text: "Enrolled faces" }),
