@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# axe-core (npm), which the browser tests run on every view of the web app
+AXE_VERSION := 4.11.1
+AXE := $(VENV)/axe-core/axe.min.js
 export OMP_WAIT_POLICY ?= PASSIVE
 # the data sets (LFW, ORL, cfp-dev) that tests, benchmarks and training read
 export FACEPAIR_DATA_DIR ?= $(abspath ../shared/data)
@@ -11,7 +14,7 @@ export FACEPAIR_DATA_DIR ?= $(abspath ../shared/data)
 
 .PHONY: install system-deps serve test docs lint bench-detect bench-gallery bench-train clean
 
-install: $(STAMP)
+install: $(STAMP) $(AXE)
 
 # The stamp is written last, so an interrupted install is redone on the next run.
 $(STAMP): pyproject.toml
@@ -25,7 +28,14 @@ $(STAMP): pyproject.toml
 		$(BIN)/pip install --quiet 'faiss-gpu-cu12>=1.8'; fi
 	touch $(STAMP)
 
+$(AXE):
+	mkdir -p $(VENV)/axe-core
+	cd $(VENV)/axe-core && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+		tar xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js \
+		package/LICENSE && rm axe-core-$(AXE_VERSION).tgz
+
 # Debian packages the tests drive: headless Chromium for the web page, exiftool for XMP sidecars,
+# npm for axe-core (fetched by `make install`),
 # PostgreSQL's server (the tests start a throwaway cluster of their own; no service is used).
 system-deps:
 	@need=""; \
@@ -33,6 +43,7 @@ system-deps:
 	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	command -v exiftool >/dev/null || need="$$need libimage-exiftool-perl"; \
 	command -v heif-enc >/dev/null || need="$$need libheif-examples"; \
+	command -v npm >/dev/null || need="$$need npm"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	if [ -n "$$need" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
@@ -44,7 +55,7 @@ system-deps:
 serve: $(STAMP)
 	$(BIN)/facepair serve
 
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q tests
