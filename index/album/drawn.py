@@ -6,8 +6,10 @@ grown by AROUND times its size on every side), looking for faces down to SMALLES
 shorter side: of the faces found there whose centre lies in the box, the one that overlaps it
 most. Where there is none, the face is aligned from the box alone: the five points placed in
 it where the detector places them in a box of its own (IN_BOX). Its quality (`faces.quality`)
-counts the detector's score of the face found there, or, for a face aligned from the box alone,
-the least score the detector keeps (`min_face_score`).
+counts the detector's score of the face found there; a face aligned from the box alone has
+none (the detector found no face there), so its quality is 0: it is kept, as the user drew and
+named it, with its chip and vector, but it is unrecognisable (never enrolled, matched, suggested
+or grouped), for its landmarks are a guess.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def drawn_face(gallery: Gallery, path: Path, box: Sequence[float]) -> DrawnFace:
     if seen is None:
         width, height = local[2] - local[0], local[3] - local[1]
         points = IN_BOX * [width, height] + [local[0], local[1]]
-        score = gallery.settings.min_face_score
+        score = 0.0
     else:
         points, score = seen
     size = min(box[2] - box[0], box[3] - box[1])
