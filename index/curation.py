@@ -9,27 +9,39 @@ or of several together.
 is an unknown album face whose best candidate scored within SUGGEST_BAND under the identify
 threshold; "yes" names it and enrolls it (up to SUGGEST_CAP faces a person, none a near-copy of
 one enrolled), "no" remembers it is not them, "skip" puts it aside.
+
+A face the detector did not find may be drawn by hand on a tagged photo (`draw_face`): it is
+aligned and embedded as a found face is (`index.album.drawn`), kept even under the quality
+floor (the user saw a face there) and through later runs over its photo. Named, it is the
+user's (and enrolled, as a confirmed suggestion is, unless it is unrecognisable); unnamed,
+the gallery names it as it names a found face.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from faces.boxes import iou
+from faces.boxes import SAME_REGION_IOU, iou
 from faces.errors import FacepairError, NotFound
 from index.album.clusters import enroll_album_face
-from index.errors import Conflict, Refused
+from index.album.drawn import drawn_face
+from index.errors import Conflict, FaceExists, PhotoChanged, Refused
+from index.files import sha256_of
 from index.gallery import NEAR_COPY, Gallery
 from index.names import checked_name
-from index.store import AlbumFace, AlbumFaceSummary, AlbumPhoto, Suggestion
+from index.quality import under_floor
+from index.store import AlbumFace, AlbumFaceSummary, AlbumPhoto, NewAlbumFace, Suggestion
 
 SUGGEST_BAND = 0.08  # how far under the threshold a face may score to be suggested
 SUGGEST_CAP = 20  # a person's enrolled faces, at most, that suggestions add to
 SUPPORT_SHOWN = 3  # the named album faces shown beside a suggestion, at most
+DRAWN_MIN = 8  # px: the shorter side of a face drawn by hand, at least
 
 
 def person_faces(gallery: Gallery, person_id: int) -> dict[str, Any]:
@@ -275,8 +287,70 @@ def _page(gallery: Gallery, count: int, photos: list[AlbumPhoto],
         by_photo.setdefault(f.photo_id, []).append({
             "id": f.id, "box": f.box,
             "person": None if f.person_id is None else {"id": f.person_id, "name": f.name},
-            "named_by": f.named_by})
+            "named_by": f.named_by, "drawn": f.drawn})
     return {"count": count, "photos": [
         {"id": p.id, "root": p.root, "path": p.shown,
          "local": None if (local := locate(p.ref)) is None else str(local), "width": p.width,
          "height": p.height, "faces": by_photo.get(p.id, [])} for p in photos]}
+
+
+def draw_face(gallery: Gallery, photo_id: int, box: Sequence[float], name: str | None,
+              path: Path | None = None) -> dict[str, Any]:
+    """A face drawn by hand at `box` (x1, y1, x2, y2 in the tagged photo's pixels as shown)
+    and named `name` (None: as the gallery names it); `path`: the photo's file (default: where
+    its root is on this host). Refused: a box that is not one, or outside the photo; one over
+    a face the photo has (FaceExists); a photo changed since it was tagged (PhotoChanged)."""
+    photo = gallery.store.albums.photo(photo_id)
+    box = checked_box(box, photo.width, photo.height)
+    for other in gallery.store.albums.boxes_in(photo_id):
+        if iou(other, box) > SAME_REGION_IOU:
+            raise FaceExists(f"{photo.shown}: a face is there already, at "
+                             f"{[round(v) for v in other]}")
+    path = path or gallery.roots.file(photo.ref)
+    if path is None:
+        raise NotFound(f"{photo.shown}: its root has no folder on this host")
+    if not path.is_file() or sha256_of(path) != photo.sha256:
+        raise PhotoChanged(f"{photo.shown}: the photo changed since it was tagged; tag it "
+                           "again, then draw the face")
+    drawn = drawn_face(gallery, path, box)
+    person_id = gallery.person_id_for(name) if name else None
+    unrecognisable = under_floor(drawn.face.quality, gallery.settings)
+    match = (gallery.match([drawn.face], drawn.vector[None])[0]
+             if person_id is None and not unrecognisable else None)
+    if match is not None and match.person is not None:
+        person_id = match.person.id
+    face_id = gallery.store.albums.add_face(photo_id, NewAlbumFace(
+        box=[round(v, 1) for v in box], landmarks=np.round(drawn.face.landmarks, 1).tolist(),
+        score=drawn.face.score, chip=drawn.chip, chip_landmarks=drawn.chip_landmarks,
+        model=gallery.model, vector=drawn.vector, quality=drawn.face.quality,
+        person_id=person_id, named_by="user" if name else None,
+        similarity=(float(match.score) if match is not None and math.isfinite(match.score)
+                    else None),
+        candidate_id=(match.candidates[0].person.id if match is not None
+                      and match.person is None and match.candidates else None)))
+    found = gallery.store.albums.face(face_id)
+    enrolled = bool(name) and not unrecognisable and found.person_id is not None and \
+        _enroll_if_room(gallery, found.person_id, found, "drawn by hand")
+    if found.person_id is not None:
+        xmp, embed = gallery.store.albums.xmp_of(photo_id)
+        gallery.sync_sidecars([photo.ref], create=xmp, embed=embed)
+    person = None if found.person_id is None else gallery.store.people.get(found.person_id)
+    return {"id": face_id, "photo_id": photo_id, "box": found.box,
+            "quality": None if found.quality is None else round(found.quality, 4),
+            "unrecognisable": unrecognisable, "landmarks": "found" if drawn.found else "box",
+            "person": None if person is None else {"id": person.id, "name": person.name},
+            "named_by": found.named_by, "enrolled": enrolled}
+
+
+def checked_box(box: Sequence[float], width: int, height: int) -> list[float]:
+    """A drawn box as four floats inside the photo (a pixel over its edge is clipped);
+    Refused for anything else."""
+    if (len(box) != 4 or not all(math.isfinite(v) for v in box)
+            or min(box[2] - box[0], box[3] - box[1]) < DRAWN_MIN):
+        raise Refused("bad_box", f"a face's box is x1,y1,x2,y2 with x2-x1 and y2-y1 at "
+                      f"least {DRAWN_MIN} px, not {list(box)}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if x1 < -1 or y1 < -1 or x2 > width + 1 or y2 > height + 1:
+        raise Refused("box_outside_photo", f"the box {list(box)} is not inside the photo "
+                      f"({width}×{height})")
+    return [max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)]

@@ -40,6 +40,19 @@ class Conflict(FacepairError):
     code = "conflict"
 
 
+class FaceExists(Conflict):
+    """A face drawn by hand where a face of the photo already is."""
+
+    code = "face_exists"
+
+
+class PhotoChanged(Conflict):
+    """A tagged photo whose file changed since it was tagged: what is known of it is not
+    what is there."""
+
+    code = "photo_changed"
+
+
 class Refused(FacepairError):
     """A photo without the face a request needs (none, several, too small, already enrolled);
     `code` names why."""

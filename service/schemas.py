@@ -209,6 +209,28 @@ class AlbumPhotoFaceOut(BaseModel):
     box: list[float]
     person: Named | None
     named_by: str | None
+    drawn: bool = Field(False, description="drawn by hand, not found by the detector")
+
+
+class DrawnFaceIn(BaseModel):
+    box: list[float] = Field(min_length=4, max_length=4,
+                             description="x1, y1, x2, y2 of the face in the photo's pixels")
+    name: str | None = Field(None, min_length=1, max_length=200,
+                             description="who it is (null: as the gallery names it)")
+
+
+class DrawnFaceOut(BaseModel):
+    id: int
+    photo_id: int
+    box: list[float]
+    quality: float | None = Field(description="faces.quality, in [0, 1]")
+    unrecognisable: bool = Field(description="under the quality floor: kept, but never "
+                                 "enrolled, suggested or grouped")
+    landmarks: Literal["found", "box"] = Field(
+        description="found: by the detector inside the box; box: placed in the box alone")
+    person: Named | None
+    named_by: str | None
+    enrolled: bool
 
 
 class AlbumPhotoOut(BaseModel):

@@ -286,6 +286,40 @@ def test_album_jobs_over_http(server: Server, lfw_dir: Path) -> None:
         assert is_problem(api.get("/v1/albums/jobs/999"), 404)
 
 
+def test_a_face_drawn_by_hand_over_http_and_from_the_cli(server: Server, lfw_dir: Path) -> None:
+    """A box drawn on a tagged photo where the detector found no face (its corner): kept,
+    aligned from the box alone; over the face found, outside the photo or malformed: refused.
+    The CLI draws on the photo given as its path, and says what is wrong with a box."""
+    album = server.albums / "drawn"
+    album.mkdir()
+    shutil.copy(photo(lfw_dir, "Bill_Frist", 1), album / "bill.jpg")
+    with client(server, "write") as api:
+        job = api.post("/v1/albums/jobs", json={"path": str(album)}).json()
+        assert job_end(api, job["id"], 120)["status"] == "done"
+        (listed,) = api.get("/v1/albums/photos", params={"root": "drawn:"}).json()["photos"]
+        (found,) = listed["faces"]
+        faces = f"/v1/albums/photos/{listed['id']}/faces"
+        assert is_problem(api.post(faces, json={"box": found["box"], "name": "Bill"}), 409,
+                          "face_exists")
+        assert is_problem(api.post(faces, json={"box": [200, 200, 300, 300]}), 422,
+                          "box_outside_photo")
+        assert is_problem(api.post(faces, json={"box": [1, 2, 3]}), 422, "invalid_request")
+        assert is_problem(api.post(faces, json={"box": [10, 10, 12, 40]}), 422, "bad_box")
+        assert is_problem(api.post("/v1/albums/photos/999/faces", json={"box": [0, 0, 9, 9]}),
+                          404)
+        drawn = api.post(faces, json={"box": [0, 0, 50, 50], "name": None})
+        assert drawn.status_code == 201, drawn.text
+        body = drawn.json()
+        assert (body["landmarks"], body["unrecognisable"], body["person"]) == ("box", True, None)
+        (again,) = api.get("/v1/albums/photos", params={"root": "drawn:"}).json()["photos"]
+        assert [f["drawn"] for f in again["faces"]] == [False, True]
+    bad = subprocess.run([FACEPAIR, "draw-face", str(album / "bill.jpg"), "--box", "1,2,x,4"],
+                         env=server.env, capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "error: --box" in bad.stderr and "Traceback" not in bad.stderr
+    added = server.cli("draw-face", str(album / "bill.jpg"), "--box", "200,0,250,50")
+    assert added["box"] == [200.0, 0.0, 250.0, 50.0] and added["photo_id"] == listed["id"]
+
+
 def test_an_import_tags_job_makes_people_from_a_tagged_folder(server: Server, lfw_dir: Path,
                                                                detector) -> None:
     from bench.tagged_album import digikam_sidecar, region_of

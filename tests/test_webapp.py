@@ -454,6 +454,68 @@ def test_this_is_and_different_people_in_the_browser(app: App, browser) -> None:
         wait.until(lambda _: finds("#lookalikes .pair .told"))
 
 
+def test_a_face_drawn_on_an_album_photo_in_the_browser(app: App, browser, shots: Path,
+                                                       lfw_dir: Path) -> None:
+    """An album photo opened larger shows its face's box; "Draw a face": a rectangle dragged
+    on the photo (away from the face the detector found) fills the box's corners, named and
+    saved; the photo then shows both boxes, the drawn one dashed."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, d, wait = app.server, browser, WebDriverWait(browser, 120)
+    drawn = app.albums / "drawn"
+    drawn.mkdir()
+    shutil.copy(photo(lfw_dir, BOB, 16), drawn / "bob.jpg")
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+        job = api.post("/v1/albums/jobs", json={"path": str(drawn)}).json()
+        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
+            time.sleep(0.3)
+
+    def find(css: str):
+        return d.find_element(By.CSS_SELECTOR, css)
+
+    def finds(css: str):
+        return d.find_elements(By.CSS_SELECTOR, css)
+
+    d.set_window_size(*WIDE)
+    d.get(server.url + "/")
+    find("#key").clear()
+    find("#key").send_keys(server.keys["write"])
+    find("#key-form button").click()
+    wait.until(lambda _: finds("#new-name"))
+    find('nav a[data-view="albums"]').click()
+    wait.until(lambda _: finds(f'#folders button[data-path="{app.albums}"]'))
+    find(f'#folders button[data-path="{app.albums}"]').click()
+    wait.until(lambda _: finds('#folders button[data-path$="drawn"]'))
+    find('#folders button[data-path$="drawn"]').click()
+    wait.until(lambda _: d.execute_script(  # (the view is drawn anew as it is followed)
+        "return document.querySelector('#view p.muted').textContent.endsWith('drawn') "
+        "&& document.querySelectorAll('#photos figure button.open').length"))
+    find("#photos figure button.open").click()
+    wait.until(lambda _: len(finds("#photo-stage .face-box:not(.new)")) == 1)
+    find("#draw-face").click()
+    wait.until(lambda _: d.execute_script(
+        "return document.querySelector('#photo-stage img').naturalWidth"))
+    stage = find("#photo-stage img")
+    # the photo's top left corner, where LFW's centred face is not: from 4 % to 24 % of it
+    # (the pointer is placed from the photo's centre)
+    w, h = stage.size["width"], stage.size["height"]
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", stage)
+    ActionChains(d).move_to_element_with_offset(stage, round(-0.46 * w), round(-0.46 * h)) \
+        .click_and_hold().move_by_offset(round(0.2 * w), round(0.2 * h)).release().perform()
+    corners = [float(find(f'#draw-form input[name="{n}"]').get_attribute("value") or -1)
+               for n in ("x1", "y1", "x2", "y2")]
+    assert 0 <= corners[0] < 20 and 40 < corners[2] < 80, corners
+    find("#drawn-name").send_keys("Someone")
+    find('#draw-form button[type="submit"]').click()
+    wait.until(lambda _: "Added a face: Someone" in find("#status").text)
+    wait.until(lambda _: len(finds("#photo-stage .face-box.drawn")) == 1)
+    assert finds("#photo-stage .face-box.drawn span")[0].text == "Someone"
+    shot(d, shots, "album-draw-a-face")
+
+
 def test_without_keys_the_page_asks_for_none(browser, tmp_path_factory) -> None:
     """A service run with FACEPAIR_AUTH=false: no key form, and the views work at once."""
     from selenium.webdriver.common.by import By

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faces.boxes import SAME_REGION_IOU, iou
 from faces.tags import fingerprint
 from index.album.naming import Naming
 from index.album.reading import AnalysedPhoto
@@ -54,13 +55,21 @@ class Recorder:
     def record(self, item: AnalysedPhoto, naming: Naming, people: list[int | None], job_id: int,
                 tally: Tally) -> None:
         """One analysed photo and its named faces into the store (within the chunk's write);
-        `people`: whom the user's tags name, per face."""
+        `people`: whom the user's tags name, per face. The faces a user drew in the photo
+        stay (`AlbumsRepository.record`); a face found where one was drawn is that face,
+        recorded once, as drawn."""
         if item.error is not None:
             tally.failed += 1
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         model = self.gallery.model
-        matches = naming.matches
+        drawn = self.store.albums.drawn_boxes(item.ref)
+        kept = [i for i, m in enumerate(naming.matches)
+                if not any(iou(m.face.box, box) > SAME_REGION_IOU for box in drawn)]
+        matches = [naming.matches[i] for i in kept]
+        people = [people[i] for i in kept]
+        chips = [item.chips[i] for i in kept]
+        vectors = vectors[kept] if len(kept) < len(naming.matches) else vectors
         self.store.albums.record(
             item.ref, item.size, item.mtime, item.sha256, item.width, item.height, model,
             job_id, fingerprint(Path(item.path)),
@@ -74,7 +83,7 @@ class Recorder:
                 named_by="user" if user else None,
                 candidate_id=(m.candidates[0].person.id if not user and m.person is None
                               and m.candidates else None))
-             for m, user, (chip, points), v in zip(matches, people, item.chips, vectors,
+             for m, user, (chip, points), v in zip(matches, people, chips, vectors,
                                                    strict=True)])
         named = [m for m, user in zip(matches, people, strict=True)
                  if user or m.person is not None]

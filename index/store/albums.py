@@ -34,6 +34,7 @@ from index.store.records import (
 from index.store.shared import inserted_id, now
 
 F, P, R = t.album_faces.c, t.album_photos.c, t.roots.c
+DRAWN = t.DRAWN_SCORE  # the score of a face a user drew by hand (a detector's is in [0, 1])
 # a part of a folder tree: a root and a folder inside it ("": the whole root)
 Part = tuple[int, str]
 
@@ -93,9 +94,11 @@ def _faces_of(conn: Connection, photos: list[AlbumPhoto]) -> list[AlbumFaceSumma
     """The faces of these photos, with the names of the people named."""
     if not photos:
         return []
-    return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by)
+    return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by,
+                             drawn=r.score == DRAWN)
             for r in conn.execute(
-                select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name, F.named_by)
+                select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name, F.named_by,
+                       F.score)
                 .outerjoin(t.people, t.people.c.id == F.person_id)
                 .where(F.photo_id.in_([p.id for p in photos])).order_by(F.id))]
 
@@ -135,8 +138,12 @@ class AlbumsRepository:
     def record(self, ref: PhotoRef, size: int, mtime: float, sha256: str, width: int,
                height: int, model: str, job_id: int, tags: str,
                faces: list[NewAlbumFace]) -> int:
-        """A tagged photo (replacing what was known of it) and its faces."""
+        """A tagged photo (replacing what was known of it) and its faces. The faces a user
+        drew by hand in it are kept, as they were, ids and all."""
         with self.db.transaction() as conn:
+            drawn = [dict(r._mapping) for r in conn.execute(
+                select(t.album_faces).join(t.album_photos, P.id == F.photo_id)
+                .where(at(ref), F.score == DRAWN).order_by(F.id))]
             conn.execute(t.album_photos.delete().where(at(ref)))
             photo_id = inserted_id(conn.execute(t.album_photos.insert().values(
                 root_id=ref.root_id, path=ref.path, size=size, mtime=mtime, sha256=sha256,
@@ -154,13 +161,42 @@ class AlbumsRepository:
                         else {"person_id": None, "similarity": None, "named_by": None}),
                      "candidate_id": f.candidate_id if f.candidate_id in there else None}
                     for f in faces])
+            if drawn:
+                conn.execute(t.album_faces.insert(), [{**f, "photo_id": photo_id} for f in drawn])
         return photo_id
+
+    def drawn_boxes(self, ref: PhotoRef) -> list[list[float]]:
+        """The boxes of the faces a user drew by hand in a tagged photo."""
+        with self.db.reading() as conn:
+            return [r[0] for r in conn.execute(
+                select(F.box).join(t.album_photos, P.id == F.photo_id)
+                .where(at(ref), F.score == DRAWN).order_by(F.id))]
+
+    def add_face(self, photo_id: int, face: NewAlbumFace) -> int:
+        """A face a user drew by hand into a tagged photo (its score is DRAWN); its id."""
+        with self.db.transaction() as conn:
+            there = _still_there(conn, {face.person_id, face.candidate_id})
+            return inserted_id(conn.execute(t.album_faces.insert().values(
+                photo_id=photo_id, box=face.box, landmarks=face.landmarks, score=DRAWN,
+                chip=face.chip, chip_landmarks=face.chip_landmarks, model=face.model,
+                vector=face.vector, quality=face.quality,
+                person_id=face.person_id if face.person_id in there else None,
+                similarity=face.similarity,
+                named_by=face.named_by if face.person_id in there else None,
+                candidate_id=face.candidate_id if face.candidate_id in there else None)))
+
+    def boxes_in(self, photo_id: int) -> list[list[float]]:
+        """The boxes of a tagged photo's faces, found or drawn."""
+        with self.db.reading() as conn:
+            return [r[0] for r in conn.execute(
+                select(F.box).where(F.photo_id == photo_id).order_by(F.id))]
 
     # -- sidecars -----------------------------------------------------------------------------
 
     def regions(self, ref: PhotoRef) -> tuple[int, int, list[tuple[int, str, list[float]]]] | None:
         """A tagged photo's size and the faces facepair named in it (person id, name, box),
-        or None. Faces a user's own tag names are not facepair's to write."""
+        or None. Faces a user's own tag names are not facepair's to write; a face the user
+        drew in facepair and named is."""
         with self.db.reading() as conn:
             photo = conn.execute(select(P.id, P.width, P.height).where(at(ref))).first()
             if photo is None:
@@ -169,9 +205,17 @@ class AlbumsRepository:
                 select(t.people.c.id, t.people.c.name, F.box)
                 .join(t.people, t.people.c.id == F.person_id)
                 .where(F.photo_id == photo.id,
-                       or_(F.named_by.is_(None), F.named_by == "context"))
+                       or_(F.named_by.is_(None), F.named_by == "context", F.score == DRAWN))
                 .order_by(F.id))
             return photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows]
+
+    def xmp_of(self, photo_id: int) -> tuple[bool, bool]:
+        """Whether the job that tagged a photo wrote its XMP, and whether into the JPEG."""
+        j = t.album_jobs.c
+        with self.db.reading() as conn:
+            row = conn.execute(select(j.xmp, j.embed).join(t.album_photos, P.job_id == j.id)
+                               .where(P.id == photo_id)).first()
+        return (False, False) if row is None else (bool(row[0]), bool(row[1]))
 
     def paths_of(self, person_id: int) -> list[PhotoRef]:
         """The tagged photos in which a person was named."""
@@ -289,6 +333,15 @@ class AlbumsRepository:
                                .where(P.id == photo_id)).first()
         if row is None:
             raise NotFound(f"no album photo with id {photo_id}")
+        return AlbumPhoto(*row)
+
+    def photo_at(self, ref: PhotoRef) -> AlbumPhoto:
+        """The tagged photo at a root and path."""
+        with self.db.reading() as conn:
+            row = conn.execute(select(*PHOTO).join(t.roots, R.id == P.root_id)
+                               .where(at(ref))).first()
+        if row is None:
+            raise NotFound(f"{ref.path}: not a tagged photo (facepair tag its folder first)")
         return AlbumPhoto(*row)
 
     def photos_under(self, parts: list[Part], limit: int, offset: int

@@ -211,6 +211,7 @@ class AlbumFaceSummary:
     similarity: float | None = None
     path: str = ""  # its photo as `root:path`
     tagged: str = ""
+    drawn: bool = False  # drawn by a user's hand, not found by the detector
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,10 @@ album_photos = Table(
     UniqueConstraint("root_id", "path", name="album_photos_place"),
 )
 
+# the score of an album face a user drew by hand where the detector found none (a detector's
+# score is in [0, 1]): such a face is kept when its photo is tagged again
+DRAWN_SCORE = -1.0
+
 album_faces = Table(
     "album_faces", metadata,
     Column("id", Integer, primary_key=True),
@@ -245,7 +249,7 @@ album_faces = Table(
            nullable=False),
     Column("box", JsonList, nullable=False),
     Column("landmarks", JsonList, nullable=False),
-    Column("score", Float, nullable=False),
+    Column("score", Float, nullable=False),  # the detector's; DRAWN_SCORE: drawn by hand
     Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE")),
     Column("similarity", Float),
     Column("cluster", Integer),
@@ -253,7 +257,7 @@ album_faces = Table(
     Column("chip_landmarks", JsonList, nullable=False),
     Column("model", Text, nullable=False),
     Column("vector", Vector, nullable=False),
-    # 'user': named by the user's own tag or answer, not by facepair
+    # 'user': named by the user's own tag or answer (or as they drew it), not by facepair
     Column("named_by", Text),
     # the person it came closest to when named as no one (a suggestion)
     Column("candidate_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),

@@ -1,4 +1,5 @@
-"""`facepair tag ALBUM`, `facepair import-tags ALBUM`, `facepair photos --person NAME`,
+"""`facepair tag ALBUM`, `facepair import-tags ALBUM`, `facepair draw-face PHOTO`,
+`facepair photos --person NAME`,
 `facepair clusters list | name` and `facepair roots list`."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import typer
 from faces.cluster import disconnect
 from service.cli.common import (
     Json,
+    box_option,
     emit_json,
     err,
     fail,
@@ -184,6 +186,44 @@ def agree(
         err.print("no tagged faces under this folder (run facepair import-tags first)")
     if report is not None:
         out.print(f"report: {report}")
+
+
+@commands.command("draw-face")
+def draw_face(
+    photo: Path = typer.Argument(..., help="A tagged photo of an album (its file here)."),
+    box: str = typer.Option(..., help="x1,y1,x2,y2 of the face, in the photo's pixels."),
+    name: str | None = typer.Option(None, help="Who it is (default: as the gallery names "
+                                    "it)."),
+    as_json: Json = False,
+) -> None:
+    """Add a face the detector did not find in a tagged photo: aligned and embedded from the
+    box, named as you say (and enrolled while the person has room), kept when the photo is
+    tagged again."""
+    from index import curation
+
+    where = box_option(box)
+    assert where is not None
+    if name is not None and not name.strip():
+        raise fail("--name must not be empty")
+    with open_gallery(quiet=quiet(as_json)) as gallery:
+        place = gallery.roots.finder()(photo.expanduser().resolve())
+        if place is None:
+            raise fail(f"{photo}: not in a root (facepair tag its folder first)")
+        found = gallery.store.albums.photo_at(place.ref)
+        result = curation.draw_face(gallery, found.id, where, name)
+    if as_json:
+        emit_json(result)
+        return
+    who = result["person"]["name"] if result["person"] else "unknown"
+    notes = [f"quality {result['quality']:.2f}"]
+    if result["unrecognisable"]:
+        notes.append("under the quality floor: kept, never enrolled")
+    if result["enrolled"]:
+        notes.append("enrolled")
+    if result["landmarks"] == "box":
+        notes.append("aligned from the box alone")
+    out.print(f"album face {result['id']}: {who} ({'; '.join(notes)})", highlight=False,
+              markup=False)
 
 
 @clusters_app.command("list")

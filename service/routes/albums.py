@@ -22,6 +22,8 @@ from service.schemas import (
     CancelOut,
     ClusterNameIn,
     ClustersOut,
+    DrawnFaceIn,
+    DrawnFaceOut,
     FoldersOut,
     HiddenOut,
     Id,
@@ -127,13 +129,30 @@ async def photos_with(run: Run, g: G, person: Annotated[list[int], Query(min_len
 async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Response:
     """A tagged photo as a browser shows it (JPEG, PNG and WebP as they are; others as
     JPEG), from inside the allowed folders only."""
-    photo = await run.work(g.store.albums.photo, photo_id)
-    local = await run.work(g.roots.file, photo.ref)
-    if local is None:
-        raise ApiError(404, "not_found", f"{photo.shown}: its root has no folder on this host")
-    path = await run.work(allowed, str(local.parent), settings) / local.name
+    path = await run.work(photo_file, g, photo_id, settings)
     data, media = await run.work(viewable, path, settings.max_pixels)
     return Response(data, media_type=media, headers={"Cache-Control": "private"})
+
+
+@router.post("/v1/albums/photos/{photo_id}/faces", status_code=201,
+             dependencies=[need("write")])
+async def draw_album_face(run: Run, photo_id: Id, body: DrawnFaceIn, g: G, settings: S
+                          ) -> DrawnFaceOut:
+    """Add a face the detector did not find: drawn by hand at `box`, named `name` (and
+    enrolled while they have room) or as the gallery names it; kept when the photo is tagged
+    again. 409 face_exists over a face the photo has; 422 for a box outside it."""
+    path = await run.work(photo_file, g, photo_id, settings)
+    return DrawnFaceOut.model_validate(await run.work(
+        curation.draw_face, g, photo_id, body.box, body.name, path, write=True))
+
+
+def photo_file(g: Gallery, photo_id: int, settings: ServiceSettings) -> Path:
+    """A tagged photo's file on this host, inside the allowed folders only."""
+    photo = g.store.albums.photo(photo_id)
+    local = g.roots.file(photo.ref)
+    if local is None:
+        raise ApiError(404, "not_found", f"{photo.shown}: its root has no folder on this host")
+    return allowed(str(local.parent), settings) / local.name
 
 
 def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:

@@ -117,13 +117,16 @@ function pager(count, offset, limit, go, label) {
     el("button", { text: "Next ›", disabled: last >= count ? "" : null, onclick: () => go(offset + limit) }));
 }
 
-// tagged photos with who is named in each
-function photoGrid(photos) {
+// tagged photos with who is named in each; `open(photo)`: a click on one opens it
+function photoGrid(photos, open = null) {
   const grid = el("div", { class: "photos" });
   for (const p of photos) {
     const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
-    grid.append(el("figure", { "data-photo": String(p.id) }, picture(`/v1/albums/photos/${p.id}/image`, p.path.split(/[/:]/).pop()),
-      el("figcaption", {}, el("span", { class: "file", text: p.path.split(/[/:]/).pop() }), el("br"), el("span", { class: "who", text: names }))));
+    const file = p.path.split(/[/:]/).pop();
+    const image = picture(`/v1/albums/photos/${p.id}/image`, file);
+    grid.append(el("figure", { "data-photo": String(p.id) },
+      open ? el("button", { class: "open", "aria-label": `Open ${file}`, onclick: () => open(p) }, image) : image,
+      el("figcaption", {}, el("span", { class: "file", text: file }), el("br"), el("span", { class: "who", text: names }))));
   }
   return grid;
 }
@@ -390,12 +393,86 @@ function followJob(id, path) {
 
 const ALBUM_PAGE = 24;
 
-async function showPhotos(path, offset = 0) {
+async function showPhotos(path, offset = 0, open = null) {
   const { count, photos } = await api(`/v1/albums/photos?root=${encodeURIComponent(path)}&limit=${ALBUM_PAGE}&offset=${offset}`);
   const holder = $("#photos");
   const go = (at) => showPhotos(path, at).catch((e) => say(e.message, false));
-  if (holder) holder.replaceChildren(el("h2", { text: `Tagged photos (${count})` }), photoGrid(photos),
-    pager(count, offset, ALBUM_PAGE, go, "Pages of tagged photos"));
+  if (holder) holder.replaceChildren(el("div", { id: "photo-open" }), el("h2", { text: `Tagged photos (${count})` }),
+    photoGrid(photos, (p) => openPhoto(p, path, offset)), pager(count, offset, ALBUM_PAGE, go, "Pages of tagged photos"));
+  const shown = photos.find((p) => p.id === open);
+  if (shown) openPhoto(shown, path, offset);
+}
+
+// A tagged photo opened larger, its faces' boxes on it; "Draw a face" adds one the detector
+// missed: drag a rectangle on the photo (or type its corners), name it, save.
+function openPhoto(p, path, offset = 0) {
+  const file = p.path.split(/[/:]/).pop();
+  const at = (box) => ({ left: 100 * box[0] / p.width, top: 100 * box[1] / p.height,
+    width: 100 * (box[2] - box[0]) / p.width, height: 100 * (box[3] - box[1]) / p.height });
+  const place = (node, box) => { for (const [k, v] of Object.entries(at(box))) node.style[k] = `${v}%`; };
+  const img = picture(`/v1/albums/photos/${p.id}/image`, file);
+  const stage = el("div", { class: "photo-open", id: "photo-stage" }, img);
+  for (const f of p.faces) {
+    const who = f.person ? f.person.name : "unknown";
+    const box = el("div", { class: "face-box" + (f.drawn ? " drawn" : ""), "data-face": f.id, title: who }, el("span", { text: who }));
+    place(box, f.box);
+    stage.append(box);
+  }
+  const drawing = el("div", { class: "face-box new", hidden: "" });
+  stage.append(drawing);
+  const corner = (name, max) => el("input", { type: "number", name, min: "0", max: String(max), step: "1", required: "", class: "corner" });
+  const corners = [corner("x1", p.width), corner("y1", p.height), corner("x2", p.width), corner("y2", p.height)];
+  const box = () => corners.map((c) => Number(c.value));
+  const show = () => {
+    const [x1, y1, x2, y2] = box();
+    drawing.hidden = !(x2 > x1 && y2 > y1);
+    if (!drawing.hidden) place(drawing, [x1, y1, x2, y2]);
+  };
+  for (const c of corners) c.addEventListener("input", show);
+  const name = el("input", { id: "drawn-name", list: "people-names", placeholder: "Name (empty: unknown)", maxlength: "200" });
+  const names = el("datalist", { id: "people-names" });
+  api("/v1/people").then(({ people }) => names.replaceChildren(...people.map((q) => el("option", { value: q.name })))).catch(() => {});
+  const form = el("form", { class: "row", id: "draw-form", hidden: "", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const face = await api(`/v1/albums/photos/${p.id}/faces`, { method: "POST", json: { box: box(), name: name.value.trim() || null } });
+      say(`Added a face: ${face.person ? face.person.name : "unknown"}` + (face.enrolled ? ", enrolled" : "") +
+        (face.unrecognisable ? " (too poor to recognise: kept, never enrolled)" : "") + ".");
+      showPhotos(path, offset, p.id);
+    } catch (e) { say(e.message, false); }
+  } }, ...["x1", "y1", "x2", "y2"].map((n, i) => el("label", {}, `${n} `, corners[i])),
+    el("label", {}, "Name ", name), names, el("button", { class: "primary", type: "submit", text: "Save" }));
+  const toggle = el("button", { id: "draw-face", "aria-pressed": "false", text: "Draw a face", onclick: () => {
+    const on = toggle.getAttribute("aria-pressed") !== "true";
+    toggle.setAttribute("aria-pressed", String(on));
+    stage.classList.toggle("drawing", on);
+    form.hidden = !on;
+  } });
+  let start = null;
+  const point = (event) => {
+    const r = img.getBoundingClientRect();
+    const clip = (v, max) => Math.round(Math.min(max, Math.max(0, v)));
+    return [clip((event.clientX - r.left) / r.width * p.width, p.width), clip((event.clientY - r.top) / r.height * p.height, p.height)];
+  };
+  const drag = (event) => {
+    if (!start) return;
+    const end = point(event);
+    [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.max(start[0], end[0]), Math.max(start[1], end[1])]
+      .forEach((v, i) => { corners[i].value = String(v); });
+    show();
+  };
+  stage.addEventListener("pointerdown", (event) => {
+    if (!stage.classList.contains("drawing")) return;
+    event.preventDefault();
+    stage.setPointerCapture(event.pointerId);
+    start = point(event);
+  });
+  stage.addEventListener("pointermove", drag);
+  stage.addEventListener("pointerup", (event) => { drag(event); start = null; });
+  $("#photo-open").replaceChildren(el("h2", { text: file }),
+    el("div", { class: "row" }, toggle, el("button", { text: "Close", onclick: () => $("#photo-open").replaceChildren() })),
+    form, stage);
+  stage.scrollIntoView({ block: "nearest" });
 }
 
 // -- unknown groups -----------------------------------------------------------------------
