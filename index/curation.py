@@ -74,6 +74,7 @@ def not_this_person(gallery: Gallery, person_id: int, face_id: int,
             raise Refused("not_theirs", f"album face {face_id} is not named as {person.name}")
         vector = found.vector
         gallery.store.clusters.name_face(face_id, None, by_user=True)
+        gallery.sync_sidecars([found.ref])  # the region facepair wrote of them goes
     gallery.exclude(person_id, vector)
     return {"person": gallery.store.people.get(person_id).to_dict(), "face_id": face_id,
             "kind": kind}
@@ -83,10 +84,11 @@ def this_is(gallery: Gallery, face_id: int, kind: Literal["enrolled", "album"],
             name: str | None = None, person_id: int | None = None) -> dict[str, Any]:
     """A face becomes another person's: `person_id`, or the person of that `name` (made where
     there is none). The person it was is told it is not them, as `not_this_person` does. An
-    album face is named by the user (the XMP facepair wrote in its photo no longer names the
-    one it was) and enrolled for them while they have room (`_enroll_if_room`), or, where it
-    was enrolled for the one it was, that enrolled face moves with it. An enrolled face moves
-    with its chip, landmarks and vectors. Naming a face as its own person is a conflict."""
+    album face is named by the user (the XMP facepair wrote in its photo names the new one,
+    no longer the one it was) and enrolled for them while they have room
+    (`_enroll_if_room`), or, where it was enrolled for the one it was, that enrolled face
+    moves with it. An enrolled face moves with its chip, landmarks and vectors. Naming a face
+    as its own person is a conflict."""
     if kind == "enrolled":
         enrolled_face = gallery.store.faces.get(face_id)
         before: int | None = enrolled_face.person_id
@@ -114,8 +116,7 @@ def this_is(gallery: Gallery, face_id: int, kind: Literal["enrolled", "album"],
             gallery.move_face(copy, target)
         enrolled = copy is not None or _enroll_if_room(gallery, target, found,
                                                        note="named by the user")
-        if before is not None:
-            gallery.sync_sidecars([found.ref])
+        gallery.sync_sidecars([found.ref])
     return {"face_id": face_id, "kind": kind,
             "person": gallery.store.people.get(target).to_dict(),
             "previous": None if before is None else gallery.store.people.get(before).to_dict(),
@@ -207,6 +208,7 @@ def answer(gallery: Gallery, face_id: int, reply: Literal["yes", "no", "skip"]
     else:
         gallery.store.clusters.name_face(face_id, person_id, by_user=True)
         enrolled = _enroll_if_room(gallery, person_id, found, "confirmed as a suggestion")
+        gallery.sync_sidecars([found.ref])  # where facepair wrote the photo's XMP
     return {"face_id": face_id, "answer": reply, "person_id": person_id, "enrolled": enrolled}
 
 
@@ -323,7 +325,7 @@ def draw_face(gallery: Gallery, photo_id: int, box: Sequence[float], name: str |
         box=[round(v, 1) for v in box], landmarks=np.round(drawn.face.landmarks, 1).tolist(),
         score=drawn.face.score, chip=drawn.chip, chip_landmarks=drawn.chip_landmarks,
         model=gallery.model, vector=drawn.vector, quality=drawn.face.quality,
-        person_id=person_id, named_by="user" if name else None,
+        person_id=person_id, named_by="answer" if name else None,
         similarity=(float(match.score) if match is not None and math.isfinite(match.score)
                     else None),
         candidate_id=(match.candidates[0].person.id if match is not None

@@ -76,9 +76,10 @@ def test_an_album_face_moved_to_someone_else_and_to_someone_new(tagged) -> None:
     moved = curation.this_is(g, first["id"], "album", name="Ann")
     assert (moved["person"]["id"], moved["previous"]["id"]) == (ann.id, bob.id)
     face = g.store.albums.face(first["id"])
-    assert (face.person_id, face.named_by) == (ann.id, "user")
+    assert (face.person_id, face.named_by) == (ann.id, "answer")
     assert moved["enrolled"] == (g.store.people.get(ann.id).faces == ann.faces + 1)
-    assert "Bob" not in sidecar.read_text()  # facepair's region of Bob left the sidecar
+    # facepair's region of Bob left the sidecar, and the user's answer is written there
+    assert "Bob" not in sidecar.read_text() and "Ann" in sidecar.read_text()
     assert "Bob" not in candidates_of(g, face.vector)  # never named Bob again
     with pytest.raises(Conflict, match="Ann's already"):
         curation.this_is(g, first["id"], "album", person_id=ann.id)

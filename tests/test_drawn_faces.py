@@ -75,7 +75,7 @@ def test_a_drawn_face_is_named_enrolled_written_and_kept(party) -> None:
     enrolled = g.store.embeddings.of_model(g.model, ann).vectors
     added = curation.draw_face(g, photo["id"], drawn, "Ann")
     assert added["landmarks"] == "found" and not added["unrecognisable"]
-    assert added["person"]["name"] == "Ann" and added["named_by"] == "user"
+    assert added["person"]["name"] == "Ann" and added["named_by"] == "answer"
     assert added["enrolled"] and len(g.store.faces.of_person(added["person"]["id"])) == 4
     # aligned well: it is as like her other faces as the threshold asks of a found face
     assert float(np.max(enrolled @ g.store.albums.face(added["id"]).vector)) > g.threshold()
@@ -99,7 +99,7 @@ def test_a_drawn_face_is_named_enrolled_written_and_kept(party) -> None:
     again = photo_of(g)
     kept = [f for f in again["faces"] if f["drawn"]]
     assert [(f["id"], f["person"]["name"], f["named_by"]) for f in kept] == [
-        (added["id"], "Ann", "user")]
+        (added["id"], "Ann", "answer")]
     assert len(again["faces"]) == 2 and "Ann" in sidecar.read_text()
 
 

@@ -35,6 +35,9 @@ from index.store.shared import inserted_id, now
 
 F, P, R = t.album_faces.c, t.album_photos.c, t.roots.c
 DRAWN = t.DRAWN_SCORE  # the score of a face a user drew by hand (a detector's is in [0, 1])
+# the names facepair writes into a photo's XMP besides its gallery's: the album's context's and
+# the user's answers in facepair (a user's own tag is the tool's that wrote it)
+WRITTEN = ("context", "answer")
 # a part of a folder tree: a root and a folder inside it ("": the whole root)
 Part = tuple[int, str]
 
@@ -195,8 +198,8 @@ class AlbumsRepository:
 
     def regions(self, ref: PhotoRef) -> tuple[int, int, list[tuple[int, str, list[float]]]] | None:
         """A tagged photo's size and the faces facepair named in it (person id, name, box),
-        or None. Faces a user's own tag names are not facepair's to write; a face the user
-        drew in facepair and named is."""
+        or None: named by its gallery, the album's context or the user's answer in facepair
+        (`WRITTEN`). Faces a user's own tag names are not facepair's to write."""
         with self.db.reading() as conn:
             photo = conn.execute(select(P.id, P.width, P.height).where(at(ref))).first()
             if photo is None:
@@ -205,7 +208,7 @@ class AlbumsRepository:
                 select(t.people.c.id, t.people.c.name, F.box)
                 .join(t.people, t.people.c.id == F.person_id)
                 .where(F.photo_id == photo.id,
-                       or_(F.named_by.is_(None), F.named_by == "context", F.score == DRAWN))
+                       or_(F.named_by.is_(None), F.named_by.in_(WRITTEN)))
                 .order_by(F.id))
             return photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows]
 
@@ -256,7 +259,8 @@ class AlbumsRepository:
         with self.db.reading() as conn:
             rows = conn.execute(select(F.id, F.photo_id, F.person_id, F.vector).where(
                 F.model == model, F.person_id.in_(person_ids), ~F.hidden,
-                or_(F.named_by.is_(None), F.named_by == "user")).order_by(F.id)).all()
+                or_(F.named_by.is_(None), F.named_by.in_(("user", "answer"))))
+                .order_by(F.id)).all()
         return (np.array([r.id for r in rows], dtype=np.int64),
                 np.array([r.photo_id for r in rows], dtype=np.int64),
                 np.array([r.person_id for r in rows], dtype=np.int64),

@@ -86,7 +86,7 @@ class ClustersRepository:
         """An album face becomes a person's (or no one's), as the user says."""
         with self.db.transaction() as conn:
             conn.execute(update(t.album_faces).where(F.id == face_id).values(
-                person_id=person_id, named_by="user" if by_user and person_id else None,
+                person_id=person_id, named_by="answer" if by_user and person_id else None,
                 cluster=None, candidate_id=None,
                 similarity=None if by_user else F.similarity))
 

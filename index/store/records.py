@@ -315,8 +315,8 @@ class Change:
 class AlbumFaceTable:
     """Every album face of one model as arrays, row by row: what the album's own context is
     read from. `person_ids` (-1: no one) with `named_by` (None: facepair's gallery; 'user';
-    'context'); `candidate_ids` (-1: none) and `similarity` (NaN: none) are the best person
-    of a face the gallery left unnamed, or the score of the one it named."""
+    'answer'; 'context'); `candidate_ids` (-1: none) and `similarity` (NaN: none) are the
+    best person of a face the gallery left unnamed, or the score of the one it named."""
 
     ids: np.ndarray
     photo_ids: np.ndarray

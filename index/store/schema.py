@@ -257,7 +257,9 @@ album_faces = Table(
     Column("chip_landmarks", JsonList, nullable=False),
     Column("model", Text, nullable=False),
     Column("vector", Vector, nullable=False),
-    # 'user': named by the user's own tag or answer (or as they drew it), not by facepair
+    # who named it: NULL, facepair's gallery; 'context', the album's context; 'user', the
+    # user's own tag in the photo (another tool's region); 'answer', the user in facepair (a
+    # suggestion confirmed, "this is …", a face drawn and named), which facepair writes
     Column("named_by", Text),
     # the person it came closest to when named as no one (a suggestion)
     Column("candidate_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),

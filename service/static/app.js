@@ -290,7 +290,7 @@ async function personView(id) {
     el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
-      f.path.split(/[/:]/).pop() + ({ user: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))));
+      f.path.split(/[/:]/).pop() + ({ user: " ✓", answer: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))));
   await personPhotos(id);
 }
 
