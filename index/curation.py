@@ -44,16 +44,19 @@ SUPPORT_SHOWN = 3  # the named album faces shown beside a suggestion, at most
 DRAWN_MIN = 8  # px: the shorter side of a face drawn by hand, at least
 
 
-def person_faces(gallery: Gallery, person_id: int) -> dict[str, Any]:
-    """A person's enrolled faces and the album faces named as them, newest first."""
+def person_faces(gallery: Gallery, person_id: int, limit: int = 100, offset: int = 0
+                 ) -> dict[str, Any]:
+    """A person's enrolled faces, and the album faces named as them (how many, and a page of
+    them), newest first."""
     person = gallery.store.people.get(person_id)
     return {
         "person": person.to_dict(),
         "enrolled": [{"id": f.id, "box": f.box, "added": f.added, "source": f.source}
                      for f in gallery.store.faces.of_person(person_id, newest_first=True)],
+        "album_count": gallery.store.albums.count_named(person_id),
         "album": [{"id": f.id, "box": f.box, "photo_id": f.photo_id, "path": f.path,
                    "similarity": f.similarity, "named_by": f.named_by, "tagged": f.tagged}
-                  for f in gallery.store.albums.faces_named(person_id)],
+                  for f in gallery.store.albums.faces_named(person_id, limit, offset)],
     }
 
 

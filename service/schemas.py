@@ -130,7 +130,8 @@ class AlbumFaceRowOut(BaseModel):
 class PersonFacesOut(BaseModel):
     person: PersonOut
     enrolled: list[EnrolledFaceRowOut]
-    album: list[AlbumFaceRowOut]
+    album_count: int = Field(description="the album faces named as them, all pages")
+    album: list[AlbumFaceRowOut] = Field(description="a page of them, newest first")
 
 
 class NotThisIn(BaseModel):

@@ -238,3 +238,10 @@ def test_photos_of_a_person_and_of_people_together(tagged, lfw_dir: Path) -> Non
         curation.photos_with(g, ["Nobody"], 10, 0)
     with pytest.raises(Refused):
         curation.photos_with(g, [], 10, 0)
+    # a person's album faces come a page at a time too, newest first, counted in full
+    ann = g.find_person("Ann").id
+    every = curation.person_faces(g, ann, 500)
+    pages = [curation.person_faces(g, ann, 3, offset)["album"]
+             for offset in range(0, every["album_count"] + 3, 3)]
+    assert every["album_count"] == len(every["album"]) >= 4
+    assert [f["id"] for page in pages for f in page] == [f["id"] for f in every["album"]]

@@ -317,17 +317,24 @@ class AlbumsRepository:
             return {int(r[0]): bytes(r[1]) for r in conn.execute(
                 select(F.id, F.chip).where(F.id.in_(face_ids)))}
 
-    def faces_named(self, person_id: int, limit: int = 500) -> list[AlbumFaceSummary]:
-        """The album faces named as a person, newest first."""
+    def faces_named(self, person_id: int, limit: int = 100, offset: int = 0
+                    ) -> list[AlbumFaceSummary]:
+        """The album faces named as a person, newest first, a page at a time."""
         with self.db.reading() as conn:
             rows = conn.execute(with_photo(
                 select(F.id, F.photo_id, F.box, F.person_id, F.named_by, F.similarity,
                        R.name.label("root"), P.path, P.tagged))
                 .where(F.person_id == person_id)
-                .order_by(P.tagged.desc(), F.id.desc()).limit(limit))
+                .order_by(P.tagged.desc(), F.id.desc()).limit(limit).offset(offset))
             return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, None, r.named_by,
                                      r.similarity, shown(r.root, r.path), r.tagged)
                     for r in rows]
+
+    def count_named(self, person_id: int) -> int:
+        """How many album faces are named as a person."""
+        with self.db.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.album_faces)
+                                    .where(F.person_id == person_id)).scalar_one())
 
     # -- photos -------------------------------------------------------------------------------
 

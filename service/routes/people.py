@@ -157,9 +157,13 @@ async def enroll_several(
 
 
 @router.get("/v1/people/{person_id}/faces", dependencies=[need("read")])
-async def person_faces(run: Run, person_id: Id, g: G) -> PersonFacesOut:
-    """Their enrolled faces and the album faces named as them, newest first."""
-    return PersonFacesOut.model_validate(await run.work(curation.person_faces, g, person_id))
+async def person_faces(run: Run, person_id: Id, g: G,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> PersonFacesOut:
+    """Their enrolled faces, and the album faces named as them (a page at a time), newest
+    first."""
+    return PersonFacesOut.model_validate(
+        await run.work(curation.person_faces, g, person_id, limit, offset))
 
 
 @router.post("/v1/people/{person_id}/not-this", dependencies=[need("write")])

@@ -117,6 +117,15 @@ function pager(count, offset, limit, go, label) {
     el("button", { text: "Next ›", disabled: last >= count ? "" : null, onclick: () => go(offset + limit) }));
 }
 
+// a list the page already holds, shown `size` items at a time in `holder` (which keeps
+// `holder.className` and `id`), with the pager under it
+function paged(holder, items, size, render, label, offset = 0) {
+  const go = (at) => { wrapper.replaceWith(paged(holder.cloneNode(false), items, size, render, label, at)); };
+  holder.replaceChildren(...items.slice(offset, offset + size).map(render));
+  const wrapper = el("div", {}, holder, pager(items.length, offset, size, go, label));
+  return wrapper;
+}
+
 // tagged photos with who is named in each; `open(photo)`: a click on one opens it
 function photoGrid(photos, open = null) {
   const grid = el("div", { class: "photos" });
@@ -133,6 +142,8 @@ function photoGrid(photos, open = null) {
 
 // -- people -----------------------------------------------------------------------------
 
+const PEOPLE_PAGE = 48;
+
 async function peopleView() {
   const [{ people }, alike] = await Promise.all([api("/v1/people"), api("/v1/lookalikes")]);
   const name = el("input", { id: "new-name", placeholder: "Name", required: "", maxlength: "200" });
@@ -147,8 +158,7 @@ async function peopleView() {
     } catch (e) { say(e.message, false); }
   } }, el("label", {}, "New person ", name), el("label", {}, " photos ", files),
      el("button", { class: "primary", type: "submit", text: "Add" }));
-  const grid = el("div", { class: "grid", id: "people" });
-  for (const p of people) grid.append(personCard(p, people));
+  const grid = paged(el("div", { class: "grid", id: "people" }), people, PEOPLE_PAGE, (p) => personCard(p, people), "Pages of people");
   view().replaceChildren(el("h2", { text: "People" }), add, el("div", { id: "pick" }), grid,
     people.length ? "" : el("p", { class: "muted", text: "Nobody yet: add someone with a few photos of them." }),
     lookalikes(alike));
@@ -260,8 +270,10 @@ async function pickFace(person, file) {
 
 // -- a person's page --------------------------------------------------------------------
 
-async function personView(id) {
-  const [faces, { people }] = await Promise.all([api(`/v1/people/${id}/faces`), api("/v1/people")]);
+const FACE_PAGE = 48;
+
+async function personView(id, albumOffset = 0) {
+  const [faces, { people }] = await Promise.all([api(`/v1/people/${id}/faces?limit=${FACE_PAGE}&offset=${albumOffset}`), api("/v1/people")]);
   const p = faces.person;
   const names = el("datalist", { id: "people-names" }, ...people.filter((o) => o.id !== p.id).map((o) => el("option", { value: o.name })));
   // "this is …": the face becomes someone else's (a new person for a new name)
@@ -285,12 +297,13 @@ async function personView(id) {
   view().replaceChildren(
     el("h2", { text: p.name }), names,
     el("section", { id: "person-photos" }),
-    el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album.length} album faces named as them, newest first.` }),
+    el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album_count} album faces named as them, newest first.` }),
     el("h2", { text: "Enrolled faces" }),
     el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
-      f.path.split(/[/:]/).pop() + ({ user: " ✓", answer: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))));
+      f.path.split(/[/:]/).pop() + ({ user: " ✓", answer: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))),
+    pager(faces.album_count, albumOffset, FACE_PAGE, (at) => personView(id, at).catch((e) => say(e.message, false)), "Pages of their album faces"));
   await personPhotos(id);
 }
 
@@ -477,15 +490,17 @@ function openPhoto(p, path, offset = 0) {
 
 // -- unknown groups -----------------------------------------------------------------------
 
+const GROUP_PAGE = 10;
+
 async function groupsView() {
   const [{ clusters }, { people }] = await Promise.all([api("/v1/clusters"), api("/v1/people")]);
   const names = el("datalist", { id: "people-names" }, ...people.map((p) => el("option", { value: p.name })));
   const parts = [el("h2", { text: "Unknown groups" }), names,
     el("p", { class: "muted", text: "Faces nobody is enrolled as, grouped. Naming a group as someone who exists adds the faces to them." })];
   if (!clusters.length) parts.push(el("p", { class: "muted", text: "No groups: tag an album first." }));
-  for (const g of clusters) {
+  const group = (g) => {
     const input = el("input", { list: "people-names", placeholder: "Who is this?", "aria-label": `Name group ${g.id}`, maxlength: "200", required: "" });
-    parts.push(el("section", { class: "card group", "data-group": String(g.id) },
+    return el("section", { class: "card group", "data-group": String(g.id) },
       el("div", { text: `Group ${g.id}: ${g.faces} faces in ${g.photos} photos` }),
       el("div", { class: "faces" }, ...g.face_ids.map((id) => el("div", { class: "face", "data-face": String(id) },
         picture(`/v1/album-faces/${id}/chip`, `face ${id}`),
@@ -499,9 +514,9 @@ async function groupsView() {
       } }, input, el("button", { class: "primary", type: "submit", text: "Name" }),
         el("button", { type: "button", text: "Hide", onclick: async () => {
           try { await api(`/v1/clusters/${g.id}/hide`, { method: "POST" }); say("Hidden."); route(); } catch (e) { say(e.message, false); }
-        } }))));
-  }
-  view().replaceChildren(...parts);
+        } })));
+  };
+  view().replaceChildren(...parts, paged(el("div", { class: "groups", id: "groups" }), clusters, GROUP_PAGE, group, "Pages of groups"));
 }
 
 // -- suggestions --------------------------------------------------------------------------
