@@ -2,7 +2,8 @@
 against per-photo `identify`, on the same photos.
 
     .venv/bin/python -m bench.open_set_library [--people devtest|cfp]
-        [--conditions lfw|album [--seed S]] [--band B --link-far F --support N] [--choose]
+        [--conditions lfw|album [--seed S]] [--band B --link-far F --support N --margin M]
+        [--choose]
         [--quality-floor Q] [--threads N] [--fresh] [--json]
 
 The people are `bench.open_set`'s (`devtest`: LFW DevTest, each person with ≥ 4 photos
@@ -202,7 +203,7 @@ def evaluate(found: dict, rule, threshold: float | None = None) -> dict:
         return {"fpir": round(float(named(s.stranger_best).mean()), 4),
                 "fnir": round(float(1 - (named(s.mated_best) & s.mated_right).mean()), 4)}
 
-    return {"rule": {"band": rule.band, "support": rule.support},
+    return {"rule": {"band": rule.band, "support": rule.support, "margin": rule.margin},
             "identify": {"at_threshold": at(identify), "fnir_at_fpir": fnir_at_fpir(identify)},
             "tag": {"at_threshold": at(tag), "fnir_at_fpir": fnir_at_fpir(tag)},
             "tag_less_identify": paired(tag, identify)}
@@ -228,6 +229,9 @@ def main() -> None:
     parser.add_argument("--link-far", type=float, default=DEFAULTS.context_link_far,
                         help="confident links from the card's threshold at this pair FAR")
     parser.add_argument("--support", type=int, default=DEFAULTS.context_support)
+    parser.add_argument("--margin", type=float, default=DEFAULTS.context_margin,
+                        help="the gallery's names support others from this far over the "
+                        "threshold")
     parser.add_argument("--choose", action="store_true", help="try a grid of rules")
     parser.add_argument("--quality-floor", type=float, default=DEFAULTS.quality_floor,
                         help="the gallery's quality floor (0: none)")
@@ -240,8 +244,9 @@ def main() -> None:
     from faces.embed import model_paths  # the model's file: a new export is tagged again
 
     model = model_paths(DEFAULTS.model)[0]
-    grid = [(b, far, s) for b in (0.02, 0.04, 0.08) for far in (1e-4, 1e-3, 1e-2)
-            for s in (3, 2, 1)] if args.choose else [(args.band, args.link_far, args.support)]
+    grid = [(b, far, s, m) for b in (0.02, 0.04, 0.08) for far in (1e-4, 1e-3, 1e-2)
+            for s in (3, 2, 1) for m in (0.0, 0.01, 0.02)] if args.choose else [
+        (args.band, args.link_far, args.support, args.margin)]
     figures: dict = {"people": args.people, "conditions": {}}
     for conditions in ("lfw", "album") if args.choose else (args.conditions,):
         enroll, mated, strangers = people(conditions, args.seed)
@@ -259,11 +264,11 @@ def main() -> None:
               f"{here['people_enrolled']} enrolled, {here['mated_probes']} mated probes, "
               f"{here['strangers']} strangers; threshold in force {here['threshold']}")
         card = {str(float(k)): v for k, v in json.loads(str(found["card"])).items()}
-        for band, far, support in grid:  # narrowest band, strictest link first
-            result = evaluate(found, ContextRule(band, card_links(card, far), support))
+        for band, far, support, margin in grid:  # narrowest band, strictest link first
+            result = evaluate(found, ContextRule(band, card_links(card, far), support, margin))
             result["rule"]["link_far"] = far
             here["rules"].append(result)
-            print(f"band {band} link_far {far:g} support {support}")
+            print(f"band {band} link_far {far:g} support {support} margin {margin}")
             print(line("identify", result["identify"]))
             print(line("tag", result["tag"]))
             print("tag less identify (paired): " + ", ".join(

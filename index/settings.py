@@ -125,17 +125,21 @@ class IndexSettings(FaceSettings):
         "their last photo, models loaded, so that the next job starts at once; 0: they "
         "leave with their job.")
     context_band: float = Field(
-        0.02, ge=0.0, lt=1.0, description="tag: a face that scores at most this far (cosine) "
+        0.04, ge=0.0, lt=1.0, description="tag: a face that scores at most this far (cosine) "
         "under the identify threshold for a person is named them when the library's named "
         "faces confidently like it name that person and no one else (index.album.context); "
         "0: each photo is named alone.")
     context_link_far: float = Field(
-        1e-4, gt=0.0, lt=1.0, description="tag: a face is confidently like one of the n faces "
+        1e-3, gt=0.0, lt=1.0, description="tag: a face is confidently like one of the n faces "
         "named as a person from the model card's one-to-one threshold at this false-accept "
         "rate / n.")
     context_support: int = Field(
         3, ge=1, description="tag: the named faces it takes to name a face from the library's "
         "context.")
+    context_margin: float = Field(
+        0.01, ge=0.0, lt=1.0, description="tag: a face the gallery named supports another in "
+        "the library's context only when it scored at least this far (cosine) over the "
+        "identify threshold (a face the user named always does).")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "

@@ -78,7 +78,8 @@ def test_a_face_just_under_the_threshold_is_named_by_the_library(
     threshold = (theirs[1][0] + theirs[2][0]) / 2
     band = threshold - theirs[0][0] + 0.005
     g = enrolled(tmp_path / "home", alone.model_copy(
-        update={"context_band": band, "context_link_far": 1e-2}), detector)
+        update={"context_band": band, "context_link_far": 1e-2, "context_margin": 0.0}),
+        detector)  # (every face named over the hand-set threshold supports)
     try:
         g.store.meta.set(f"threshold:{g.model}", repr(threshold), model=g.model)
         assert g.threshold() == pytest.approx(threshold)
@@ -133,11 +134,13 @@ def libraries(draw) -> tuple[Faces, float]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(libraries(), st.floats(0.0, 0.3), st.floats(-0.5, 0.99), st.integers(1, 3))
+@given(libraries(), st.floats(0.0, 0.3), st.floats(-0.5, 0.99), st.integers(1, 3),
+       st.floats(0.0, 0.2))
 def test_the_rule_never_names_a_person_twice_in_a_photo_nor_against_a_named_face(
-        found: tuple[Faces, float], band: float, link: float, support: int) -> None:
+        found: tuple[Faces, float], band: float, link: float, support: int,
+        margin: float) -> None:
     faces, threshold = found
-    named = supported(faces, threshold, ContextRule(band, lambda n: link, support))
+    named = supported(faces, threshold, ContextRule(band, lambda n: link, support, margin))
     people_in_photo = {(int(faces.photo_ids[r]), int(faces.named[r]))
                        for r in np.flatnonzero(faces.named >= 0)}
     chosen = set()
@@ -147,7 +150,9 @@ def test_the_rule_never_names_a_person_twice_in_a_photo_nor_against_a_named_face
         key = (int(faces.photo_ids[row]), person)
         assert key not in people_in_photo and key not in chosen
         chosen.add(key)
+        # only names given with `margin` over the threshold support (or the user's: +inf)
         linked = ((faces.vectors @ faces.vectors[row] > link) & (faces.named >= 0)
+                  & (faces.score >= threshold + margin)
                   & (faces.photo_ids != faces.photo_ids[row]))
         assert set(faces.named[linked].tolist()) == {person}
         assert linked.sum() >= support

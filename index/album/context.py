@@ -2,7 +2,8 @@
 threshold.
 
 A face the gallery leaves unnamed is linked to the library's named faces (named by the
-gallery or by the user's own tags) that are confidently like it: cosine at least `link(n)`
+gallery with a score at least `FACEPAIR_CONTEXT_MARGIN` over the threshold, or by the user:
+their own tags and answers) that are confidently like it: cosine at least `link(n)`
 for a person named n times in the library (the model card's one-to-one threshold at a pair
 rate of `FACEPAIR_CONTEXT_LINK_FAR` / n), never a face of its own photo (one person is never
 twice in one photo). When at least `support` of those faces name one person P, none names
@@ -35,11 +36,14 @@ from index.thresholds import threshold_at
 class ContextRule:
     """`band`: how far under the threshold (cosine) a face's score may be; `link(n)`: the
     cosine of a confident link to a face of a person the library has `n` named faces of;
-    `support`: how many named faces it takes."""
+    `support`: how many named faces it takes; `margin`: how far over the threshold a face
+    the gallery named must have scored to support another (one the user named always
+    does)."""
 
     band: float
     link: Callable[[int], float]
     support: int = 1
+    margin: float = 0.0
 
 
 def card_links(card: dict[str, float] | None, far: float) -> Callable[[int], float]:
@@ -53,7 +57,7 @@ def card_links(card: dict[str, float] | None, far: float) -> Callable[[int], flo
 class Faces:
     """The library's faces as the context stage weighs them: each face's photo, the person
     the gallery or the user named it (-1: no one), its best person (-1: none) and that
-    person's score, and its unit vector."""
+    person's score (+inf: named by the user), and its unit vector."""
 
     photo_ids: np.ndarray
     named: np.ndarray
@@ -66,9 +70,11 @@ class Faces:
         """From the store's table: a face named by context before counts as unnamed, with
         its person as its best."""
         by_context = np.array([b == "context" for b in table.named_by], dtype=bool)
+        by_user = np.array([b in ("user", "answer") for b in table.named_by], dtype=bool)
         named = np.where(by_context, -1, table.person_ids)
         best = np.where(by_context, table.person_ids, table.candidate_ids)
-        return cls(table.photo_ids, named, best, table.similarity, table.vectors)
+        score = np.where(by_user & (named >= 0), np.inf, table.similarity)
+        return cls(table.photo_ids, named, best, score, table.vectors)
 
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -81,7 +87,7 @@ def supported(faces: Faces, threshold: float, rule: ContextRule,
     user said it is not); without it, only a face's best person is weighed."""
     low = threshold - rule.band
     near = np.flatnonzero((faces.named < 0) & (faces.score >= low))
-    holders = np.flatnonzero(faces.named >= 0)
+    holders = np.flatnonzero((faces.named >= 0) & (faces.score >= threshold + rule.margin))
     if len(near) == 0 or len(holders) == 0 or rule.band <= 0:
         return {}
     import faiss
@@ -110,7 +116,8 @@ def supported(faces: Faces, threshold: float, rule: ContextRule,
            else score(at, np.array(people)))
     # one person once a photo: never where the gallery or the user named them already, and
     # of two faces of one photo proposed for the same person, the closer
-    taken = {(int(faces.photo_ids[r]), int(faces.named[r])) for r in holders.tolist()}
+    taken = {(int(faces.photo_ids[r]), int(faces.named[r]))
+             for r in np.flatnonzero(faces.named >= 0).tolist()}
     chosen: dict[tuple[int, int], tuple[int, float]] = {}
     for row, person, s in zip(rows, people, own.tolist(), strict=True):
         key = (int(faces.photo_ids[row]), person)
@@ -158,7 +165,7 @@ def name_by_context(gallery: Gallery) -> tuple[ContextRun, list[PhotoRef]]:
     if settings.context_band > 0 and len(table.ids):
         rule = ContextRule(settings.context_band,
                            card_links(gallery.thresholds.card, settings.context_link_far),
-                           settings.context_support)
+                           settings.context_support, settings.context_margin)
         named = supported(Faces.of(table), gallery.threshold(), rule,
                           enrolled_score(gallery, table.vectors))
     before = {int(table.ids[i]): int(table.person_ids[i])
