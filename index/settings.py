@@ -136,6 +136,13 @@ class IndexSettings(FaceSettings):
     context_support: int = Field(
         3, ge=1, description="tag: the named faces it takes to name a face from the library's "
         "context.")
+    video_rate: float = Field(
+        2.0, gt=0.0, le=30.0, description="tag: frames a second sampled from a video (MP4, "
+        "MOV, M4V) for its faces; 2 finds every face shown for a second or more at half the "
+        "time of 4 (docs/albums.md, Videos).")
+    video_max_seconds: float = Field(
+        3600.0, gt=0.0, description="tag: a video longer than this many seconds is refused "
+        "(from its container's duration, undecoded) as a problem of the run.")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "
