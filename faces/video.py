@@ -71,6 +71,9 @@ def _opened(path: Path) -> av.container.InputContainer:
 
 
 def _stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    """The container's video stream, one the decoder has a codec for."""
+    if not set(container.format.name.split(",")) & {"mov", "mp4"}:  # (an .m4v is an MP4)
+        raise UnsupportedVideo(f"{path}: not a video of a supported kind (MP4, MOV, M4V)")
     if not container.streams.video:
         raise UnsupportedVideo(f"{path}: holds no video stream")
     stream = container.streams.video[0]

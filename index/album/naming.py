@@ -68,7 +68,8 @@ class Namer:
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         naming = Naming(matches, [None] * len(matches))
-        self._apply_tags(item, read_tags(Path(item.path)), naming)
+        if item.ranges is None:  # (a video's tags mark no faces: a region is of one frame)
+            self._apply_tags(item, read_tags(Path(item.path)), naming)
         return naming
 
     def _apply_tags(self, item: AnalysedPhoto, tags: PhotoTags, naming: Naming) -> None:
