@@ -116,12 +116,12 @@ class Tracker:
         self._open = [t for t in self._open if t.samples_missed <= GAP]
         result = []
         for i, s in enumerate(seen):
-            track = taken.get(i)
-            if track is None:
-                track = Track()
-                self.tracks.append(track)
-                self._open.append(track)
-            result.append((track, track.add(s)))
+            found = taken.get(i)
+            if found is None:
+                found = Track()
+                self.tracks.append(found)
+                self._open.append(found)
+            result.append((found, found.add(s)))
         return result
 
 

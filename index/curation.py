@@ -289,11 +289,13 @@ def _page(gallery: Gallery, count: int, photos: list[AlbumPhoto],
         by_photo.setdefault(f.photo_id, []).append({
             "id": f.id, "box": f.box,
             "person": None if f.person_id is None else {"id": f.person_id, "name": f.name},
-            "named_by": f.named_by, "drawn": f.drawn})
+            "named_by": f.named_by, "drawn": f.drawn,
+            "times": None if f.times is None else [list(span) for span in f.times]})
     return {"count": count, "photos": [
         {"id": p.id, "root": p.root, "path": p.shown,
          "local": None if (local := locate(p.ref)) is None else str(local), "width": p.width,
-         "height": p.height, "faces": by_photo.get(p.id, [])} for p in photos]}
+         "height": p.height, "duration": p.duration, "faces": by_photo.get(p.id, [])}
+        for p in photos]}
 
 
 def draw_face(gallery: Gallery, photo_id: int, box: Sequence[float], name: str | None,

@@ -210,6 +210,9 @@ class AlbumPhotoFaceOut(BaseModel):
     person: Named | None
     named_by: str | None
     drawn: bool = Field(False, description="drawn by hand, not found by the detector")
+    times: list[list[float]] | None = Field(
+        None, description="a video's face (a face followed across frames): the spans it is "
+        "seen over, [start, end] in seconds; null for a photo's")
 
 
 class DrawnFaceIn(BaseModel):
@@ -241,6 +244,8 @@ class AlbumPhotoOut(BaseModel):
                               "folder here)")
     width: int
     height: int
+    duration: float | None = Field(None, description="a video's length in seconds (null: a "
+                                   "photo); its faces are its tracks, each with its times")
     faces: list[AlbumPhotoFaceOut]
 
 

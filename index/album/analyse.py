@@ -66,7 +66,8 @@ def analyse(items: list[PhotoFile]) -> list[AnalysedPhoto]:
     photos = iter(analyse_decoded(
         [decoded(item, detector.settings.detect_max_side, limit) for item in items
          if not is_video_path(Path(item.path))], detector, embedder, limit))
-    return [analyse_video(item, detector, embedder, *_WORKER["video"], limit)
+    rate, longest = _WORKER["video"]
+    return [analyse_video(item, detector, embedder, rate, longest, limit)
             if is_video_path(Path(item.path)) else next(photos) for item in items]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from faces.decode import is_photo_path
-from faces.video import is_video_path
 from faces.tags import fingerprint, tagged_photo
+from faces.video import is_video_path
 from index.files import sha256_of
 from index.roots import Place
 from index.store import PhotoRef, Store
