@@ -2,9 +2,10 @@
 
 A video is opened and checked before any frame is decoded (`probe`): a file that is no video,
 a codec the decoder lacks, and a video longer than the length limit (read from the
-container's duration, never by decoding it all) are refused as `faces.decode` refuses photos. `frames` then decodes it once, front to back, and
-keeps a frame every 1 / rate seconds, as RGB uint8 arrays no larger than the pixel limit; a
-video whose frames stop well before its stated end is refused as truncated.
+container's duration, never by decoding it all) are refused as `faces.decode` refuses
+photos. `frames` then decodes it once, front to back, and keeps a frame every 1 / rate
+seconds, as RGB uint8 arrays no larger than the pixel limit; a video whose frames stop well
+before its stated end is refused as truncated.
 """
 
 from __future__ import annotations

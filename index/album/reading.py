@@ -41,6 +41,7 @@ class AnalysedPhoto:
     duration: float | None = None
     ranges: list[list[tuple[float, float]]] | None = None
     times: list[float] = field(default_factory=list)
+    frames: int = 0
     sampled: int = 0
 
 

@@ -31,6 +31,8 @@ class Tally:
     unrecognisable: int = 0  # under the quality floor: neither named nor unknown
     videos: int = 0  # of the photos, those that are videos
     tracks: int = 0  # of the faces, those that are a video's tracks
+    frames: int = 0  # the videos' sampled frames
+    seen: int = 0  # the faces seen in them (each track is seen in one or more)
 
     @property
     def done(self) -> int:
@@ -98,6 +100,8 @@ class Recorder:
         if item.duration is not None:
             tally.videos += 1
             tally.tracks += len(matches)
+            tally.frames += item.frames
+            tally.seen += item.sampled
         unrecognisable = sum(1 for m, user in zip(matches, people, strict=True)
                              if m.unrecognisable and not user)
         tally.named += len(named)

@@ -51,6 +51,8 @@ class AlbumRun(TypedDict):
     videos: int  # of the photos, those that are videos
     faces: int
     tracks: int  # of the faces, the videos' (a face followed across frames)
+    frames: int  # the videos' sampled frames
+    seen: int  # the faces seen in those frames, which the tracks follow
     named: int
     unknown: int
     unrecognisable: int
@@ -146,6 +148,7 @@ class AlbumTagger:
         job.end(status)
         return AlbumRun(job=job.id, root=place.shown, status=status, photos=tally.photos,
                         videos=tally.videos, faces=tally.faces, tracks=tally.tracks,
+                        frames=tally.frames, seen=tally.seen,
                         named=tally.named, unknown=tally.unknown,
                         unrecognisable=tally.unrecognisable, failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,

@@ -45,6 +45,7 @@ def analyse_video(item: PhotoFile, detector: Detector, embedder: Embedder, rate:
                              detector.settings.detect_batch_size):
             video.height, video.width = (round(v * batch[0].scale)
                                          for v in batch[0].image.shape[:2])
+            video.frames += len(batch)
             _track_batch(batch, detector, embedder, tracker)
     except FacepairError as exc:
         video.error = exc.message
