@@ -124,3 +124,34 @@ def test_a_video_over_the_length_limit_is_refused_unread(tmp_path: Path, gallery
     assert run["photos"] == 1 and run["failed"] == 1 and run["videos"] == 0
     problem, = gallery.store.jobs.problems(run["job"])[1]
     assert "over the limit of 0:03" in problem.detail
+
+
+def test_the_api_lists_a_video_with_its_times_and_answers_a_frame(gallery: Gallery,
+                                                                  clips) -> None:
+    """(After the tag run above, in this module's gallery.)"""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import ServiceSettings
+
+    root, shots = clips
+    person = gallery.find_person(PERSON)
+    settings = ServiceSettings(home=gallery.home, auth=False, album_roots=[root])
+    with TestClient(create_app(settings, gallery)) as api:
+        listing = api.get("/v1/albums/photos", params={"root": str(root)})
+        assert listing.status_code == 200, listing.text
+        by_name = {p["path"].rsplit(":", 1)[-1]: p for p in listing.json()["photos"]}
+        video = by_name["h264.mp4"]
+        assert video["duration"] == pytest.approx(4 * SECONDS_EACH, abs=0.2)
+        assert by_name["photo.jpg"]["duration"] is None
+        assert all(f["times"] is None for f in by_name["photo.jpg"]["faces"])
+        named = [f for f in video["faces"] if f["person"] and f["person"]["id"] == person.id]
+        assert len(named) == 1 and covers(named[0]["times"], *shots["h264.mp4"][0])
+
+        image = api.get(f"/v1/albums/photos/{video['id']}/image")
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        assert image.content[:3] == b"\xff\xd8\xff"
+
+        theirs = api.get("/v1/photos", params={"person": person.id}).json()["photos"]
+        assert {p["path"].rsplit(":", 1)[-1] for p in theirs} >= set(shots)
+        assert all(p["duration"] for p in theirs)
