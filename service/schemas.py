@@ -249,6 +249,21 @@ class AlbumPhotoOut(BaseModel):
     faces: list[AlbumPhotoFaceOut]
 
 
+class VideoPersonOut(BaseModel):
+    face_id: int = Field(description="the face (a track) that shows them; its chip at "
+                         "/v1/album-faces/{id}/chip")
+    person: Named | None = Field(description="null: unknown, or unrecognisable")
+    named_by: str | None
+    times: list[list[float]] = Field(description="[start, end] seconds they are seen over")
+
+
+class VideoPeopleOut(BaseModel):
+    id: int
+    path: str = Field(description="the video as root:path")
+    duration: float = Field(description="its length in seconds")
+    people: list[VideoPersonOut] = Field(description="in the order they first appear")
+
+
 class AlbumPhotosOut(BaseModel):
     count: int
     photos: list[AlbumPhotoOut]

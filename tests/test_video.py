@@ -152,6 +152,16 @@ def test_the_api_lists_a_video_with_its_times_and_answers_a_frame(gallery: Galle
         assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
         assert image.content[:3] == b"\xff\xd8\xff"
 
+        people = api.get(f"/v1/albums/photos/{video['id']}/people")
+        assert people.status_code == 200, people.text
+        listed = people.json()["people"]
+        assert listed[0]["person"]["name"] == PERSON
+        assert covers(listed[0]["times"], *shots["h264.mp4"][0])
+        assert any(p["person"] is None and overlaps(p["times"], *shots["h264.mp4"][2])
+                   for p in listed)
+        photo = api.get(f"/v1/albums/photos/{by_name['photo.jpg']['id']}/people")
+        assert photo.status_code == 422 and photo.json()["code"] == "not_a_video"
+
         theirs = api.get("/v1/photos", params={"person": person.id}).json()["photos"]
         assert {p["path"].rsplit(":", 1)[-1] for p in theirs} >= set(shots)
         assert all(p["duration"] for p in theirs)

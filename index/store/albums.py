@@ -377,6 +377,12 @@ class AlbumsRepository:
                                  .order_by(F.id).limit(1)).scalar()
         return 0.0 if found is None else float(found)
 
+    def with_faces(self, photo_id: int) -> tuple[AlbumPhoto, list[AlbumFaceSummary]]:
+        """A tagged photo and its faces with names (a video's with their spans)."""
+        photo = self.photo(photo_id)
+        with self.db.reading() as conn:
+            return photo, _faces_of(conn, [photo])
+
     def photo_at(self, ref: PhotoRef) -> AlbumPhoto:
         """The tagged photo at a root and path."""
         with self.db.reading() as conn:

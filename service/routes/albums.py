@@ -35,6 +35,7 @@ from service.schemas import (
     SuggestionsOut,
     ThisIsIn,
     ThisIsOut,
+    VideoPeopleOut,
 )
 from service.settings import ServiceSettings
 
@@ -138,6 +139,13 @@ async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Respon
     else:
         data, media = await run.work(viewable, path, settings.max_pixels)
     return Response(data, media_type=media, headers={"Cache-Control": "private"})
+
+
+@router.get("/v1/albums/photos/{photo_id}/people", dependencies=[need("read")])
+async def video_people(run: Run, photo_id: Id, g: G) -> VideoPeopleOut:
+    """Who appears in a tagged video and when: each person (or unknown face) with the spans
+    they are seen over. 422 not_a_video for a photo."""
+    return VideoPeopleOut.model_validate(await run.work(curation.video_people, g, photo_id))
 
 
 @router.post("/v1/albums/photos/{photo_id}/faces", status_code=201,
