@@ -183,6 +183,7 @@ BODIES: dict[str, Callable[[World], dict]] = {
     "ClusterNameIn": lambda w: {"name": "Zed"},
     "AnswerIn": lambda w: {"answer": "yes"},
     "CollectionIn": lambda w: {"name": "zz"},
+    "DrawnFaceIn": lambda w: {"box": [10, 10, 60, 60]},
 }
 FORMS: dict[str, Callable[[World], Any]] = {  # form fields and files, by name
     "photo": lambda w: ("Amelie.jpg", w.photo, "image/jpeg"),
