@@ -56,3 +56,21 @@ class NoCluster(FacepairError):
     """Batch work asked of a Ray cluster where there is none (or Ray is not installed)."""
 
     code = "no_ray_cluster"
+
+
+class UnsupportedVideo(UnsupportedPhoto):
+    """A file named as a video that is none, or whose codec the decoder lacks."""
+
+    code = "unsupported_video"
+
+
+class CorruptVideo(CorruptPhoto):
+    """A video whose data is corrupt or truncated."""
+
+    code = "corrupt_video"
+
+
+class VideoTooLong(PhotoTooLarge):
+    """A video longer than the length limit, refused from its container's duration."""
+
+    code = "video_too_long"

@@ -292,11 +292,27 @@ def _page(gallery: Gallery, count: int, photos: list[AlbumPhoto],
         by_photo.setdefault(f.photo_id, []).append({
             "id": f.id, "box": f.box,
             "person": None if f.person_id is None else {"id": f.person_id, "name": f.name},
-            "named_by": f.named_by, "drawn": f.drawn})
+            "named_by": f.named_by, "drawn": f.drawn,
+            "times": None if f.times is None else [list(span) for span in f.times]})
     return {"count": count, "photos": [
         {"id": p.id, "root": p.root, "path": p.shown,
          "local": None if (local := locate(p.ref)) is None else str(local), "width": p.width,
-         "height": p.height, "faces": by_photo.get(p.id, [])} for p in photos]}
+         "height": p.height, "duration": p.duration, "faces": by_photo.get(p.id, [])}
+        for p in photos]}
+
+
+def video_people(gallery: Gallery, photo_id: int) -> dict[str, Any]:
+    """Who appears in a tagged video and when: each of its faces (a track, or several of one
+    person joined) with its person (None: unknown) and spans, in the order they first appear.
+    A photo is refused."""
+    photo, faces = gallery.store.albums.with_faces(photo_id)
+    if photo.duration is None:
+        raise Refused("not_a_video", f"{photo.shown}: a photo, not a video")
+    faces = sorted(faces, key=lambda f: (f.times or [(0.0, 0.0)])[0][0])
+    return {"id": photo.id, "path": photo.shown, "duration": photo.duration, "people": [
+        {"face_id": f.id, "person": None if f.person_id is None
+         else {"id": f.person_id, "name": f.name}, "named_by": f.named_by,
+         "times": [list(span) for span in f.times or []]} for f in faces]}
 
 
 def draw_face(gallery: Gallery, photo_id: int, box: Sequence[float], name: str | None,

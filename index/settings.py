@@ -140,6 +140,13 @@ class IndexSettings(FaceSettings):
         0.01, ge=0.0, lt=1.0, description="tag: a face the gallery named supports another in "
         "the library's context only when it scored at least this far (cosine) over the "
         "identify threshold (a face the user named always does).")
+    video_rate: float = Field(
+        2.0, gt=0.0, le=30.0, description="tag: frames a second sampled from a video (MP4, "
+        "MOV, M4V) for its faces; 2 finds every face shown for a second or more at half the "
+        "time of 4 (docs/albums.md, Videos).")
+    video_max_seconds: float = Field(
+        3600.0, gt=0.0, description="tag: a video longer than this many seconds is refused "
+        "(from its container's duration, undecoded) as a problem of the run.")
     roots: str = Field(
         "", description="Where photo libraries (roots) live on this host: name=folder pairs, "
         "comma-separated, e.g. family=/mnt/photos,work=/srv/work. Album photos are known by "

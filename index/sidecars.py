@@ -47,13 +47,14 @@ def _sync_one(store: Store, ref: PhotoRef, path: Path, label: str, create: bool,
     tagged = store.albums.regions(ref)
     if tagged is None:
         return 0, []
-    width, height, named = tagged
+    width, height, named, video = tagged
     regions = [Region.from_box(name, box, width, height, person) for person, name, box in named]
     try:
         inside = is_jpeg(path) and (embed or NS["facepair"].encode() in (
             read_packet(path) or b""))
+        # a video's sidecar names its people, with no regions (a region is of one frame)
         synced = (sync_embedded if inside else sync_sidecar)(path, regions, width, height,
-                                                             create)
+                                                             create, areas=not video)
     except PhotoLeftAlone as exc:
         return 0, [(label, "photo_left_alone", str(exc))]
     except (SidecarError, OSError) as exc:

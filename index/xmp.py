@@ -181,17 +181,19 @@ def _child(parent: etree._Element, name: str) -> etree._Element:
 
 
 def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int,
-                 create: bool = True) -> Synced | None:
+                 create: bool = True, areas: bool = True) -> Synced | None:
     """Make facepair's part of `photo`'s sidecar say `regions` (each with its `person`):
     facepair's earlier regions and names go, the user's stay. Without a sidecar, one is made
-    when there are regions and `create`; otherwise None. Raises SidecarError for a sidecar
-    that must not be touched."""
+    when there are regions and `create`; otherwise None. Without `areas` (a video's), only
+    the names go into `PersonInImage`, as no region. Raises SidecarError for a sidecar that
+    must not be touched."""
     path = sidecar_path(photo)
     exists = path.exists() or path.is_symlink()
     if not exists and (not regions or not create):
         return None
     tree, original = _parse(path) if exists else (_new(), b"")
-    synced = Synced(path, False, _sync_document(tree.getroot(), regions, width, height))
+    synced = Synced(path, False, _sync_document(tree.getroot(), regions, width, height,
+                                                areas))
     if not exists:
         etree.indent(tree, space=" ")
         data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
@@ -208,7 +210,7 @@ def sync_sidecar(photo: Path, regions: Sequence[Region], width: int, height: int
 
 
 def sync_embedded(photo: Path, regions: Sequence[Region], width: int, height: int,
-                  create: bool = True) -> Synced | None:
+                  create: bool = True, areas: bool = True) -> Synced | None:
     """As `sync_sidecar`, in the XMP packet inside a JPEG (`index.jpeg_xmp`): nothing of the
     photo but that packet changes. Raises PhotoLeftAlone for a photo that must not be
     touched, SidecarError for a packet that does not parse."""
@@ -227,7 +229,8 @@ def sync_embedded(photo: Path, regions: Sequence[Region], width: int, height: in
         except etree.XMLSyntaxError as exc:
             raise SidecarError(f"{photo}: its XMP does not parse ({exc}); facepair leaves "
                                "it as it is") from exc
-    synced = Synced(photo, False, _sync_document(tree.getroot(), regions, width, height))
+    synced = Synced(photo, False, _sync_document(tree.getroot(), regions, width, height,
+                                                 areas))
     etree.indent(tree, space=" ")
     data = _XPACKET[0] + etree.tostring(tree, encoding="utf-8") + _XPACKET[1]
     etree.fromstring(data, PARSER)
@@ -238,9 +241,10 @@ def sync_embedded(photo: Path, regions: Sequence[Region], width: int, height: in
 
 
 def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
-                   height: int) -> list[tuple[Region, Region]]:
-    """Make facepair's part of one XMP document say `regions`; returns the disagreements
-    (another tool's region at one of our faces, with another name: theirs is kept)."""
+                   height: int, areas: bool = True) -> list[tuple[Region, Region]]:
+    """Make facepair's part of one XMP document say `regions` (without `areas`, their
+    names only); returns the disagreements (another tool's region at one of our faces, with
+    another name: theirs is kept)."""
     # facepair's earlier regions go; every other region stays
     foreign: list[Region] = []
     emptied: list[etree._Element] = []
@@ -260,14 +264,14 @@ def _sync_document(root: etree._Element, regions: Sequence[Region], width: int,
     disagreements: list[tuple[Region, Region]] = []
     written: list[Region] = []
     for r in regions:
-        theirs = next((f for f in foreign if f.name and f.overlaps(r)), None)
+        theirs = next((f for f in foreign if f.name and f.overlaps(r)), None) if areas else None
         if theirs is None:
             written.append(r)
         elif theirs.name != r.name:
             disagreements.append((theirs, r))
 
     description = _description(root)
-    if written:
+    if written and areas:
         _write_mwg(description, written, width, height)
         _write_mp(description, written)
     _person_in_image(root, description, list(dict.fromkeys(r.name for r in written)))

@@ -211,6 +211,9 @@ class AlbumPhotoFaceOut(BaseModel):
     person: Named | None
     named_by: str | None
     drawn: bool = Field(False, description="drawn by hand, not found by the detector")
+    times: list[list[float]] | None = Field(
+        None, description="a video's face (a face followed across frames): the spans it is "
+        "seen over, [start, end] in seconds; null for a photo's")
 
 
 class DrawnFaceIn(BaseModel):
@@ -242,7 +245,24 @@ class AlbumPhotoOut(BaseModel):
                               "folder here)")
     width: int
     height: int
+    duration: float | None = Field(None, description="a video's length in seconds (null: a "
+                                   "photo); its faces are its tracks, each with its times")
     faces: list[AlbumPhotoFaceOut]
+
+
+class VideoPersonOut(BaseModel):
+    face_id: int = Field(description="the face (a track) that shows them; its chip at "
+                         "/v1/album-faces/{id}/chip")
+    person: Named | None = Field(description="null: unknown, or unrecognisable")
+    named_by: str | None
+    times: list[list[float]] = Field(description="[start, end] seconds they are seen over")
+
+
+class VideoPeopleOut(BaseModel):
+    id: int
+    path: str = Field(description="the video as root:path")
+    duration: float = Field(description="its length in seconds")
+    people: list[VideoPersonOut] = Field(description="in the order they first appear")
 
 
 class AlbumPhotosOut(BaseModel):

@@ -516,6 +516,67 @@ def test_a_face_drawn_on_an_album_photo_in_the_browser(app: App, browser, shots:
     shot(d, shots, "album-draw-a-face")
 
 
+def test_a_video_and_who_is_in_it_in_the_browser(app: App, browser, shots: Path,
+                                                 lfw_dir: Path) -> None:
+    """Vera enrolled from three photos; a clip of two of them, a stranger's photo between,
+    tagged: the album shows it as a frame marked as a video; opened, it lists Vera with the
+    time ranges she is on screen, each face with a chip; her page lists the video among her
+    photos."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from bench.video import H264, encoder, make_clip
+
+    server, d, wait = app.server, browser, WebDriverWait(browser, 120)
+    vera = "Colin_Powell"
+    folder = app.albums / "videos"
+    folder.mkdir()
+    codec = encoder(H264)
+    assert codec is not None, "the PyAV wheel has no H.264 encoder"
+    make_clip(folder / "clip.mp4", [photo(lfw_dir, vera, 1), photo(lfw_dir, STRANGER, 7),
+                                    photo(lfw_dir, vera, 2)], codec, (400, 300), 10, 2.5)
+    headers = {"Authorization": f"Bearer {server.keys['write']}"}
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
+        person = api.post("/v1/people", json={"name": "Vera"}).json()["id"]
+        api.post(f"/v1/people/{person}/enrollments", files=[
+            ("photos", (f"{i}.jpg", photo(lfw_dir, vera, i).read_bytes(), "image/jpeg"))
+            for i in (1, 2, 3)]).raise_for_status()
+        job = api.post("/v1/albums/jobs", json={"path": str(folder)}).json()
+        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
+            time.sleep(0.3)
+        (video,) = api.get("/v1/albums/photos", params={"root": str(folder)}).json()["photos"]
+    (hers,) = [f for f in video["faces"] if f["person"] and f["person"]["id"] == person]
+    assert hers["times"] == [[0.0, 2.5], [5.0, 7.5]]  # her two shots, 2.5 s each
+
+    def find(css: str):
+        return d.find_element(By.CSS_SELECTOR, css)
+
+    def finds(css: str):
+        return d.find_elements(By.CSS_SELECTOR, css)
+
+    d.set_window_size(*WIDE)
+    d.get(server.url + "/#/people")
+    wait.until(lambda _: finds('.card[data-name="Vera"]'))
+    find('nav a[data-view="albums"]').click()
+    wait.until(lambda _: finds(f'#folders button[data-path="{app.albums}"]'))
+    find(f'#folders button[data-path="{app.albums}"]').click()
+    wait.until(lambda _: finds('#folders button[data-path$="videos"]'))
+    find('#folders button[data-path$="videos"]').click()
+    wait.until(lambda _: finds("#photos figure.video .video-mark"))
+    assert find("#photos figure.video .video-mark").text == "▶ video 0:07"
+    find("#photos figure.video button.open").click()
+    wait.until(lambda _: finds("#photo-open .video-people li"))
+    rows = [(li.find_element(By.CSS_SELECTOR, ".who").text,
+             li.find_element(By.CSS_SELECTOR, ".when").text)
+            for li in finds("#photo-open .video-people li")]
+    assert ("Vera", "0:00–0:02, 0:05–0:07") in rows
+    assert all(who == "unknown" for who, _ in rows if who != "Vera")  # the stranger
+    assert len(finds("#photo-open .video-people li img")) == len(rows) == len(video["faces"])
+    shot(d, shots, "video")
+    d.get(server.url + f"/#/person/{person}")
+    wait.until(lambda _: finds(f'#person-photos figure.video[data-photo="{video["id"]}"]'))
+
+
 def test_without_keys_the_page_asks_for_none(browser, tmp_path_factory) -> None:
     """A service run with FACEPAIR_AUTH=false: no key form, and the views work at once."""
     from selenium.webdriver.common.by import By

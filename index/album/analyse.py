@@ -20,8 +20,10 @@ from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError
 from faces.memory import keep_freed_memory, release_freed_memory
+from faces.video import is_video_path
 from index.album.reading import AnalysedPhoto, decoded
 from index.album.scan import PhotoFile
+from index.album.video import analyse_video
 from index.gallery import Gallery, encode_chip
 from index.settings import IndexSettings
 
@@ -43,7 +45,8 @@ def _init_worker(settings: IndexSettings, model: str, device: str, threads: int)
     torch.set_num_threads(threads)
     keep_freed_memory()
     _WORKER.update(detector=Detector(settings, device), embedder=Embedder(model, device),
-                   max_pixels=settings.max_pixels)
+                   max_pixels=settings.max_pixels, video=(settings.video_rate,
+                                                          settings.video_max_seconds))
 
 
 def _init_forked() -> None:
@@ -58,10 +61,14 @@ def _init_forked() -> None:
 
 def analyse(items: list[PhotoFile]) -> list[AnalysedPhoto]:
     """Decode, detect and embed a chunk of photos, in a worker (`decoded`, then
-    `analyse_decoded`)."""
-    return analyse_decoded([decoded(item, _WORKER["detector"].settings.detect_max_side,
-                                    _WORKER["max_pixels"]) for item in items],
-                           _WORKER["detector"], _WORKER["embedder"], _WORKER["max_pixels"])
+    `analyse_decoded`); a video's frames are followed through (`analyse_video`)."""
+    detector, embedder, limit = _WORKER["detector"], _WORKER["embedder"], _WORKER["max_pixels"]
+    photos = iter(analyse_decoded(
+        [decoded(item, detector.settings.detect_max_side, limit) for item in items
+         if not is_video_path(Path(item.path))], detector, embedder, limit))
+    rate, longest = _WORKER["video"]
+    return [analyse_video(item, detector, embedder, rate, longest, limit)
+            if is_video_path(Path(item.path)) else next(photos) for item in items]
 
 
 def analyse_decoded(photos: list[tuple[AnalysedPhoto, Reduced | None]], detector: Detector,
@@ -156,7 +163,8 @@ def face_region(face: Face, scale: float) -> tuple[float, float, float, float]:
 def lend_to_workers(gallery: Gallery) -> None:
     """This process's detector and model, for `analyse` here or in forked workers."""
     _WORKER.update(detector=gallery.detector, embedder=gallery.embedder,
-                   max_pixels=gallery.settings.max_pixels)
+                   max_pixels=gallery.settings.max_pixels,
+                   video=(gallery.settings.video_rate, gallery.settings.video_max_seconds))
 
 
 def analysed(gallery: Gallery, todo: list[PhotoFile], workers: int, import_sklearn: bool
@@ -164,7 +172,10 @@ def analysed(gallery: Gallery, todo: list[PhotoFile], workers: int, import_sklea
     """The photos analysed, chunk by chunk, by `workers` processes (in this one for one);
     `import_sklearn`: scikit-learn is imported on a thread meanwhile (clustering needs it
     at the end)."""
-    tasks = chunks(todo, workers)
+    # a video is a task of its own, started first (it takes as long as many photos)
+    videos = [[item] for item in todo if is_video_path(Path(item.path))]
+    tasks = videos + chunks([item for item in todo if not is_video_path(Path(item.path))],
+                            workers)
     if workers <= 1:
         lend_to_workers(gallery)
         for chunk in tasks:

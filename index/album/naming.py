@@ -1,5 +1,6 @@
 """The name stage: each analysed photo's faces named by the gallery, and by the user's own face
-tags (in a sidecar or the photo's XMP), which win."""
+tags (in a sidecar or the photo's XMP), which win. A video's faces are its tracks, those of one
+person joined first (`index.album.video.join_tracks`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from faces.tags import PhotoTags, assign, read_tags
 from index.album.reading import AnalysedPhoto
+from index.album.video import join_tracks
 from index.gallery import FaceMatch, Gallery
 
 
@@ -61,10 +63,13 @@ class Namer:
         (none for a photo that failed)."""
         if item.error is not None:
             return Naming([], [])
+        if item.ranges is not None:  # a video: its tracks of one person as one
+            join_tracks(item, threshold)
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         matches = self.gallery.match(item.faces, vectors, threshold) if item.faces else []
         naming = Naming(matches, [None] * len(matches))
-        self._apply_tags(item, read_tags(Path(item.path)), naming)
+        if item.ranges is None:  # (a video's tags mark no faces: a region is of one frame)
+            self._apply_tags(item, read_tags(Path(item.path)), naming)
         return naming
 
     def _apply_tags(self, item: AnalysedPhoto, tags: PhotoTags, naming: Naming) -> None:

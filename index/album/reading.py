@@ -35,6 +35,14 @@ class AnalysedPhoto:
     error: str | None = None
     ref: PhotoRef = NOWHERE  # its root and path inside it
     shown: str = ""  # `root:path`
+    # a video's (`index.album.video`): its length in seconds (None: a photo), and for each of
+    # its faces (its tracks) the spans it was seen over (start, end seconds) and the time of
+    # the frame its face is from; the faces seen in its sampled frames
+    duration: float | None = None
+    ranges: list[list[tuple[float, float]]] | None = None
+    times: list[float] = field(default_factory=list)
+    frames: int = 0
+    sampled: int = 0
 
 
 def decoded(item: PhotoFile, longest: int, limit: int) -> tuple[AnalysedPhoto, Reduced | None]:

@@ -29,6 +29,10 @@ class Tally:
     unknown: int = 0
     failed: int = 0
     unrecognisable: int = 0  # under the quality floor: neither named nor unknown
+    videos: int = 0  # of the photos, those that are videos
+    tracks: int = 0  # of the faces, those that are a video's tracks
+    frames: int = 0  # the videos' sampled frames
+    seen: int = 0  # the faces seen in them (each track is seen in one or more)
 
     @property
     def done(self) -> int:
@@ -70,6 +74,9 @@ class Recorder:
         people = [people[i] for i in kept]
         chips = [item.chips[i] for i in kept]
         vectors = vectors[kept] if len(kept) < len(naming.matches) else vectors
+        ranges = ([item.ranges[i] for i in kept] if item.ranges is not None
+                  else [None] * len(kept))
+        times = [item.times[i] for i in kept] if item.times else [None] * len(kept)
         self.store.albums.record(
             item.ref, item.size, item.mtime, item.sha256, item.width, item.height, model,
             job_id, fingerprint(Path(item.path)),
@@ -82,13 +89,19 @@ class Recorder:
                 similarity=None if user or not np.isfinite(m.score) else float(m.score),
                 named_by="user" if user else None,
                 candidate_id=(m.candidates[0].person.id if not user and m.person is None
-                              and m.candidates else None))
-             for m, user, (chip, points), v in zip(matches, people, chips, vectors,
-                                                   strict=True)])
+                              and m.candidates else None), at=when, ranges=spans)
+             for m, user, (chip, points), v, when, spans in zip(
+                 matches, people, chips, vectors, times, ranges, strict=True)],
+            duration=item.duration)
         named = [m for m, user in zip(matches, people, strict=True)
                  if user or m.person is not None]
         tally.photos += 1
         tally.faces += len(matches)
+        if item.duration is not None:
+            tally.videos += 1
+            tally.tracks += len(matches)
+            tally.frames += item.frames
+            tally.seen += item.sampled
         unrecognisable = sum(1 for m, user in zip(matches, people, strict=True)
                              if m.unrecognisable and not user)
         tally.named += len(named)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from faces.decode import is_photo_path
 from faces.tags import fingerprint, tagged_photo
+from faces.video import is_video_path
 from index.files import sha256_of
 from index.roots import Place
 from index.store import PhotoRef, Store
@@ -42,13 +43,14 @@ class Changes(NamedTuple):
 
 
 def scan(root: Path) -> tuple[list[Path], int]:
-    """Photos under `root` (sorted) and the number of other files (our sidecars aside)."""
+    """Photos and videos under `root` (sorted) and the number of other files (our sidecars
+    aside)."""
     photos, skipped = [], 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if is_photo_path(path):
+            if is_photo_path(path) or is_video_path(path):
                 photos.append(path)
             elif not name.endswith(".xmp") and not name.startswith("."):
                 skipped += 1

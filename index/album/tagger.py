@@ -38,8 +38,9 @@ from index.roots import Place
 
 
 class AlbumRun(TypedDict):
-    """What a tagging run did: photos tagged, faces found, named, unknown and unrecognisable
-    (under the quality floor: `index.quality`), unreadable photos (`failed`), photos unchanged
+    """What a tagging run did: photos tagged (videos among them), faces found (a video's
+    tracks among them), named, unknown and unrecognisable (under the quality floor:
+    `index.quality`), unreadable photos and videos (`failed`), photos unchanged
     since the last run, other files (`skipped`), clusters of unknown faces, and the time it
     took."""
 
@@ -47,7 +48,11 @@ class AlbumRun(TypedDict):
     root: str  # the folder tagged, as `root:folder`
     status: str  # done or cancelled
     photos: int
+    videos: int  # of the photos, those that are videos
     faces: int
+    tracks: int  # of the faces, the videos' (a face followed across frames)
+    frames: int  # the videos' sampled frames
+    seen: int  # the faces seen in those frames, which the tracks follow
     named: int
     unknown: int
     unrecognisable: int
@@ -142,7 +147,9 @@ class AlbumTagger:
             raise
         job.end(status)
         return AlbumRun(job=job.id, root=place.shown, status=status, photos=tally.photos,
-                        faces=tally.faces, named=tally.named, unknown=tally.unknown,
+                        videos=tally.videos, faces=tally.faces, tracks=tally.tracks,
+                        frames=tally.frames, seen=tally.seen,
+                        named=tally.named, unknown=tally.unknown,
                         unrecognisable=tally.unrecognisable, failed=tally.failed,
                         unchanged=found.unchanged, skipped=skipped, clusters=clusters,
                         context=context, seconds=round(time.perf_counter() - start, 2))

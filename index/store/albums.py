@@ -78,7 +78,9 @@ FACE_WITH_PHOTO = (F.id, F.photo_id, F.box, F.landmarks, F.score, F.chip, F.chip
                    F.model, F.vector, F.person_id, F.similarity, F.cluster, F.named_by,
                    F.candidate_id, P.root_id, R.name.label("root"), P.path, P.sha256, P.width,
                    P.height, F.quality)
-PHOTO = (P.id, P.root_id, R.name.label("root"), P.path, P.width, P.height, P.sha256, P.tagged)
+PHOTO = (P.id, P.root_id, R.name.label("root"), P.path, P.width, P.height, P.sha256, P.tagged,
+         P.duration)
+T = t.album_face_times.c
 
 
 def _still_there(conn: Connection, person_ids: set[int | None]) -> set[int]:
@@ -97,13 +99,30 @@ def _faces_of(conn: Connection, photos: list[AlbumPhoto]) -> list[AlbumFaceSumma
     """The faces of these photos, with the names of the people named."""
     if not photos:
         return []
+    rows = conn.execute(
+        select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name, F.named_by, F.score)
+        .outerjoin(t.people, t.people.c.id == F.person_id)
+        .where(F.photo_id.in_([p.id for p in photos])).order_by(F.id)).all()
+    videos = [p.id for p in photos if p.duration is not None]
+    times: dict[int, list[tuple[float, float]]] = {}
+    if videos:
+        for face_id, start, stop in conn.execute(
+                select(T.face_id, T.start, T.stop).join(t.album_faces, F.id == T.face_id)
+                .where(F.photo_id.in_(videos)).order_by(T.face_id, T.start)):
+            times.setdefault(int(face_id), []).append((float(start), float(stop)))
     return [AlbumFaceSummary(r.id, r.photo_id, r.box, r.person_id, r.name, r.named_by,
-                             drawn=r.score == DRAWN)
-            for r in conn.execute(
-                select(F.id, F.photo_id, F.box, F.person_id, t.people.c.name, F.named_by,
-                       F.score)
-                .outerjoin(t.people, t.people.c.id == F.person_id)
-                .where(F.photo_id.in_([p.id for p in photos])).order_by(F.id))]
+                             drawn=r.score == DRAWN, times=times.get(r.id)
+                             if r.photo_id in videos else None)
+            for r in rows]
+
+
+def _record_tracks(conn: Connection, rows: list[dict], faces: list[NewAlbumFace]) -> None:
+    """A video's faces (its tracks), one by one, and the spans each is seen over."""
+    for row, face in zip(rows, faces, strict=True):
+        face_id = inserted_id(conn.execute(t.album_faces.insert().values(**row)))
+        if face.ranges:
+            conn.execute(t.album_face_times.insert(), [
+                {"face_id": face_id, "start": a, "stop": b} for a, b in face.ranges])
 
 
 class AlbumsRepository:
@@ -140,9 +159,11 @@ class AlbumsRepository:
 
     def record(self, ref: PhotoRef, size: int, mtime: float, sha256: str, width: int,
                height: int, model: str, job_id: int, tags: str,
-               faces: list[NewAlbumFace]) -> int:
+               faces: list[NewAlbumFace], duration: float | None = None) -> int:
         """A tagged photo (replacing what was known of it) and its faces. The faces a user
-        drew by hand in it are kept, as they were, ids and all."""
+        drew by hand in it are kept, as they were, ids and all. A video (`duration`, its
+        length in seconds) has a face for each of its tracks, with the spans it is seen
+        over."""
         with self.db.transaction() as conn:
             drawn = [dict(r._mapping) for r in conn.execute(
                 select(t.album_faces).join(t.album_photos, P.id == F.photo_id)
@@ -151,19 +172,24 @@ class AlbumsRepository:
             photo_id = inserted_id(conn.execute(t.album_photos.insert().values(
                 root_id=ref.root_id, path=ref.path, size=size, mtime=mtime, sha256=sha256,
                 width=width, height=height, model=model, job_id=job_id, tagged=now(),
-                tags=tags)))
+                tags=tags, duration=duration)))
             if faces:
                 there = _still_there(conn, {p for f in faces
                                             for p in (f.person_id, f.candidate_id)})
-                conn.execute(t.album_faces.insert(), [
+                rows = [
                     {"photo_id": photo_id, "box": f.box, "landmarks": f.landmarks,
                      "score": f.score, "chip": f.chip, "chip_landmarks": f.chip_landmarks,
                      "model": f.model, "vector": f.vector, "quality": f.quality,
                      **({"person_id": f.person_id, "similarity": f.similarity,
                          "named_by": f.named_by} if f.person_id is None or f.person_id in there
                         else {"person_id": None, "similarity": None, "named_by": None}),
-                     "candidate_id": f.candidate_id if f.candidate_id in there else None}
-                    for f in faces])
+                     "candidate_id": f.candidate_id if f.candidate_id in there else None,
+                     "at": f.at}
+                    for f in faces]
+                if duration is None:
+                    conn.execute(t.album_faces.insert(), rows)
+                else:
+                    _record_tracks(conn, rows, faces)
             if drawn:
                 conn.execute(t.album_faces.insert(), [{**f, "photo_id": photo_id} for f in drawn])
         return photo_id
@@ -196,12 +222,15 @@ class AlbumsRepository:
 
     # -- sidecars -----------------------------------------------------------------------------
 
-    def regions(self, ref: PhotoRef) -> tuple[int, int, list[tuple[int, str, list[float]]]] | None:
-        """A tagged photo's size and the faces facepair named in it (person id, name, box),
-        or None: named by its gallery, the album's context or the user's answer in facepair
-        (`WRITTEN`). Faces a user's own tag names are not facepair's to write."""
+    def regions(self, ref: PhotoRef
+                ) -> tuple[int, int, list[tuple[int, str, list[float]]], bool] | None:
+        """A tagged photo's size, the faces facepair named in it (person id, name, box) and
+        whether it is a video, or None: named by its gallery, the album's context or the
+        user's answer in facepair (`WRITTEN`). Faces a user's own tag names are not
+        facepair's to write."""
         with self.db.reading() as conn:
-            photo = conn.execute(select(P.id, P.width, P.height).where(at(ref))).first()
+            photo = conn.execute(select(P.id, P.width, P.height, P.duration)
+                                 .where(at(ref))).first()
             if photo is None:
                 return None
             rows = conn.execute(
@@ -210,7 +239,8 @@ class AlbumsRepository:
                 .where(F.photo_id == photo.id,
                        or_(F.named_by.is_(None), F.named_by.in_(WRITTEN)))
                 .order_by(F.id))
-            return photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows]
+            return (photo.width, photo.height, [(r[0], r[1], r[2]) for r in rows],
+                    photo.duration is not None)
 
     def xmp_of(self, photo_id: int) -> tuple[bool, bool]:
         """Whether the job that tagged a photo wrote its XMP, and whether into the JPEG."""
@@ -345,6 +375,20 @@ class AlbumsRepository:
         if row is None:
             raise NotFound(f"no album photo with id {photo_id}")
         return AlbumPhoto(*row)
+
+    def frame_time(self, photo_id: int) -> float:
+        """The time of a video's frame that shows it: its first face's (that track's best),
+        or 0 (its first frame) where it has none."""
+        with self.db.reading() as conn:
+            found = conn.execute(select(F.at).where(F.photo_id == photo_id, F.at.is_not(None))
+                                 .order_by(F.id).limit(1)).scalar()
+        return 0.0 if found is None else float(found)
+
+    def with_faces(self, photo_id: int) -> tuple[AlbumPhoto, list[AlbumFaceSummary]]:
+        """A tagged photo and its faces with names (a video's with their spans)."""
+        photo = self.photo(photo_id)
+        with self.db.reading() as conn:
+            return photo, _faces_of(conn, [photo])
 
     def photo_at(self, ref: PhotoRef) -> AlbumPhoto:
         """The tagged photo at a root and path."""

@@ -65,7 +65,8 @@ NOTIFY_CHANNEL = "facepair_changes"  # PostgreSQL's notification of new changes
 # tables whose rows have an integer id the database gives; SQLite never gives one twice only
 # in its AUTOINCREMENT tables
 ID_TABLES = ("people", "photos", "faces", "exclusions", "api_keys", "album_jobs",
-             "album_problems", "album_photos", "album_faces", "changes", "roots")
+             "album_problems", "album_photos", "album_faces", "album_face_times", "changes",
+             "roots")
 AUTOINCREMENT = ("people", "photos", "faces", "changes")
 CONNECT_SECONDS = 5  # how long a PostgreSQL connection may take to open
 # PostgreSQL's codes for a connection that failed or a server that shut down or is starting

@@ -149,6 +149,7 @@ class AlbumPhoto(InRoot):
     height: int
     sha256: str = ""
     tagged: str = ""
+    duration: float | None = None  # a video's length in seconds; None: a photo
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,10 @@ class NewAlbumFace:
     named_by: str | None = None
     candidate_id: int | None = None
     quality: float | None = None  # faces.quality
+    # a video's face (one track): the time of the frame it is from, and the spans (start, end
+    # seconds) it is seen over
+    at: float | None = None
+    ranges: list[tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,7 @@ class AlbumFaceSummary:
     path: str = ""  # its photo as `root:path`
     tagged: str = ""
     drawn: bool = False  # drawn by a user's hand, not found by the detector
+    times: list[tuple[float, float]] | None = None  # a video's face: the spans it is seen
 
 
 @dataclass(frozen=True)

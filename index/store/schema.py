@@ -235,6 +235,7 @@ album_photos = Table(
     Column("tagged", Text, nullable=False),
     # the photo's tag files as last read (their sizes and times: faces.tags.fingerprint)
     Column("tags", Text, nullable=False, server_default=""),
+    Column("duration", Float),  # a video's length in seconds; NULL: a photo
     UniqueConstraint("root_id", "path", name="album_photos_place"),
 )
 
@@ -267,9 +268,22 @@ album_faces = Table(
     Column("ungrouped", Boolean, nullable=False, server_default="0"),
     Column("skipped", Boolean, nullable=False, server_default="0"),
     Column("quality", Float),  # faces.quality; NULL: recorded before it was measured
+    # a video's face (one track): the time in seconds of the frame it is from; NULL: a photo's
+    Column("at", Float),
     Index("album_faces_photo", "photo_id"),
     Index("album_faces_person_photo", "person_id", "photo_id"),
     Index("album_faces_cluster", "cluster"),
+)
+
+# when a video's face (a track: an album face of a video) is seen: its spans, in seconds
+album_face_times = Table(
+    "album_face_times", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("face_id", Integer, ForeignKey("album_faces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("start", Float, nullable=False),
+    Column("stop", Float, nullable=False),
+    Index("album_face_times_face", "face_id"),
 )
 
 # work that one process of all does at a time (the gallery's calibration estimate): held by

@@ -90,9 +90,11 @@ def tag(
     if as_json:
         emit_json(result)
         return
-    out.print(f"{result['root']}: {result['photos']} photos tagged ({result['unchanged']} "
-              f"unchanged, {result['skipped']} other files skipped, {result['failed']} "
-              f"unreadable): "
+    videos = (f", {result['videos']} of them videos with {result['tracks']} faces followed "
+              "across frames" if result["videos"] else "")
+    out.print(f"{result['root']}: {result['photos']} photos tagged{videos} "
+              f"({result['unchanged']} unchanged, {result['skipped']} other files skipped, "
+              f"{result['failed']} unreadable): "
               f"{result['faces']} faces, {result['named']} named, {result['unknown']} unknown in "
               f"{result['clusters']} clusters, {result['unrecognisable']} unrecognisable; "
               f"{result['seconds']:.1f} s", highlight=False)
@@ -284,9 +286,22 @@ def photos(
     out.print(f"{found['count']} photos of {who}" + (
         f" ({offset + 1}–{offset + len(found['photos'])} here)" if found["photos"] else ""),
         highlight=False)
+    from faces.video import clock
+
     for p in found["photos"]:
-        names = ", ".join(f["person"]["name"] for f in p["faces"] if f["person"])
-        out.print(f"{p['local'] or p['path']}  {names}", highlight=False)
+        names = ", ".join(f["person"]["name"] + spans(f.get("times"))
+                          for f in p["faces"] if f["person"])
+        video = f"  (video, {clock(p['duration'])})" if p.get("duration") is not None else ""
+        out.print(f"{p['local'] or p['path']}{video}  {names}", highlight=False)
+
+
+def spans(times: list[list[float]] | None) -> str:
+    """A video face's spans as clocks: ` 0:12–0:31, 1:05–1:20`; nothing for a photo's."""
+    from faces.video import clock
+
+    if not times:
+        return ""
+    return " " + ", ".join(f"{clock(a)}–{clock(b)}" for a, b in times)
 
 
 @roots_app.command("rename")

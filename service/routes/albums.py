@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from faces.video import is_video_path
 from index import curation
 from index.album import clusters, jobs
 from index.gallery import Gallery
@@ -34,6 +35,7 @@ from service.schemas import (
     SuggestionsOut,
     ThisIsIn,
     ThisIsOut,
+    VideoPeopleOut,
 )
 from service.settings import ServiceSettings
 
@@ -128,10 +130,22 @@ async def photos_with(run: Run, g: G, person: Annotated[list[int], Query(min_len
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
 async def album_photo_image(run: Run, photo_id: Id, g: G, settings: S) -> Response:
     """A tagged photo as a browser shows it (JPEG, PNG and WebP as they are; others as
-    JPEG), from inside the allowed folders only."""
+    JPEG), from inside the allowed folders only; a video as one frame (JPEG): its first
+    face's, or its first."""
     path = await run.work(photo_file, g, photo_id, settings)
-    data, media = await run.work(viewable, path, settings.max_pixels)
+    if is_video_path(path):
+        at = await run.work(g.store.albums.frame_time, photo_id)
+        data, media = await run.work(video_frame, path, at, settings.max_pixels)
+    else:
+        data, media = await run.work(viewable, path, settings.max_pixels)
     return Response(data, media_type=media, headers={"Cache-Control": "private"})
+
+
+@router.get("/v1/albums/photos/{photo_id}/people", dependencies=[need("read")])
+async def video_people(run: Run, photo_id: Id, g: G) -> VideoPeopleOut:
+    """Who appears in a tagged video and when: each person (or unknown face) with the spans
+    they are seen over. 422 not_a_video for a photo."""
+    return VideoPeopleOut.model_validate(await run.work(curation.video_people, g, photo_id))
 
 
 @router.post("/v1/albums/photos/{photo_id}/faces", status_code=201,
@@ -172,6 +186,21 @@ def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:
         return data, media
     out = BytesIO()
     Image.fromarray(decode(data, max_pixels, name=path.name)).save(out, "JPEG", quality=88)
+    return out.getvalue(), "image/jpeg"
+
+
+def video_frame(path: Path, at: float, max_pixels: int) -> tuple[bytes, str]:
+    """The frame of a video at `at` seconds, as JPEG."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from faces.video import frame_at
+
+    if path.is_symlink() or not path.is_file():
+        raise ApiError(404, "not_found", f"{path.name}: the video is no longer there")
+    out = BytesIO()
+    Image.fromarray(frame_at(path, at, max_pixels)).save(out, "JPEG", quality=88)
     return out.getvalue(), "image/jpeg"
 
 

@@ -126,18 +126,50 @@ function paged(holder, items, size, render, label, offset = 0) {
   return wrapper;
 }
 
-// tagged photos with who is named in each; `open(photo)`: a click on one opens it
+// seconds as a clock: 0:12, 1:02:05
+function clock(seconds) {
+  const s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
+}
+
+// a video's face's spans: "0:12–0:31, 1:05–1:20"
+const spans = (times) => (times || []).map(([a, b]) => `${clock(a)}–${clock(b)}`).join(", ");
+
+// a video's people (and unknown faces), each with a face chip and when they are seen
+function videoPeople(p) {
+  return el("ul", { class: "video-people", "aria-label": "Who is in the video, and when" },
+    ...p.faces.map((f) => el("li", { "data-face": String(f.id) },
+      picture(`/v1/album-faces/${f.id}/chip`, f.person ? f.person.name : "unknown"),
+      el("span", { class: "who", text: f.person ? f.person.name : "unknown" }),
+      el("span", { class: "muted when", text: spans(f.times) }))));
+}
+
+// tagged photos (and videos, as a frame with a mark) with who is named in each;
+// `open(photo)`: a click on one opens it (a video without it shows its people below)
 function photoGrid(photos, open = null) {
   const grid = el("div", { class: "photos" });
   for (const p of photos) {
     const names = p.faces.map((f) => (f.person ? f.person.name : "unknown")).join(", ") || "no face";
     const file = p.path.split(/[/:]/).pop();
-    const image = picture(`/v1/albums/photos/${p.id}/image`, file);
-    grid.append(el("figure", { "data-photo": String(p.id) },
+    const video = p.duration !== null && p.duration !== undefined;
+    const image = el("span", { class: "thumb" }, picture(`/v1/albums/photos/${p.id}/image`, video ? `${file} (a frame of the video)` : file),
+      video ? el("span", { class: "video-mark", text: `▶ video ${clock(p.duration)}` }) : "");
+    grid.append(el("figure", { "data-photo": String(p.id), class: video ? "video" : null },
       open ? el("button", { class: "open", "aria-label": `Open ${file}`, onclick: () => open(p) }, image) : image,
-      el("figcaption", {}, el("span", { class: "file", text: file }), el("br"), el("span", { class: "who", text: names }))));
+      el("figcaption", {}, el("span", { class: "file", text: file }), el("br"), el("span", { class: "who", text: names }),
+        video && !open && p.faces.length ? el("details", {}, el("summary", { text: "Who, and when" }), videoPeople(p)) : "")));
   }
   return grid;
+}
+
+// A tagged video opened: its frame, and its people each with a face chip and their spans.
+function openVideo(p) {
+  const file = p.path.split(/[/:]/).pop();
+  $("#photo-open").replaceChildren(el("h2", { text: `${file} (video, ${clock(p.duration)})` }),
+    el("div", { class: "row" }, el("button", { text: "Close", onclick: () => $("#photo-open").replaceChildren() })),
+    el("div", { class: "photo-open", id: "photo-stage" }, picture(`/v1/albums/photos/${p.id}/image`, `${file} (a frame of the video)`)),
+    p.faces.length ? videoPeople(p) : el("p", { class: "muted", text: "No face in it." }));
+  $("#photo-stage").scrollIntoView({ block: "nearest" });
 }
 
 // -- people -----------------------------------------------------------------------------
@@ -419,6 +451,7 @@ async function showPhotos(path, offset = 0, open = null) {
 // A tagged photo opened larger, its faces' boxes on it; "Draw a face" adds one the detector
 // missed: drag a rectangle on the photo (or type its corners), name it, save.
 function openPhoto(p, path, offset = 0) {
+  if (p.duration !== null && p.duration !== undefined) return openVideo(p);
   const file = p.path.split(/[/:]/).pop();
   const at = (box) => ({ left: 100 * box[0] / p.width, top: 100 * box[1] / p.height,
     width: 100 * (box[2] - box[0]) / p.width, height: 100 * (box[3] - box[1]) / p.height });
