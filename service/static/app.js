@@ -331,7 +331,7 @@ async function personView(id, albumOffset = 0) {
     el("section", { id: "person-photos" }),
     el("p", { class: "muted", text: `${faces.enrolled.length} enrolled faces, ${faces.album_count} album faces named as them, newest first.` }),
     el("h2", { text: "Enrolled faces" }),
-    el("div", { class: "faces", id: "enrolled" }, ...faces.enrolled.map((f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"))),
+    paged(el("div", { class: "faces", id: "enrolled" }), faces.enrolled, FACE_PAGE, (f) => tile(`/v1/faces/${f.id}/chip`, f.source, f.id, "enrolled"), "Pages of their enrolled faces"),
     el("h2", { text: "In albums" }),
     el("div", { class: "faces", id: "album-faces" }, ...faces.album.map((f) => tile(`/v1/album-faces/${f.id}/chip`,
       f.path.split(/[/:]/).pop() + ({ user: " ✓", answer: " ✓", context: " · by the album" }[f.named_by] || ""), f.id, "album"))),
@@ -401,7 +401,7 @@ async function albumsView(path = null) {
     parts.push(el("div", { class: "row" },
       el("button", { class: "primary", id: "tag", text: "Tag this folder", onclick: () => startJob(data.path, xmp.checked) }),
       el("label", {}, xmp, " write XMP sidecars (face tags photo managers read)")),
-      el("div", { id: "job" }), el("div", { id: "photos" }));
+      el("div", { id: "job" }), el("div", { id: "photos", "data-path": data.path }));
     showPhotos(data.path);
   }
   view().replaceChildren(...parts);
@@ -442,7 +442,8 @@ async function showPhotos(path, offset = 0, open = null) {
   const { count, photos } = await api(`/v1/albums/photos?root=${encodeURIComponent(path)}&limit=${ALBUM_PAGE}&offset=${offset}`);
   const holder = $("#photos");
   const go = (at) => showPhotos(path, at).catch((e) => say(e.message, false));
-  if (holder) holder.replaceChildren(el("div", { id: "photo-open" }), el("h2", { text: `Tagged photos (${count})` }),
+  if (!holder || holder.dataset.path !== path) return; // the user has left that folder since
+  holder.replaceChildren(el("div", { id: "photo-open" }), el("h2", { text: `Tagged photos (${count})` }),
     photoGrid(photos, (p) => openPhoto(p, path, offset)), pager(count, offset, ALBUM_PAGE, go, "Pages of tagged photos"));
   const shown = photos.find((p) => p.id === open);
   if (shown) openPhoto(shown, path, offset);
