@@ -514,6 +514,14 @@ def test_a_face_drawn_on_an_album_photo_in_the_browser(app: App, browser, shots:
     wait.until(lambda _: len(finds("#photo-stage .face-box.drawn")) == 1)
     assert finds("#photo-stage .face-box.drawn span")[0].text == "Someone"
     shot(d, shots, "album-draw-a-face")
+    # put right in one step from the photo itself: "this is …" on its face
+    row = next(li for li in finds("#photo-faces li")
+               if li.find_element(By.CSS_SELECTOR, ".who").text == "Someone")
+    row.find_element(By.CSS_SELECTOR, ".this-is input").send_keys("Somebody Else")
+    row.find_element(By.CSS_SELECTOR, ".this-is button").click()
+    wait.until(lambda _: "Somebody Else's now, and never Someone's again" in find("#status").text)
+    wait.until(lambda _: [s.text for s in finds("#photo-stage .face-box.drawn span")]
+               == ["Somebody Else"])
 
 
 def test_a_video_and_who_is_in_it_in_the_browser(app: App, browser, shots: Path,

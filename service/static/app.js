@@ -300,6 +300,18 @@ async function pickFace(person, file) {
   }, { once: true });
 }
 
+// "this is …" on a face (`kind`: "album" or "enrolled"): it becomes that person's, a new
+// person for a new name, and never the one it was again; `done(answer)` follows
+function thisIsForm(face, kind, done, action = "Move") {
+  const input = el("input", { list: "people-names", maxlength: "200", required: "", placeholder: "name", class: "this-is-name" });
+  const where = kind === "album" ? "album-faces" : "faces";
+  return el("form", { class: "row this-is", onsubmit: async (event) => {
+    event.preventDefault();
+    try { done(await api(`/v1/${where}/${face}/person`, { method: "POST", json: { name: input.value } })); }
+    catch (e) { say(e.message, false); }
+  } }, el("label", {}, "This is ", input), el("button", { type: "submit", text: action }));
+}
+
 // -- a person's page --------------------------------------------------------------------
 
 const FACE_PAGE = 48;
@@ -309,17 +321,9 @@ async function personView(id, albumOffset = 0) {
   const p = faces.person;
   const names = el("datalist", { id: "people-names" }, ...people.filter((o) => o.id !== p.id).map((o) => el("option", { value: o.name })));
   // "this is …": the face becomes someone else's (a new person for a new name)
-  const thisIs = (face, kind) => {
-    const input = el("input", { list: "people-names", maxlength: "200", required: "", placeholder: "name", class: "this-is-name" });
-    const where = kind === "album" ? "album-faces" : "faces";
-    return el("form", { class: "row this-is", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        const r = await api(`/v1/${where}/${face}/person`, { method: "POST", json: { name: input.value } });
-        say(`That face is ${r.person.name}'s now, and never ${p.name}'s again.`); route();
-      } catch (e) { say(e.message, false); }
-    } }, el("label", {}, "This is ", input), el("button", { type: "submit", text: "Move" }));
-  };
+  const thisIs = (face, kind) => thisIsForm(face, kind, (r) => {
+    say(`That face is ${r.person.name}'s now, and never ${p.name}'s again.`); route();
+  });
   const tile = (path, caption, face, kind) => el("div", { class: "face", "data-face": `${kind}:${face}` },
     picture(path, caption), el("div", { text: caption }), thisIs(face, kind),
     el("button", { text: "Not this person", onclick: async () => {
@@ -516,9 +520,18 @@ function openPhoto(p, path, offset = 0) {
   });
   stage.addEventListener("pointermove", drag);
   stage.addEventListener("pointerup", (event) => { drag(event); start = null; });
+  // each face of the photo, put right in one step
+  const faces = el("ul", { class: "photo-faces", id: "photo-faces", "aria-label": "The faces of the photo" },
+    ...p.faces.map((f) => el("li", { "data-face": String(f.id) },
+      picture(`/v1/album-faces/${f.id}/chip`, f.person ? f.person.name : "unknown"),
+      el("span", { class: "who", text: f.person ? f.person.name : "unknown" }),
+      thisIsForm(f.id, "album", (r) => {
+        say(`That face is ${r.person.name}'s now` + (r.previous ? `, and never ${r.previous.name}'s again.` : "."));
+        showPhotos(path, offset, p.id);
+      }, f.person ? "Move" : "Name"))));
   $("#photo-open").replaceChildren(el("h2", { text: file }),
     el("div", { class: "row" }, toggle, el("button", { text: "Close", onclick: () => $("#photo-open").replaceChildren() })),
-    form, stage);
+    form, stage, faces);
   stage.scrollIntoView({ block: "nearest" });
 }
 
