@@ -388,6 +388,23 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     labels = [li.find_element(By.CSS_SELECTOR, ".label").text for li in finds("#names li")]
     assert any(label.startswith("Bob (") for label in labels), labels
     shot(d, shots, "identify")
+    # a face drawn on the photo asked about (its corners typed: the keyboard's way), named:
+    # enrolled for Bob from that box
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+        bob = next(p for p in api.get("/v1/people").json()["people"] if p["name"] == "Bob")
+        (asked,) = api.post("/v1/identify", files={"photo": (
+            "b.jpg", photo(lfw_dir, BOB, 17).read_bytes(), "image/jpeg")}).json()["faces"]
+    find("#identify-draw-face").click()
+    for name, value in zip(("x1", "y1", "x2", "y2"), asked["box"], strict=True):
+        find(f'#identify-draw-form input[name="{name}"]').send_keys(str(round(value)))
+    find("#identify-name").send_keys("Bob")
+    shot(d, shots, "identify-draw-a-face")
+    find('#identify-draw-form button[type="submit"]').click()
+    wait.until(lambda _: "Enrolled Bob from the face drawn" in status())
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+        assert api.get(f"/v1/people/{bob['id']}").json()["faces"] == bob["faces"] + 1
 
     # 1 again: rename, merge (picking the other person), delete for good (after a confirm)
     find('nav a[data-view="people"]').click()

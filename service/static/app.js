@@ -614,7 +614,7 @@ async function suggestionsView() {
 function identifyView() {
   const file = el("input", { type: "file", accept: "image/*", id: "identify-file", onchange: () => identify(file.files[0]) });
   view().replaceChildren(el("h2", { text: "Who is in this photo?" }), el("label", {}, "A photo ", file),
-    el("canvas", { id: "canvas", width: "0", height: "0" }), el("ul", { id: "names" }));
+    el("canvas", { id: "canvas", width: "0", height: "0" }), el("ul", { id: "names" }), el("div", { id: "identify-draw" }));
 }
 
 async function identify(file) {
@@ -624,24 +624,84 @@ async function identify(file) {
   const image = await createImageBitmap(file);
   const canvas = $("#canvas"), ctx = canvas.getContext("2d");
   canvas.width = image.width; canvas.height = image.height;
-  ctx.drawImage(image, 0, 0);
-  ctx.lineWidth = Math.max(2, image.width / 300);
-  ctx.font = `${Math.max(14, image.width / 40)}px system-ui`;
+  const paint = (drawn = null) => {
+    ctx.drawImage(image, 0, 0);
+    ctx.lineWidth = Math.max(2, image.width / 300);
+    ctx.font = `${Math.max(14, image.width / 40)}px system-ui`;
+    for (const face of result.faces) {
+      const [x1, y1, x2, y2] = face.box;
+      ctx.strokeStyle = face.person ? "#106b21" : face.unrecognisable ? "#8a8a8a" : "#b00020";
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fillText(labelOf(face), x1, Math.max(12, y1 - 6));
+    }
+    if (drawn) { ctx.setLineDash([8, 6]); ctx.strokeStyle = "#e0a800"; ctx.strokeRect(drawn[0], drawn[1], drawn[2] - drawn[0], drawn[3] - drawn[1]); ctx.setLineDash([]); }
+  };
+  paint();
   const list = $("#names"); list.replaceChildren();
   for (const face of result.faces) {
-    const [x1, y1, x2, y2] = face.box;
-    const quality = face.quality == null ? "" : ` · quality ${face.quality.toFixed(2)}`;
-    const label = (face.person ? `${face.person.name} (${face.score.toFixed(2)})`
-      : face.unrecognisable ? "unrecognisable" : "unknown") + quality;
-    ctx.strokeStyle = face.person ? "#106b21" : face.unrecognisable ? "#8a8a8a" : "#b00020";
-    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    ctx.fillStyle = ctx.strokeStyle;
-    ctx.fillText(label, x1, Math.max(12, y1 - 6));
     const candidates = face.candidates.map((c) => `${c.name} ${c.score.toFixed(2)}`).join(", ");
-    list.append(el("li", {}, el("span", { class: "label", text: label }),
+    list.append(el("li", {}, el("span", { class: "label", text: labelOf(face) }),
       el("span", { class: "muted", text: (face.reason ? ` (${face.reason})` : "") + (candidates ? ` — candidates: ${candidates}` : "") })));
   }
   say(`${result.faces.length} face(s) found.`);
+  drawOnCanvas(file, canvas, image, paint);
+}
+
+function labelOf(face) {
+  const quality = face.quality == null ? "" : ` · quality ${face.quality.toFixed(2)}`;
+  return (face.person ? `${face.person.name} (${face.score.toFixed(2)})`
+    : face.unrecognisable ? "unrecognisable" : "unknown") + quality;
+}
+
+// "Draw a face" on the photo asked about: drag a rectangle on it (or type its corners), name it,
+// and the face in it is enrolled for that person (a new person for a new name)
+async function drawOnCanvas(file, canvas, image, paint) {
+  const { people } = await api("/v1/people");
+  const corners = ["x1", "y1", "x2", "y2"].map((n, i) => el("input", { type: "number", name: n, min: "0",
+    max: String(i % 2 ? image.height : image.width), step: "1", required: "", class: "corner" }));
+  const box = () => corners.map((c) => Number(c.value));
+  const show = () => { const b = box(); paint(b[2] > b[0] && b[3] > b[1] ? b : null); };
+  for (const c of corners) c.addEventListener("input", show);
+  const name = el("input", { id: "identify-name", list: "identify-people", required: "", maxlength: "200" });
+  const form = el("form", { class: "row", id: "identify-draw-form", hidden: "", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const wanted = name.value.trim();
+      const person = people.find((q) => q.name === wanted) || await api("/v1/people", { method: "POST", json: { name: wanted } });
+      const one = new FormData(); one.append("photo", file); one.append("box", box().join(","));
+      await api(`/v1/people/${person.id}/photos`, { method: "POST", form: one });
+      say(`Enrolled ${person.name} from the face drawn.`);
+    } catch (e) { say(e.message, false); }
+  } }, ...corners.map((c) => el("label", {}, `${c.name} `, c)), el("label", {}, "Who is it ", name),
+    el("datalist", { id: "identify-people" }, ...people.map((q) => el("option", { value: q.name }))),
+    el("button", { class: "primary", type: "submit", text: "Enroll" }));
+  const toggle = el("button", { id: "identify-draw-face", "aria-pressed": "false", text: "Draw a face", onclick: () => {
+    const on = toggle.getAttribute("aria-pressed") !== "true";
+    toggle.setAttribute("aria-pressed", String(on));
+    form.hidden = !on;
+    canvas.classList.toggle("drawing", on);
+  } });
+  let start = null;
+  const point = (event) => {
+    const r = canvas.getBoundingClientRect();
+    const clip = (v, max) => Math.round(Math.min(max, Math.max(0, v)));
+    return [clip((event.clientX - r.left) / r.width * image.width, image.width), clip((event.clientY - r.top) / r.height * image.height, image.height)];
+  };
+  const drag = (event) => {
+    if (!start) return;
+    const end = point(event);
+    [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.max(start[0], end[0]), Math.max(start[1], end[1])]
+      .forEach((v, i) => { corners[i].value = String(v); });
+    show();
+  };
+  canvas.onpointerdown = (event) => {
+    if (!canvas.classList.contains("drawing")) return;
+    event.preventDefault(); canvas.setPointerCapture(event.pointerId); start = point(event);
+  };
+  canvas.onpointermove = drag;
+  canvas.onpointerup = (event) => { drag(event); start = null; };
+  $("#identify-draw").replaceChildren(el("p", { class: "muted", text: "A face it missed, or one to enroll: draw it." }), toggle, form);
 }
 
 // -- routing ------------------------------------------------------------------------------
