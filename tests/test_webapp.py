@@ -306,7 +306,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     stranger = find(f'.group[data-group="{hers}"]')
     assert len(stranger.find_elements(By.CSS_SELECTOR, ".face")) == 5
     shot(d, shots, "groups")
-    stranger.find_element(By.CSS_SELECTOR, "input").send_keys("Céline")
+    stranger.find_element(By.CSS_SELECTOR, 'input[aria-label^="Name group"]').send_keys("Céline")
     stranger.find_element(By.CSS_SELECTOR, "button.primary").click()
     wait.until(lambda _: "Céline: 5 faces enrolled" in status())
 
@@ -600,6 +600,46 @@ def test_a_video_and_who_is_in_it_in_the_browser(app: App, browser, shots: Path,
     shot(d, shots, "video")
     d.get(server.url + f"/#/person/{person}")
     wait.until(lambda _: finds(f'#person-photos figure.video[data-photo="{video["id"]}"]'))
+
+
+def test_one_face_of_a_group_named_in_one_step(app: App, browser, lfw_dir: Path) -> None:
+    """A group of a stranger's faces; "this is …" on one of them: that face is named (a new
+    person), the group keeps the others."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, d, wait = app.server, browser, WebDriverWait(browser, 120)
+    folder = app.albums / "group"
+    folder.mkdir()
+    for i in range(1, 7):  # one stranger's photos: a group of unknown faces
+        shutil.copy(photo(lfw_dir, "Tony_Blair", i), folder / f"tony-{i}.jpg")
+    headers = {"Authorization": f"Bearer {server.keys['write']}"}
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
+        job = api.post("/v1/albums/jobs", json={"path": str(folder)}).json()
+        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
+            time.sleep(0.3)
+        (group,) = [c for c in api.get("/v1/clusters").json()["clusters"]
+                    if all("tony-" in e for e in c["examples"])]
+
+    def finds(css: str):
+        return d.find_elements(By.CSS_SELECTOR, css)
+
+    d.set_window_size(*WIDE)
+    d.get(server.url + "/#/people")
+    wait.until(lambda _: finds("#new-name"))
+    d.find_element(By.CSS_SELECTOR, 'nav a[data-view="groups"]').click()
+    wait.until(lambda _: finds(f'.group[data-group="{group["id"]}"] .face .this-is input'))
+    face = finds(f'.group[data-group="{group["id"]}"] .face')[0]
+    named = face.get_attribute("data-face")
+    face.find_element(By.CSS_SELECTOR, ".this-is input").send_keys("Tony")
+    face.find_element(By.CSS_SELECTOR, ".this-is button").click()
+    wait.until(lambda _: "That face is Tony's now." in
+               d.find_element(By.CSS_SELECTOR, "#status").text)
+    wait.until(lambda _: named not in [f.get_attribute("data-face") for f in finds(".group .face")])
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
+        tony = next(p for p in api.get("/v1/people").json()["people"] if p["name"] == "Tony")
+        theirs = api.get(f"/v1/people/{tony['id']}/faces").json()["album"]
+    assert [f["id"] for f in theirs] == [int(named)]
 
 
 def test_without_keys_the_page_asks_for_none(browser, tmp_path_factory) -> None:

@@ -551,6 +551,7 @@ async function groupsView() {
       el("div", { text: `Group ${g.id}: ${g.faces} faces in ${g.photos} photos` }),
       el("div", { class: "faces" }, ...g.face_ids.map((id) => el("div", { class: "face", "data-face": String(id) },
         picture(`/v1/album-faces/${id}/chip`, `face ${id}`),
+        thisIsForm(id, "album", (r) => { say(`That face is ${r.person.name}'s now.`); route(); }, "Name"),
         el("button", { text: "Not in this group", onclick: async () => {
           try { await api(`/v1/album-faces/${id}/split`, { method: "POST" }); say("Split off."); route(); } catch (e) { say(e.message, false); }
         } })))),
@@ -592,6 +593,8 @@ async function suggestionsView() {
     if (answer) { event.preventDefault(); reply(answer); }
   };
   document.addEventListener("keydown", keys);
+  api("/v1/people").then(({ people }) => $("#people-names")?.replaceChildren(
+    ...people.map((q) => el("option", { value: q.name })))).catch(() => {});
   view().replaceChildren(el("h2", { text: "Suggestions" }),
     el("p", { id: "waiting-count", class: "muted", text: `${waiting} waiting` }),
     el("div", { class: "suggestion", "data-face": String(s.face_id) },
@@ -606,6 +609,13 @@ async function suggestionsView() {
         el("button", { class: "primary", text: "Yes", onclick: () => reply("yes") }),
         el("button", { text: "No", onclick: () => reply("no") }),
         el("button", { text: "Skip", onclick: () => reply("skip") })),
+      // someone else: named in one step (and never the one suggested, if it was them)
+      thisIsForm(s.face_id, "album", (r) => {
+        document.removeEventListener("keydown", keys);
+        say(`That face is ${r.person.name}'s now.`);
+        suggestionsView();
+      }, "Name"),
+      el("datalist", { id: "people-names" }),
       el("p", { class: "keys muted" }, "Keys: ", el("kbd", { text: "y" }), " yes, ", el("kbd", { text: "n" }), " no, ", el("kbd", { text: "s" }), " skip")));
 }
 
@@ -737,12 +747,15 @@ $("#key-form").addEventListener("submit", (event) => {
 window.addEventListener("hashchange", route);
 
 async function start() {
-  if (!key()) { // without keys the service answers who asks: no key to paste
-    const response = await fetch("/v1/collection").catch(() => null);
-    keyless = Boolean(response && response.ok);
-    $("#key-form").hidden = keyless;
-  }
   route();
-  if (ready()) { showCollection(); refreshWaiting(); }
+  if (key()) { showCollection(); refreshWaiting(); return; }
+  // without keys the service answers who asks: no key to paste (and a key pasted meanwhile
+  // has routed already)
+  const response = await fetch("/v1/collection").catch(() => null);
+  if (response && response.ok && !key()) {
+    keyless = true;
+    $("#key-form").hidden = true;
+    route(); showCollection(); refreshWaiting();
+  }
 }
 start();
