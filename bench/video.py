@@ -111,7 +111,7 @@ def decode_rate(path: Path, rate: float, max_pixels: int) -> dict:
 
     info = probe(path, 1e9)
     start = time.perf_counter()
-    kept = sum(1 for _ in frames(path, rate, 1e9, max_pixels))
+    kept = sum(1 for _ in frames(path, info, rate, 1e9, max_pixels))
     seconds = time.perf_counter() - start
     with av.open(str(path)) as c:
         total = c.streams.video[0].frames

@@ -109,16 +109,15 @@ class Detector:
     def detect(self, photo: np.ndarray, min_face_size: int | None = None,
                scale: float = 1.0) -> list[Face]:
         """Every face in one RGB uint8 photo (H×W×3), best score first; `scale`: the photo's
-        size at full size over this one's, for the size its faces' quality counts."""
+        size at full size over this one's, for the size its faces' quality counts and the
+        smallest face looked for."""
         return self.detect_batch([photo], min_face_size, scale)[0]
 
     def detect_reduced(self, reduced: Reduced) -> list[Face]:
         """Every face of a photo decoded at a reduced size (`faces.decode.decode_reduced`), in
         the reduced image's pixels; the smallest face looked for is `min_face_size` pixels of
         the photo at full size. Their quality counts their size at full size."""
-        return self.detect(reduced.image,
-                           max(8, round(self.settings.min_face_size / reduced.scale)),
-                           reduced.scale)
+        return self.detect(reduced.image, scale=reduced.scale)
 
     def detect_batch(
         self, photos: Sequence[np.ndarray], min_face_size: int | None = None,
@@ -126,18 +125,18 @@ class Detector:
     ) -> list[list[Face]]:
         """Faces for each photo, in order, each with its quality (`faces.quality`), grouped
         by size into batches of `detect_batch_size`. Faces under `min_face_size` pixels
-        (default: the setting) are not looked for, but in photos under 200 px
-        (`SMALL_PHOTO_FACE`); nor, in a photo so large that the search for them would work on
-        more than `detect_max_side` pixels (the pyramid's finest level: 12 / the smallest face
-        of the photo's longer side), faces under what that size allows. `scale`: as
-        `detect`'s, for every photo.
+        (default: the setting, counted at full size: / `scale`) are not looked for, but in
+        photos under 200 px (`SMALL_PHOTO_FACE`); nor, in a photo so large that the search
+        for them would work on more than `detect_max_side` pixels (the pyramid's finest
+        level: 12 / the smallest face of the photo's longer side), faces under what that size
+        allows. `scale`: as `detect`'s, for every photo.
 
         A photo where no face is found is looked at once more, shrunk to `detect_max_side`,
         with a border around it (`BORDER_PAD` of its longer side, edge pixels repeated), for a
         face at least `BORDER_MIN_FACE` of its shorter side, kept from a detector score of
         `second_look_score`: a tight headshot, forehead or chin cut by the frame, which PNet's
         window cannot fit inside the photo itself."""
-        wanted = min_face_size or self.settings.min_face_size
+        wanted = min_face_size or max(8, round(self.settings.min_face_size / scale))
         smallest = [min(wanted, max(12, round(SMALL_PHOTO_FACE * min(p.shape[:2]))))
                     if min(p.shape[:2]) < SMALL_PHOTO else wanted for p in photos]
         pixels = [_pixels(photo) for photo in photos]

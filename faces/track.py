@@ -63,14 +63,19 @@ class Track:
 
     def vector(self) -> np.ndarray:
         """The track's embedding: the mean of its best faces', unit length."""
-        mean = np.mean([s.vector for s in self.top], axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return unit_mean(np.stack([s.vector for s in self.top]))
 
     def ranges(self, step: float) -> list[tuple[float, float]]:
         """The spans (start, end seconds) it was seen over: samples at most GAP + 1 steps
         apart are one span; a span ends a step after its last sample (the time up to the next
         sample that did not show it)."""
         return spans(self.times, step)
+
+
+def unit_mean(vectors: np.ndarray) -> np.ndarray:
+    """The mean of embeddings (rows), unit length: one embedding for several faces."""
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
 def spans(times: Sequence[float], step: float) -> list[tuple[float, float]]:

@@ -3,9 +3,9 @@
 A video is opened and checked before any frame is decoded (`probe`): a file that is no video,
 a codec the decoder lacks, and a video longer than the length limit (read from the
 container's duration, never by decoding it all) are refused as `faces.decode` refuses
-photos. `frames` then decodes it once, front to back, and keeps a frame every 1 / rate
-seconds, as RGB uint8 arrays no larger than the pixel limit; a video whose frames stop well
-before its stated end is refused as truncated.
+photos. `frames` then decodes the video `probe` checked once, front to back, and keeps a
+frame every 1 / rate seconds, as RGB uint8 arrays no larger than the pixel limit; a video
+whose frames stop well before its stated end is refused as truncated.
 """
 
 from __future__ import annotations
@@ -125,13 +125,13 @@ def reduced_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     return max(2, int(width * share) // 2 * 2), max(2, int(height * share) // 2 * 2)
 
 
-def frames(path: Path | str, rate: float, max_seconds: float, max_pixels: int
-           ) -> Iterator[Frame]:
-    """A frame every 1 / `rate` seconds, from the first, as RGB no larger than `max_pixels`
-    (`probe`'s refusals first). Raises CorruptVideo where the data breaks off, or where the
-    frames end more than END_SLACK seconds before the stated end (a truncated file)."""
+def frames(path: Path | str, info: VideoInfo, rate: float, max_seconds: float,
+           max_pixels: int) -> Iterator[Frame]:
+    """A frame every 1 / `rate` seconds, from the first, as RGB no larger than `max_pixels`,
+    of the video `probe` answered `info` for. Raises CorruptVideo where the data breaks off,
+    or where the frames end more than END_SLACK seconds before the stated end (a truncated
+    file); VideoTooLong where they run past `max_seconds`."""
     path = Path(path)
-    info = probe(path, max_seconds)
     width, height = reduced_size(info.width, info.height, max_pixels)
     step, due, last = 1.0 / rate, 0.0, -1.0
     with _opened(path) as container:

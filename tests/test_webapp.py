@@ -191,6 +191,19 @@ def audit(driver) -> list[dict]:
         ".catch(e => done([{id: 'axe failed', nodes: [String(e)]}]));", list(SERIOUS))
 
 
+def client(server: Server) -> httpx.Client:
+    """The service's API with the write key."""
+    return httpx.Client(base_url=server.url, timeout=60,
+                        headers={"Authorization": f"Bearer {server.keys['write']}"})
+
+
+def tag_folder(api: httpx.Client, folder: Path) -> None:
+    """An album job over `folder`, followed to its end."""
+    job = api.post("/v1/albums/jobs", json={"path": str(folder)}).json()
+    while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
+        time.sleep(0.3)
+
+
 def shot(driver, folder: Path, name: str) -> None:
     """The view as it is, at 1,440 px (`name.png`) and at 390 px (`name-phone.png`), checked
     by axe-core at both: no serious or critical violation, and nothing runs off the side."""
@@ -299,8 +312,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     # 4. Unknown groups: the stranger's faces, named
     find('nav a[data-view="groups"]').click()
     wait.until(lambda _: finds(".group"))
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+    with client(server) as api:
         (hers,) = [c["id"] for c in api.get("/v1/clusters").json()["clusters"]
                    if all(STRANGER in e for e in c["examples"])]
     stranger = find(f'.group[data-group="{hers}"]')
@@ -316,8 +328,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     waiting = int(find("#waiting-count").text.split()[0])
     assert waiting >= 3 and find("#suggested").text == "Ann <b>Schröder</b>"
     # it says which faces named Ann in other photos are like it, as the API does
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+    with client(server) as api:
         (first,) = api.get("/v1/suggestions", params={"limit": 1}).json()["suggestions"]
     support = first["support"]
     assert find("#support").text == (
@@ -349,8 +360,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     before = len(finds("#album-faces .face"))
     wait.until(lambda _: all(img.get_attribute("src") for img in finds(".face img")))
     # their photos, newest first, as the API lists them
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+    with client(server) as api:
         ann = next(p for p in api.get("/v1/people").json()["people"] if "Ann" in p["name"])
         hers = api.get("/v1/photos", params={"person": ann["id"], "limit": 24}).json()
     wait.until(lambda _: len(finds("#person-photos figure")) == len(hers["photos"]))
@@ -390,8 +400,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     shot(d, shots, "identify")
     # a face drawn on the photo asked about (its corners typed: the keyboard's way), named:
     # enrolled for Bob from that box
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+    with client(server) as api:
         bob = next(p for p in api.get("/v1/people").json()["people"] if p["name"] == "Bob")
         (asked,) = api.post("/v1/identify", files={"photo": (
             "b.jpg", photo(lfw_dir, BOB, 17).read_bytes(), "image/jpeg")}).json()["faces"]
@@ -402,8 +411,7 @@ def test_a_gallery_set_up_and_curated_in_the_browser(app: App, browser, shots: P
     shot(d, shots, "identify-draw-a-face")
     find('#identify-draw-form button[type="submit"]').click()
     wait.until(lambda _: "Enrolled Bob from the face drawn" in status())
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
+    with client(server) as api:
         assert api.get(f"/v1/people/{bob['id']}").json()["faces"] == bob["faces"] + 1
 
     # 1 again: rename, merge (picking the other person), delete for good (after a confirm)
@@ -484,11 +492,8 @@ def test_a_face_drawn_on_an_album_photo_in_the_browser(app: App, browser, shots:
     drawn = app.albums / "drawn"
     drawn.mkdir()
     shutil.copy(photo(lfw_dir, BOB, 16), drawn / "bob.jpg")
-    with httpx.Client(base_url=server.url, timeout=60,
-                      headers={"Authorization": f"Bearer {server.keys['write']}"}) as api:
-        job = api.post("/v1/albums/jobs", json={"path": str(drawn)}).json()
-        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
-            time.sleep(0.3)
+    with client(server) as api:
+        tag_folder(api, drawn)
 
     def find(css: str):
         return d.find_element(By.CSS_SELECTOR, css)
@@ -560,15 +565,12 @@ def test_a_video_and_who_is_in_it_in_the_browser(app: App, browser, shots: Path,
     assert codec is not None, "the PyAV wheel has no H.264 encoder"
     make_clip(folder / "clip.mp4", [photo(lfw_dir, vera, 1), photo(lfw_dir, STRANGER, 7),
                                     photo(lfw_dir, vera, 2)], codec, (400, 300), 10, 2.5)
-    headers = {"Authorization": f"Bearer {server.keys['write']}"}
-    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
+    with client(server) as api:
         person = api.post("/v1/people", json={"name": "Vera"}).json()["id"]
         api.post(f"/v1/people/{person}/enrollments", files=[
             ("photos", (f"{i}.jpg", photo(lfw_dir, vera, i).read_bytes(), "image/jpeg"))
             for i in (1, 2, 3)]).raise_for_status()
-        job = api.post("/v1/albums/jobs", json={"path": str(folder)}).json()
-        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
-            time.sleep(0.3)
+        tag_folder(api, folder)
         (video,) = api.get("/v1/albums/photos", params={"root": str(folder)}).json()["photos"]
     (hers,) = [f for f in video["faces"] if f["person"] and f["person"]["id"] == person]
     assert hers["times"] == [[0.0, 2.5], [5.0, 7.5]]  # her two shots, 2.5 s each
@@ -613,11 +615,8 @@ def test_one_face_of_a_group_named_in_one_step(app: App, browser, lfw_dir: Path)
     folder.mkdir()
     for i in range(1, 7):  # one stranger's photos: a group of unknown faces
         shutil.copy(photo(lfw_dir, "Tony_Blair", i), folder / f"tony-{i}.jpg")
-    headers = {"Authorization": f"Bearer {server.keys['write']}"}
-    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
-        job = api.post("/v1/albums/jobs", json={"path": str(folder)}).json()
-        while api.get(f"/v1/albums/jobs/{job['id']}").json()["status"] in ("queued", "running"):
-            time.sleep(0.3)
+    with client(server) as api:
+        tag_folder(api, folder)
         (group,) = [c for c in api.get("/v1/clusters").json()["clusters"]
                     if all("tony-" in e for e in c["examples"])]
 
@@ -636,7 +635,7 @@ def test_one_face_of_a_group_named_in_one_step(app: App, browser, lfw_dir: Path)
     wait.until(lambda _: "That face is Tony's now." in
                d.find_element(By.CSS_SELECTOR, "#status").text)
     wait.until(lambda _: named not in [f.get_attribute("data-face") for f in finds(".group .face")])
-    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as api:
+    with client(server) as api:
         tony = next(p for p in api.get("/v1/people").json()["people"] if p["name"] == "Tony")
         theirs = api.get(f"/v1/people/{tony['id']}/faces").json()["album"]
     assert [f["id"] for f in theirs] == [int(named)]

@@ -28,7 +28,7 @@ from typing import TypedDict
 import numpy as np
 
 from index.gallery import Gallery
-from index.store.records import AlbumFaceTable, PhotoRef
+from index.store.records import BY_USER, AlbumFaceTable, PhotoRef
 from index.thresholds import threshold_at
 
 
@@ -70,7 +70,7 @@ class Faces:
         """From the store's table: a face named by context before counts as unnamed, with
         its person as its best."""
         by_context = np.array([b == "context" for b in table.named_by], dtype=bool)
-        by_user = np.array([b in ("user", "answer") for b in table.named_by], dtype=bool)
+        by_user = np.array([b in BY_USER for b in table.named_by], dtype=bool)
         named = np.where(by_context, -1, table.person_ids)
         best = np.where(by_context, table.person_ids, table.candidate_ids)
         score = np.where(by_user & (named >= 0), np.inf, table.similarity)

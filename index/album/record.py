@@ -5,12 +5,12 @@ the gallery's own change; the write itself is album bookkeeping only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from faces.boxes import SAME_REGION_IOU, iou
 from faces.tags import fingerprint
 from index.album.naming import Naming
 from index.album.reading import AnalysedPhoto
@@ -67,17 +67,11 @@ class Recorder:
             return
         vectors = item.vectors if item.vectors is not None else np.empty((0, 0))
         model = self.gallery.model
-        drawn = self.store.albums.drawn_boxes(item.ref)
-        kept = [i for i, m in enumerate(naming.matches)
-                if not any(iou(m.face.box, box) > SAME_REGION_IOU for box in drawn)]
-        matches = [naming.matches[i] for i in kept]
-        people = [people[i] for i in kept]
-        chips = [item.chips[i] for i in kept]
-        vectors = vectors[kept] if len(kept) < len(naming.matches) else vectors
-        ranges = ([item.ranges[i] for i in kept] if item.ranges is not None
-                  else [None] * len(kept))
-        times = [item.times[i] for i in kept] if item.times else [None] * len(kept)
-        self.store.albums.record(
+        matches = naming.matches
+        none: list[None] = [None] * len(matches)  # a photo's faces have no spans, no time
+        ranges: Sequence[list[tuple[float, float]] | None] = item.ranges or none
+        times: Sequence[float | None] = item.times or none
+        kept = self.store.albums.record(
             item.ref, item.size, item.mtime, item.sha256, item.width, item.height, model,
             job_id, fingerprint(Path(item.path)),
             [NewAlbumFace(
@@ -91,8 +85,9 @@ class Recorder:
                 candidate_id=(m.candidates[0].person.id if not user and m.person is None
                               and m.candidates else None), at=when, ranges=spans)
              for m, user, (chip, points), v, when, spans in zip(
-                 matches, people, chips, vectors, times, ranges, strict=True)],
+                 matches, people, item.chips, vectors, times, ranges, strict=True)],
             duration=item.duration)
+        matches, people = [matches[i] for i in kept], [people[i] for i in kept]
         named = [m for m, user in zip(matches, people, strict=True)
                  if user or m.person is not None]
         tally.photos += 1

@@ -14,7 +14,7 @@ from faces.align import face_chip
 from faces.detect import Detector, Face
 from faces.embed import Embedder
 from faces.errors import FacepairError
-from faces.track import Seen, Tracker, join
+from faces.track import Seen, Tracker, join, unit_mean
 from faces.video import Frame, frames, probe
 from index.album.reading import AnalysedPhoto
 from index.album.scan import PhotoFile
@@ -40,8 +40,9 @@ def analyse_video(item: PhotoFile, detector: Detector, embedder: Embedder, rate:
                           shown=item.shown, duration=0.0)
     tracker = Tracker()
     try:
-        video.duration = probe(item.path, max_seconds).duration
-        for batch in batches(frames(item.path, rate, max_seconds, max_pixels),
+        info = probe(item.path, max_seconds)
+        video.duration = info.duration
+        for batch in batches(frames(item.path, info, rate, max_seconds, max_pixels),
                              detector.settings.detect_batch_size):
             video.height, video.width = (round(v * batch[0].scale)
                                          for v in batch[0].image.shape[:2])
@@ -67,8 +68,7 @@ def _track_batch(batch: list[Frame], detector: Detector, embedder: Embedder,
     """One batch of frames: their faces detected, embedded together and tracked in order; a
     face that is its track's best so far keeps its chip."""
     scale = batch[0].scale
-    found = detector.detect_batch([f.image for f in batch],
-                                  max(8, round(detector.settings.min_face_size / scale)), scale)
+    found = detector.detect_batch([f.image for f in batch], scale=scale)
     crops = [embedder.crops_at(f.image, [face.landmarks for face in faces])
              for f, faces in zip(batch, found, strict=True)]
     vectors = embedder.embed_crops(np.concatenate(crops)) if any(len(c) for c in crops) \
@@ -112,9 +112,7 @@ def join_tracks(video: AnalysedPhoto, level: float) -> None:
     if len(groups) == len(video.faces):
         return
     best = [max(g, key=lambda i: video.faces[i].quality or 0.0) for g in groups]
-    means = [video.vectors[g].mean(axis=0) for g in groups]
-    video.vectors = np.stack([m / max(float(np.linalg.norm(m)), 1e-12)
-                              for m in means]).astype(np.float32)
+    video.vectors = np.stack([unit_mean(video.vectors[g]) for g in groups])
     video.ranges = [merged([s for i in g for s in video.ranges[i]]) for g in groups]
     video.faces = [video.faces[i] for i in best]
     video.chips = [video.chips[i] for i in best]

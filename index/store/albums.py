@@ -17,10 +17,12 @@ from sqlalchemy import (
     update,
 )
 
+from faces.boxes import SAME_REGION_IOU, iou
 from faces.errors import NotFound
 from index.store import schema as t
 from index.store.database import Database
 from index.store.records import (
+    BY_USER,
     AlbumFace,
     AlbumFaceSummary,
     AlbumFaceTable,
@@ -159,15 +161,19 @@ class AlbumsRepository:
 
     def record(self, ref: PhotoRef, size: int, mtime: float, sha256: str, width: int,
                height: int, model: str, job_id: int, tags: str,
-               faces: list[NewAlbumFace], duration: float | None = None) -> int:
-        """A tagged photo (replacing what was known of it) and its faces. The faces a user
-        drew by hand in it are kept, as they were, ids and all. A video (`duration`, its
-        length in seconds) has a face for each of its tracks, with the spans it is seen
-        over."""
+               faces: list[NewAlbumFace], duration: float | None = None) -> list[int]:
+        """A tagged photo (replacing what was known of it) and its faces; which of `faces`
+        were recorded (their indices). The faces a user drew by hand in it are kept, as they
+        were, ids and all, and a face found where one was drawn is that face: not recorded
+        again. A video (`duration`, its length in seconds) has a face for each of its tracks,
+        with the spans it is seen over."""
         with self.db.transaction() as conn:
             drawn = [dict(r._mapping) for r in conn.execute(
                 select(t.album_faces).join(t.album_photos, P.id == F.photo_id)
                 .where(at(ref), F.score == DRAWN).order_by(F.id))]
+            kept = [i for i, f in enumerate(faces)
+                    if not any(iou(f.box, d["box"]) > SAME_REGION_IOU for d in drawn)]
+            faces = [faces[i] for i in kept]
             conn.execute(t.album_photos.delete().where(at(ref)))
             photo_id = inserted_id(conn.execute(t.album_photos.insert().values(
                 root_id=ref.root_id, path=ref.path, size=size, mtime=mtime, sha256=sha256,
@@ -192,14 +198,7 @@ class AlbumsRepository:
                     _record_tracks(conn, rows, faces)
             if drawn:
                 conn.execute(t.album_faces.insert(), [{**f, "photo_id": photo_id} for f in drawn])
-        return photo_id
-
-    def drawn_boxes(self, ref: PhotoRef) -> list[list[float]]:
-        """The boxes of the faces a user drew by hand in a tagged photo."""
-        with self.db.reading() as conn:
-            return [r[0] for r in conn.execute(
-                select(F.box).join(t.album_photos, P.id == F.photo_id)
-                .where(at(ref), F.score == DRAWN).order_by(F.id))]
+        return kept
 
     def add_face(self, photo_id: int, face: NewAlbumFace) -> int:
         """A face a user drew by hand into a tagged photo (its score is DRAWN); its id."""
@@ -289,7 +288,7 @@ class AlbumsRepository:
         with self.db.reading() as conn:
             rows = conn.execute(select(F.id, F.photo_id, F.person_id, F.vector).where(
                 F.model == model, F.person_id.in_(person_ids), ~F.hidden,
-                or_(F.named_by.is_(None), F.named_by.in_(("user", "answer"))))
+                or_(F.named_by.is_(None), F.named_by.in_(BY_USER)))
                 .order_by(F.id)).all()
         return (np.array([r.id for r in rows], dtype=np.int64),
                 np.array([r.photo_id for r in rows], dtype=np.int64),

@@ -317,6 +317,10 @@ class Change:
     model: str | None
 
 
+# the `named_by` of a face the user named: by their own tag in the photo, or in facepair
+BY_USER = ("user", "answer")
+
+
 @dataclass(frozen=True)
 class AlbumFaceTable:
     """Every album face of one model as arrays, row by row: what the album's own context is

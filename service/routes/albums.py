@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Query, Response
 
 from faces.video import is_video_path
@@ -171,10 +172,6 @@ def photo_file(g: Gallery, photo_id: int, settings: ServiceSettings) -> Path:
 
 def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:
     """A photo's bytes as a browser shows them, and their media type."""
-    from io import BytesIO
-
-    from PIL import Image
-
     from faces.decode import decode
 
     if path.is_symlink() or not path.is_file():
@@ -184,23 +181,26 @@ def viewable(path: Path, max_pixels: int) -> tuple[bytes, str]:
     media = next((m for magic, m in kinds.items() if data.startswith(magic)), None)
     if media is not None:
         return data, media
-    out = BytesIO()
-    Image.fromarray(decode(data, max_pixels, name=path.name)).save(out, "JPEG", quality=88)
-    return out.getvalue(), "image/jpeg"
+    return jpeg(decode(data, max_pixels, name=path.name))
 
 
 def video_frame(path: Path, at: float, max_pixels: int) -> tuple[bytes, str]:
     """The frame of a video at `at` seconds, as JPEG."""
-    from io import BytesIO
-
-    from PIL import Image
-
     from faces.video import frame_at
 
     if path.is_symlink() or not path.is_file():
         raise ApiError(404, "not_found", f"{path.name}: the video is no longer there")
+    return jpeg(frame_at(path, at, max_pixels))
+
+
+def jpeg(pixels: np.ndarray) -> tuple[bytes, str]:
+    """RGB pixels as a browser is sent them: JPEG bytes, and their media type."""
+    from io import BytesIO
+
+    from PIL import Image
+
     out = BytesIO()
-    Image.fromarray(frame_at(path, at, max_pixels)).save(out, "JPEG", quality=88)
+    Image.fromarray(pixels).save(out, "JPEG", quality=88)
     return out.getvalue(), "image/jpeg"
 
 

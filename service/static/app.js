@@ -453,6 +453,48 @@ async function showPhotos(path, offset = 0, open = null) {
   if (shown) openPhoto(shown, path, offset);
 }
 
+// A box drawn on a picture `width` × `height` pixels: its four corners in fields (x1, y1, x2,
+// y2, in those pixels: the keyboard's way), or dragged on `surface` once drawing is turned on
+// (`toggle(form, id)`: a button that turns it on and shows `form`); `measure`, the element the
+// picture fills. `show(box)` follows every change (null: no box yet).
+function boxDrawing(surface, measure, width, height, show) {
+  const corners = ["x1", "y1", "x2", "y2"].map((n, i) => el("input", { type: "number", name: n, min: "0",
+    max: String(i % 2 ? height : width), step: "1", required: "", class: "corner" }));
+  const box = () => corners.map((c) => Number(c.value));
+  const changed = () => { const b = box(); show(b[2] > b[0] && b[3] > b[1] ? b : null); };
+  for (const c of corners) c.addEventListener("input", changed);
+  let start = null;
+  const point = (event) => {
+    const r = measure.getBoundingClientRect();
+    const clip = (v, max) => Math.round(Math.min(max, Math.max(0, v)));
+    return [clip((event.clientX - r.left) / r.width * width, width), clip((event.clientY - r.top) / r.height * height, height)];
+  };
+  const drag = (event) => {
+    if (!start) return;
+    const end = point(event);
+    [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.max(start[0], end[0]), Math.max(start[1], end[1])]
+      .forEach((v, i) => { corners[i].value = String(v); });
+    changed();
+  };
+  // (handlers as properties: a surface drawn on again drops the last picture's)
+  surface.onpointerdown = (event) => {
+    if (!surface.classList.contains("drawing")) return;
+    event.preventDefault(); surface.setPointerCapture(event.pointerId); start = point(event);
+  };
+  surface.onpointermove = drag;
+  surface.onpointerup = (event) => { drag(event); start = null; };
+  const toggle = (form, id) => {
+    const button = el("button", { id, "aria-pressed": "false", text: "Draw a face", onclick: () => {
+      const on = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", String(on));
+      surface.classList.toggle("drawing", on);
+      form.hidden = !on;
+    } });
+    return button;
+  };
+  return { corners, box, toggle };
+}
+
 // A tagged photo opened larger, its faces' boxes on it; "Draw a face" adds one the detector
 // missed: drag a rectangle on the photo (or type its corners), name it, save.
 function openPhoto(p, path, offset = 0) {
@@ -471,15 +513,10 @@ function openPhoto(p, path, offset = 0) {
   }
   const drawing = el("div", { class: "face-box new", hidden: "" });
   stage.append(drawing);
-  const corner = (name, max) => el("input", { type: "number", name, min: "0", max: String(max), step: "1", required: "", class: "corner" });
-  const corners = [corner("x1", p.width), corner("y1", p.height), corner("x2", p.width), corner("y2", p.height)];
-  const box = () => corners.map((c) => Number(c.value));
-  const show = () => {
-    const [x1, y1, x2, y2] = box();
-    drawing.hidden = !(x2 > x1 && y2 > y1);
-    if (!drawing.hidden) place(drawing, [x1, y1, x2, y2]);
-  };
-  for (const c of corners) c.addEventListener("input", show);
+  const { corners, box, toggle } = boxDrawing(stage, img, p.width, p.height, (drawn) => {
+    drawing.hidden = !drawn;
+    if (drawn) place(drawing, drawn);
+  });
   const name = el("input", { id: "drawn-name", list: "people-names", placeholder: "Name (empty: unknown)", maxlength: "200" });
   const names = el("datalist", { id: "people-names" });
   api("/v1/people").then(({ people }) => names.replaceChildren(...people.map((q) => el("option", { value: q.name })))).catch(() => {});
@@ -491,35 +528,8 @@ function openPhoto(p, path, offset = 0) {
         (face.unrecognisable ? " (too poor to recognise: kept, never enrolled)" : "") + ".");
       showPhotos(path, offset, p.id);
     } catch (e) { say(e.message, false); }
-  } }, ...["x1", "y1", "x2", "y2"].map((n, i) => el("label", {}, `${n} `, corners[i])),
+  } }, ...corners.map((c) => el("label", {}, `${c.name} `, c)),
     el("label", {}, "Name ", name), names, el("button", { class: "primary", type: "submit", text: "Save" }));
-  const toggle = el("button", { id: "draw-face", "aria-pressed": "false", text: "Draw a face", onclick: () => {
-    const on = toggle.getAttribute("aria-pressed") !== "true";
-    toggle.setAttribute("aria-pressed", String(on));
-    stage.classList.toggle("drawing", on);
-    form.hidden = !on;
-  } });
-  let start = null;
-  const point = (event) => {
-    const r = img.getBoundingClientRect();
-    const clip = (v, max) => Math.round(Math.min(max, Math.max(0, v)));
-    return [clip((event.clientX - r.left) / r.width * p.width, p.width), clip((event.clientY - r.top) / r.height * p.height, p.height)];
-  };
-  const drag = (event) => {
-    if (!start) return;
-    const end = point(event);
-    [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.max(start[0], end[0]), Math.max(start[1], end[1])]
-      .forEach((v, i) => { corners[i].value = String(v); });
-    show();
-  };
-  stage.addEventListener("pointerdown", (event) => {
-    if (!stage.classList.contains("drawing")) return;
-    event.preventDefault();
-    stage.setPointerCapture(event.pointerId);
-    start = point(event);
-  });
-  stage.addEventListener("pointermove", drag);
-  stage.addEventListener("pointerup", (event) => { drag(event); start = null; });
   // each face of the photo, put right in one step
   const faces = el("ul", { class: "photo-faces", id: "photo-faces", "aria-label": "The faces of the photo" },
     ...p.faces.map((f) => el("li", { "data-face": String(f.id) },
@@ -530,7 +540,7 @@ function openPhoto(p, path, offset = 0) {
         showPhotos(path, offset, p.id);
       }, f.person ? "Move" : "Name"))));
   $("#photo-open").replaceChildren(el("h2", { text: file }),
-    el("div", { class: "row" }, toggle, el("button", { text: "Close", onclick: () => $("#photo-open").replaceChildren() })),
+    el("div", { class: "row" }, toggle(form, "draw-face"), el("button", { text: "Close", onclick: () => $("#photo-open").replaceChildren() })),
     form, stage, faces);
   stage.scrollIntoView({ block: "nearest" });
 }
@@ -668,11 +678,7 @@ function labelOf(face) {
 // and the face in it is enrolled for that person (a new person for a new name)
 async function drawOnCanvas(file, canvas, image, paint) {
   const { people } = await api("/v1/people");
-  const corners = ["x1", "y1", "x2", "y2"].map((n, i) => el("input", { type: "number", name: n, min: "0",
-    max: String(i % 2 ? image.height : image.width), step: "1", required: "", class: "corner" }));
-  const box = () => corners.map((c) => Number(c.value));
-  const show = () => { const b = box(); paint(b[2] > b[0] && b[3] > b[1] ? b : null); };
-  for (const c of corners) c.addEventListener("input", show);
+  const { corners, box, toggle } = boxDrawing(canvas, canvas, image.width, image.height, paint);
   const name = el("input", { id: "identify-name", list: "identify-people", required: "", maxlength: "200" });
   const form = el("form", { class: "row", id: "identify-draw-form", hidden: "", onsubmit: async (event) => {
     event.preventDefault();
@@ -686,32 +692,8 @@ async function drawOnCanvas(file, canvas, image, paint) {
   } }, ...corners.map((c) => el("label", {}, `${c.name} `, c)), el("label", {}, "Who is it ", name),
     el("datalist", { id: "identify-people" }, ...people.map((q) => el("option", { value: q.name }))),
     el("button", { class: "primary", type: "submit", text: "Enroll" }));
-  const toggle = el("button", { id: "identify-draw-face", "aria-pressed": "false", text: "Draw a face", onclick: () => {
-    const on = toggle.getAttribute("aria-pressed") !== "true";
-    toggle.setAttribute("aria-pressed", String(on));
-    form.hidden = !on;
-    canvas.classList.toggle("drawing", on);
-  } });
-  let start = null;
-  const point = (event) => {
-    const r = canvas.getBoundingClientRect();
-    const clip = (v, max) => Math.round(Math.min(max, Math.max(0, v)));
-    return [clip((event.clientX - r.left) / r.width * image.width, image.width), clip((event.clientY - r.top) / r.height * image.height, image.height)];
-  };
-  const drag = (event) => {
-    if (!start) return;
-    const end = point(event);
-    [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.max(start[0], end[0]), Math.max(start[1], end[1])]
-      .forEach((v, i) => { corners[i].value = String(v); });
-    show();
-  };
-  canvas.onpointerdown = (event) => {
-    if (!canvas.classList.contains("drawing")) return;
-    event.preventDefault(); canvas.setPointerCapture(event.pointerId); start = point(event);
-  };
-  canvas.onpointermove = drag;
-  canvas.onpointerup = (event) => { drag(event); start = null; };
-  $("#identify-draw").replaceChildren(el("p", { class: "muted", text: "A face it missed, or one to enroll: draw it." }), toggle, form);
+  $("#identify-draw").replaceChildren(el("p", { class: "muted", text: "A face it missed, or one to enroll: draw it." }),
+    toggle(form, "identify-draw-face"), form);
 }
 
 // -- routing ------------------------------------------------------------------------------
